@@ -1,0 +1,60 @@
+#!/bin/sh
+# build.sh: set up a fresh Debian 12 machine, build snapkeep, and either run
+# the demo (daemon + simulator + web view on a local SQLite file) or the
+# whole test suite.
+#
+#   ./build.sh run      install what is missing, build, run the demo
+#   ./build.sh test     install what is missing, build, run every test
+#
+# Environment: BUILD_DIR (default ./_build), CONFIGURE_FLAGS (extra flags),
+# SK_SKIP_APT=1 to skip package installation.
+set -eu
+
+cd "$(dirname "$0")"
+top=$(pwd)
+mode=${1:-run}
+build=${BUILD_DIR:-$top/_build}
+
+# Build dependencies and the real clients/servers the tests talk to.
+PACKAGES="build-essential autoconf automake pkg-config
+  libglib2.0-dev libgmime-3.0-dev libxml2-dev libsqlite3-dev sqlite3 libzstd-dev
+  libjson-glib-dev libcurl4-gnutls-dev libgnutls28-dev libmicrohttpd-dev libcrypt-dev
+  python3 python3-aiosmtpd swaks curl gnutls-bin valgrind clang libclang-rt-14-dev
+  ca-certificates"
+
+need_install() {
+	for p in $PACKAGES; do
+		dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || return 0
+	done
+	return 1
+}
+
+if [ "${SK_SKIP_APT:-0}" != 1 ] && need_install; then
+	SUDO=
+	[ "$(id -u)" -eq 0 ] || SUDO=sudo
+	$SUDO apt-get update
+	# shellcheck disable=SC2086
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends $PACKAGES
+fi
+
+[ -x configure ] || autoreconf -fi
+mkdir -p "$build"
+cd "$build"
+if [ ! -f Makefile ]; then
+	# shellcheck disable=SC2086
+	"$top/configure" ${CONFIGURE_FLAGS:-}
+fi
+make -j"$(nproc)"
+
+case "$mode" in
+run)
+	exec "$top/contrib/demo.sh" "$build"
+	;;
+test)
+	make -j"$(nproc)" check
+	;;
+*)
+	echo "usage: $0 run|test" >&2
+	exit 2
+	;;
+esac

@@ -1,0 +1,1 @@
+# src/daemon: see the files for what they do.

@@ -1,0 +1,1 @@
+# src/poll: see the files for what they do.

@@ -1,0 +1,1 @@
+# src/sim: see the files for what they do.

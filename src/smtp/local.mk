@@ -1,0 +1,1 @@
+# src/smtp: see the files for what they do.

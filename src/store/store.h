@@ -1,0 +1,127 @@
+/* store.h: the SQLite store: migrations from schema/, the raw archive, the
+ * intake log and the snapshot rows.  store/ knows SQL, not MIME or XML.
+ *
+ * One struct store is one SQLite connection: use it from one thread at a
+ * time; every thread or process that needs the database opens its own.
+ * The database runs in WAL mode with a busy timeout, so readers (web, CLI,
+ * admins' sqlite3) query while the daemon writes.
+ *
+ * Invariants (each has a test):
+ *  1. A raw message is stored once (content address: SHA-256 of its bytes);
+ *     every arrival has its own intake_log row.
+ *  2. store_message_get returns the exact bytes, verified against the hash.
+ *  3. One snapshot per (serial, snapshot time); one event row per device and
+ *     (log, sequence, code, time) however many snapshots repeat it.
+ *  4. Committing a parsed snapshot twice (reparse) changes nothing. */
+#ifndef SK_STORE_H
+#define SK_STORE_H
+
+#include <glib.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "devxml/snapshot.h"
+
+struct store;
+
+struct store_settings {
+	const char *path;            /* database file */
+	bool readonly;               /* open read-only (web view, show) */
+	bool durable;                /* synchronous=FULL on this connection (accept path) */
+	int busy_timeout_ms;         /* default 10000 */
+	unsigned archive_keyframe_interval; /* delta chain length; default 32 */
+	int archive_level;           /* zstd level; default 3 */
+};
+
+void store_settings_default(struct store_settings *settings);
+
+/* Opens (creating and migrating when writable) the database.  0 or -1 with
+ * *error_r (g_free'd by the caller). */
+int store_open(const struct store_settings *settings, struct store **store_r, char **error_r);
+void store_free(struct store **store);
+/* The connection, for read queries over the public views. */
+sqlite3 *store_db(struct store *store);
+/* Schema version after migrations (PRAGMA user_version). */
+int store_schema_version(struct store *store);
+
+int store_begin(struct store *store, char **error_r);   /* BEGIN IMMEDIATE */
+int store_commit(struct store *store, char **error_r);
+void store_rollback(struct store *store);
+
+/* Where an arrival came from; every field may be NULL except source. */
+struct store_arrival {
+	const char *source;     /* smtp, imap, pop3, maildir, file, stdin, reparse */
+	const char *source_name;/* poller name, file path, ... */
+	const char *peer;       /* client address, server, ... */
+	const char *helo;
+	const char *mail_from;
+	const char *rcpt_to;    /* comma separated */
+	const char *subject;    /* decoded subject if known at arrival */
+	int64_t received_us;    /* 0: now */
+};
+
+struct store_receipt {
+	int64_t intake_id;   /* the new intake_log row */
+	int64_t message_id;  /* the archived message (new or existing) */
+	bool duplicate;      /* the same bytes were already archived: outcome 'duplicate' */
+};
+
+/* Archives the raw bytes (compressed, content-addressed) and records the
+ * arrival, inside the caller's transaction.  A new message's intake row is
+ * 'pending'; the same bytes again give a 'duplicate' row pointing at the
+ * existing message.  0 or -1. */
+int store_message_add(struct store *store, const struct store_arrival *arrival,
+		      const void *raw, size_t len, struct store_receipt *receipt_r,
+		      char **error_r);
+
+/* The exact raw bytes of message_id, verified against its SHA-256.  Returns
+ * 0 and *raw_r (g_bytes_unref by the caller), or -1. */
+int store_message_get(struct store *store, int64_t message_id, GBytes **raw_r, char **error_r);
+
+/* Looks up a message by the hex SHA-256 of its bytes: 1 found, 0 not, -1 error. */
+int store_message_find(struct store *store, const char *sha256_hex, int64_t *message_id_r,
+		       char **error_r);
+
+/* Message ids whose first arrival is still 'pending' (oldest first), at most
+ * max.  Used by the funnel and on start-up recovery. */
+int store_pending_list(struct store *store, unsigned max, GArray *message_ids, char **error_r);
+/* Message ids to reparse: all, failed only, or one. */
+enum store_select { STORE_SELECT_ALL, STORE_SELECT_FAILED, STORE_SELECT_PENDING };
+int store_message_list(struct store *store, enum store_select which, int64_t after_id,
+		       unsigned max, GArray *message_ids, char **error_r);
+
+/* Outcomes of parsing one message, as in intake_log.outcome. */
+enum store_outcome {
+	STORE_OUTCOME_PENDING = 0,
+	STORE_OUTCOME_STORED,
+	STORE_OUTCOME_DUPLICATE,
+	STORE_OUTCOME_NOT_SNAPSHOT,
+	STORE_OUTCOME_FAILED,
+};
+const char *store_outcome_name(enum store_outcome outcome);
+
+/* Hints from the mail headers, kept with the message. */
+struct store_hints {
+	const char *subject;
+	const char *header_from;
+	const char *date_utc;
+	const char *message_id_header;
+	const char *subject_serial;
+	const char *subject_time_utc;
+};
+
+/* Commits the parse result of message_id inside the caller's transaction:
+ * the snapshot's device, snapshot, counters, supplies and new events, the
+ * message's outcome and detail on its pending/failed intake rows, and the
+ * archive repacked against the device's previous message (delta).  Idempotent:
+ * a snapshot already stored (same serial and time, from this or another
+ * message) gives STORE_OUTCOME_DUPLICATE for a different message and leaves
+ * the rows as they are.  snap may be NULL for not-snapshot/failed outcomes,
+ * with the reason in detail.  *outcome_r tells what was recorded. */
+int store_result_commit(struct store *store, int64_t message_id, enum store_outcome outcome,
+			const char *detail, const struct snapshot *snap,
+			const struct store_hints *hints, enum store_outcome *outcome_r,
+			char **error_r);
+
+#endif

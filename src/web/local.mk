@@ -1,0 +1,1 @@
+# src/web: see the files for what they do.
