@@ -2,7 +2,8 @@
  * directories given on the command line, so `make check` replays each
  * committed corpus with the ordinary (or sanitizer) build.  Prints TAP: one
  * line per corpus directory or file.  A crash or sanitizer report fails the
- * test; a return value is ignored, as libFuzzer does. */
+ * test; a return value is ignored, as libFuzzer does.  With no arguments,
+ * a program named fuzz-NAME replays $SK_TOP_SRCDIR/tests/fuzz/corpus/NAME. */
 #include "config.h"
 
 #include <glib.h>
@@ -47,10 +48,20 @@ main(int argc, char **argv)
 
 	/* The harness passes --tap; corpora come from SK_FUZZ_CORPUS
 	 * (colon-separated) or the remaining arguments. */
-	if (corpus != NULL)
+	if (corpus != NULL) {
 		paths = g_strsplit(corpus, ":", -1);
-	else
+	} else if (argc > 1 && !g_str_has_prefix(argv[argc - 1], "--")) {
 		paths = g_strdupv(argv + 1);
+	} else {
+		/* Default: tests/fuzz/corpus/NAME for a program named fuzz-NAME. */
+		gchar *base = g_path_get_basename(argv[0]);
+		const char *name = g_str_has_prefix(base, "fuzz-") ? base + 5 : base;
+		const char *top = g_getenv("SK_TOP_SRCDIR");
+		gchar *dir = g_build_filename(top != NULL ? top : ".", "tests", "fuzz", "corpus", name, NULL);
+		paths = g_new0(gchar *, 2);
+		paths[0] = dir;
+		g_free(base);
+	}
 	for (gchar **p = paths; *p != NULL; p++) {
 		if (g_str_has_prefix(*p, "--"))
 			continue;
