@@ -1,2 +1,7 @@
 # src/mime: raw message -> Device.xml part and header hints (GMime).
-src_libsnapkeep_a_SOURCES += %reldir%/mime.h
+src_libsnapkeep_a_SOURCES += %reldir%/mime.h %reldir%/mime.c
+
+check_PROGRAMS += tests/unit/test-mime
+TESTS += tests/unit/test-mime
+tests_unit_test_mime_SOURCES = tests/unit/test-mime.c
+VALGRIND_TESTS += tests/unit/test-mime

@@ -42,17 +42,33 @@ struct mime_result {
 /* Returns 1 when a Device.xml part was found (result->device_xml set),
  * 0 when the message is well-formed enough but carries none ("not a
  * snapshot": header hints are still filled), -1 when a limit was hit or the
- * message cannot be read, with a one-line reason in *error_r (g_free'd by
- * the caller).  *result is always initialised; free with mime_result_clear. */
+ * message cannot be read, with a one-line reason "mime: ..." in *error_r
+ * (g_free'd by the caller; error_r may be NULL).  *result is always
+ * initialised; on -1 it holds no device_xml but keeps whatever header hints
+ * were read before the failure.  Free with mime_result_clear.  limits NULL
+ * means the defaults.  raw is only read, never copied, and need not be
+ * NUL-terminated.  Calls mime_global_init itself.
+ * GMime 3.2.13 can loop on one crafted Content-Type header: run this in the
+ * parse worker under CPU and wall-clock limits (see mime.c). */
 int mime_extract(const void *raw, size_t len, const struct mime_limits *limits,
 		 struct mime_result *result, char **error_r);
+/* As mime_extract, but GMime's parser gets at most read_max bytes per read
+ * (0: no bound); the result must not depend on it (tests, fuzzing). */
+int mime_extract_chunked(const void *raw, size_t len, size_t read_max,
+			 const struct mime_limits *limits, struct mime_result *result,
+			 char **error_r);
+/* Frees the members and zeroes *result; accepts NULL. */
 void mime_result_clear(struct mime_result *result);
 
-/* Parses just the subject forms above (the decoded subject). 0 or -1. */
+/* Parses just the subject forms above (the decoded subject): hyphen, en or
+ * em dash, with or without a space after the comma, 12-hour clock (24-hour
+ * without AM/PM), English month names; the time is taken as UTC and written
+ * as "YYYY-MM-DDTHH:MM:SSZ".  0 with all four g_strdup'd, or -1 with all
+ * four NULL. */
 int mime_subject_parse(const char *subject, char **kind_r, char **time_utc_r,
 		       char **product_r, char **serial_r);
 
-/* Call once per process before using GMime. */
+/* Initialises GMime once per process (g_once: thread-safe, idempotent). */
 void mime_global_init(void);
 
 #endif
