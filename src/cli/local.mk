@@ -1,1 +1,4 @@
-# src/cli: see the files for what they do.
+# src/cli: snapkeep, the command line.
+src_libsnapkeep_a_SOURCES += \
+	%reldir%/cli.h %reldir%/output.c %reldir%/import.c %reldir%/query.c %reldir%/reparse.c
+

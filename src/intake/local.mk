@@ -1,2 +1,6 @@
-# src/intake: the one funnel and the parse worker.
-src_libsnapkeep_a_SOURCES += %reldir%/intake.h
+# src/intake: the one funnel, and snapkeep-parse, its worker process.
+src_libsnapkeep_a_SOURCES += \
+	%reldir%/intake.h %reldir%/intake.c \
+	%reldir%/parse.c \
+	%reldir%/worker.h %reldir%/worker.c
+

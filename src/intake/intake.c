@@ -1,0 +1,548 @@
+/* intake.c: the one funnel (see intake.h for the picture).
+ *
+ * Threads:
+ *  - callers of intake_accept (SMTP sessions, pollers, the CLI) queue a
+ *    request and sleep on it;
+ *  - the committer takes every queued request (up to commit_batch_max),
+ *    archives them in ONE transaction on a synchronous=FULL connection and
+ *    wakes their callers: group commit, so the disk's flush rate bounds
+ *    batches, not messages.  A batch that fails is retried one by one, so a
+ *    bad request cannot fail its neighbours;
+ *  - parse_workers parse threads, each with its own store connection and its
+ *    own snapkeep-parse process, take committed message ids and commit the
+ *    rows (synchronous=NORMAL: rows can always be re-derived by reparse).
+ *
+ * Invariants:
+ *  1. intake_accept returns 0 only after the raw bytes are committed.
+ *  2. Every committed new message is queued for parsing exactly once per
+ *     process; messages still pending at start (crash) are queued by open.
+ *  3. The raw bytes waiting for commit never exceed queue_max_bytes: beyond
+ *     it intake_accept fails at once with a temporary error. */
+#include "config.h"
+
+#include "intake/intake.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+
+#include "intake/worker.h"
+#include "util/log.h"
+
+struct intake_request {
+	const struct store_arrival *arrival;
+	GBytes *raw;
+	struct store_receipt receipt;
+	char *error;
+	int result;
+	bool done;
+};
+
+struct intake {
+	struct intake_settings settings;
+	char *db_path;
+	char *worker_path;
+
+	GMutex lock;
+	GCond cond;          /* signalled on every state change */
+	GQueue accept_queue; /* struct intake_request * */
+	size_t accept_bytes;
+	GQueue parse_queue;  /* boxed int64 message ids, also the keys of parse_set */
+	GHashTable *parse_set;
+	unsigned parse_inflight;
+	unsigned committing;
+	bool stopping;
+
+	struct store *accept_store;
+	GThread *committer;
+	GPtrArray *parsers;
+
+	struct intake_stats stats;
+};
+
+void
+intake_settings_default(struct intake_settings *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->db_path = "snapkeep.db";
+	s->parse_workers = 2;
+	s->parse_timeout_ms = 30000;
+	s->parse_cpu_seconds = 20;
+	s->parse_memory_mb = 1024;
+	s->commit_batch_max = 256;
+	s->commit_delay_us = 0;
+	s->queue_max_bytes = 256u * 1024 * 1024;
+	s->parse = true;
+	store_settings_default(&s->store);
+	mime_limits_default(&s->mime);
+	devxml_limits_default(&s->xml);
+}
+
+/* Queues id for parsing unless already queued; lock held. */
+static void
+intake_queue_parse_locked(struct intake *in, int64_t id)
+{
+	if (g_hash_table_contains(in->parse_set, &id))
+		return;
+	int64_t *box = g_new(int64_t, 1);
+	*box = id;
+	g_hash_table_add(in->parse_set, box);
+	g_queue_push_tail(&in->parse_queue, box);
+	in->stats.queued = in->parse_queue.length;
+}
+
+static int
+intake_commit_one(struct intake *in, struct intake_request *req)
+{
+	char *error = NULL;
+	gsize len = 0;
+	const void *data = g_bytes_get_data(req->raw, &len);
+
+	if (store_begin(in->accept_store, &error) < 0)
+		goto fail;
+	if (store_message_add(in->accept_store, req->arrival, data, len, &req->receipt, &error) < 0) {
+		store_rollback(in->accept_store);
+		goto fail;
+	}
+	if (store_commit(in->accept_store, &error) < 0)
+		goto fail;
+	req->result = 0;
+	return 0;
+fail:
+	req->result = -1;
+	req->error = error != NULL ? error : g_strdup("store: unknown error");
+	return -1;
+}
+
+static void
+intake_commit_batch(struct intake *in, GPtrArray *batch)
+{
+	char *error = NULL;
+	guint i;
+
+	if (batch->len == 1) {
+		intake_commit_one(in, g_ptr_array_index(batch, 0));
+		return;
+	}
+	if (store_begin(in->accept_store, &error) < 0)
+		goto one_by_one;
+	for (i = 0; i < batch->len; i++) {
+		struct intake_request *req = g_ptr_array_index(batch, i);
+		gsize len = 0;
+		const void *data = g_bytes_get_data(req->raw, &len);
+		if (store_message_add(in->accept_store, req->arrival, data, len, &req->receipt,
+				      &error) < 0) {
+			store_rollback(in->accept_store);
+			goto one_by_one;
+		}
+	}
+	if (store_commit(in->accept_store, &error) < 0)
+		goto one_by_one;
+	for (i = 0; i < batch->len; i++)
+		((struct intake_request *)g_ptr_array_index(batch, i))->result = 0;
+	return;
+one_by_one:
+	log_warnx("intake: event=batch-failed size=%u error=\"%s\" action=retry-singly", batch->len,
+		  error ? error : "?");
+	g_free(error);
+	for (i = 0; i < batch->len; i++)
+		intake_commit_one(in, g_ptr_array_index(batch, i));
+}
+
+static gpointer
+intake_committer_main(gpointer data)
+{
+	struct intake *in = data;
+	GPtrArray *batch = g_ptr_array_new();
+
+	g_mutex_lock(&in->lock);
+	for (;;) {
+		while (in->accept_queue.length == 0 && !in->stopping)
+			g_cond_wait(&in->cond, &in->lock);
+		if (in->accept_queue.length == 0 && in->stopping)
+			break;
+		if (in->settings.commit_delay_us > 0 &&
+		    in->accept_queue.length < in->settings.commit_batch_max) {
+			gint64 until = g_get_monotonic_time() + in->settings.commit_delay_us;
+			while (in->accept_queue.length < in->settings.commit_batch_max &&
+			       g_cond_wait_until(&in->cond, &in->lock, until))
+				;
+		}
+		g_ptr_array_set_size(batch, 0);
+		while (in->accept_queue.length > 0 && batch->len < in->settings.commit_batch_max)
+			g_ptr_array_add(batch, g_queue_pop_head(&in->accept_queue));
+		in->committing = batch->len;
+		g_mutex_unlock(&in->lock);
+
+		intake_commit_batch(in, batch);
+
+		g_mutex_lock(&in->lock);
+		in->stats.commits++;
+		for (guint i = 0; i < batch->len; i++) {
+			struct intake_request *req = g_ptr_array_index(batch, i);
+			in->accept_bytes -= g_bytes_get_size(req->raw);
+			if (req->result == 0) {
+				in->stats.accepted++;
+				if (req->receipt.duplicate)
+					in->stats.duplicates++;
+				else if (in->settings.parse)
+					intake_queue_parse_locked(in, req->receipt.message_id);
+			} else {
+				in->stats.commit_errors++;
+			}
+			req->done = true;
+		}
+		in->committing = 0;
+		g_cond_broadcast(&in->cond);
+	}
+	g_mutex_unlock(&in->lock);
+	g_ptr_array_free(batch, TRUE);
+	return NULL;
+}
+
+int
+intake_accept(struct intake *in, const struct store_arrival *arrival, GBytes *raw,
+	      struct store_receipt *receipt_r, char **error_r)
+{
+	struct intake_request req = { .arrival = arrival, .raw = raw, .result = -1 };
+	size_t len = g_bytes_get_size(raw);
+
+	g_mutex_lock(&in->lock);
+	if (in->stopping) {
+		g_mutex_unlock(&in->lock);
+		*error_r = g_strdup("intake: shutting down");
+		return -1;
+	}
+	if (in->accept_bytes > 0 && in->accept_bytes + len > in->settings.queue_max_bytes) {
+		g_mutex_unlock(&in->lock);
+		*error_r = g_strdup_printf("intake: commit queue full (queue_max_bytes=%zu)",
+					   in->settings.queue_max_bytes);
+		return -1;
+	}
+	in->accept_bytes += len;
+	g_queue_push_tail(&in->accept_queue, &req);
+	g_cond_broadcast(&in->cond);
+	while (!req.done)
+		g_cond_wait(&in->cond, &in->lock);
+	g_mutex_unlock(&in->lock);
+
+	if (req.result < 0) {
+		log_warnx("intake: event=accept-failed source=%s error=\"%s\"", arrival->source,
+			  req.error);
+		*error_r = req.error;
+		return -1;
+	}
+	*receipt_r = req.receipt;
+	log_debug("intake: event=accepted source=%s message=%lld intake=%lld duplicate=%d",
+		  arrival->source, (long long)req.receipt.message_id,
+		  (long long)req.receipt.intake_id, req.receipt.duplicate);
+	return 0;
+}
+
+/* Parses one message and commits its result.  Returns 0, or -1 when the
+ * message must stay pending (store or worker start failure). */
+static int
+intake_parse_one(struct intake *in, struct store *store, struct worker *worker, int64_t id)
+{
+	GBytes *raw = NULL;
+	char *error = NULL;
+	struct worker_result res = { 0 };
+	struct snapshot *snap = NULL;
+	enum store_outcome final = STORE_OUTCOME_PENDING;
+	int ret = -1;
+
+	if (store_message_get(store, id, &raw, &error) < 0) {
+		log_warnx("intake: event=load-failed message=%lld error=\"%s\"", (long long)id, error);
+		goto out;
+	}
+	gsize len = 0;
+	const void *data = g_bytes_get_data(raw, &len);
+	if (worker_parse(worker, data, len, &res, &error) < 0) {
+		log_errorx("intake: event=worker-start-failed error=\"%s\"", error);
+		goto out;
+	}
+	if (res.outcome == STORE_OUTCOME_STORED &&
+	    snapshot_from_json(res.snapshot_json, strlen(res.snapshot_json), &snap, &error) < 0) {
+		res.outcome = STORE_OUTCOME_FAILED;
+		g_free(res.detail);
+		res.detail = g_strdup_printf("parse: bad worker answer: %s", error);
+		g_clear_pointer(&error, g_free);
+	}
+	struct store_hints hints = {
+		.subject = res.subject,
+		.header_from = res.header_from,
+		.date_utc = res.date_utc,
+		.message_id_header = res.message_id,
+		.subject_serial = res.subject_serial,
+		.subject_time_utc = res.subject_time_utc,
+	};
+	if (store_begin(store, &error) < 0)
+		goto db_error;
+	if (store_result_commit(store, id, res.outcome, res.detail, snap, &hints, &final, &error) <
+	    0) {
+		store_rollback(store);
+		goto db_error;
+	}
+	if (store_commit(store, &error) < 0)
+		goto db_error;
+	ret = 0;
+	if (final == STORE_OUTCOME_FAILED)
+		log_warnx("intake: event=parsed message=%lld outcome=failed reason=\"%s\"",
+			  (long long)id, res.detail ? res.detail : "");
+	else
+		log_info("intake: event=parsed message=%lld outcome=%s serial=%s", (long long)id,
+			 store_outcome_name(final), snap && snap->serial ? snap->serial : "-");
+	goto out;
+db_error:
+	log_errorx("intake: event=commit-failed message=%lld error=\"%s\" action=left-pending",
+		   (long long)id, error);
+out:
+	g_mutex_lock(&in->lock);
+	switch (final) {
+	case STORE_OUTCOME_STORED:
+		in->stats.parsed_stored++;
+		break;
+	case STORE_OUTCOME_DUPLICATE:
+		in->stats.parsed_duplicate++;
+		break;
+	case STORE_OUTCOME_NOT_SNAPSHOT:
+		in->stats.parsed_not_snapshot++;
+		break;
+	case STORE_OUTCOME_FAILED:
+		in->stats.parsed_failed++;
+		break;
+	case STORE_OUTCOME_PENDING:
+		break;
+	}
+	g_mutex_unlock(&in->lock);
+	snapshot_free(&snap);
+	worker_result_clear(&res);
+	if (raw != NULL)
+		g_bytes_unref(raw);
+	g_free(error);
+	return ret;
+}
+
+struct intake_parser {
+	struct intake *in;
+	GThread *thread;
+	struct store *store;
+	struct worker *worker;
+};
+
+static gpointer
+intake_parser_main(gpointer data)
+{
+	struct intake_parser *p = data;
+	struct intake *in = p->in;
+
+	g_mutex_lock(&in->lock);
+	for (;;) {
+		while (in->parse_queue.length == 0 && !in->stopping)
+			g_cond_wait(&in->cond, &in->lock);
+		if (in->stopping)
+			break;
+		int64_t *box = g_queue_pop_head(&in->parse_queue);
+		int64_t id = *box;
+		g_hash_table_remove(in->parse_set, box);
+		g_free(box);
+		in->stats.queued = in->parse_queue.length;
+		in->parse_inflight++;
+		g_mutex_unlock(&in->lock);
+
+		unsigned before = worker_restarts(p->worker);
+		intake_parse_one(in, p->store, p->worker, id);
+		unsigned restarted = worker_restarts(p->worker) - before;
+
+		g_mutex_lock(&in->lock);
+		in->stats.worker_restarts += restarted;
+		in->parse_inflight--;
+		g_cond_broadcast(&in->cond);
+	}
+	g_mutex_unlock(&in->lock);
+	return NULL;
+}
+
+static int
+intake_recover(struct intake *in, char **error_r)
+{
+	GArray *ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
+	int64_t after = 0;
+	unsigned total = 0;
+
+	for (;;) {
+		g_array_set_size(ids, 0);
+		if (store_message_list(in->accept_store, STORE_SELECT_PENDING, after, 1000, ids,
+				       error_r) < 0) {
+			g_array_free(ids, TRUE);
+			return -1;
+		}
+		if (ids->len == 0)
+			break;
+		g_mutex_lock(&in->lock);
+		for (guint i = 0; i < ids->len; i++)
+			intake_queue_parse_locked(in, g_array_index(ids, int64_t, i));
+		g_mutex_unlock(&in->lock);
+		after = g_array_index(ids, int64_t, ids->len - 1);
+		total += ids->len;
+	}
+	g_array_free(ids, TRUE);
+	if (total > 0)
+		log_info("intake: event=recovered pending=%u", total);
+	return 0;
+}
+
+int
+intake_open(const struct intake_settings *settings, struct intake **intake_r, char **error_r)
+{
+	struct intake *in = g_new0(struct intake, 1);
+	struct store_settings ss;
+
+	/* A dead parse worker must give EPIPE, not kill the process. */
+	signal(SIGPIPE, SIG_IGN);
+	mime_global_init();
+	devxml_global_init();
+
+	in->settings = *settings;
+	in->db_path = g_strdup(settings->db_path);
+	in->settings.db_path = in->db_path;
+	if (in->settings.parse_workers == 0)
+		in->settings.parse_workers = 1;
+	if (in->settings.commit_batch_max == 0)
+		in->settings.commit_batch_max = 1;
+	g_mutex_init(&in->lock);
+	g_cond_init(&in->cond);
+	g_queue_init(&in->accept_queue);
+	g_queue_init(&in->parse_queue);
+	in->parse_set = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, NULL);
+	in->parsers = g_ptr_array_new();
+
+	ss = settings->store;
+	ss.path = in->db_path;
+	ss.readonly = false;
+	ss.durable = true;
+	if (store_open(&ss, &in->accept_store, error_r) < 0)
+		goto fail;
+
+	if (in->settings.parse) {
+		in->worker_path = settings->worker_path != NULL ? g_strdup(settings->worker_path)
+								 : worker_find_program();
+		if (in->worker_path == NULL) {
+			*error_r = g_strdup("intake: the parse worker snapkeep-parse was not found "
+					    "(set SNAPKEEP_PARSE_WORKER)");
+			goto fail;
+		}
+		struct worker_config wc = {
+			.path = in->worker_path,
+			.timeout_ms = settings->parse_timeout_ms,
+			.cpu_seconds = settings->parse_cpu_seconds,
+			.memory_mb = settings->parse_memory_mb,
+			.max_message_size = settings->mime.max_message_size,
+			.max_header_size = settings->mime.max_header_size,
+			.max_depth = settings->mime.max_depth,
+			.max_parts = settings->mime.max_parts,
+			.max_xml_size = settings->mime.max_xml_size,
+			.xml_max_depth = settings->xml.max_depth,
+			.xml_max_string_len = settings->xml.max_string_len,
+			.xml_max_events = settings->xml.max_events,
+		};
+		if (intake_recover(in, error_r) < 0)
+			goto fail;
+		for (unsigned i = 0; i < in->settings.parse_workers; i++) {
+			struct intake_parser *p = g_new0(struct intake_parser, 1);
+			ss.durable = false;
+			p->in = in;
+			if (store_open(&ss, &p->store, error_r) < 0) {
+				g_free(p);
+				goto fail;
+			}
+			p->worker = worker_new(&wc);
+			g_ptr_array_add(in->parsers, p);
+			p->thread = g_thread_new("sk-parse", intake_parser_main, p);
+		}
+	}
+	in->committer = g_thread_new("sk-commit", intake_committer_main, in);
+	*intake_r = in;
+	return 0;
+fail:
+	intake_free(&in);
+	return -1;
+}
+
+void
+intake_queue_reparse(struct intake *in, const int64_t *ids, size_t count)
+{
+	g_mutex_lock(&in->lock);
+	for (size_t i = 0; i < count; i++)
+		intake_queue_parse_locked(in, ids[i]);
+	g_cond_broadcast(&in->cond);
+	g_mutex_unlock(&in->lock);
+}
+
+int
+intake_drain(struct intake *in, unsigned timeout_ms)
+{
+	gint64 until = timeout_ms ? g_get_monotonic_time() + (gint64)timeout_ms * 1000 : 0;
+	int ret = 0;
+
+	g_mutex_lock(&in->lock);
+	while (in->accept_queue.length > 0 || in->committing > 0 ||
+	       (in->parsers->len > 0 && (in->parse_queue.length > 0 || in->parse_inflight > 0))) {
+		if (until == 0) {
+			g_cond_wait(&in->cond, &in->lock);
+		} else if (!g_cond_wait_until(&in->cond, &in->lock, until)) {
+			ret = -1;
+			break;
+		}
+	}
+	g_mutex_unlock(&in->lock);
+	return ret;
+}
+
+void
+intake_get_stats(struct intake *in, struct intake_stats *stats_r)
+{
+	g_mutex_lock(&in->lock);
+	*stats_r = in->stats;
+	stats_r->queued = in->parse_queue.length + in->parse_inflight;
+	g_mutex_unlock(&in->lock);
+}
+
+void
+intake_free(struct intake **intake)
+{
+	struct intake *in;
+
+	if (intake == NULL || *intake == NULL)
+		return;
+	in = *intake;
+	*intake = NULL;
+
+	/* The committer finishes every queued request before it exits; parse
+	 * threads finish the message in hand, the rest stays pending. */
+	g_mutex_lock(&in->lock);
+	in->stopping = true;
+	g_cond_broadcast(&in->cond);
+	g_mutex_unlock(&in->lock);
+	if (in->committer != NULL)
+		g_thread_join(in->committer);
+	for (guint i = 0; i < in->parsers->len; i++) {
+		struct intake_parser *p = g_ptr_array_index(in->parsers, i);
+		if (p->thread != NULL)
+			g_thread_join(p->thread);
+		worker_free(&p->worker);
+		store_free(&p->store);
+		g_free(p);
+	}
+	g_ptr_array_free(in->parsers, TRUE);
+	store_free(&in->accept_store);
+	int64_t *box;
+	while ((box = g_queue_pop_head(&in->parse_queue)) != NULL)
+		g_free(box);
+	g_hash_table_destroy(in->parse_set);
+	g_mutex_clear(&in->lock);
+	g_cond_clear(&in->cond);
+	g_free(in->worker_path);
+	g_free(in->db_path);
+	g_free(in);
+}
