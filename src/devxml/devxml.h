@@ -18,6 +18,7 @@ struct devxml_limits {
 	unsigned max_depth;      /* element nesting; default 64 */
 	size_t max_string_len;   /* one text node or attribute; default 64 KiB */
 	unsigned max_events;     /* event entries kept per document; default 10000 */
+	size_t max_elements;     /* elements in the document; default 1000000 */
 };
 
 /* Fills *limits with the defaults. */
@@ -30,6 +31,11 @@ void devxml_limits_default(struct devxml_limits *limits);
  * limits may be NULL for the defaults. */
 int devxml_parse(const char *xml, size_t len, const struct devxml_limits *limits,
 		 struct snapshot **snap_r, char **error_r);
+
+/* The same, feeding libxml2's push parser CHUNK_SIZE bytes at a time
+ * (devxml_parse uses 64 KiB); the result does not depend on the chunk size. */
+int devxml_parse_chunked(const char *xml, size_t len, size_t chunk_size,
+			 const struct devxml_limits *limits, struct snapshot **snap_r, char **error_r);
 
 /* Call once per process before any parse (sets the refusing entity loader). */
 void devxml_global_init(void);

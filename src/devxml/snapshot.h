@@ -89,6 +89,20 @@ void snapshot_free(struct snapshot **snap);
 /* Returns the device-total counter NAME, or NULL when not reported. */
 const struct snapshot_counter *snapshot_counter_find(const struct snapshot *snap, const char *name);
 
+/* Returns the per-media-size counter NAME for MEDIA_SIZE, or NULL. */
+const struct snapshot_counter *snapshot_media_counter_find(const struct snapshot *snap, const char *name,
+							    const char *media_size);
+
+/* Constructors for the array elements (freed by snapshot_free once added):
+ * numbers start as SNAPSHOT_ABSENT, strings as NULL. */
+struct snapshot_supply *snapshot_supply_new(void);
+struct snapshot_event *snapshot_event_new(void);
+struct snapshot_counter *snapshot_counter_new(const char *name, const char *media_size, int64_t value,
+					      double value_real);
+
+/* "futuresmart" or "legacy" (static string). */
+const char *snapshot_dialect_name(enum snapshot_dialect dialect);
+
 /* Serialise to / from JSON text (json-glib), for the parse worker's pipe,
  * the command line's --json and tests.  Returned string is g_free'd. */
 char *snapshot_to_json(const struct snapshot *snap);
