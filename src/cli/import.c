@@ -253,13 +253,16 @@ int
 cli_import(int argc, char **argv)
 {
 	const char *db = NULL;
-	gint jobs = 16, workers = 0;
+	gint jobs = 16, workers = 0, parse_timeout = 0, parse_cpu = 0, parse_memory = 0;
 	gboolean quiet = FALSE, no_progress = FALSE;
 	gint64 max_size = 64 * 1024 * 1024;
 	GOptionEntry entries[] = {
 		{ "db", 'd', 0, G_OPTION_ARG_FILENAME, &db, "database file (default snapkeep.db)", "FILE" },
 		{ "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs, "messages accepted at once (default 16)", "N" },
 		{ "parse-workers", 0, 0, G_OPTION_ARG_INT, &workers, "parse worker processes (default: CPUs)", "N" },
+		{ "parse-timeout", 0, 0, G_OPTION_ARG_INT, &parse_timeout, "wall-clock limit per message in ms (default 30000)", "MS" },
+		{ "parse-cpu", 0, 0, G_OPTION_ARG_INT, &parse_cpu, "CPU limit per message in s (default 20)", "S" },
+		{ "parse-memory", 0, 0, G_OPTION_ARG_INT, &parse_memory, "address-space limit of a worker in MB (default 1024)", "MB" },
 		{ "max-message-size", 0, 0, G_OPTION_ARG_INT64, &max_size, "largest message read from stdin (bytes)", "N" },
 		{ "no-progress", 0, 0, G_OPTION_ARG_NONE, &no_progress, "no progress bar", NULL },
 		{ "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "no summary line", NULL },
@@ -306,6 +309,12 @@ cli_import(int argc, char **argv)
 	is.db_path = db != NULL ? db : cli_default_db();
 	is.parse_workers = workers > 0 ? (unsigned)workers : MAX(1u, g_get_num_processors());
 	is.mime.max_message_size = (size_t)max_size;
+	if (parse_timeout > 0)
+		is.parse_timeout_ms = (unsigned)parse_timeout;
+	if (parse_cpu > 0)
+		is.parse_cpu_seconds = (unsigned)parse_cpu;
+	if (parse_memory > 0)
+		is.parse_memory_mb = (unsigned)parse_memory;
 	gint64 started = g_get_monotonic_time();
 	if (intake_open(&is, &ctx.intake, &error) < 0) {
 		fprintf(stderr, "snapkeep import: %s\n", error);
