@@ -59,6 +59,7 @@ struct mime_slice_stream {
 	const char *data;
 	gint64 len;
 	size_t read_max;
+	const gboolean *stop; /* when set, reads hit end of stream; may be NULL */
 };
 
 struct mime_slice_stream_class {
@@ -83,7 +84,8 @@ mime_slice_read(GMimeStream *stream, char *buf, size_t len)
 	gint64 end = mime_slice_end(stream);
 	size_t n;
 
-	if (stream->position >= end || stream->position < stream->bound_start)
+	if (stream->position >= end || stream->position < stream->bound_start ||
+	    (s->stop != NULL && *s->stop))
 		return 0;
 	n = (size_t)(end - stream->position);
 	if (n > len)
@@ -167,14 +169,14 @@ mime_slice_length(GMimeStream *stream)
 	return mime_slice_end(stream) - stream->bound_start;
 }
 
-static GMimeStream *mime_slice_new(const char *data, size_t len, size_t read_max, gint64 start,
-				   gint64 end);
+static GMimeStream *mime_slice_new(const char *data, size_t len, size_t read_max,
+				   const gboolean *stop, gint64 start, gint64 end);
 
 static GMimeStream *
 mime_slice_substream(GMimeStream *stream, gint64 start, gint64 end)
 {
 	struct mime_slice_stream *s = (struct mime_slice_stream *)stream;
-	return mime_slice_new(s->data, (size_t)s->len, s->read_max, start, end);
+	return mime_slice_new(s->data, (size_t)s->len, s->read_max, s->stop, start, end);
 }
 
 static void
@@ -195,13 +197,15 @@ mime_slice_class_init(gpointer klass, gpointer class_data)
 }
 
 static GMimeStream *
-mime_slice_new(const char *data, size_t len, size_t read_max, gint64 start, gint64 end)
+mime_slice_new(const char *data, size_t len, size_t read_max, const gboolean *stop, gint64 start,
+	       gint64 end)
 {
 	struct mime_slice_stream *s = g_object_new(mime_slice_stream_type, NULL);
 
 	s->data = data;
 	s->len = (gint64)len;
 	s->read_max = read_max;
+	s->stop = stop;
 	g_mime_stream_construct(&s->parent, start, end);
 	return &s->parent;
 }
@@ -238,6 +242,7 @@ mime_limits_default(struct mime_limits *limits)
 	limits->max_depth = 100;
 	limits->max_parts = 10000;
 	limits->max_xml_size = 16u * 1024 * 1024;
+	limits->max_header_fields = 50000;
 }
 
 void
@@ -358,18 +363,61 @@ out:
 static gboolean
 mime_is_bchar(unsigned char c)
 {
-	return g_ascii_isalnum(c) || strchr("'()+_,-./:=? ", c) != NULL;
+	return c != '\0' && (g_ascii_isalnum(c) || strchr("'()+_,-./:=? ", c) != NULL);
+}
+
+static gboolean
+mime_line_is_blank(const char *p, size_t line_len)
+{
+	return line_len == 0 || p[0] == '\n' || (p[0] == '\r' && line_len >= 2 && p[1] == '\n');
+}
+
+/* A header field line ("Name:", the name of letters, digits and "-_.", an
+ * optional space before the colon as GMime tolerates), or within a header a
+ * folded continuation line (leading space or tab).  Names are narrower than
+ * RFC 5322 allows so that XML content ("<dd:Foo>") never looks like one. */
+static gboolean
+mime_line_is_header(const char *p, size_t line_len, gboolean in_header)
+{
+	size_t i = 0;
+
+	if (line_len == 0)
+		return FALSE;
+	if (p[0] == ' ' || p[0] == '\t')
+		return in_header && !mime_line_is_blank(p, line_len);
+	while (i < line_len && (g_ascii_isalnum(p[i]) || p[i] == '-' || p[i] == '_' || p[i] == '.'))
+		i++;
+	if (i == 0)
+		return FALSE;
+	while (i < line_len && (p[i] == ' ' || p[i] == '\t'))
+		i++;
+	return i < line_len && p[i] == ':';
 }
 
 /* One linear pass, no allocation: refuses what would make GMime build a huge
- * tree.  It may over-count (content lines that look like delimiters) but the
- * bound is loose enough that only hostile or absurd messages trip it. */
+ * tree or a huge header before it starts.  The checks:
+ *   - the top-level header block (up to the first blank line) is at most
+ *     max_header_size;
+ *   - lines that can be boundary delimiters ("--" and a bchar) number at most
+ *     2 * max_parts + 2: every part inside a multipart starts with one and
+ *     each multipart has one closing delimiter, so a message over this bound
+ *     has more than max_parts parts;
+ *   - a run of header lines that starts where a header can start (after such
+ *     a delimiter line or after a blank line, as a message/rfc822 body's
+ *     header does) is at most max_header_size.  GMime holds about six
+ *     copies of a header while parsing it, so this is what bounds memory for
+ *     a huge header in a nested entity.
+ * It can over-count (content lines that look like delimiters or headers),
+ * but only a hostile or absurd message trips it: base64 content never looks
+ * like either.  Exact checks follow the parse. */
 static int
 mime_prescan(const char *raw, size_t len, const struct mime_limits *limits, char **error_r)
 {
 	const char *p = raw;
 	const char *end = raw + len;
-	gboolean in_header = TRUE;
+	gboolean in_top_header = TRUE;
+	gboolean at_block_start = FALSE; /* a header may start on this line */
+	gboolean in_header = FALSE;      /* inside a run of header lines */
 	size_t header_size = 0;
 	guint64 delimiters = 0;
 	guint64 max_delimiters = 2 * (guint64)limits->max_parts + 2;
@@ -378,26 +426,95 @@ mime_prescan(const char *raw, size_t len, const struct mime_limits *limits, char
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *next = nl != NULL ? nl + 1 : end;
 		size_t line_len = (size_t)(next - p);
+		gboolean blank = mime_line_is_blank(p, line_len);
 
-		if (in_header) {
-			if (line_len == 0 || p[0] == '\n' || (p[0] == '\r' && line_len >= 2 && p[1] == '\n'))
+		if (in_top_header) {
+			if (blank) {
+				in_top_header = FALSE;
+				at_block_start = TRUE;
+			} else {
+				header_size += line_len;
+			}
+		} else {
+			if ((in_header || at_block_start) && mime_line_is_header(p, line_len, in_header)) {
+				if (!in_header)
+					header_size = 0;
+				in_header = TRUE;
+				header_size += line_len;
+			} else {
 				in_header = FALSE;
-			else if ((header_size += line_len) > limits->max_header_size) {
-				*error_r = g_strdup_printf("mime: header larger than %zu bytes",
-							   limits->max_header_size);
+			}
+			at_block_start = blank;
+		}
+		if (header_size > limits->max_header_size) {
+			*error_r = g_strdup_printf("mime: header larger than %zu bytes",
+						   limits->max_header_size);
+			return -1;
+		}
+		if (line_len >= 3 && p[0] == '-' && p[1] == '-' && mime_is_bchar((unsigned char)p[2])) {
+			if (++delimiters > max_delimiters) {
+				*error_r = g_strdup_printf("mime: more than %u parts (over %" G_GUINT64_FORMAT
+							   " boundary lines)",
+							   limits->max_parts, max_delimiters);
 				return -1;
 			}
-		}
-		if (line_len >= 3 && p[0] == '-' && p[1] == '-' && mime_is_bchar((unsigned char)p[2]) &&
-		    ++delimiters > max_delimiters) {
-			*error_r = g_strdup_printf("mime: more than %u parts (over %" G_GUINT64_FORMAT
-						   " boundary lines)",
-						   limits->max_parts, max_delimiters);
-			return -1;
+			if (!in_top_header) {
+				at_block_start = TRUE;
+				in_header = FALSE;
+			}
 		}
 		p = next;
 	}
 	return 0;
+}
+
+/* ---- the guard during the parse ----------------------------------------- */
+
+/* GMime reports every header field it parses, in any entity, with its
+ * offset; fields of one entity are contiguous.  When a limit is exceeded the
+ * guard sets stop, the input stream then reports end of stream, and GMime
+ * finishes at once with what it has read (at most one read buffer more). */
+struct mime_guard {
+	const struct mime_limits *limits;
+	gboolean stop;
+	char *error;
+	guint64 fields;
+	gint64 block_end;  /* offset just past the previous field */
+	guint64 block_size; /* bytes of the current entity's header so far */
+	gboolean nesting_overflow;
+};
+
+static void
+mime_guard_header(GMimeParser *parser, const char *name, const char *raw_value, gint64 offset,
+		  gpointer user_data)
+{
+	struct mime_guard *guard = user_data;
+	guint64 size = strlen(name) + 1 + (raw_value != NULL ? strlen(raw_value) : 0);
+
+	if (guard->stop)
+		return;
+	if (offset != guard->block_end)
+		guard->block_size = 0;
+	guard->block_size += size;
+	guard->block_end = offset + (gint64)size;
+	if (++guard->fields > guard->limits->max_header_fields) {
+		guard->error = g_strdup_printf("mime: more than %u header fields",
+					       guard->limits->max_header_fields);
+		guard->stop = TRUE;
+	} else if (guard->block_size > guard->limits->max_header_size) {
+		guard->error = g_strdup_printf("mime: header larger than %zu bytes",
+					       guard->limits->max_header_size);
+		guard->stop = TRUE;
+	}
+}
+
+static void
+mime_guard_warning(gint64 offset, GMimeParserWarning code, const gchar *item, gpointer user_data)
+{
+	struct mime_guard *guard = user_data;
+
+	if (code == GMIME_CRIT_NESTING_OVERFLOW)
+		guard->nesting_overflow = TRUE;
 }
 
 /* ---- the tree walk ----------------------------------------------------- */
@@ -582,25 +699,38 @@ mime_fill_hints(GMimeMessage *message, struct mime_result *result)
 
 /* ---- the entry point --------------------------------------------------- */
 
-struct mime_parse_warnings {
-	gboolean nesting_overflow;
-};
-
+/* Copies limits (NULL: the defaults), a field left 0 taking its default. */
 static void
-mime_parser_warning(gint64 offset, GMimeParserWarning code, const gchar *item, gpointer user_data)
+mime_limits_effective(const struct mime_limits *limits, struct mime_limits *effective_r)
 {
-	struct mime_parse_warnings *warnings = user_data;
+	struct mime_limits defaults;
 
-	if (code == GMIME_CRIT_NESTING_OVERFLOW)
-		warnings->nesting_overflow = TRUE;
+	mime_limits_default(&defaults);
+	if (limits == NULL) {
+		*effective_r = defaults;
+		return;
+	}
+	*effective_r = *limits;
+	if (effective_r->max_message_size == 0)
+		effective_r->max_message_size = defaults.max_message_size;
+	if (effective_r->max_header_size == 0)
+		effective_r->max_header_size = defaults.max_header_size;
+	if (effective_r->max_depth == 0)
+		effective_r->max_depth = defaults.max_depth;
+	if (effective_r->max_parts == 0)
+		effective_r->max_parts = defaults.max_parts;
+	if (effective_r->max_xml_size == 0)
+		effective_r->max_xml_size = defaults.max_xml_size;
+	if (effective_r->max_header_fields == 0)
+		effective_r->max_header_fields = defaults.max_header_fields;
 }
 
 int
-mime_extract_chunked(const void *raw, size_t len, size_t read_max, const struct mime_limits *limits,
+mime_extract_chunked(const void *raw, size_t len, size_t read_max, const struct mime_limits *limits_in,
 		     struct mime_result *result, char **error_r)
 {
-	struct mime_limits defaults;
-	struct mime_parse_warnings warnings = { FALSE };
+	struct mime_limits limits;
+	struct mime_guard guard = { 0 };
 	struct mime_walk walk = { 0 };
 	GMimeParserOptions *options = NULL;
 	GMimeStream *stream = NULL;
@@ -612,39 +742,43 @@ mime_extract_chunked(const void *raw, size_t len, size_t read_max, const struct 
 
 	memset(result, 0, sizeof(*result));
 	mime_global_init();
-	if (limits == NULL) {
-		mime_limits_default(&defaults);
-		limits = &defaults;
-	}
+	mime_limits_effective(limits_in, &limits);
 	if (raw == NULL || len == 0) {
 		error = g_strdup("mime: empty message");
 		goto out;
 	}
-	if (len > limits->max_message_size) {
-		error = g_strdup_printf("mime: message larger than %zu bytes", limits->max_message_size);
+	if (len > limits.max_message_size) {
+		error = g_strdup_printf("mime: message larger than %zu bytes", limits.max_message_size);
 		goto out;
 	}
-	if (mime_prescan(raw, len, limits, &error) < 0)
+	if (mime_prescan(raw, len, &limits, &error) < 0)
 		goto out;
 
+	guard.limits = &limits;
+	guard.block_end = -1;
 	options = g_mime_parser_options_new();
-	g_mime_parser_options_set_warning_callback(options, mime_parser_warning, &warnings);
-	stream = mime_slice_new(raw, len, read_max, 0, (gint64)len);
+	g_mime_parser_options_set_warning_callback(options, mime_guard_warning, &guard);
+	stream = mime_slice_new(raw, len, read_max, &guard.stop, 0, (gint64)len);
 	parser = g_mime_parser_new_with_stream(stream);
 	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
+	g_mime_parser_set_header_regex(parser, "^", mime_guard_header, &guard);
 	message = g_mime_parser_construct_message(parser, options);
+	if (guard.error != NULL) {
+		error = g_steal_pointer(&guard.error);
+		goto out;
+	}
 	if (message == NULL) {
 		error = g_strdup("mime: not a mail message (no header could be parsed)");
 		goto out;
 	}
-	if (warnings.nesting_overflow) {
+	if (guard.nesting_overflow) {
 		error = g_strdup_printf("mime: nested deeper than %u levels",
-					MIN(limits->max_depth, MIME_GMIME_MAX_LEVEL));
+					MIN(limits.max_depth, MIME_GMIME_MAX_LEVEL));
 		goto out;
 	}
 	mime_fill_hints(message, result);
 
-	walk.limits = limits;
+	walk.limits = &limits;
 	if (mime_check_headers(&walk, GMIME_OBJECT(message)) < 0) {
 		error = g_steal_pointer(&walk.error);
 		goto out;
@@ -658,13 +792,14 @@ mime_extract_chunked(const void *raw, size_t len, size_t read_max, const struct 
 		ret = 0;
 		goto out;
 	}
-	if (mime_decode_part(walk.device_part, limits, &result->device_xml, &error) < 0)
+	if (mime_decode_part(walk.device_part, &limits, &result->device_xml, &error) < 0)
 		goto out;
 	ret = 1;
 out:
 	if (ret < 0 && error_r != NULL)
 		*error_r = g_steal_pointer(&error);
 	g_free(error);
+	g_free(guard.error);
 	if (message != NULL)
 		g_object_unref(message);
 	if (parser != NULL)

@@ -20,8 +20,11 @@ struct mime_limits {
 	unsigned max_depth;      /* nesting of multiparts and message/rfc822; default 100 */
 	unsigned max_parts;      /* parts in the whole tree; default 10000 */
 	size_t max_xml_size;     /* decoded Device.xml; default 16 MiB */
+	unsigned max_header_fields; /* header fields in the whole message, all
+				     * entities together; default 50000 */
 };
 
+/* Fills in the defaults.  mime_extract treats a field left 0 as its default. */
 void mime_limits_default(struct mime_limits *limits);
 
 struct mime_result {
