@@ -272,7 +272,9 @@ guard_error(void *ctx, xmlErrorPtr err)
 	g->xml_code = err->code;
 	switch (err->code) {
 	case XML_ERR_DOCUMENT_EMPTY:
-		g->xml_error = g_strdup("xml: empty document");
+		/* libxml2's word for "no root element": also non-XML text. */
+		g->xml_error = g_strdup_printf("xml: not XML or empty (no root element) at line %d",
+					       err->line);
 		break;
 	case XML_ERR_TAG_NOT_FINISHED:
 	case XML_ERR_DOCUMENT_END:
