@@ -1,2 +1,40 @@
 # src/store: SQLite store, schema migrations, raw archive.
-src_libsnapkeep_a_SOURCES += %reldir%/store.h
+#
+# The migrations in schema/ are embedded in the binary as a GResource
+# (src/store/schema-resources.c, generated) and installed for admins under
+# $(pkgdatadir)/schema.  Add a new migration to SK_SCHEMA_FILES.
+SK_SCHEMA_FILES = \
+	schema/001-tables.sql \
+	schema/002-views.sql
+
+src_libsnapkeep_a_SOURCES += \
+	%reldir%/store.h %reldir%/store.c \
+	%reldir%/archive.h %reldir%/archive.c
+nodist_src_libsnapkeep_a_SOURCES = %reldir%/schema-resources.c
+
+schemadir = $(pkgdatadir)/schema
+dist_schema_DATA = $(SK_SCHEMA_FILES) schema/README
+
+BUILT_SOURCES = %reldir%/schema-resources.c
+CLEANFILES += %reldir%/schema-resources.c %reldir%/schema.gresource.xml
+
+# The resource list is generated from SK_SCHEMA_FILES (one place to add a
+# migration).  glib-compile-resources comes with libglib2.0-dev-bin.
+%reldir%/schema.gresource.xml: %reldir%/local.mk
+	$(AM_V_GEN)$(MKDIR_P) %reldir% && { \
+	  echo '<?xml version="1.0" encoding="UTF-8"?>'; \
+	  echo '<gresources><gresource prefix="/org/snapkeep">'; \
+	  for f in $(SK_SCHEMA_FILES); do echo "<file>$$f</file>"; done; \
+	  echo '</gresource></gresources>'; } > $@.tmp && mv $@.tmp $@
+
+%reldir%/schema-resources.c: %reldir%/schema.gresource.xml $(SK_SCHEMA_FILES:%=$(top_srcdir)/%)
+	$(AM_V_GEN)gcr=`$(PKG_CONFIG) --variable=glib_compile_resources gio-2.0 2>/dev/null`; \
+	test -n "$$gcr" || gcr=glib-compile-resources; \
+	$$gcr --version >/dev/null 2>&1 || { \
+	  echo "glib-compile-resources not found: install the Debian package libglib2.0-dev-bin" >&2; exit 1; }; \
+	$$gcr --sourcedir=$(top_srcdir) --generate-source --c-name store_schema \
+	  --target=$@ %reldir%/schema.gresource.xml
+
+check_PROGRAMS += tests/unit/test-store
+TESTS += tests/unit/test-store
+tests_unit_test_store_SOURCES = tests/unit/test-store.c

@@ -31,7 +31,9 @@ struct store_settings {
 	bool durable;                /* synchronous=FULL on this connection (accept path) */
 	int busy_timeout_ms;         /* default 10000 */
 	unsigned archive_keyframe_interval; /* delta chain length; default 32 */
-	int archive_level;           /* zstd level; default 3 */
+	int archive_level;           /* zstd level at accept time; default 3 */
+	int archive_repack_level;    /* zstd level of the delta repack; default 9 */
+	unsigned archive_cache_entries; /* decompressed containers kept; default 8 */
 };
 
 void store_settings_default(struct store_settings *settings);

@@ -1,0 +1,1852 @@
+/* store.c: the SQLite store (see store.h): migrations embedded from
+ * schema/NNN-*.sql, the raw archive (archive.h) and the rows of snapshots.
+ *
+ * Connection set-up: WAL, a busy timeout, foreign keys on, synchronous FULL
+ * on durable connections (the accept path: an acknowledged message must
+ * survive power loss) and NORMAL otherwise (rows can be re-derived from the
+ * archive by reparse).  A read-only connection is opened with
+ * SQLITE_OPEN_READONLY, never migrates and refuses a schema older than this
+ * program's.
+ *
+ * Archive states of a message (messages.method), and who moves them:
+ *
+ *   (accept) --store_message_add--> 'zstd' --store_result_commit, device known-->
+ *   'skc1' (delta on the device's latest 'skc1' message, or a keyframe every
+ *   archive_keyframe_interval links).  A repack replaces the blob only after
+ *   decompressing the new one and checking the SHA-256; an 'skc1' message is
+ *   never rewritten, so chains stay valid.  Only 'skc1' messages are bases,
+ *   so a chain has no cycle and at most archive_keyframe_interval links.
+ *
+ * Every statement is prepared once (cached on the struct) with bound
+ * parameters; the only SQL built at run time is the integer of
+ * PRAGMA user_version.  Functions that write run inside the caller's
+ * transaction (a savepoint), or their own BEGIN IMMEDIATE when there is none. */
+#include "config.h"
+
+#include "store/store.h"
+
+#include <gio/gio.h>
+#include <string.h>
+
+#include "store/archive.h"
+#include "util/log.h"
+#include "util/sktime.h"
+
+/* From the generated schema-resources.c (glib-compile-resources). */
+GResource *store_schema_get_resource(void);
+
+#define SCHEMA_RESOURCE_DIR "/org/snapkeep/schema"
+/* Links followed when reading a chain; a sane chain has at most
+ * archive_keyframe_interval, this only stops a damaged database. */
+#define ARCHIVE_CHAIN_MAX 4096
+
+enum stmt_id {
+	STMT_MSG_FIND,
+	STMT_MSG_INSERT,
+	STMT_MSG_ROW,
+	STMT_MSG_STATE,
+	STMT_MSG_HINTS,
+	STMT_MSG_OUTCOME,
+	STMT_MSG_LIST_ALL,
+	STMT_MSG_LIST_OUTCOME,
+	STMT_INTAKE_INSERT,
+	STMT_INTAKE_OUTCOME,
+	STMT_INTAKE_SERIAL,
+	STMT_DEV_FIND,
+	STMT_DEV_INSERT,
+	STMT_DEV_SEEN,
+	STMT_DEV_LATEST,
+	STMT_SNAP_FIND,
+	STMT_SNAP_INSERT,
+	STMT_SNAP_PREV,
+	STMT_SNAP_NEXT,
+	STMT_NAME_FIND,
+	STMT_NAME_INSERT,
+	STMT_COUNTER_INSERT,
+	STMT_MEDIA_INSERT,
+	STMT_DROPS,
+	STMT_SUPPLY_FIND,
+	STMT_SUPPLY_INSERT,
+	STMT_SUPPLY_UPDATE,
+	STMT_SUPPLY_FIRST,
+	STMT_LEVEL_INSERT,
+	STMT_SUPPLY_CURRENT,
+	STMT_EVENT_FIND,
+	STMT_EVENT_INSERT,
+	STMT_EVENT_FIRST,
+	STMT_EVENT_LAST,
+	STMT_ARCH_BASE,
+	STMT_ARCH_UPDATE,
+	STMT_COUNT
+};
+
+static const char *const stmt_sql[STMT_COUNT] = {
+	[STMT_MSG_FIND] = "SELECT m.id, d.serial FROM messages m LEFT JOIN devices d ON d.id = m.device_id"
+			  " WHERE m.sha256 = ?1",
+	[STMT_MSG_INSERT] = "INSERT INTO messages (sha256, raw_size, method, stored_size,"
+			    " first_received_utc, first_received_us, blob)"
+			    " VALUES (?1, ?2, 'zstd', ?3, ?4, ?5, ?6)",
+	[STMT_MSG_ROW] = "SELECT method, base_id, raw_size, sha256, chain_depth, blob FROM messages"
+			 " WHERE id = ?1",
+	[STMT_MSG_STATE] = "SELECT outcome, device_id, first_received_utc, first_received_us"
+			   " FROM messages WHERE id = ?1",
+	[STMT_MSG_HINTS] = "UPDATE messages SET hint_subject = ?2, hint_from = ?3, hint_date_utc = ?4,"
+			   " hint_message_id = ?5, hint_serial = ?6, hint_time_utc = ?7 WHERE id = ?1",
+	[STMT_MSG_OUTCOME] = "UPDATE messages SET outcome = ?2, detail = ?3,"
+			     " device_id = COALESCE(?4, device_id) WHERE id = ?1",
+	[STMT_MSG_LIST_ALL] = "SELECT id FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2",
+	[STMT_MSG_LIST_OUTCOME] = "SELECT id FROM messages WHERE outcome = ?3 AND id > ?1"
+				  " ORDER BY id LIMIT ?2",
+	[STMT_INTAKE_INSERT] = "INSERT INTO intake (received_utc, received_us, source, source_name, peer,"
+			       " helo, mail_from, rcpt_to, subject, outcome, detail, serial, message_id)"
+			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+	[STMT_INTAKE_OUTCOME] = "UPDATE intake SET outcome = ?2, detail = ?3, serial = COALESCE(?4, serial),"
+				" snapshot_id = COALESCE(?5, snapshot_id)"
+				" WHERE message_id = ?1 AND outcome IN ('pending', 'failed')",
+	[STMT_INTAKE_SERIAL] = "UPDATE intake SET serial = ?2, snapshot_id = COALESCE(snapshot_id, ?3)"
+			       " WHERE message_id = ?1 AND serial IS NULL",
+	[STMT_DEV_FIND] = "SELECT id FROM devices WHERE serial = ?1",
+	[STMT_DEV_INSERT] = "INSERT INTO devices (serial, first_seen_utc, first_received_utc)"
+			    " VALUES (?1, ?2, ?3)",
+	[STMT_DEV_SEEN] = "UPDATE devices SET snapshot_count = snapshot_count + 1,"
+			  " first_seen_utc = MIN(first_seen_utc, ?2),"
+			  " first_received_utc = MIN(first_received_utc, ?3),"
+			  " last_received_utc = MAX(COALESCE(last_received_utc, ''), ?3) WHERE id = ?1",
+	[STMT_DEV_LATEST] = "UPDATE devices SET product_number = COALESCE(?2, product_number),"
+			    " model = COALESCE(?3, model), firmware = COALESCE(?4, firmware),"
+			    " firmware_date = COALESCE(?5, firmware_date), hostname = COALESCE(?6, hostname),"
+			    " ip_address = COALESCE(?7, ip_address), mac_address = COALESCE(?8, mac_address),"
+			    " device_uuid = COALESCE(?9, device_uuid), locale = COALESCE(?10, locale),"
+			    " dialect = COALESCE(?11, dialect), last_snapshot_id = ?12, last_snapshot_utc = ?13,"
+			    " total_impressions = ?14, mono_impressions = ?15, color_impressions = ?16"
+			    " WHERE id = ?1 AND (last_snapshot_utc IS NULL OR last_snapshot_utc <= ?13)",
+	[STMT_SNAP_FIND] = "SELECT id, message_id FROM snapshots WHERE device_id = ?1 AND taken_utc = ?2",
+	[STMT_SNAP_INSERT] = "INSERT INTO snapshots (device_id, message_id, taken_utc, taken_unix,"
+			     " taken_offset_min, taken_source, received_utc, clock_skew_s, dialect, firmware,"
+			     " hostname, ip_address)"
+			     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+	[STMT_SNAP_PREV] = "SELECT id FROM snapshots WHERE device_id = ?1 AND taken_utc < ?2"
+			   " ORDER BY taken_utc DESC LIMIT 1",
+	[STMT_SNAP_NEXT] = "SELECT id FROM snapshots WHERE device_id = ?1 AND taken_utc > ?2"
+			   " ORDER BY taken_utc LIMIT 1",
+	[STMT_NAME_FIND] = "SELECT id FROM counter_names WHERE name = ?1",
+	[STMT_NAME_INSERT] = "INSERT INTO counter_names (name) VALUES (?1)",
+	[STMT_COUNTER_INSERT] = "INSERT INTO counters (snapshot_id, name_id, value, value_real)"
+				" VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+	[STMT_MEDIA_INSERT] = "INSERT INTO media_counters (snapshot_id, media_size, name_id, value,"
+			      " value_real) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+	[STMT_DROPS] = "INSERT INTO counter_drops (snapshot_id, name_id, previous_snapshot_id,"
+		       " previous_value, value)"
+		       " SELECT c.snapshot_id, c.name_id, p.snapshot_id, p.value, c.value"
+		       " FROM counters c JOIN counters p ON p.snapshot_id = ?2 AND p.name_id = c.name_id"
+		       " WHERE c.snapshot_id = ?1 AND c.value < p.value ON CONFLICT DO NOTHING",
+	[STMT_SUPPLY_FIND] = "SELECT id FROM supplies WHERE device_id = ?1 AND supply_key = ?2"
+			     " AND supply_serial = ?3",
+	[STMT_SUPPLY_INSERT] = "INSERT INTO supplies (device_id, supply_key, supply_serial, label, color,"
+			       " type, description, product_number, brand, installed_date,"
+			       " first_snapshot_id, first_reported_utc, last_reported_utc)"
+			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+	[STMT_SUPPLY_UPDATE] = "UPDATE supplies SET label = ?2, color = ?3, type = ?4, description = ?5,"
+			       " product_number = ?6, brand = ?7, installed_date = ?8,"
+			       " last_reported_utc = ?9 WHERE id = ?1 AND last_reported_utc <= ?9",
+	[STMT_SUPPLY_FIRST] = "UPDATE supplies SET first_snapshot_id = ?2, first_reported_utc = ?3"
+			      " WHERE id = ?1 AND first_reported_utc > ?3",
+	[STMT_LEVEL_INSERT] = "INSERT INTO supply_levels (snapshot_id, supply_id, level_percent,"
+			      " low_threshold, pages, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+			      " ON CONFLICT DO NOTHING",
+	[STMT_SUPPLY_CURRENT] = "INSERT INTO supply_current (device_id, supply_key, supply_id, snapshot_id,"
+				" reported_utc) VALUES (?1, ?2, ?3, ?4, ?5)"
+				" ON CONFLICT (device_id, supply_key) DO UPDATE SET"
+				" supply_id = excluded.supply_id, snapshot_id = excluded.snapshot_id,"
+				" reported_utc = excluded.reported_utc"
+				" WHERE excluded.reported_utc >= supply_current.reported_utc",
+	[STMT_EVENT_FIND] = "SELECT id FROM events WHERE device_id = ?1 AND COALESCE(log, '') = ?2"
+			    " AND COALESCE(sequence, -1) = ?3 AND COALESCE(code, '') = ?4"
+			    " AND COALESCE(occurred_utc, '') = ?5",
+	[STMT_EVENT_INSERT] = "INSERT INTO events (device_id, log, sequence, code, occurred_utc,"
+			      " occurred_offset_min, description, page_count, payload_json,"
+			      " first_snapshot_id, first_reported_utc, last_snapshot_id, last_reported_utc)"
+			      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?10, ?11)",
+	[STMT_EVENT_FIRST] = "UPDATE events SET first_snapshot_id = ?2, first_reported_utc = ?3"
+			     " WHERE id = ?1 AND first_reported_utc > ?3",
+	[STMT_EVENT_LAST] = "UPDATE events SET last_snapshot_id = ?2, last_reported_utc = ?3"
+			    " WHERE id = ?1 AND last_reported_utc < ?3",
+	[STMT_ARCH_BASE] = "SELECT id, chain_depth FROM messages WHERE device_id = ?1 AND method = 'skc1'"
+			   " AND id <> ?2 ORDER BY id DESC LIMIT 1",
+	[STMT_ARCH_UPDATE] = "UPDATE messages SET method = 'skc1', base_id = ?2, chain_depth = ?3,"
+			     " stored_size = ?4, blob = ?5 WHERE id = ?1 AND method = 'zstd'",
+};
+
+/* A decompressed container, kept for the next delta or read of its chain. */
+struct container_cache_entry {
+	int64_t message_id;
+	char sha256[ARCHIVE_SHA256_HEX_LEN + 1];
+	GBytes *container;
+	uint64_t used;
+};
+
+struct store {
+	sqlite3 *db;
+	char *path;
+	struct store_settings settings;
+	int schema_version;
+	sqlite3_stmt *stmts[STMT_COUNT];
+	struct container_cache_entry *cache;
+	unsigned cache_size;
+	uint64_t cache_clock;
+	unsigned savepoint_depth;
+};
+
+void
+store_settings_default(struct store_settings *settings)
+{
+	memset(settings, 0, sizeof(*settings));
+	settings->path = "snapkeep.db";
+	settings->busy_timeout_ms = 10000;
+	settings->archive_keyframe_interval = 32;
+	settings->archive_level = 3;
+	settings->archive_repack_level = 9;
+	settings->archive_cache_entries = 8;
+}
+
+const char *
+store_outcome_name(enum store_outcome outcome)
+{
+	switch (outcome) {
+	case STORE_OUTCOME_PENDING:
+		return "pending";
+	case STORE_OUTCOME_STORED:
+		return "stored";
+	case STORE_OUTCOME_DUPLICATE:
+		return "duplicate";
+	case STORE_OUTCOME_NOT_SNAPSHOT:
+		return "not-snapshot";
+	case STORE_OUTCOME_FAILED:
+		return "failed";
+	}
+	return "failed";
+}
+
+/* --- statements ----------------------------------------------------------- */
+
+static void
+set_db_error(struct store *store, const char *what, char **error_r)
+{
+	if (error_r != NULL && *error_r == NULL)
+		*error_r = g_strdup_printf("store: %s: %s", what, sqlite3_errmsg(store->db));
+}
+
+/* The cached statement id, reset and with its bindings cleared. */
+static sqlite3_stmt *
+stmt_get(struct store *store, enum stmt_id id, char **error_r)
+{
+	sqlite3_stmt *stmt = store->stmts[id];
+
+	if (stmt == NULL) {
+		if (sqlite3_prepare_v3(store->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &stmt,
+				       NULL) != SQLITE_OK) {
+			set_db_error(store, "prepare", error_r);
+			return NULL;
+		}
+		store->stmts[id] = stmt;
+	}
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+	return stmt;
+}
+
+static void
+bind_text(sqlite3_stmt *stmt, int i, const char *text)
+{
+	if (text == NULL)
+		sqlite3_bind_null(stmt, i);
+	else
+		sqlite3_bind_text(stmt, i, text, -1, SQLITE_TRANSIENT);
+}
+
+/* Binds an int64 that may be SNAPSHOT_ABSENT (NULL). */
+static void
+bind_opt_int(sqlite3_stmt *stmt, int i, int64_t v)
+{
+	if (v == SNAPSHOT_ABSENT)
+		sqlite3_bind_null(stmt, i);
+	else
+		sqlite3_bind_int64(stmt, i, v);
+}
+
+static void
+bind_id(sqlite3_stmt *stmt, int i, int64_t id)
+{
+	if (id <= 0)
+		sqlite3_bind_null(stmt, i);
+	else
+		sqlite3_bind_int64(stmt, i, id);
+}
+
+/* Steps a statement that returns no rows.  0 or -1. */
+static int
+stmt_exec(struct store *store, sqlite3_stmt *stmt, const char *what, char **error_r)
+{
+	int rc = sqlite3_step(stmt);
+
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE) {
+		set_db_error(store, what, error_r);
+		return -1;
+	}
+	return 0;
+}
+
+/* Steps a statement that returns at most one row: 1 row (leave the
+ * statement to the caller, who resets it), 0 none, -1 error. */
+static int
+stmt_row(struct store *store, sqlite3_stmt *stmt, const char *what, char **error_r)
+{
+	int rc = sqlite3_step(stmt);
+
+	if (rc == SQLITE_ROW)
+		return 1;
+	sqlite3_reset(stmt);
+	if (rc == SQLITE_DONE)
+		return 0;
+	set_db_error(store, what, error_r);
+	return -1;
+}
+
+static int
+exec_sql(struct store *store, const char *sql, char **error_r)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(store->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		*error_r = g_strdup_printf("store: %s: %s", sql, msg != NULL ? msg : "error");
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* --- transactions ------------------------------------------------------------ */
+
+struct tx {
+	bool own;       /* we began the transaction: commit or roll it back */
+};
+
+/* Enters a savepoint inside the caller's transaction, or begins our own. */
+static int
+tx_enter(struct store *store, struct tx *tx, char **error_r)
+{
+	tx->own = sqlite3_get_autocommit(store->db) != 0;
+	if (tx->own)
+		return exec_sql(store, "BEGIN IMMEDIATE", error_r);
+	return exec_sql(store, "SAVEPOINT store_op", error_r);
+}
+
+static int
+tx_leave(struct store *store, struct tx *tx, bool ok, char **error_r)
+{
+	char *ignored = NULL;
+	int ret = 0;
+
+	if (tx->own) {
+		if (ok)
+			ret = exec_sql(store, "COMMIT", error_r);
+		if (!ok || ret < 0)
+			(void)exec_sql(store, "ROLLBACK", &ignored);
+	} else {
+		if (!ok)
+			(void)exec_sql(store, "ROLLBACK TO store_op", &ignored);
+		ret = exec_sql(store, "RELEASE store_op", ok ? error_r : &ignored);
+	}
+	g_free(ignored);
+	return ok ? ret : -1;
+}
+
+int
+store_begin(struct store *store, char **error_r)
+{
+	return exec_sql(store, "BEGIN IMMEDIATE", error_r);
+}
+
+int
+store_commit(struct store *store, char **error_r)
+{
+	return exec_sql(store, "COMMIT", error_r);
+}
+
+void
+store_rollback(struct store *store)
+{
+	char *ignored = NULL;
+
+	if (store == NULL || sqlite3_get_autocommit(store->db))
+		return;
+	(void)exec_sql(store, "ROLLBACK", &ignored);
+	g_free(ignored);
+}
+
+/* --- open and migrations ------------------------------------------------------ */
+
+struct migration {
+	int version;
+	char *name;
+};
+
+static gint
+migration_cmp(gconstpointer a, gconstpointer b)
+{
+	const struct migration *x = a, *y = b;
+
+	return (x->version > y->version) - (x->version < y->version);
+}
+
+/* The embedded migrations, sorted by version ("NNN-name.sql"). */
+static int
+migrations_list(GArray **list_r, char **error_r)
+{
+	GError *gerr = NULL;
+	char **names = g_resource_enumerate_children(store_schema_get_resource(), SCHEMA_RESOURCE_DIR,
+						     G_RESOURCE_LOOKUP_FLAGS_NONE, &gerr);
+	GArray *list = g_array_new(FALSE, FALSE, sizeof(struct migration));
+
+	if (names == NULL) {
+		*error_r = g_strdup_printf("store: no embedded schema: %s", gerr->message);
+		g_error_free(gerr);
+		g_array_free(list, TRUE);
+		return -1;
+	}
+	for (char **n = names; *n != NULL; n++) {
+		char *end = NULL;
+		guint64 v;
+		if (!g_str_has_suffix(*n, ".sql"))
+			continue;
+		v = g_ascii_strtoull(*n, &end, 10);
+		if (end == *n || *end != '-' || v == 0 || v > 9999) {
+			*error_r = g_strdup_printf("store: badly named migration %s", *n);
+			goto fail;
+		}
+		struct migration m = { (int)v, g_strdup(*n) };
+		g_array_append_val(list, m);
+	}
+	g_array_sort(list, migration_cmp);
+	for (guint i = 0; i < list->len; i++) {
+		const struct migration *m = &g_array_index(list, struct migration, i);
+		if (m->version != (int)i + 1) {
+			*error_r = g_strdup_printf("store: migrations not numbered 1..n at %s", m->name);
+			goto fail;
+		}
+	}
+	g_strfreev(names);
+	*list_r = list;
+	return 0;
+fail:
+	for (guint i = 0; i < list->len; i++)
+		g_free(g_array_index(list, struct migration, i).name);
+	g_array_free(list, TRUE);
+	g_strfreev(names);
+	return -1;
+}
+
+static void
+migrations_free(GArray *list)
+{
+	for (guint i = 0; i < list->len; i++)
+		g_free(g_array_index(list, struct migration, i).name);
+	g_array_free(list, TRUE);
+}
+
+static int
+read_user_version(struct store *store, int *version_r, char **error_r)
+{
+	sqlite3_stmt *stmt = NULL;
+	int ret = -1;
+
+	if (sqlite3_prepare_v2(store->db, "PRAGMA user_version", -1, &stmt, NULL) != SQLITE_OK ||
+	    sqlite3_step(stmt) != SQLITE_ROW) {
+		set_db_error(store, "reading the schema version", error_r);
+		goto out;
+	}
+	*version_r = sqlite3_column_int(stmt, 0);
+	ret = 0;
+out:
+	sqlite3_finalize(stmt);
+	return ret;
+}
+
+/* Applies the migrations newer than PRAGMA user_version, all in one
+ * transaction (another process migrating at the same time waits on the
+ * busy timeout and then finds nothing left to do). */
+static int
+store_migrate(struct store *store, char **error_r)
+{
+	GArray *list = NULL;
+	int current = 0, latest;
+	bool in_tx = false;
+
+	if (migrations_list(&list, error_r) < 0)
+		return -1;
+	latest = (int)list->len;
+	if (exec_sql(store, "BEGIN IMMEDIATE", error_r) < 0)
+		goto fail;
+	in_tx = true;
+	if (read_user_version(store, &current, error_r) < 0)
+		goto fail;
+	if (current > latest) {
+		*error_r = g_strdup_printf("store: %s has schema version %d, newer than this snapkeep's %d",
+					   store->path, current, latest);
+		goto fail;
+	}
+	for (int v = current + 1; v <= latest; v++) {
+		const struct migration *m = &g_array_index(list, struct migration, v - 1);
+		char *res = g_strconcat(SCHEMA_RESOURCE_DIR "/", m->name, NULL);
+		GBytes *sql = g_resource_lookup_data(store_schema_get_resource(), res,
+						     G_RESOURCE_LOOKUP_FLAGS_NONE, NULL);
+		g_free(res);
+		if (sql == NULL) {
+			*error_r = g_strdup_printf("store: migration %s missing", m->name);
+			goto fail;
+		}
+		/* GResource data is NUL-terminated. */
+		char *msg = NULL;
+		int rc = sqlite3_exec(store->db, g_bytes_get_data(sql, NULL), NULL, NULL, &msg);
+		g_bytes_unref(sql);
+		if (rc != SQLITE_OK) {
+			*error_r = g_strdup_printf("store: migration %s: %s", m->name,
+						   msg != NULL ? msg : "error");
+			sqlite3_free(msg);
+			goto fail;
+		}
+		log_info("store: event=migrate version=%d name=%s", v, m->name);
+	}
+	if (current < latest) {
+		/* PRAGMA takes no parameters: the integer is ours. */
+		char *pragma = g_strdup_printf("PRAGMA user_version = %d", latest);
+		int rc = exec_sql(store, pragma, error_r);
+		g_free(pragma);
+		if (rc < 0)
+			goto fail;
+	}
+	if (exec_sql(store, "COMMIT", error_r) < 0)
+		goto fail;
+	store->schema_version = latest;
+	migrations_free(list);
+	return 0;
+fail:
+	if (in_tx)
+		store_rollback(store);
+	migrations_free(list);
+	return -1;
+}
+
+static int
+store_check_version(struct store *store, char **error_r)
+{
+	GArray *list = NULL;
+	int current = 0, latest;
+
+	if (migrations_list(&list, error_r) < 0)
+		return -1;
+	latest = (int)list->len;
+	migrations_free(list);
+	if (read_user_version(store, &current, error_r) < 0)
+		return -1;
+	if (current == 0) {
+		*error_r = g_strdup_printf("store: %s has no snapkeep schema (open it read-write once"
+					   " to create it)", store->path);
+		return -1;
+	}
+	if (current < latest) {
+		*error_r = g_strdup_printf("store: %s has schema version %d, older than this snapkeep's %d:"
+					   " open it read-write once (snapkeepd or snapkeep import) to migrate",
+					   store->path, current, latest);
+		return -1;
+	}
+	store->schema_version = current;
+	return 0;
+}
+
+int
+store_open(const struct store_settings *settings, struct store **store_r, char **error_r)
+{
+	struct store *store = g_new0(struct store, 1);
+	int flags;
+
+	*store_r = NULL;
+	if (settings->path == NULL || settings->path[0] == '\0') {
+		*error_r = g_strdup("store: no database path");
+		g_free(store);
+		return -1;
+	}
+	store->settings = *settings;
+	store->path = g_strdup(settings->path);
+	store->settings.path = store->path;
+	if (store->settings.busy_timeout_ms < 0)
+		store->settings.busy_timeout_ms = 0;
+	if (store->settings.archive_keyframe_interval == 0)
+		store->settings.archive_keyframe_interval = 1;
+	store->cache_size = settings->archive_cache_entries;
+	store->cache = g_new0(struct container_cache_entry, MAX(store->cache_size, 1));
+
+	flags = settings->readonly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+	if (sqlite3_open_v2(store->path, &store->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		*error_r = g_strdup_printf("store: cannot open %s: %s", store->path,
+					   store->db != NULL ? sqlite3_errmsg(store->db) : "out of memory");
+		goto fail;
+	}
+	sqlite3_extended_result_codes(store->db, 1);
+	sqlite3_busy_timeout(store->db, store->settings.busy_timeout_ms);
+	if (!settings->readonly) {
+		/* Persistent; readers of the file then run in WAL mode too. */
+		sqlite3_stmt *stmt = NULL;
+		bool wal = sqlite3_prepare_v2(store->db, "PRAGMA journal_mode = WAL", -1, &stmt, NULL) ==
+				   SQLITE_OK &&
+			   sqlite3_step(stmt) == SQLITE_ROW &&
+			   g_ascii_strcasecmp((const char *)sqlite3_column_text(stmt, 0), "wal") == 0;
+		sqlite3_finalize(stmt);
+		if (!wal) {
+			*error_r = g_strdup_printf("store: cannot use WAL mode on %s: %s", store->path,
+						   sqlite3_errmsg(store->db));
+			goto fail;
+		}
+	}
+	if (exec_sql(store, "PRAGMA foreign_keys = ON", error_r) < 0 ||
+	    exec_sql(store, settings->durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
+		     error_r) < 0)
+		goto fail;
+	if (settings->readonly ? store_check_version(store, error_r) < 0 : store_migrate(store, error_r) < 0)
+		goto fail;
+	*store_r = store;
+	return 0;
+fail:
+	store_free(&store);
+	return -1;
+}
+
+static void
+cache_clear(struct store *store)
+{
+	for (unsigned i = 0; i < store->cache_size; i++) {
+		if (store->cache[i].container != NULL)
+			g_bytes_unref(store->cache[i].container);
+		memset(&store->cache[i], 0, sizeof(store->cache[i]));
+	}
+}
+
+void
+store_free(struct store **storep)
+{
+	struct store *store = *storep;
+
+	if (store == NULL)
+		return;
+	*storep = NULL;
+	for (unsigned i = 0; i < STMT_COUNT; i++)
+		sqlite3_finalize(store->stmts[i]);
+	if (store->db != NULL)
+		sqlite3_close(store->db);
+	cache_clear(store);
+	g_free(store->cache);
+	g_free(store->path);
+	g_free(store);
+}
+
+sqlite3 *
+store_db(struct store *store)
+{
+	return store->db;
+}
+
+int
+store_schema_version(struct store *store)
+{
+	return store->schema_version;
+}
+
+/* --- the archive -------------------------------------------------------------- */
+
+/* The container cache: keyed by message id and hash, so that an id reused
+ * after a rolled-back insert never matches. */
+static GBytes *
+cache_lookup(struct store *store, int64_t message_id, const char *sha256)
+{
+	for (unsigned i = 0; i < store->cache_size; i++) {
+		struct container_cache_entry *e = &store->cache[i];
+		if (e->container != NULL && e->message_id == message_id && strcmp(e->sha256, sha256) == 0) {
+			e->used = ++store->cache_clock;
+			return g_bytes_ref(e->container);
+		}
+	}
+	return NULL;
+}
+
+static void
+cache_put(struct store *store, int64_t message_id, const char *sha256, GBytes *container)
+{
+	struct container_cache_entry *victim = NULL;
+
+	if (store->cache_size == 0)
+		return;
+	for (unsigned i = 0; i < store->cache_size; i++) {
+		struct container_cache_entry *e = &store->cache[i];
+		if (e->container != NULL && e->message_id == message_id) {
+			victim = e;
+			break;
+		}
+		if (victim == NULL || e->container == NULL ||
+		    (victim->container != NULL && e->used < victim->used))
+			victim = e;
+	}
+	if (victim->container != NULL)
+		g_bytes_unref(victim->container);
+	victim->message_id = message_id;
+	g_strlcpy(victim->sha256, sha256, sizeof(victim->sha256));
+	victim->container = g_bytes_ref(container);
+	victim->used = ++store->cache_clock;
+}
+
+struct msg_row {
+	int64_t id;
+	bool delta_form;       /* method 'skc1' */
+	int64_t base_id;       /* 0: none */
+	int64_t chain_depth;
+	size_t raw_size;
+	char sha256[ARCHIVE_SHA256_HEX_LEN + 1];
+	GBytes *blob;
+};
+
+static void
+msg_row_clear(struct msg_row *row)
+{
+	if (row->blob != NULL)
+		g_bytes_unref(row->blob);
+	row->blob = NULL;
+}
+
+/* 1 found, 0 no such message, -1 error. */
+static int
+msg_row_read(struct store *store, int64_t id, struct msg_row *row, char **error_r)
+{
+	sqlite3_stmt *stmt = stmt_get(store, STMT_MSG_ROW, error_r);
+	int rc;
+
+	memset(row, 0, sizeof(*row));
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, id);
+	rc = stmt_row(store, stmt, "reading a message", error_r);
+	if (rc <= 0)
+		return rc;
+	const char *method = (const char *)sqlite3_column_text(stmt, 0);
+	const char *sha = (const char *)sqlite3_column_text(stmt, 3);
+	sqlite3_int64 raw_size = sqlite3_column_int64(stmt, 2);
+	row->id = id;
+	row->delta_form = method != NULL && strcmp(method, "skc1") == 0;
+	row->base_id = sqlite3_column_int64(stmt, 1);
+	row->chain_depth = sqlite3_column_int64(stmt, 4);
+	if (sha == NULL || strlen(sha) != ARCHIVE_SHA256_HEX_LEN || raw_size < 0 ||
+	    (method == NULL || (!row->delta_form && strcmp(method, "zstd") != 0))) {
+		sqlite3_reset(stmt);
+		*error_r = g_strdup_printf("store: message %" G_GINT64_FORMAT " has a damaged archive row", id);
+		return -1;
+	}
+	row->raw_size = (size_t)raw_size;
+	g_strlcpy(row->sha256, sha, sizeof(row->sha256));
+	row->blob = g_bytes_new(sqlite3_column_blob(stmt, 5), (gsize)sqlite3_column_bytes(stmt, 5));
+	sqlite3_reset(stmt);
+	return 1;
+}
+
+/* The raw bytes of a 'zstd' row, verified. */
+static int
+raw_from_zstd_row(const struct msg_row *row, GBytes **raw_r, char **error_r)
+{
+	char sha[ARCHIVE_SHA256_HEX_LEN + 1];
+	gsize len;
+	const void *data = g_bytes_get_data(row->blob, &len);
+	GBytes *raw = NULL;
+
+	if (archive_decompress(data, len, NULL, 0, row->raw_size, &raw, error_r) < 0)
+		return -1;
+	data = g_bytes_get_data(raw, &len);
+	archive_sha256_hex(data, len, sha);
+	if (len != row->raw_size || strcmp(sha, row->sha256) != 0) {
+		g_bytes_unref(raw);
+		*error_r = g_strdup_printf("store: message %" G_GINT64_FORMAT " fails its SHA-256 check", row->id);
+		return -1;
+	}
+	*raw_r = raw;
+	return 0;
+}
+
+/* The container of an 'skc1' message, following its chain back to a
+ * keyframe or a cached container.  *container_r is g_bytes_unref'd by the caller. */
+static int
+container_get(struct store *store, int64_t message_id, GBytes **container_r, char **error_r)
+{
+	GArray *chain = g_array_new(FALSE, TRUE, sizeof(struct msg_row));
+	GBytes *prefix = NULL;
+	int64_t cur = message_id;
+	int ret = -1;
+
+	for (unsigned depth = 0;; depth++) {
+		struct msg_row row;
+		int rc;
+		if (depth >= ARCHIVE_CHAIN_MAX) {
+			*error_r = g_strdup_printf("store: archive chain of message %" G_GINT64_FORMAT
+						   " is too long (damaged?)", message_id);
+			goto out;
+		}
+		rc = msg_row_read(store, cur, &row, error_r);
+		if (rc <= 0) {
+			if (rc == 0)
+				*error_r = g_strdup_printf("store: archive chain of message %" G_GINT64_FORMAT
+							   " refers to missing message %" G_GINT64_FORMAT,
+							   message_id, cur);
+			goto out;
+		}
+		if (!row.delta_form) {
+			msg_row_clear(&row);
+			*error_r = g_strdup_printf("store: message %" G_GINT64_FORMAT " in a chain is not in"
+						   " container form", cur);
+			goto out;
+		}
+		prefix = cache_lookup(store, row.id, row.sha256);
+		if (prefix != NULL) {
+			msg_row_clear(&row);
+			break;
+		}
+		g_array_append_val(chain, row);
+		if (row.base_id <= 0)
+			break;
+		cur = row.base_id;
+	}
+	for (guint i = chain->len; i-- > 0;) {
+		struct msg_row *row = &g_array_index(chain, struct msg_row, i);
+		GBytes *container = NULL;
+		gsize len, plen = 0;
+		const void *data = g_bytes_get_data(row->blob, &len);
+		const void *pdata = prefix != NULL ? g_bytes_get_data(prefix, &plen) : NULL;
+		if (archive_decompress(data, len, pdata, plen, archive_container_bound(row->raw_size),
+				       &container, error_r) < 0) {
+			char *inner = *error_r;
+			*error_r = g_strdup_printf("store: message %" G_GINT64_FORMAT ": %s", row->id, inner);
+			g_free(inner);
+			goto out;
+		}
+		cache_put(store, row->id, row->sha256, container);
+		if (prefix != NULL)
+			g_bytes_unref(prefix);
+		prefix = container;
+	}
+	*container_r = prefix;
+	prefix = NULL;
+	ret = 0;
+out:
+	if (prefix != NULL)
+		g_bytes_unref(prefix);
+	for (guint i = 0; i < chain->len; i++)
+		msg_row_clear(&g_array_index(chain, struct msg_row, i));
+	g_array_free(chain, TRUE);
+	return ret;
+}
+
+static int
+raw_from_container(const struct msg_row *row, GBytes *container, GBytes **raw_r, char **error_r)
+{
+	char sha[ARCHIVE_SHA256_HEX_LEN + 1];
+	gsize len;
+	const void *data = g_bytes_get_data(container, &len);
+	GBytes *raw = NULL;
+
+	if (archive_container_unpack(data, len, row->raw_size, &raw, error_r) < 0)
+		return -1;
+	data = g_bytes_get_data(raw, &len);
+	archive_sha256_hex(data, len, sha);
+	if (len != row->raw_size || strcmp(sha, row->sha256) != 0) {
+		g_bytes_unref(raw);
+		*error_r = g_strdup_printf("store: message %" G_GINT64_FORMAT " fails its SHA-256 check", row->id);
+		return -1;
+	}
+	*raw_r = raw;
+	return 0;
+}
+
+int
+store_message_get(struct store *store, int64_t message_id, GBytes **raw_r, char **error_r)
+{
+	struct msg_row row;
+	GBytes *container = NULL;
+	int rc, ret = -1;
+
+	rc = msg_row_read(store, message_id, &row, error_r);
+	if (rc <= 0) {
+		if (rc == 0)
+			*error_r = g_strdup_printf("store: no message %" G_GINT64_FORMAT, message_id);
+		return -1;
+	}
+	if (!row.delta_form) {
+		ret = raw_from_zstd_row(&row, raw_r, error_r);
+	} else if (container_get(store, message_id, &container, error_r) == 0) {
+		ret = raw_from_container(&row, container, raw_r, error_r);
+		g_bytes_unref(container);
+	}
+	msg_row_clear(&row);
+	return ret;
+}
+
+/* Rewrites a 'zstd' message of a device as 'skc1', a delta against the
+ * device's latest 'skc1' message (or a keyframe).  The new blob replaces the
+ * old one only once it has been decompressed and its hash checked.  0 also
+ * when nothing was done; -1 only for database errors (a message that does
+ * not repack stays as it is, with a warning). */
+static int
+archive_repack(struct store *store, int64_t message_id, int64_t device_id, char **error_r)
+{
+	struct msg_row row;
+	GBytes *raw = NULL, *container = NULL, *base = NULL, *frame = NULL, *check = NULL,
+	       *check_raw = NULL;
+	int64_t base_id = 0, depth = 0;
+	char *warn = NULL;
+	sqlite3_stmt *stmt;
+	int rc, ret = -1;
+
+	rc = msg_row_read(store, message_id, &row, error_r);
+	if (rc <= 0) {
+		if (rc == 0)
+			*error_r = g_strdup_printf("store: no message %" G_GINT64_FORMAT, message_id);
+		return -1;
+	}
+	if (row.delta_form) {
+		ret = 0;
+		goto out;
+	}
+	if (raw_from_zstd_row(&row, &raw, &warn) < 0) {
+		ret = 0;
+		goto out;
+	}
+	gsize raw_len, clen;
+	const void *raw_data = g_bytes_get_data(raw, &raw_len);
+	container = archive_container_pack(raw_data, raw_len, NULL);
+	const void *cdata = g_bytes_get_data(container, &clen);
+
+	stmt = stmt_get(store, STMT_ARCH_BASE, error_r);
+	if (stmt == NULL)
+		goto out;
+	sqlite3_bind_int64(stmt, 1, device_id);
+	sqlite3_bind_int64(stmt, 2, message_id);
+	rc = stmt_row(store, stmt, "finding a delta base", error_r);
+	if (rc < 0)
+		goto out;
+	if (rc > 0) {
+		int64_t id = sqlite3_column_int64(stmt, 0);
+		int64_t d = sqlite3_column_int64(stmt, 1);
+		sqlite3_reset(stmt);
+		if (d + 1 < (int64_t)store->settings.archive_keyframe_interval) {
+			char *why = NULL;
+			if (container_get(store, id, &base, &why) == 0) {
+				base_id = id;
+				depth = d + 1;
+			} else {
+				log_warnx("store: event=repack-base-unreadable message=%" G_GINT64_FORMAT
+					  " base=%" G_GINT64_FORMAT " reason=\"%s\"", message_id, id, why);
+				g_free(why);
+			}
+		}
+	}
+
+	gsize blen = 0;
+	const void *bdata = base != NULL ? g_bytes_get_data(base, &blen) : NULL;
+	if (archive_compress(cdata, clen, bdata, blen, store->settings.archive_repack_level, &frame,
+			     &warn) < 0)
+		goto skip;
+	gsize flen;
+	const void *fdata = g_bytes_get_data(frame, &flen);
+	/* Never lose bytes: read the new form back before replacing the old. */
+	if (archive_decompress(fdata, flen, bdata, blen, archive_container_bound(row.raw_size), &check,
+			       &warn) < 0 ||
+	    raw_from_container(&row, check, &check_raw, &warn) < 0)
+		goto skip;
+
+	stmt = stmt_get(store, STMT_ARCH_UPDATE, error_r);
+	if (stmt == NULL)
+		goto out;
+	sqlite3_bind_int64(stmt, 1, message_id);
+	bind_id(stmt, 2, base_id);
+	sqlite3_bind_int64(stmt, 3, depth);
+	sqlite3_bind_int64(stmt, 4, (sqlite3_int64)flen);
+	sqlite3_bind_blob64(stmt, 5, fdata, flen, SQLITE_STATIC);
+	if (stmt_exec(store, stmt, "repacking a message", error_r) < 0)
+		goto out;
+	cache_put(store, message_id, row.sha256, container);
+	log_debug("store: event=repack message=%" G_GINT64_FORMAT " base=%" G_GINT64_FORMAT
+		  " depth=%" G_GINT64_FORMAT " raw=%zu container=%zu stored=%zu", message_id, base_id,
+		  depth, row.raw_size, (size_t)clen, (size_t)flen);
+	ret = 0;
+	goto out;
+skip:
+	log_warnx("store: event=repack-skipped message=%" G_GINT64_FORMAT " reason=\"%s\"", message_id,
+		  warn != NULL ? warn : "unknown");
+	ret = 0;
+out:
+	g_free(warn);
+	if (raw != NULL)
+		g_bytes_unref(raw);
+	if (container != NULL)
+		g_bytes_unref(container);
+	if (base != NULL)
+		g_bytes_unref(base);
+	if (frame != NULL)
+		g_bytes_unref(frame);
+	if (check != NULL)
+		g_bytes_unref(check);
+	if (check_raw != NULL)
+		g_bytes_unref(check_raw);
+	msg_row_clear(&row);
+	return ret;
+}
+
+/* --- messages and arrivals ----------------------------------------------------- */
+
+int
+store_message_find(struct store *store, const char *sha256_hex, int64_t *message_id_r, char **error_r)
+{
+	sqlite3_stmt *stmt = stmt_get(store, STMT_MSG_FIND, error_r);
+	int rc;
+
+	if (stmt == NULL)
+		return -1;
+	bind_text(stmt, 1, sha256_hex);
+	rc = stmt_row(store, stmt, "finding a message", error_r);
+	if (rc <= 0)
+		return rc;
+	*message_id_r = sqlite3_column_int64(stmt, 0);
+	sqlite3_reset(stmt);
+	return 1;
+}
+
+int
+store_message_add(struct store *store, const struct store_arrival *arrival, const void *raw,
+		  size_t len, struct store_receipt *receipt_r, char **error_r)
+{
+	char sha[ARCHIVE_SHA256_HEX_LEN + 1];
+	char received_utc[SK_UTC_SIZE];
+	char *serial = NULL, *detail = NULL;
+	GBytes *frame = NULL;
+	int64_t received_us, message_id = 0;
+	bool duplicate = false;
+	sqlite3_stmt *stmt;
+	struct tx tx;
+	int rc;
+
+	memset(receipt_r, 0, sizeof(*receipt_r));
+	if (arrival == NULL || arrival->source == NULL) {
+		*error_r = g_strdup("store: an arrival needs a source");
+		return -1;
+	}
+	if (raw == NULL && len > 0) {
+		*error_r = g_strdup("store: no message bytes");
+		return -1;
+	}
+	archive_sha256_hex(raw != NULL ? raw : "", len, sha);
+	received_us = arrival->received_us != 0 ? arrival->received_us : sk_time_now_us();
+	sk_time_format_utc(received_us / G_USEC_PER_SEC, received_utc);
+
+	/* Compress before the transaction: it is the slow part. */
+	if (archive_compress(raw != NULL ? raw : "", len, NULL, 0, store->settings.archive_level, &frame,
+			     error_r) < 0)
+		return -1;
+	if (tx_enter(store, &tx, error_r) < 0) {
+		g_bytes_unref(frame);
+		return -1;
+	}
+
+	stmt = stmt_get(store, STMT_MSG_FIND, error_r);
+	if (stmt == NULL)
+		goto fail;
+	bind_text(stmt, 1, sha);
+	rc = stmt_row(store, stmt, "finding a message", error_r);
+	if (rc < 0)
+		goto fail;
+	if (rc > 0) {
+		message_id = sqlite3_column_int64(stmt, 0);
+		serial = g_strdup((const char *)sqlite3_column_text(stmt, 1));
+		sqlite3_reset(stmt);
+		duplicate = true;
+		detail = g_strdup_printf("same bytes as message %" G_GINT64_FORMAT, message_id);
+	} else {
+		gsize flen;
+		const void *fdata = g_bytes_get_data(frame, &flen);
+		stmt = stmt_get(store, STMT_MSG_INSERT, error_r);
+		if (stmt == NULL)
+			goto fail;
+		bind_text(stmt, 1, sha);
+		sqlite3_bind_int64(stmt, 2, (sqlite3_int64)len);
+		sqlite3_bind_int64(stmt, 3, (sqlite3_int64)flen);
+		bind_text(stmt, 4, received_utc);
+		sqlite3_bind_int64(stmt, 5, received_us);
+		sqlite3_bind_blob64(stmt, 6, fdata, flen, SQLITE_STATIC);
+		if (stmt_exec(store, stmt, "archiving a message", error_r) < 0)
+			goto fail;
+		message_id = sqlite3_last_insert_rowid(store->db);
+	}
+
+	stmt = stmt_get(store, STMT_INTAKE_INSERT, error_r);
+	if (stmt == NULL)
+		goto fail;
+	bind_text(stmt, 1, received_utc);
+	sqlite3_bind_int64(stmt, 2, received_us);
+	bind_text(stmt, 3, arrival->source);
+	bind_text(stmt, 4, arrival->source_name);
+	bind_text(stmt, 5, arrival->peer);
+	bind_text(stmt, 6, arrival->helo);
+	bind_text(stmt, 7, arrival->mail_from);
+	bind_text(stmt, 8, arrival->rcpt_to);
+	bind_text(stmt, 9, arrival->subject);
+	bind_text(stmt, 10, store_outcome_name(duplicate ? STORE_OUTCOME_DUPLICATE : STORE_OUTCOME_PENDING));
+	bind_text(stmt, 11, detail);
+	bind_text(stmt, 12, serial);
+	sqlite3_bind_int64(stmt, 13, message_id);
+	if (stmt_exec(store, stmt, "recording an arrival", error_r) < 0)
+		goto fail;
+	receipt_r->intake_id = sqlite3_last_insert_rowid(store->db);
+	receipt_r->message_id = message_id;
+	receipt_r->duplicate = duplicate;
+	if (tx_leave(store, &tx, true, error_r) < 0)
+		goto out_fail;
+	g_bytes_unref(frame);
+	g_free(serial);
+	g_free(detail);
+	return 0;
+fail:
+	(void)tx_leave(store, &tx, false, error_r);
+out_fail:
+	memset(receipt_r, 0, sizeof(*receipt_r));
+	g_bytes_unref(frame);
+	g_free(serial);
+	g_free(detail);
+	return -1;
+}
+
+static int
+list_ids(struct store *store, sqlite3_stmt *stmt, GArray *ids, char **error_r)
+{
+	int rc;
+
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(stmt, 0);
+		g_array_append_val(ids, id);
+	}
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE) {
+		set_db_error(store, "listing messages", error_r);
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_pending_list(struct store *store, unsigned max, GArray *message_ids, char **error_r)
+{
+	return store_message_list(store, STORE_SELECT_PENDING, 0, max, message_ids, error_r);
+}
+
+int
+store_message_list(struct store *store, enum store_select which, int64_t after_id, unsigned max,
+		   GArray *message_ids, char **error_r)
+{
+	sqlite3_stmt *stmt;
+
+	if (which == STORE_SELECT_ALL) {
+		stmt = stmt_get(store, STMT_MSG_LIST_ALL, error_r);
+	} else {
+		stmt = stmt_get(store, STMT_MSG_LIST_OUTCOME, error_r);
+		if (stmt != NULL)
+			bind_text(stmt, 3, store_outcome_name(which == STORE_SELECT_FAILED ? STORE_OUTCOME_FAILED
+										  : STORE_OUTCOME_PENDING));
+	}
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, after_id);
+	sqlite3_bind_int64(stmt, 2, max);
+	return list_ids(store, stmt, message_ids, error_r);
+}
+
+/* --- parse results --------------------------------------------------------------- */
+
+/* The state of a message before a result is committed. */
+struct msg_state {
+	char outcome[16];
+	int64_t device_id;
+	char received_utc[SK_UTC_SIZE];
+	int64_t received_unix;
+};
+
+static int
+msg_state_read(struct store *store, int64_t message_id, struct msg_state *st, char **error_r)
+{
+	sqlite3_stmt *stmt = stmt_get(store, STMT_MSG_STATE, error_r);
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, message_id);
+	rc = stmt_row(store, stmt, "reading a message", error_r);
+	if (rc <= 0) {
+		if (rc == 0)
+			*error_r = g_strdup_printf("store: no message %" G_GINT64_FORMAT, message_id);
+		return -1;
+	}
+	g_strlcpy(st->outcome, (const char *)sqlite3_column_text(stmt, 0), sizeof(st->outcome));
+	st->device_id = sqlite3_column_int64(stmt, 1);
+	g_strlcpy(st->received_utc, (const char *)sqlite3_column_text(stmt, 2), sizeof(st->received_utc));
+	st->received_unix = sqlite3_column_int64(stmt, 3) / G_USEC_PER_SEC;
+	sqlite3_reset(stmt);
+	return 0;
+}
+
+static int
+record_outcome(struct store *store, int64_t message_id, enum store_outcome outcome, const char *detail,
+	       const char *serial, int64_t device_id, int64_t snapshot_id, char **error_r)
+{
+	sqlite3_stmt *stmt = stmt_get(store, STMT_MSG_OUTCOME, error_r);
+
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, message_id);
+	bind_text(stmt, 2, store_outcome_name(outcome));
+	bind_text(stmt, 3, detail);
+	bind_id(stmt, 4, device_id);
+	if (stmt_exec(store, stmt, "recording an outcome", error_r) < 0)
+		return -1;
+
+	stmt = stmt_get(store, STMT_INTAKE_OUTCOME, error_r);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, message_id);
+	bind_text(stmt, 2, store_outcome_name(outcome));
+	bind_text(stmt, 3, detail);
+	bind_text(stmt, 4, serial);
+	bind_id(stmt, 5, snapshot_id);
+	if (stmt_exec(store, stmt, "recording an outcome", error_r) < 0)
+		return -1;
+
+	if (serial == NULL)
+		return 0;
+	/* Arrivals of the same bytes learn the serial too. */
+	stmt = stmt_get(store, STMT_INTAKE_SERIAL, error_r);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, message_id);
+	bind_text(stmt, 2, serial);
+	bind_id(stmt, 3, snapshot_id);
+	return stmt_exec(store, stmt, "recording an outcome", error_r);
+}
+
+static int
+store_hints_record(struct store *store, int64_t message_id, const struct store_hints *hints,
+		   char **error_r)
+{
+	sqlite3_stmt *stmt;
+
+	if (hints == NULL)
+		return 0;
+	stmt = stmt_get(store, STMT_MSG_HINTS, error_r);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, message_id);
+	bind_text(stmt, 2, hints->subject);
+	bind_text(stmt, 3, hints->header_from);
+	bind_text(stmt, 4, hints->date_utc);
+	bind_text(stmt, 5, hints->message_id_header);
+	bind_text(stmt, 6, hints->subject_serial);
+	bind_text(stmt, 7, hints->subject_time_utc);
+	return stmt_exec(store, stmt, "recording hints", error_r);
+}
+
+static int
+id_lookup(struct store *store, enum stmt_id sid, const char *text, int64_t *id_r, char **error_r)
+{
+	sqlite3_stmt *stmt = stmt_get(store, sid, error_r);
+	int rc;
+
+	if (stmt == NULL)
+		return -1;
+	bind_text(stmt, 1, text);
+	rc = stmt_row(store, stmt, "lookup", error_r);
+	if (rc > 0) {
+		*id_r = sqlite3_column_int64(stmt, 0);
+		sqlite3_reset(stmt);
+	}
+	return rc;
+}
+
+static int
+counter_name_id(struct store *store, const char *name, int64_t *id_r, char **error_r)
+{
+	sqlite3_stmt *stmt;
+	int rc = id_lookup(store, STMT_NAME_FIND, name, id_r, error_r);
+
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	stmt = stmt_get(store, STMT_NAME_INSERT, error_r);
+	if (stmt == NULL)
+		return -1;
+	bind_text(stmt, 1, name);
+	if (stmt_exec(store, stmt, "adding a counter name", error_r) < 0)
+		return -1;
+	*id_r = sqlite3_last_insert_rowid(store->db);
+	return 0;
+}
+
+static void
+bind_counter_value(sqlite3_stmt *stmt, int i, const struct snapshot_counter *c)
+{
+	sqlite3_bind_int64(stmt, i, c->value);
+	if (c->value_real != (double)c->value)
+		sqlite3_bind_double(stmt, i + 1, c->value_real);
+	else
+		sqlite3_bind_null(stmt, i + 1);
+}
+
+static int
+insert_counters(struct store *store, int64_t snapshot_id, const struct snapshot *snap, char **error_r)
+{
+	for (guint i = 0; snap->counters != NULL && i < snap->counters->len; i++) {
+		const struct snapshot_counter *c = g_ptr_array_index(snap->counters, i);
+		int64_t name_id;
+		sqlite3_stmt *stmt;
+		if (c == NULL || c->name == NULL || c->media_size != NULL || c->value == SNAPSHOT_ABSENT)
+			continue;
+		if (counter_name_id(store, c->name, &name_id, error_r) < 0)
+			return -1;
+		stmt = stmt_get(store, STMT_COUNTER_INSERT, error_r);
+		if (stmt == NULL)
+			return -1;
+		sqlite3_bind_int64(stmt, 1, snapshot_id);
+		sqlite3_bind_int64(stmt, 2, name_id);
+		bind_counter_value(stmt, 3, c);
+		if (stmt_exec(store, stmt, "storing a counter", error_r) < 0)
+			return -1;
+	}
+	for (guint i = 0; snap->media_counters != NULL && i < snap->media_counters->len; i++) {
+		const struct snapshot_counter *c = g_ptr_array_index(snap->media_counters, i);
+		int64_t name_id;
+		sqlite3_stmt *stmt;
+		if (c == NULL || c->name == NULL || c->media_size == NULL || c->value == SNAPSHOT_ABSENT)
+			continue;
+		if (counter_name_id(store, c->name, &name_id, error_r) < 0)
+			return -1;
+		stmt = stmt_get(store, STMT_MEDIA_INSERT, error_r);
+		if (stmt == NULL)
+			return -1;
+		sqlite3_bind_int64(stmt, 1, snapshot_id);
+		bind_text(stmt, 2, c->media_size);
+		sqlite3_bind_int64(stmt, 3, name_id);
+		bind_counter_value(stmt, 4, c);
+		if (stmt_exec(store, stmt, "storing a media counter", error_r) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Flags the device totals of later_id that are lower than in earlier_id. */
+static int
+flag_drops(struct store *store, int64_t later_id, int64_t earlier_id, char **error_r)
+{
+	sqlite3_stmt *stmt = stmt_get(store, STMT_DROPS, error_r);
+	int before;
+
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, later_id);
+	sqlite3_bind_int64(stmt, 2, earlier_id);
+	before = sqlite3_total_changes(store->db);
+	if (stmt_exec(store, stmt, "flagging counters", error_r) < 0)
+		return -1;
+	if (sqlite3_total_changes(store->db) != before)
+		log_warnx("store: event=counter-backwards snapshot=%" G_GINT64_FORMAT
+			  " previous=%" G_GINT64_FORMAT, later_id, earlier_id);
+	return 0;
+}
+
+static int
+neighbour_snapshot(struct store *store, enum stmt_id sid, int64_t device_id, const char *taken_utc,
+		   int64_t *id_r, char **error_r)
+{
+	sqlite3_stmt *stmt = stmt_get(store, sid, error_r);
+	int rc;
+
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, device_id);
+	bind_text(stmt, 2, taken_utc);
+	rc = stmt_row(store, stmt, "finding a neighbour snapshot", error_r);
+	if (rc > 0) {
+		*id_r = sqlite3_column_int64(stmt, 0);
+		sqlite3_reset(stmt);
+	}
+	return rc;
+}
+
+static int
+check_counter_drops(struct store *store, int64_t device_id, int64_t snapshot_id, const char *taken_utc,
+		    char **error_r)
+{
+	int64_t other;
+	int rc;
+
+	rc = neighbour_snapshot(store, STMT_SNAP_PREV, device_id, taken_utc, &other, error_r);
+	if (rc < 0 || (rc > 0 && flag_drops(store, snapshot_id, other, error_r) < 0))
+		return -1;
+	/* A snapshot arriving late sits before a later one: check that one too. */
+	rc = neighbour_snapshot(store, STMT_SNAP_NEXT, device_id, taken_utc, &other, error_r);
+	if (rc < 0 || (rc > 0 && flag_drops(store, other, snapshot_id, error_r) < 0))
+		return -1;
+	return 0;
+}
+
+/* A supply's stable key: as devxml gives it, else its label, type or position. */
+static char *
+supply_key(const struct snapshot_supply *s, guint index)
+{
+	if (s->key != NULL && s->key[0] != '\0')
+		return g_strdup(s->key);
+	if (s->label != NULL && s->label[0] != '\0')
+		return g_strdup(s->label);
+	if (s->type != NULL && s->type[0] != '\0')
+		return g_strdup(s->type);
+	return g_strdup_printf("supply%u", index + 1);
+}
+
+static int
+insert_supplies(struct store *store, int64_t device_id, int64_t snapshot_id, const char *taken_utc,
+		const struct snapshot *snap, char **error_r)
+{
+	for (guint i = 0; snap->supplies != NULL && i < snap->supplies->len; i++) {
+		const struct snapshot_supply *s = g_ptr_array_index(snap->supplies, i);
+		const char *serial;
+		char *key;
+		int64_t supply_id = 0;
+		sqlite3_stmt *stmt;
+		int rc;
+
+		if (s == NULL)
+			continue;
+		key = supply_key(s, i);
+		serial = s->serial != NULL ? s->serial : "";
+		stmt = stmt_get(store, STMT_SUPPLY_FIND, error_r);
+		if (stmt == NULL)
+			goto fail;
+		sqlite3_bind_int64(stmt, 1, device_id);
+		bind_text(stmt, 2, key);
+		bind_text(stmt, 3, serial);
+		rc = stmt_row(store, stmt, "finding a supply", error_r);
+		if (rc < 0)
+			goto fail;
+		if (rc > 0) {
+			supply_id = sqlite3_column_int64(stmt, 0);
+			sqlite3_reset(stmt);
+			stmt = stmt_get(store, STMT_SUPPLY_UPDATE, error_r);
+			if (stmt == NULL)
+				goto fail;
+			sqlite3_bind_int64(stmt, 1, supply_id);
+			bind_text(stmt, 2, s->label);
+			bind_text(stmt, 3, s->color);
+			bind_text(stmt, 4, s->type);
+			bind_text(stmt, 5, s->description);
+			bind_text(stmt, 6, s->product_number);
+			bind_text(stmt, 7, s->brand);
+			bind_text(stmt, 8, s->installed_date);
+			bind_text(stmt, 9, taken_utc);
+			if (stmt_exec(store, stmt, "updating a supply", error_r) < 0)
+				goto fail;
+			stmt = stmt_get(store, STMT_SUPPLY_FIRST, error_r);
+			if (stmt == NULL)
+				goto fail;
+			sqlite3_bind_int64(stmt, 1, supply_id);
+			sqlite3_bind_int64(stmt, 2, snapshot_id);
+			bind_text(stmt, 3, taken_utc);
+			if (stmt_exec(store, stmt, "updating a supply", error_r) < 0)
+				goto fail;
+		} else {
+			stmt = stmt_get(store, STMT_SUPPLY_INSERT, error_r);
+			if (stmt == NULL)
+				goto fail;
+			sqlite3_bind_int64(stmt, 1, device_id);
+			bind_text(stmt, 2, key);
+			bind_text(stmt, 3, serial);
+			bind_text(stmt, 4, s->label);
+			bind_text(stmt, 5, s->color);
+			bind_text(stmt, 6, s->type);
+			bind_text(stmt, 7, s->description);
+			bind_text(stmt, 8, s->product_number);
+			bind_text(stmt, 9, s->brand);
+			bind_text(stmt, 10, s->installed_date);
+			sqlite3_bind_int64(stmt, 11, snapshot_id);
+			bind_text(stmt, 12, taken_utc);
+			if (stmt_exec(store, stmt, "adding a supply", error_r) < 0)
+				goto fail;
+			supply_id = sqlite3_last_insert_rowid(store->db);
+		}
+
+		stmt = stmt_get(store, STMT_LEVEL_INSERT, error_r);
+		if (stmt == NULL)
+			goto fail;
+		sqlite3_bind_int64(stmt, 1, snapshot_id);
+		sqlite3_bind_int64(stmt, 2, supply_id);
+		bind_opt_int(stmt, 3, s->level_percent);
+		bind_opt_int(stmt, 4, s->low_threshold);
+		bind_opt_int(stmt, 5, s->pages);
+		bind_text(stmt, 6, s->state);
+		if (stmt_exec(store, stmt, "storing a supply level", error_r) < 0)
+			goto fail;
+
+		stmt = stmt_get(store, STMT_SUPPLY_CURRENT, error_r);
+		if (stmt == NULL)
+			goto fail;
+		sqlite3_bind_int64(stmt, 1, device_id);
+		bind_text(stmt, 2, key);
+		sqlite3_bind_int64(stmt, 3, supply_id);
+		sqlite3_bind_int64(stmt, 4, snapshot_id);
+		bind_text(stmt, 5, taken_utc);
+		if (stmt_exec(store, stmt, "updating the current supply", error_r) < 0)
+			goto fail;
+		g_free(key);
+		continue;
+fail:
+		g_free(key);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+event_update(struct store *store, enum stmt_id sid, int64_t event_id, int64_t snapshot_id,
+	     const char *taken_utc, char **error_r)
+{
+	sqlite3_stmt *stmt = stmt_get(store, sid, error_r);
+
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, event_id);
+	sqlite3_bind_int64(stmt, 2, snapshot_id);
+	bind_text(stmt, 3, taken_utc);
+	return stmt_exec(store, stmt, "updating an event", error_r);
+}
+
+static int
+insert_events(struct store *store, int64_t device_id, int64_t snapshot_id, const char *taken_utc,
+	      const struct snapshot *snap, char **error_r)
+{
+	for (guint i = 0; snap->events != NULL && i < snap->events->len; i++) {
+		const struct snapshot_event *e = g_ptr_array_index(snap->events, i);
+		int64_t seq;
+		sqlite3_stmt *stmt;
+		int rc;
+
+		if (e == NULL)
+			continue;
+		seq = e->sequence == SNAPSHOT_ABSENT ? -1 : e->sequence;
+		stmt = stmt_get(store, STMT_EVENT_FIND, error_r);
+		if (stmt == NULL)
+			return -1;
+		sqlite3_bind_int64(stmt, 1, device_id);
+		bind_text(stmt, 2, e->log != NULL ? e->log : "");
+		sqlite3_bind_int64(stmt, 3, seq);
+		bind_text(stmt, 4, e->code != NULL ? e->code : "");
+		bind_text(stmt, 5, e->occurred_utc != NULL ? e->occurred_utc : "");
+		rc = stmt_row(store, stmt, "finding an event", error_r);
+		if (rc < 0)
+			return -1;
+		if (rc > 0) {
+			int64_t event_id = sqlite3_column_int64(stmt, 0);
+			sqlite3_reset(stmt);
+			if (event_update(store, STMT_EVENT_FIRST, event_id, snapshot_id, taken_utc, error_r) < 0 ||
+			    event_update(store, STMT_EVENT_LAST, event_id, snapshot_id, taken_utc, error_r) < 0)
+				return -1;
+			continue;
+		}
+		stmt = stmt_get(store, STMT_EVENT_INSERT, error_r);
+		if (stmt == NULL)
+			return -1;
+		sqlite3_bind_int64(stmt, 1, device_id);
+		bind_text(stmt, 2, e->log);
+		bind_opt_int(stmt, 3, e->sequence);
+		bind_text(stmt, 4, e->code);
+		bind_text(stmt, 5, e->occurred_utc);
+		if (e->occurred_utc != NULL)
+			sqlite3_bind_int(stmt, 6, e->occurred_offset_min);
+		bind_text(stmt, 7, e->description);
+		bind_opt_int(stmt, 8, e->page_count);
+		bind_text(stmt, 9, e->payload_json);
+		sqlite3_bind_int64(stmt, 10, snapshot_id);
+		bind_text(stmt, 11, taken_utc);
+		if (stmt_exec(store, stmt, "storing an event", error_r) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static const struct snapshot_counter *
+total_counter(const struct snapshot *snap, const char *name)
+{
+	for (guint i = 0; snap->counters != NULL && i < snap->counters->len; i++) {
+		const struct snapshot_counter *c = g_ptr_array_index(snap->counters, i);
+		if (c != NULL && c->name != NULL && c->media_size == NULL && strcmp(c->name, name) == 0 &&
+		    c->value != SNAPSHOT_ABSENT)
+			return c;
+	}
+	return NULL;
+}
+
+static void
+bind_counter_or_null(sqlite3_stmt *stmt, int i, const struct snapshot *snap, const char *name)
+{
+	const struct snapshot_counter *c = total_counter(snap, name);
+
+	if (c == NULL)
+		sqlite3_bind_null(stmt, i);
+	else
+		sqlite3_bind_int64(stmt, i, c->value);
+}
+
+static const char *
+dialect_name(enum snapshot_dialect dialect)
+{
+	switch (dialect) {
+	case SNAPSHOT_DIALECT_FUTURESMART:
+		return "futuresmart";
+	case SNAPSHOT_DIALECT_LEGACY:
+		return "legacy";
+	}
+	return NULL;
+}
+
+/* Finds or creates the device and records that it was seen. */
+static int
+device_seen(struct store *store, const char *serial, const char *taken_utc, const char *received_utc,
+	    int64_t *device_id_r, char **error_r)
+{
+	sqlite3_stmt *stmt;
+	int rc = id_lookup(store, STMT_DEV_FIND, serial, device_id_r, error_r);
+
+	if (rc < 0)
+		return -1;
+	if (rc == 0) {
+		stmt = stmt_get(store, STMT_DEV_INSERT, error_r);
+		if (stmt == NULL)
+			return -1;
+		bind_text(stmt, 1, serial);
+		bind_text(stmt, 2, taken_utc);
+		bind_text(stmt, 3, received_utc);
+		if (stmt_exec(store, stmt, "adding a device", error_r) < 0)
+			return -1;
+		*device_id_r = sqlite3_last_insert_rowid(store->db);
+		log_info("store: event=new-device serial=%s", serial);
+	}
+	return 0;
+}
+
+static int
+device_update(struct store *store, int64_t device_id, int64_t snapshot_id, const char *taken_utc,
+	      const char *received_utc, const struct snapshot *snap, char **error_r)
+{
+	sqlite3_stmt *stmt = stmt_get(store, STMT_DEV_SEEN, error_r);
+
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, device_id);
+	bind_text(stmt, 2, taken_utc);
+	bind_text(stmt, 3, received_utc);
+	if (stmt_exec(store, stmt, "updating a device", error_r) < 0)
+		return -1;
+
+	/* Identity and totals follow the latest snapshot by snapshot time. */
+	stmt = stmt_get(store, STMT_DEV_LATEST, error_r);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, device_id);
+	bind_text(stmt, 2, snap->product_number);
+	bind_text(stmt, 3, snap->model);
+	bind_text(stmt, 4, snap->firmware);
+	bind_text(stmt, 5, snap->firmware_date);
+	bind_text(stmt, 6, snap->hostname);
+	bind_text(stmt, 7, snap->ip_address);
+	bind_text(stmt, 8, snap->mac_address);
+	bind_text(stmt, 9, snap->device_uuid);
+	bind_text(stmt, 10, snap->locale);
+	bind_text(stmt, 11, dialect_name(snap->dialect));
+	sqlite3_bind_int64(stmt, 12, snapshot_id);
+	bind_text(stmt, 13, taken_utc);
+	bind_counter_or_null(stmt, 14, snap, "TotalImpressions");
+	bind_counter_or_null(stmt, 15, snap, "MonochromeImpressions");
+	bind_counter_or_null(stmt, 16, snap, "ColorImpressions");
+	return stmt_exec(store, stmt, "updating a device", error_r);
+}
+
+/* The snapshot time: the XML's, else the subject's, else the Date header,
+ * else the receive time (deterministic per message, so reparse agrees). */
+static int
+snapshot_time(const struct snapshot *snap, const struct store_hints *hints, const struct msg_state *st,
+	      char utc_r[SK_UTC_SIZE], int64_t *unix_r, const char **source_r)
+{
+	const char *candidates[3] = { snap->taken_utc, hints != NULL ? hints->subject_time_utc : NULL,
+				      hints != NULL ? hints->date_utc : NULL };
+	static const char *const sources[3] = { "xml", "subject", "date" };
+
+	for (unsigned i = 0; i < 3; i++) {
+		if (candidates[i] != NULL && sk_time_parse_iso8601(candidates[i], utc_r, unix_r, NULL, NULL) == 0) {
+			*source_r = sources[i];
+			return 0;
+		}
+	}
+	g_strlcpy(utc_r, st->received_utc, SK_UTC_SIZE);
+	*unix_r = st->received_unix;
+	*source_r = "received";
+	return 0;
+}
+
+/* Stores the rows of a snapshot; sets *outcome_r, *detail_r (g_free'd),
+ * *device_id_r and *snapshot_id_r. */
+static int
+commit_snapshot(struct store *store, int64_t message_id, const struct msg_state *st,
+		const struct snapshot *snap, const char *serial, const struct store_hints *hints,
+		enum store_outcome *outcome_r, char **detail_r, int64_t *device_id_r,
+		int64_t *snapshot_id_r, char **error_r)
+{
+	char taken_utc[SK_UTC_SIZE];
+	int64_t taken_unix, device_id = 0, snapshot_id;
+	const char *taken_source;
+	sqlite3_stmt *stmt;
+	int rc;
+
+	(void)snapshot_time(snap, hints, st, taken_utc, &taken_unix, &taken_source);
+	if (device_seen(store, serial, taken_utc, st->received_utc, &device_id, error_r) < 0)
+		return -1;
+	*device_id_r = device_id;
+
+	stmt = stmt_get(store, STMT_SNAP_FIND, error_r);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, device_id);
+	bind_text(stmt, 2, taken_utc);
+	rc = stmt_row(store, stmt, "finding a snapshot", error_r);
+	if (rc < 0)
+		return -1;
+	if (rc > 0) {
+		int64_t existing_message = sqlite3_column_int64(stmt, 1);
+		*snapshot_id_r = sqlite3_column_int64(stmt, 0);
+		sqlite3_reset(stmt);
+		if (existing_message == message_id) {
+			*outcome_r = STORE_OUTCOME_STORED;   /* reparse: nothing changes */
+		} else {
+			*outcome_r = STORE_OUTCOME_DUPLICATE;
+			*detail_r = g_strdup_printf("snapshot %" G_GINT64_FORMAT " (%s at %s) already stored"
+						    " from message %" G_GINT64_FORMAT,
+						    *snapshot_id_r, serial, taken_utc, existing_message);
+		}
+		return 0;
+	}
+
+	stmt = stmt_get(store, STMT_SNAP_INSERT, error_r);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, device_id);
+	sqlite3_bind_int64(stmt, 2, message_id);
+	bind_text(stmt, 3, taken_utc);
+	sqlite3_bind_int64(stmt, 4, taken_unix);
+	if (strcmp(taken_source, "xml") == 0 && snap->taken_has_offset)
+		sqlite3_bind_int(stmt, 5, snap->taken_offset_min);
+	bind_text(stmt, 6, taken_source);
+	bind_text(stmt, 7, st->received_utc);
+	sqlite3_bind_int64(stmt, 8, st->received_unix - taken_unix);
+	bind_text(stmt, 9, dialect_name(snap->dialect));
+	bind_text(stmt, 10, snap->firmware);
+	bind_text(stmt, 11, snap->hostname);
+	bind_text(stmt, 12, snap->ip_address);
+	if (stmt_exec(store, stmt, "storing a snapshot", error_r) < 0)
+		return -1;
+	snapshot_id = sqlite3_last_insert_rowid(store->db);
+	*snapshot_id_r = snapshot_id;
+
+	if (insert_counters(store, snapshot_id, snap, error_r) < 0 ||
+	    check_counter_drops(store, device_id, snapshot_id, taken_utc, error_r) < 0 ||
+	    insert_supplies(store, device_id, snapshot_id, taken_utc, snap, error_r) < 0 ||
+	    insert_events(store, device_id, snapshot_id, taken_utc, snap, error_r) < 0 ||
+	    device_update(store, device_id, snapshot_id, taken_utc, st->received_utc, snap, error_r) < 0)
+		return -1;
+	*outcome_r = STORE_OUTCOME_STORED;
+	return 0;
+}
+
+int
+store_result_commit(struct store *store, int64_t message_id, enum store_outcome outcome,
+		    const char *detail, const struct snapshot *snap, const struct store_hints *hints,
+		    enum store_outcome *outcome_r, char **error_r)
+{
+	struct msg_state st;
+	enum store_outcome recorded = outcome;
+	char *own_detail = NULL;
+	const char *serial = NULL;
+	int64_t device_id = 0, snapshot_id = 0;
+	struct tx tx;
+
+	if (outcome == STORE_OUTCOME_PENDING) {
+		*error_r = g_strdup("store: a parse result cannot be 'pending'");
+		return -1;
+	}
+	if ((outcome == STORE_OUTCOME_STORED || outcome == STORE_OUTCOME_DUPLICATE) && snap == NULL) {
+		*error_r = g_strdup("store: a stored result needs its snapshot");
+		return -1;
+	}
+	if (tx_enter(store, &tx, error_r) < 0)
+		return -1;
+	if (msg_state_read(store, message_id, &st, error_r) < 0 ||
+	    store_hints_record(store, message_id, hints, error_r) < 0)
+		goto fail;
+
+	if (outcome == STORE_OUTCOME_STORED || outcome == STORE_OUTCOME_DUPLICATE) {
+		serial = snap->serial != NULL && snap->serial[0] != '\0' ? snap->serial
+		       : hints != NULL && hints->subject_serial != NULL && hints->subject_serial[0] != '\0'
+			       ? hints->subject_serial
+			       : NULL;
+		if (serial == NULL) {
+			recorded = STORE_OUTCOME_FAILED;
+			detail = "the snapshot names no serial number (document nor subject)";
+		}
+	}
+
+	if (recorded == STORE_OUTCOME_STORED || recorded == STORE_OUTCOME_DUPLICATE) {
+		if (commit_snapshot(store, message_id, &st, snap, serial, hints, &recorded, &own_detail,
+				    &device_id, &snapshot_id, error_r) < 0)
+			goto fail;
+		if (own_detail != NULL)
+			detail = own_detail;
+		if (record_outcome(store, message_id, recorded, detail, serial, device_id, snapshot_id,
+				   error_r) < 0 ||
+		    archive_repack(store, message_id, device_id, error_r) < 0)
+			goto fail;
+	} else if (strcmp(st.outcome, "stored") == 0) {
+		/* A reparse that fails where an earlier parse stored rows: the
+		 * rows stay, and so does the outcome. */
+		log_warnx("store: event=reparse-regression message=%" G_GINT64_FORMAT " outcome=%s detail=\"%s\"",
+			  message_id, store_outcome_name(recorded), detail != NULL ? detail : "");
+		recorded = STORE_OUTCOME_STORED;
+	} else {
+		const char *hint_serial = hints != NULL ? hints->subject_serial : NULL;
+		if (record_outcome(store, message_id, recorded, detail, hint_serial, 0, 0, error_r) < 0)
+			goto fail;
+	}
+	if (tx_leave(store, &tx, true, error_r) < 0)
+		goto out_fail;
+	g_free(own_detail);
+	if (outcome_r != NULL)
+		*outcome_r = recorded;
+	return 0;
+fail:
+	(void)tx_leave(store, &tx, false, error_r);
+out_fail:
+	g_free(own_detail);
+	return -1;
+}
