@@ -1,1 +1,9 @@
-# src/smtp: see the files for what they do.
+# src/smtp: the SMTP session state machine, the listener (GLib main loop,
+# GnuTLS STARTTLS, AUTH) that feeds it, and its tests, fuzz target and bench.
+src_libsnapkeep_a_SOURCES += \
+	%reldir%/session.h %reldir%/session.c
+
+check_PROGRAMS += tests/unit/test-smtp
+TESTS += tests/unit/test-smtp
+tests_unit_test_smtp_SOURCES = tests/unit/test-smtp.c
+VALGRIND_TESTS += tests/unit/test-smtp
