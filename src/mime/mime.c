@@ -482,6 +482,7 @@ struct mime_guard {
 	gint64 block_end;  /* offset just past the previous field */
 	guint64 block_size; /* bytes of the current entity's header so far */
 	gboolean nesting_overflow;
+	unsigned warnings;
 };
 
 static void
@@ -513,6 +514,7 @@ mime_guard_warning(gint64 offset, GMimeParserWarning code, const gchar *item, gp
 {
 	struct mime_guard *guard = user_data;
 
+	guard->warnings++;
 	if (code == GMIME_CRIT_NESTING_OVERFLOW)
 		guard->nesting_overflow = TRUE;
 }
@@ -763,6 +765,7 @@ mime_extract_chunked(const void *raw, size_t len, size_t read_max, const struct 
 	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
 	g_mime_parser_set_header_regex(parser, "^", mime_guard_header, &guard);
 	message = g_mime_parser_construct_message(parser, options);
+	result->parser_warnings = guard.warnings;
 	if (guard.error != NULL) {
 		error = g_steal_pointer(&guard.error);
 		goto out;

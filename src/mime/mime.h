@@ -40,6 +40,11 @@ struct mime_result {
 	char *subject_time_utc; /* the time in the subject (it is UTC) */
 	char *subject_product;
 	char *subject_serial;
+	/* Issues GMime's parser reported (GMimeParserWarning: malformed
+	 * headers, multiparts without boundary, truncation ...).  Nonzero means
+	 * the tree is GMime's best guess, and the guess can depend on how the
+	 * input was buffered (GMime 3.2.13). */
+	unsigned parser_warnings;
 };
 
 /* Returns 1 when a Device.xml part was found (result->device_xml set),
