@@ -16,10 +16,13 @@
  *   5. SAX callbacks wrap libxml2's tree builder and stop the parser when a
  *      limit is crossed: element depth (max_depth), element count
  *      (max_elements), text or attribute length (max_string_len).
- *   6. Success is decided from the parser context, not from return values:
- *      wellFormed, errNo and the first fatal error the structured error
- *      handler saw.  libxml2 2.9.14 truncates an oversized text node, stops,
- *      and still returns a tree; that tree is never used.  Namespace errors
+ *   6. Success needs ALL of: no fatal error seen by the structured error
+ *      handler, wellFormed, errNo, every xmlParseChunk return value, and a
+ *      parser that reached the terminating call.  libxml2 2.9.14 truncates an
+ *      oversized text node, stops, and still returns a tree; on an encoding
+ *      conversion failure it halts and returns XML_ERR_INVALID_ENCODING with
+ *      wellFormed and errNo untouched and no error reported (found by
+ *      fuzzing).  Such a tree is never used.  Namespace errors
  *      (an undeclared prefix) are tolerated, since elements are matched by
  *      local name only.
  *   7. The push parser is fed in chunks, so the result cannot depend on where
@@ -295,6 +298,14 @@ guard_error(void *ctx, xmlErrorPtr err)
 	g_free(msg);
 }
 
+/* xmlParseChunk returns ctxt->errNo; namespace errors (an undeclared
+ * prefix) leave the document usable, since we match local names only. */
+static bool
+rc_tolerable(int rc)
+{
+	return rc == XML_ERR_OK || (rc >= XML_NS_ERR_XML_NAMESPACE && rc <= XML_NS_ERR_COLON);
+}
+
 /* Feeds the document to a guarded push parser.  Returns the tree (caller
  * xmlFreeDoc's it) or NULL with *error_r set. */
 static xmlDocPtr
@@ -306,6 +317,8 @@ parse_tree(const char *xml, size_t len, size_t chunk_size, const struct devxml_l
 	xmlParserCtxtPtr ctxt;
 	xmlDocPtr doc = NULL;
 	size_t off = 0;
+	int rc = 0;
+	bool terminated = false;
 
 	memset(&g, 0, sizeof(g));
 	g.limits = limits;
@@ -338,14 +351,22 @@ parse_tree(const char *xml, size_t len, size_t chunk_size, const struct devxml_l
 	ctxt->_private = &g;
 	xmlCtxtUseOptions(ctxt, XML_PARSE_NONET);
 
-	while (off < len && g.refusal == NULL && g.xml_error == NULL &&
-	       ctxt->instate != XML_PARSER_EOF) {
+	/* Stop at the first sign of trouble: our refusal, a fatal error seen by
+	 * the handler, a non-zero return (other than a namespace error), or a
+	 * parser that halted by itself (instate EOF before the end). */
+	while (off < len) {
 		size_t n = MIN(chunk_size, len - off);
-		xmlParseChunk(ctxt, xml + off, (int)n, 0);
+		rc = xmlParseChunk(ctxt, xml + off, (int)n, 0);
 		off += n;
+		if (g.refusal != NULL || g.xml_error != NULL || !rc_tolerable(rc) ||
+		    ctxt->instate == XML_PARSER_EOF)
+			break;
 	}
-	if (g.refusal == NULL && g.xml_error == NULL && ctxt->instate != XML_PARSER_EOF)
-		xmlParseChunk(ctxt, NULL, 0, 1);
+	if (g.refusal == NULL && g.xml_error == NULL && rc_tolerable(rc) &&
+	    ctxt->instate != XML_PARSER_EOF) {
+		rc = xmlParseChunk(ctxt, NULL, 0, 1);
+		terminated = true;
+	}
 
 	if (g.refusal != NULL) {
 		*error_r = g.refusal;
@@ -353,11 +374,17 @@ parse_tree(const char *xml, size_t len, size_t chunk_size, const struct devxml_l
 	} else if (g.xml_error != NULL) {
 		*error_r = g.xml_error;
 		g.xml_error = NULL;
-	} else if (!ctxt->wellFormed ||
-		   (ctxt->errNo != XML_ERR_OK && !(ctxt->errNo >= XML_NS_ERR_XML_NAMESPACE &&
-						   ctxt->errNo <= XML_NS_ERR_COLON))) {
-		/* Belt and braces: an error that bypassed the handler. */
-		*error_r = g_strdup_printf("xml: parser error %d", ctxt->errNo);
+	} else if (!rc_tolerable(rc) || !rc_tolerable(ctxt->errNo) || !ctxt->wellFormed ||
+		   !terminated) {
+		/* Errors that bypass the handler: libxml2 2.9.14 halts on an
+		 * encoding conversion failure and returns XML_ERR_INVALID_ENCODING
+		 * (or sets errNo to -1) with wellFormed still 1. */
+		int code = !rc_tolerable(rc) ? rc : ctxt->errNo;
+		if (code == XML_ERR_INVALID_ENCODING || code == -1)
+			*error_r = g_strdup("xml: invalid character data (not valid in the declared "
+					    "encoding)");
+		else
+			*error_r = g_strdup_printf("xml: parser stopped (libxml2 error %d)", code);
 	} else if (ctxt->myDoc == NULL || xmlDocGetRootElement(ctxt->myDoc) == NULL) {
 		*error_r = g_strdup("xml: empty document");
 	} else {

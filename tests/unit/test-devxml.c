@@ -603,6 +603,8 @@ static const struct hazard_file {
 	{"hazard-not-xml.txt", "xml: not XML or empty (no root element) at line 1"},
 	{"hazard-invalid-utf8.xml", "xml: invalid character data*"},
 	{"hazard-html.xml", "xml: not a Device.xml (root element 'html')"},
+	/* Found by fuzzing: libxml2 halts without an error state in one chunking. */
+	{"hazard-utf7-invalid.xml", "xml: invalid character data (not valid in the declared encoding)"},
 };
 
 static void
