@@ -1303,7 +1303,9 @@ static void
 bind_counter_value(sqlite3_stmt *stmt, int i, const struct snapshot_counter *c)
 {
 	sqlite3_bind_int64(stmt, i, c->value);
-	if (c->value_real != (double)c->value)
+	/* value_real only when it is the fractional value behind value. */
+	if (c->value_real != (double)c->value && c->value_real > -9.0e15 && c->value_real < 9.0e15 &&
+	    (int64_t)c->value_real == c->value)
 		sqlite3_bind_double(stmt, i + 1, c->value_real);
 	else
 		sqlite3_bind_null(stmt, i + 1);

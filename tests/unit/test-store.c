@@ -424,6 +424,450 @@ test_foreign_keys(struct fixture *f, gconstpointer data)
 	sqlite3_free(msg);
 }
 
+/* --- parse results ---------------------------------------------------------- */
+
+static void
+add_event(struct snapshot *snap, const char *log, int64_t seq, const char *code, const char *when)
+{
+	struct snapshot_event *e = snapshot_event_new();
+
+	e->log = g_strdup(log);
+	e->sequence = seq;
+	e->code = g_strdup(code);
+	e->occurred_utc = g_strdup(when);
+	e->occurred_offset_min = -420;
+	e->description = g_strdup("Jam in tray 2");
+	e->page_count = 1000 + seq;
+	e->payload_json = g_strdup("{\"BootCycle\":\"00000197\"}");
+	g_ptr_array_add(snap->events, e);
+}
+
+static void
+add_supply(struct snapshot *snap, const char *key, const char *color, const char *serial, int64_t level)
+{
+	struct snapshot_supply *s = snapshot_supply_new();
+
+	s->key = g_strdup(key);
+	s->label = g_strdup(key);
+	s->color = g_strdup(color);
+	s->type = g_strdup("tonerCartridge");
+	s->serial = g_strdup(serial);
+	s->state = g_strdup(level < 10 ? "low" : "ok");
+	s->installed_date = g_strdup("2024-11-02");
+	s->level_percent = level;
+	s->low_threshold = 10;
+	s->pages = 5000;
+	g_ptr_array_add(snap->supplies, s);
+}
+
+/* A FutureSmart-like snapshot of serial at day (March 2025), with events
+ * first_seq .. first_seq + n_events - 1 (the log is cumulative). */
+static struct snapshot *
+make_snapshot(const char *serial, int day, int64_t total, int64_t first_seq, int n_events)
+{
+	struct snapshot *snap = snapshot_new();
+
+	snap->dialect = SNAPSHOT_DIALECT_FUTURESMART;
+	snap->serial = g_strdup(serial);
+	snap->product_number = g_strdup("3GY25A");
+	snap->model = g_strdup("HP Color LaserJet Enterprise MFP M578");
+	snap->firmware = g_strdup(day < 20 ? "2302243_045526" : "2405011_000001");
+	snap->hostname = g_strdup_printf("NPI%s", serial);
+	snap->ip_address = g_strdup("10.120.196.170");
+	snap->taken_utc = g_strdup_printf("2025-03-%02dT06:00:00Z", day);
+	snap->taken_offset_min = -420;
+	snap->taken_has_offset = true;
+	g_ptr_array_add(snap->counters, snapshot_counter_new("TotalImpressions", NULL, total, (double)total));
+	g_ptr_array_add(snap->counters, snapshot_counter_new("MonochromeImpressions", NULL, total - total / 3,
+							     (double)(total - total / 3)));
+	g_ptr_array_add(snap->counters, snapshot_counter_new("ColorImpressions", NULL, total / 3,
+							     (double)(total / 3)));
+	g_ptr_array_add(snap->counters, snapshot_counter_new("JamEvents", NULL, 29, 29.0));
+	g_ptr_array_add(snap->counters, snapshot_counter_new("AdfImages", NULL, 12, 12.5));
+	g_ptr_array_add(snap->media_counters,
+			snapshot_counter_new("TotalImpressions", "na_letter_8.5x11in", total - 1000,
+					     (double)(total - 1000)));
+	g_ptr_array_add(snap->media_counters,
+			snapshot_counter_new("TotalImpressions", "na_legal_8.5x14in", 1000, 1000.0));
+	add_supply(snap, "K", "black", "CAT12631673", 80 - day);
+	add_supply(snap, "C", "cyan", "CAT87124101", 49);
+	for (int64_t seq = first_seq; seq < first_seq + n_events; seq++) {
+		char *when = g_strdup_printf("2025-02-%02dT%02d:09:58Z", 1 + (int)(seq % 28), (int)(seq % 24));
+		add_event(snap, "error", seq, seq % 2 ? "13.B2.D1" : "44.A0.4B", when);
+		g_free(when);
+	}
+	return snap;
+}
+
+static int64_t
+add_unique_message(struct store *store, const char *tag)
+{
+	char *raw = g_strdup_printf("Subject: Device Snapshot %s\r\n\r\nbody %s\r\n", tag, tag);
+	int64_t id = add_message(store, "smtp", raw, strlen(raw), NULL);
+	g_free(raw);
+	return id;
+}
+
+static enum store_outcome
+commit(struct store *store, int64_t message_id, enum store_outcome outcome, const char *detail,
+       const struct snapshot *snap)
+{
+	struct store_hints hints = { .subject = "Device Snapshot", .subject_serial = "SUBJ0001" };
+	enum store_outcome recorded = STORE_OUTCOME_PENDING;
+	char *error = NULL;
+
+	if (store_result_commit(store, message_id, outcome, detail, snap, &hints, &recorded, &error) < 0)
+		g_error("store_result_commit: %s", error);
+	return recorded;
+}
+
+/* Every row of every table as text, for "nothing changed" comparisons. */
+static char *
+dump_tables(struct store *store)
+{
+	static const char *const queries[] = {
+		"SELECT * FROM devices ORDER BY id",
+		"SELECT id, sha256, raw_size, method, base_id, chain_depth, stored_size, device_id, outcome,"
+		" detail, hex(blob) FROM messages ORDER BY id",
+		"SELECT * FROM intake ORDER BY id",
+		"SELECT * FROM snapshots ORDER BY id",
+		"SELECT * FROM counter_names ORDER BY id",
+		"SELECT * FROM counters ORDER BY 1, 2",
+		"SELECT * FROM media_counters ORDER BY 1, 2, 3",
+		"SELECT * FROM counter_drops ORDER BY 1, 2",
+		"SELECT * FROM supplies ORDER BY id",
+		"SELECT * FROM supply_levels ORDER BY 1, 2",
+		"SELECT * FROM supply_current ORDER BY 1, 2",
+		"SELECT * FROM events ORDER BY id",
+	};
+	GString *out = g_string_new(NULL);
+
+	for (unsigned i = 0; i < G_N_ELEMENTS(queries); i++) {
+		sqlite3_stmt *stmt = NULL;
+		g_assert_cmpint(sqlite3_prepare_v2(store_db(store), queries[i], -1, &stmt, NULL), ==, SQLITE_OK);
+		g_string_append_printf(out, "%s\n", queries[i]);
+		while (sqlite3_step(stmt) == SQLITE_ROW) {
+			for (int c = 0; c < sqlite3_column_count(stmt); c++) {
+				const char *v = (const char *)sqlite3_column_text(stmt, c);
+				g_string_append_printf(out, "%s|", v != NULL ? v : "NULL");
+			}
+			g_string_append_c(out, '\n');
+		}
+		sqlite3_finalize(stmt);
+	}
+	return g_string_free(out, FALSE);
+}
+
+static void
+test_result_stored(struct fixture *f, gconstpointer data)
+{
+	struct snapshot *snap = make_snapshot("PHB6820301", 9, 133275, 409, 9);
+	int64_t id = add_unique_message(f->store, "one");
+	char *s;
+
+	g_assert_cmpint(commit(f->store, id, STORE_OUTCOME_STORED, NULL, snap), ==, STORE_OUTCOME_STORED);
+
+	/* device_status */
+	g_assert_cmpint(query_int(f->store, "SELECT count(*) FROM device_status", NULL), ==, 1);
+	s = query_text(f->store, "SELECT serial || ' ' || product_number || ' ' || hostname || ' ' || ip_address"
+				 " || ' ' || firmware || ' ' || first_seen_utc || ' ' || last_snapshot_utc"
+				 " FROM device_status", NULL);
+	g_assert_cmpstr(s, ==, "PHB6820301 3GY25A NPIPHB6820301 10.120.196.170 2302243_045526"
+			       " 2025-03-09T06:00:00Z 2025-03-09T06:00:00Z");
+	g_free(s);
+	g_assert_cmpint(query_int(f->store, "SELECT total_impressions FROM device_status", NULL), ==, 133275);
+	g_assert_cmpint(query_int(f->store, "SELECT mono_impressions + color_impressions FROM device_status",
+				  NULL), ==, 133275);
+	g_assert_cmpint(query_int(f->store, "SELECT snapshot_count FROM device_status", NULL), ==, 1);
+	g_assert_cmpint(query_int(f->store, "SELECT last_received_utc IS NOT NULL FROM device_status", NULL), ==, 1);
+
+	/* counter_history: one row per counter, HP's names; fractional kept. */
+	g_assert_cmpint(query_int(f->store, "SELECT count(*) FROM counter_history WHERE serial = ?1",
+				  "PHB6820301"), ==, 5);
+	g_assert_cmpint(query_int(f->store, "SELECT value FROM counter_history WHERE counter = ?1",
+				  "JamEvents"), ==, 29);
+	g_assert_cmpint(query_int(f->store, "SELECT value_real * 10 FROM counter_history WHERE counter = ?1",
+				  "AdfImages"), ==, 125);
+	g_assert_cmpint(query_int(f->store, "SELECT value_real IS NULL FROM counter_history WHERE counter = ?1",
+				  "JamEvents"), ==, 1);
+	g_assert_cmpint(query_int(f->store, "SELECT value FROM media_counter_history WHERE media_size = ?1",
+				  "na_legal_8.5x14in"), ==, 1000);
+
+	/* supply_status */
+	g_assert_cmpint(query_int(f->store, "SELECT count(*) FROM supply_status", NULL), ==, 2);
+	s = query_text(f->store, "SELECT supply || ' ' || type || ' ' || color || ' ' || level_percent || ' '"
+				 " || state || ' ' || low_threshold || ' ' || supply_serial || ' ' || installed_date"
+				 " || ' ' || reported_utc FROM supply_status WHERE supply = ?1", "K");
+	g_assert_cmpstr(s, ==, "K tonerCartridge black 71 ok 10 CAT12631673 2024-11-02 2025-03-09T06:00:00Z");
+	g_free(s);
+
+	/* event_log */
+	g_assert_cmpint(query_int(f->store, "SELECT count(*) FROM event_log WHERE serial = ?1", "PHB6820301"),
+			==, 9);
+	g_assert_cmpint(query_int(f->store, "SELECT count(*) FROM event_log WHERE is_new = 1", NULL), ==, 9);
+	g_assert_cmpint(query_int(f->store, "SELECT page_count FROM event_log WHERE sequence = 416", NULL), ==,
+			1416);
+
+	/* snapshots: offset and clock skew kept */
+	g_assert_cmpint(query_int(f->store, "SELECT taken_offset_min FROM snapshot_list", NULL), ==, -420);
+	s = query_text(f->store, "SELECT taken_source FROM snapshot_list", NULL);
+	g_assert_cmpstr(s, ==, "xml");
+	g_free(s);
+
+	/* intake_log */
+	s = query_text(f->store, "SELECT outcome || ' ' || serial FROM intake_log", NULL);
+	g_assert_cmpstr(s, ==, "stored PHB6820301");
+	g_free(s);
+	GArray *ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
+	char *error = NULL;
+	g_assert_cmpint(store_pending_list(f->store, 10, ids, &error), ==, 0);
+	g_assert_cmpuint(ids->len, ==, 0);
+	g_array_free(ids, TRUE);
+	snapshot_free(&snap);
+}
+
+/* Committing the same result twice changes nothing. */
+static void
+test_result_reparse(struct fixture *f, gconstpointer data)
+{
+	struct snapshot *a = make_snapshot("PHB6820301", 9, 133275, 409, 9);
+	struct snapshot *b = make_snapshot("PHB6820301", 10, 133400, 412, 9);
+	int64_t id1 = add_unique_message(f->store, "one");
+	int64_t id2 = add_unique_message(f->store, "two");
+
+	commit(f->store, id1, STORE_OUTCOME_STORED, NULL, a);
+	commit(f->store, id2, STORE_OUTCOME_STORED, NULL, b);
+	char *before = dump_tables(f->store);
+	g_assert_cmpint(commit(f->store, id1, STORE_OUTCOME_STORED, NULL, a), ==, STORE_OUTCOME_STORED);
+	g_assert_cmpint(commit(f->store, id2, STORE_OUTCOME_STORED, NULL, b), ==, STORE_OUTCOME_STORED);
+	char *after = dump_tables(f->store);
+	g_assert_cmpstr(before, ==, after);
+	g_free(after);
+
+	/* Also inside one outer transaction, as the funnel does it. */
+	char *error = NULL;
+	g_assert_cmpint(store_begin(f->store, &error), ==, 0);
+	commit(f->store, id2, STORE_OUTCOME_STORED, NULL, b);
+	commit(f->store, id1, STORE_OUTCOME_STORED, NULL, a);
+	g_assert_cmpint(store_commit(f->store, &error), ==, 0);
+	after = dump_tables(f->store);
+	g_assert_cmpstr(before, ==, after);
+	g_free(after);
+	g_free(before);
+
+	/* A reparse that now fails leaves the stored rows and outcome. */
+	g_assert_cmpint(commit(f->store, id1, STORE_OUTCOME_FAILED, "parser broke", NULL), ==,
+			STORE_OUTCOME_STORED);
+	g_assert_cmpint(query_int(f->store, "SELECT count(*) FROM snapshots", NULL), ==, 2);
+	snapshot_free(&a);
+	snapshot_free(&b);
+}
+
+/* The same snapshot (serial + time) in two different messages is one
+ * snapshot; the second message is a duplicate that names the first. */
+static void
+test_result_same_snapshot(struct fixture *f, gconstpointer data)
+{
+	struct snapshot *snap = make_snapshot("PHB6820301", 9, 133275, 409, 9);
+	int64_t id1 = add_unique_message(f->store, "original");
+	int64_t id2 = add_unique_message(f->store, "forwarded");
+	char *s, *want;
+
+	g_assert_cmpint(commit(f->store, id1, STORE_OUTCOME_STORED, NULL, snap), ==, STORE_OUTCOME_STORED);
+	g_assert_cmpint(commit(f->store, id2, STORE_OUTCOME_STORED, NULL, snap), ==, STORE_OUTCOME_DUPLICATE);
+	g_assert_cmpint(query_int(f->store, "SELECT count(*) FROM snapshots", NULL), ==, 1);
+	g_assert_cmpint(query_int(f->store, "SELECT snapshot_count FROM device_status", NULL), ==, 1);
+	g_assert_cmpint(query_int(f->store, "SELECT count(*) FROM events", NULL), ==, 9);
+	int64_t snap_id = query_int(f->store, "SELECT id FROM snapshots", NULL);
+	s = query_text(f->store, "SELECT outcome || ': ' || detail FROM intake_log WHERE message_id = 2", NULL);
+	want = g_strdup_printf("duplicate: snapshot %" G_GINT64_FORMAT " (PHB6820301 at 2025-03-09T06:00:00Z)"
+			       " already stored from message %" G_GINT64_FORMAT, snap_id, id1);
+	g_assert_cmpstr(s, ==, want);
+	g_free(s);
+	g_free(want);
+	g_assert_cmpint(query_int(f->store, "SELECT snapshot_id FROM intake_log WHERE message_id = 2", NULL), ==,
+			snap_id);
+	/* Again: still a duplicate, still one snapshot. */
+	g_assert_cmpint(commit(f->store, id2, STORE_OUTCOME_STORED, NULL, snap), ==, STORE_OUTCOME_DUPLICATE);
+	g_assert_cmpint(query_int(f->store, "SELECT count(*) FROM snapshots", NULL), ==, 1);
+	snapshot_free(&snap);
+}
+
+/* Cumulative logs: entries repeated by later snapshots are stored once,
+ * and each is marked new in the snapshot that first reported it. */
+static void
+test_result_events_once(struct fixture *f, gconstpointer data)
+{
+	for (int day = 1; day <= 5; day++) {
+		/* Each day repeats the last 6 entries and adds 2. */
+		struct snapshot *snap = make_snapshot("PHB6820301", day, 1000 + day * 100, 2 * day, 6);
+		char *tag = g_strdup_printf("day%d", day);
+		int64_t id = add_unique_message(f->store, tag);
+		commit(f->store, id, STORE_OUTCOME_STORED, NULL, snap);
+		g_free(tag);
+		snapshot_free(&snap);
+	}
+	/* Sequences 2..15 */
+	g_assert_cmpint(query_int(f->store, "SELECT count(*) FROM event_log", NULL), ==, 14);
+	g_assert_cmpint(query_int(f->store, "SELECT count(DISTINCT sequence) FROM event_log", NULL), ==, 14);
+	/* New in the latest snapshot (day 5): sequences 14 and 15. */
+	g_assert_cmpint(query_int(f->store, "SELECT count(*) FROM event_log WHERE is_new = 1", NULL), ==, 2);
+	g_assert_cmpint(query_int(f->store, "SELECT min(sequence) FROM event_log WHERE is_new = 1", NULL), ==, 14);
+	char *s = query_text(f->store, "SELECT first_reported_utc || ' ' || last_reported_utc FROM event_log"
+				       " WHERE sequence = 7", NULL);
+	g_assert_cmpstr(s, ==, "2025-03-01T06:00:00Z 2025-03-03T06:00:00Z");
+	g_free(s);
+
+	/* A late snapshot from before day 1 that reports entry 7 too: the
+	 * entry's first report moves back, no new row. */
+	struct snapshot *late = make_snapshot("PHB6820301", 1, 900, 7, 1);
+	g_free(late->taken_utc);
+	late->taken_utc = g_strdup("2025-02-28T06:00:00Z");
+	int64_t id = add_unique_message(f->store, "late");
+	commit(f->store, id, STORE_OUTCOME_STORED, NULL, late);
+	g_assert_cmpint(query_int(f->store, "SELECT count(*) FROM event_log", NULL), ==, 14);
+	s = query_text(f->store, "SELECT first_reported_utc FROM event_log WHERE sequence = 7", NULL);
+	g_assert_cmpstr(s, ==, "2025-02-28T06:00:00Z");
+	g_free(s);
+	/* The device's latest state is still day 5's. */
+	s = query_text(f->store, "SELECT last_snapshot_utc || ' ' || first_seen_utc FROM device_status", NULL);
+	g_assert_cmpstr(s, ==, "2025-03-05T06:00:00Z 2025-02-28T06:00:00Z");
+	g_free(s);
+	g_assert_cmpint(query_int(f->store, "SELECT total_impressions FROM device_status", NULL), ==, 1500);
+	g_assert_cmpint(query_int(f->store, "SELECT snapshot_count FROM device_status", NULL), ==, 6);
+	snapshot_free(&late);
+}
+
+static void
+test_result_counter_backwards(struct fixture *f, gconstpointer data)
+{
+	struct snapshot *a = make_snapshot("PHB6820301", 9, 133275, 409, 2);
+	struct snapshot *b = make_snapshot("PHB6820301", 10, 500, 409, 2); /* swapped formatter? */
+	struct snapshot *c = make_snapshot("PHB6820301", 11, 600, 409, 2);
+
+	commit(f->store, add_unique_message(f->store, "a"), STORE_OUTCOME_STORED, NULL, a);
+	commit(f->store, add_unique_message(f->store, "b"), STORE_OUTCOME_STORED, NULL, b);
+	commit(f->store, add_unique_message(f->store, "c"), STORE_OUTCOME_STORED, NULL, c);
+	/* Flagged (Total, Mono, Color went down), not hidden. */
+	g_assert_cmpint(query_int(f->store, "SELECT count(*) FROM counter_regressions", NULL), ==, 3);
+	char *s = query_text(f->store, "SELECT taken_utc || ' ' || value || ' ' || previous_taken_utc || ' '"
+				       " || previous_value FROM counter_regressions WHERE counter = ?1",
+			     "TotalImpressions");
+	g_assert_cmpstr(s, ==, "2025-03-10T06:00:00Z 500 2025-03-09T06:00:00Z 133275");
+	g_free(s);
+	g_assert_cmpint(query_int(f->store, "SELECT count(*) FROM counter_history WHERE counter = ?1",
+				  "TotalImpressions"), ==, 3);
+	g_assert_cmpint(query_int(f->store, "SELECT total_impressions FROM device_status", NULL), ==, 600);
+
+	/* A late snapshot between b and c with a higher total flags c against it. */
+	struct snapshot *late = make_snapshot("PHB6820301", 10, 700, 409, 2);
+	g_free(late->taken_utc);
+	late->taken_utc = g_strdup("2025-03-10T18:00:00Z");
+	commit(f->store, add_unique_message(f->store, "late"), STORE_OUTCOME_STORED, NULL, late);
+	g_assert_cmpint(query_int(f->store, "SELECT count(*) FROM counter_regressions WHERE taken_utc = ?1"
+					    " AND counter = 'TotalImpressions'", "2025-03-11T06:00:00Z"), ==, 1);
+	snapshot_free(&a);
+	snapshot_free(&b);
+	snapshot_free(&c);
+	snapshot_free(&late);
+}
+
+static void
+test_result_failures(struct fixture *f, gconstpointer data)
+{
+	static const char raw[] = "Subject: [Alert Message - Test]\r\n\r\nalert\r\n";
+	int64_t alert = add_message(f->store, "smtp", raw, sizeof(raw) - 1, NULL);
+	add_message(f->store, "imap", raw, sizeof(raw) - 1, NULL); /* same bytes again */
+	int64_t broken = add_unique_message(f->store, "broken");
+	GArray *ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
+	char *error = NULL, *s;
+
+	g_assert_cmpint(commit(f->store, alert, STORE_OUTCOME_NOT_SNAPSHOT, "no Device.xml part", NULL), ==,
+			STORE_OUTCOME_NOT_SNAPSHOT);
+	g_assert_cmpint(commit(f->store, broken, STORE_OUTCOME_FAILED, "xml: truncated", NULL), ==,
+			STORE_OUTCOME_FAILED);
+	s = query_text(f->store, "SELECT group_concat(outcome, ',') FROM (SELECT outcome FROM intake_log"
+				 " ORDER BY id)", NULL);
+	g_assert_cmpstr(s, ==, "not-snapshot,duplicate,failed");
+	g_free(s);
+	s = query_text(f->store, "SELECT detail || ' ' || serial FROM intake_log WHERE outcome = 'failed'", NULL);
+	g_assert_cmpstr(s, ==, "xml: truncated SUBJ0001");
+	g_free(s);
+
+	g_assert_cmpint(store_message_list(f->store, STORE_SELECT_FAILED, 0, 10, ids, &error), ==, 0);
+	g_assert_cmpuint(ids->len, ==, 1);
+	g_assert_cmpint(g_array_index(ids, int64_t, 0), ==, broken);
+	g_array_set_size(ids, 0);
+	g_assert_cmpint(store_message_list(f->store, STORE_SELECT_ALL, 0, 10, ids, &error), ==, 0);
+	g_assert_cmpuint(ids->len, ==, 2);
+	g_array_set_size(ids, 0);
+	g_assert_cmpint(store_message_list(f->store, STORE_SELECT_ALL, alert, 10, ids, &error), ==, 0);
+	g_assert_cmpuint(ids->len, ==, 1);
+	g_array_set_size(ids, 0);
+
+	/* A reparse that now succeeds turns the failed arrival into stored. */
+	struct snapshot *snap = make_snapshot("PHB6820301", 9, 133275, 409, 2);
+	g_assert_cmpint(commit(f->store, broken, STORE_OUTCOME_STORED, NULL, snap), ==, STORE_OUTCOME_STORED);
+	char *sql = g_strdup_printf("SELECT outcome || ' ' || serial FROM intake_log WHERE message_id = %"
+				    G_GINT64_FORMAT, broken);
+	s = query_text(f->store, sql, NULL);
+	g_free(sql);
+	g_assert_cmpstr(s, ==, "stored PHB6820301");
+	g_free(s);
+	g_assert_cmpint(store_message_list(f->store, STORE_SELECT_FAILED, 0, 10, ids, &error), ==, 0);
+	g_assert_cmpuint(ids->len, ==, 0);
+
+	/* A snapshot without any serial is a failure, not a device. */
+	struct snapshot *anon = make_snapshot("X", 9, 1, 1, 1);
+	g_clear_pointer(&anon->serial, g_free);
+	int64_t id = add_unique_message(f->store, "anon");
+	struct store_hints no_hints = { 0 };
+	enum store_outcome rec;
+	g_assert_cmpint(store_result_commit(f->store, id, STORE_OUTCOME_STORED, NULL, anon, &no_hints, &rec,
+					    &error), ==, 0);
+	g_assert_cmpint(rec, ==, STORE_OUTCOME_FAILED);
+	g_assert_cmpint(query_int(f->store, "SELECT count(*) FROM devices", NULL), ==, 1);
+
+	/* Bad calls are refused without changing anything. */
+	g_assert_cmpint(store_result_commit(f->store, id, STORE_OUTCOME_PENDING, NULL, NULL, NULL, &rec, &error),
+			==, -1);
+	g_clear_pointer(&error, g_free);
+	g_assert_cmpint(store_result_commit(f->store, id, STORE_OUTCOME_STORED, NULL, NULL, NULL, &rec, &error),
+			==, -1);
+	g_clear_pointer(&error, g_free);
+	g_assert_cmpint(store_result_commit(f->store, 4242, STORE_OUTCOME_FAILED, "x", NULL, NULL, &rec, &error),
+			==, -1);
+	g_clear_pointer(&error, g_free);
+	g_array_free(ids, TRUE);
+	snapshot_free(&snap);
+	snapshot_free(&anon);
+}
+
+/* No XML time: the subject's time, then the Date header, then the receive time. */
+static void
+test_result_time_fallback(struct fixture *f, gconstpointer data)
+{
+	struct snapshot *snap = make_snapshot("PHB6820301", 9, 100, 1, 1);
+	struct store_hints hints = { .subject_time_utc = "2025-03-09T06:00:05Z",
+				     .date_utc = "2025-03-09T06:00:07Z" };
+	enum store_outcome rec;
+	char *error = NULL, *s;
+
+	g_clear_pointer(&snap->taken_utc, g_free);
+	int64_t id1 = add_unique_message(f->store, "1");
+	g_assert_cmpint(store_result_commit(f->store, id1, STORE_OUTCOME_STORED, NULL, snap, &hints, &rec, &error),
+			==, 0);
+	hints.subject_time_utc = NULL;
+	int64_t id2 = add_unique_message(f->store, "2");
+	g_assert_cmpint(store_result_commit(f->store, id2, STORE_OUTCOME_STORED, NULL, snap, &hints, &rec, &error),
+			==, 0);
+	s = query_text(f->store, "SELECT group_concat(taken_utc || ' ' || taken_source || ' '"
+				 " || coalesce(taken_offset_min, 'none'), ',') FROM snapshot_list", NULL);
+	g_assert_cmpstr(s, ==, "2025-03-09T06:00:05Z subject none,2025-03-09T06:00:07Z date none");
+	g_free(s);
+	snapshot_free(&snap);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -436,6 +880,13 @@ main(int argc, char **argv)
 	ADD("duplicate-bytes", test_duplicate_bytes);
 	ADD("readonly-during-write", test_readonly_during_write);
 	ADD("foreign-keys", test_foreign_keys);
+	ADD("result-stored", test_result_stored);
+	ADD("result-reparse", test_result_reparse);
+	ADD("result-same-snapshot", test_result_same_snapshot);
+	ADD("result-events-once", test_result_events_once);
+	ADD("result-counter-backwards", test_result_counter_backwards);
+	ADD("result-failures", test_result_failures);
+	ADD("result-time-fallback", test_result_time_fallback);
 #undef ADD
 	return g_test_run();
 }
