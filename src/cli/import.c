@@ -38,6 +38,7 @@ struct import_ctx {
 	unsigned done;
 	unsigned failed;     /* accept failures: store unavailable */
 	unsigned unreadable; /* paths that could not be read */
+	unsigned skipped;    /* files in directories that are not mail */
 	size_t bytes;
 	bool progress;
 	gint64 last_progress;
@@ -155,8 +156,27 @@ import_mbox(struct import_ctx *ctx, GThreadPool *pool, const char *path, GMapped
 		import_unreadable(ctx, path, "no message found in mbox file");
 }
 
+/* Whether data starts like a message or an mbox: a header field ("Name:")
+ * or a "From " line.  Used for files found by walking a directory, so that
+ * notes, JSON or scripts beside the mails are not archived as messages. */
+static bool
+import_looks_like_mail(const char *data, gsize len)
+{
+	gsize i;
+	if (len >= 5 && memcmp(data, "From ", 5) == 0)
+		return true;
+	for (i = 0; i < len && i < 998; i++) {
+		unsigned char c = (unsigned char)data[i];
+		if (c == ':')
+			return i > 0;
+		if (c <= 32 || c >= 127)
+			return false;
+	}
+	return false;
+}
+
 static void
-import_file(struct import_ctx *ctx, GThreadPool *pool, const char *path)
+import_file(struct import_ctx *ctx, GThreadPool *pool, const char *path, bool explicit)
 {
 	GError *gerr = NULL;
 	GMappedFile *map = g_mapped_file_new(path, FALSE, &gerr);
@@ -168,7 +188,11 @@ import_file(struct import_ctx *ctx, GThreadPool *pool, const char *path)
 	}
 	const char *data = g_mapped_file_get_contents(map);
 	gsize len = g_mapped_file_get_length(map);
-	if (len >= 5 && memcmp(data, "From ", 5) == 0) {
+	if (!explicit && !import_looks_like_mail(data, len)) {
+		g_mutex_lock(&ctx->lock);
+		ctx->skipped++;
+		g_mutex_unlock(&ctx->lock);
+	} else if (len >= 5 && memcmp(data, "From ", 5) == 0) {
 		import_mbox(ctx, pool, path, map);
 	} else if (len == 0) {
 		import_unreadable(ctx, path, "empty file");
@@ -184,6 +208,8 @@ import_name_cmp(gconstpointer a, gconstpointer b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* Collects the files under path; names of files met inside a directory
+ * get a leading '\1' so import_file knows they were not named explicitly. */
 static void
 import_collect(const char *path, GPtrArray *files, unsigned depth)
 {
@@ -193,12 +219,13 @@ import_collect(const char *path, GPtrArray *files, unsigned depth)
 	if (depth > 32)
 		return;
 	if (!g_file_test(path, G_FILE_TEST_IS_DIR)) {
-		g_ptr_array_add(files, g_strdup(path));
+		g_ptr_array_add(files, depth == 0 ? g_strdup(path) : g_strconcat("\1", path, NULL));
 		return;
 	}
 	dir = g_dir_open(path, 0, NULL);
 	if (dir == NULL) {
-		g_ptr_array_add(files, g_strdup(path)); /* reported as unreadable later */
+		/* Reported as unreadable by import_file. */
+		g_ptr_array_add(files, g_strdup(path));
 		return;
 	}
 	GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
@@ -352,8 +379,11 @@ cli_import(int argc, char **argv)
 		g_mutex_unlock(&ctx.lock);
 	}
 	ctx.source = "file";
-	for (guint i = 0; i < files->len; i++)
-		import_file(&ctx, pool, g_ptr_array_index(files, i));
+	for (guint i = 0; i < files->len; i++) {
+		const char *f = g_ptr_array_index(files, i);
+		bool explicit = f[0] != '\1';
+		import_file(&ctx, pool, explicit ? f : f + 1, explicit);
+	}
 	g_thread_pool_free(pool, FALSE, TRUE);
 	import_progress(&ctx, true);
 
@@ -365,14 +395,15 @@ cli_import(int argc, char **argv)
 
 	if (!quiet)
 		printf("import: %u messages, %.1f MB in %.2f s (%.1f msg/s): %llu stored, "
-		       "%llu duplicate, %llu not-snapshot, %llu failed, %u unreadable, %u not accepted\n",
+		       "%llu duplicate, %llu not-snapshot, %llu failed, %u unreadable, %u not accepted, "
+		       "%u skipped (not mail)\n",
 		       ctx.done, ctx.bytes / 1e6, secs, secs > 0 ? ctx.done / secs : 0.0,
 		       (unsigned long long)(st.parsed_stored - before.parsed_stored),
 		       (unsigned long long)(st.duplicates - before.duplicates +
 					    st.parsed_duplicate - before.parsed_duplicate),
 		       (unsigned long long)(st.parsed_not_snapshot - before.parsed_not_snapshot),
 		       (unsigned long long)(st.parsed_failed - before.parsed_failed),
-		       ctx.unreadable, ctx.failed);
+		       ctx.unreadable, ctx.failed, ctx.skipped);
 	if (ctx.failed > 0)
 		ret = CLI_EX_TEMPFAIL;
 	else if (stdin_too_large)

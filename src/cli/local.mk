@@ -2,3 +2,5 @@
 src_libsnapkeep_a_SOURCES += \
 	%reldir%/cli.h %reldir%/output.c %reldir%/import.c %reldir%/query.c %reldir%/reparse.c
 
+bin_PROGRAMS += snapkeep
+snapkeep_SOURCES = %reldir%/main.c

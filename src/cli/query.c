@@ -148,8 +148,19 @@ cli_show(int argc, char **argv)
 			} else {
 				json_object_set_member(obj, sections[i].json_name, rows);
 			}
+		} else if (i == 0) {
+			/* One device: a field per line reads better than a wide table. */
+			if (sqlite3_step(stmt) == SQLITE_ROW) {
+				for (int c = 0; c < sqlite3_column_count(stmt); c++) {
+					const char *v = (const char *)sqlite3_column_text(stmt, c);
+					char *clean = g_strdup(v != NULL ? v : "-");
+					g_strdelimit(clean, "\x01\x02\x03\x04\x05\x06\x07\x08\t\n\v\f\r\x1b\x7f", '?');
+					printf("%-20s %s\n", sqlite3_column_name(stmt, c), clean);
+					g_free(clean);
+				}
+			}
 		} else {
-			printf("%s%s\n", i ? "\n" : "", sections[i].title);
+			printf("\n%s\n", sections[i].title);
 			if (cli_print_rows(stmt, false, "  ") < 0)
 				ret = CLI_EX_SOFTWARE;
 		}

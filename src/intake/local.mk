@@ -4,3 +4,5 @@ src_libsnapkeep_a_SOURCES += \
 	%reldir%/parse.c \
 	%reldir%/worker.h %reldir%/worker.c
 
+pkglibexec_PROGRAMS += snapkeep-parse
+snapkeep_parse_SOURCES = %reldir%/worker-main.c

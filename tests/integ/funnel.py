@@ -66,7 +66,7 @@ bad = {
     "notxml.eml": (mails.snapshot_mail(b"\x00\x01 this is not XML at all"), "failed", "xml"),
     "gmime-loop.eml": (mails.gmime_loop_mail(), None, None),
     "parts.eml": (mails.many_parts_mail(100000), "failed", "parts"),
-    "deep.eml": (mails.deep_mail(20000), "failed", "dep"),
+    "deep.eml": (mails.deep_mail(20000), "failed", "nest"),
 }
 for name, (data, _, _) in bad.items():
     write(name, data)
@@ -99,6 +99,8 @@ entry = re.search(rb"<log:Entry>.*?</log:Entry>", mails.example_xml("futuresmart
 big_xml = mails.example_xml("futuresmart-color-mfp")
 filler = entry.group(0) * (3 * 1024 * 1024 // len(entry.group(0)))
 big_xml = big_xml.replace(b"</log:Entries>", filler + b"</log:Entries>", 1)
+# A later snapshot of the same device, so it is new, not a duplicate.
+big_xml = big_xml.replace(b"2025-03-08T23:00:00.752-07:00", b"2025-03-09T23:00:00.752-07:00", 1)
 t.ok(len(big_xml) > 3 * 1024 * 1024, "a 3 MB Device.xml (%d bytes)" % len(big_xml))
 big = write("big.eml", mails.snapshot_mail(big_xml, msgid="<big@test>"))
 r = run([snapkeep, "import", "--db", db, "--parse-timeout", "1", "--parse-workers", "1", big])
