@@ -279,7 +279,7 @@ import_read_stdin(size_t max, bool *too_large_r, char **error_r)
 int
 cli_import(int argc, char **argv)
 {
-	const char *db = NULL;
+	g_autofree gchar *db = NULL;
 	gint jobs = 16, workers = 0, parse_timeout = 0, parse_cpu = 0, parse_memory = 0;
 	gboolean quiet = FALSE, no_progress = FALSE;
 	gint64 max_size = 64 * 1024 * 1024;

@@ -41,7 +41,7 @@ query_prepare(struct store *store, const char *sql)
 int
 cli_devices(int argc, char **argv)
 {
-	const char *db = NULL;
+	g_autofree gchar *db = NULL;
 	gboolean json = FALSE;
 	GOptionEntry entries[] = {
 		{ "db", 'd', 0, G_OPTION_ARG_FILENAME, &db, "database file", "FILE" },
@@ -76,7 +76,7 @@ struct show_section {
 int
 cli_show(int argc, char **argv)
 {
-	const char *db = NULL;
+	g_autofree gchar *db = NULL;
 	gboolean json = FALSE;
 	gint events = 20;
 	GOptionEntry entries[] = {

@@ -16,7 +16,7 @@
 int
 cli_reparse(int argc, char **argv)
 {
-	const char *db = NULL;
+	g_autofree gchar *db = NULL;
 	gboolean all = FALSE, failed = FALSE, quiet = FALSE;
 	gint64 one = 0;
 	gint workers = 0;

@@ -16,6 +16,17 @@ TOP_SRCDIR = os.environ.get("SK_TOP_SRCDIR", os.path.join(os.path.dirname(__file
 TESTDATA = os.environ.get("SK_TESTDATA", os.path.join(TOP_SRCDIR, "tests", "data"))
 
 
+# Sanitizer reports seen in the stderr of any program a test ran (the parse
+# workers' reports reach only stderr, not the exit status).
+SANITIZER_MARKS = (b"ERROR: AddressSanitizer", b"ERROR: LeakSanitizer", b"runtime error:")
+SANITIZER_REPORTS = []
+
+
+def check_sanitizer_output(args, stderr):
+    if stderr and any(m in stderr for m in SANITIZER_MARKS):
+        SANITIZER_REPORTS.append((" ".join(str(a) for a in args), stderr))
+
+
 class Tap:
     """Collects TAP results; done() prints the plan and exits non-zero on failure."""
 
@@ -43,6 +54,8 @@ class Tap:
         sys.stdout.flush()
 
     def done(self):
+        self.ok(not SANITIZER_REPORTS, "no sanitizer reports from any program run",
+                "\n".join("%s:\n%s" % (c, e.decode(errors="replace")[-3000:]) for c, e in SANITIZER_REPORTS))
         print("1..%d" % self.n)
         sys.exit(1 if self.failed else 0)
 
@@ -60,7 +73,9 @@ def run(args, stdin=None, timeout=120, env=None):
     e = dict(os.environ)
     if env:
         e.update(env)
-    return subprocess.run(args, input=stdin, capture_output=True, timeout=timeout, env=e)
+    r = subprocess.run(args, input=stdin, capture_output=True, timeout=timeout, env=e)
+    check_sanitizer_output(args, r.stderr)
+    return r
 
 
 def tempdir(prefix="sk-test-"):
