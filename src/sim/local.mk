@@ -1,1 +1,11 @@
-# src/sim: see the files for what they do.
+# src/sim: the device simulator snapkeep-sim (fleet model, Device.xml writer
+# for both dialects, templates, GMime mails, faults, SMTP/Maildir/file sinks).
+src_libsnapkeep_a_SOURCES += \
+	%reldir%/sim.h \
+	%reldir%/sim-model.c \
+	%reldir%/sim-schedule.c \
+	%reldir%/sim-fleet.c \
+	%reldir%/sim-writer.c \
+	%reldir%/sim-template.c \
+	%reldir%/sim-mail.h \
+	%reldir%/sim-mail.c
