@@ -1,1 +1,11 @@
-# src/poll: see the files for what they do.
+# src/poll: IMAP, POP3 and Maildir pollers feeding the funnel (see poll.h).
+
+# The pollers' checkpoint tables: a migration of the store's embedded
+# schema.  The extra prerequisites regenerate the resource in build
+# directories configured before this migration existed.
+SK_SCHEMA_FILES += schema/003-poll.sql
+src/store/schema.gresource.xml: $(srcdir)/src/poll/local.mk
+src/store/schema-resources.c: $(top_srcdir)/schema/003-poll.sql
+
+src_libsnapkeep_a_SOURCES += \
+	%reldir%/poll.h
