@@ -122,6 +122,7 @@ struct parse_guard {
 	charactersSAXFunc characters;
 	ignorableWhitespaceSAXFunc whitespace;
 	cdataBlockSAXFunc cdata;
+	startDocumentSAXFunc start_document;
 };
 
 /* Makes TEXT one printable line of at most DEVXML_MAX_ERROR_QUOTE bytes. */
@@ -240,6 +241,74 @@ guard_cdata(void *ctx, const xmlChar *ch, int len)
 		guard_of(ctx)->cdata(ctx, ch, len);
 }
 
+/* Declared encodings we accept: stateless ones, which libxml2 decodes the
+ * same however the input is chunked.  Stateful iconv encodings (UTF-7,
+ * ISO-2022-*, HZ) give chunk-dependent results in 2.9.14 (found by
+ * fuzzing); printers send UTF-8, sometimes ISO-8859-1 or UTF-16. */
+static bool
+encoding_accepted(const char *declared)
+{
+	static const char *const exact[] = {
+		"UTF8", "UTF16", "UTF16LE", "UTF16BE", "ASCII", "USASCII", "LATIN1", "LATIN2",
+		"LATIN9", "EUCKR", "EUCJP", "SHIFTJIS", "SJIS", "GB2312", "GBK", "GB18030",
+		"BIG5", "KOI8R", "KOI8U", "CP949", "UHC",
+	};
+	static const char *const prefixes[] = {"ISO8859", "WINDOWS125", "CP125"};
+	GString *norm = g_string_new(NULL);
+	bool ok = false;
+
+	for (const char *p = declared; *p != '\0'; p++)
+		if (*p != '-' && *p != '_' && *p != ' ')
+			g_string_append_c(norm, g_ascii_toupper(*p));
+	for (size_t i = 0; i < G_N_ELEMENTS(exact) && !ok; i++)
+		ok = strcmp(norm->str, exact[i]) == 0;
+	for (size_t i = 0; i < G_N_ELEMENTS(prefixes) && !ok; i++) {
+		size_t n = strlen(prefixes[i]);
+		if (strncmp(norm->str, prefixes[i], n) == 0 && norm->str[n] != '\0') {
+			ok = true;
+			for (const char *d = norm->str + n; *d != '\0'; d++)
+				ok = ok && g_ascii_isdigit(*d);
+		}
+	}
+	g_string_free(norm, TRUE);
+	return ok;
+}
+
+/* The encoding the XML declaration named, or NULL (UTF-8 or detected). */
+static const char *
+declared_encoding(xmlParserCtxtPtr ctxt)
+{
+	if (ctxt->input != NULL && ctxt->input->encoding != NULL)
+		return (const char *)ctxt->input->encoding;
+	return (const char *)ctxt->encoding;
+}
+
+static char *
+encoding_refusal(xmlParserCtxtPtr ctxt)
+{
+	const char *enc = declared_encoding(ctxt);
+	char *name, *reason;
+	if (enc == NULL || encoding_accepted(enc))
+		return NULL;
+	name = one_line(enc);
+	reason = g_strdup_printf("xml: encoding '%s' not accepted", name);
+	g_free(name);
+	return reason;
+}
+
+static void
+guard_start_document(void *ctx)
+{
+	struct parse_guard *g = guard_of(ctx);
+	char *refusal = encoding_refusal(ctx);
+	if (refusal != NULL) {
+		guard_refuse(ctx, g, "%s", refusal);
+		g_free(refusal);
+		return;
+	}
+	g->start_document(ctx);
+}
+
 static void
 guard_doctype(void *ctx, const xmlChar *name, const xmlChar *external_id, const xmlChar *system_id)
 {
@@ -319,6 +388,7 @@ parse_tree(const char *xml, size_t len, size_t chunk_size, const struct devxml_l
 	size_t off = 0;
 	int rc = 0;
 	bool terminated = false;
+	char *encoding;
 
 	memset(&g, 0, sizeof(g));
 	g.limits = limits;
@@ -329,6 +399,8 @@ parse_tree(const char *xml, size_t len, size_t chunk_size, const struct devxml_l
 	g.characters = sax.characters;
 	g.whitespace = sax.ignorableWhitespace;
 	g.cdata = sax.cdataBlock;
+	g.start_document = sax.startDocument;
+	sax.startDocument = guard_start_document;
 	sax.startElementNs = guard_start;
 	sax.endElementNs = guard_end;
 	sax.characters = guard_characters;
@@ -368,7 +440,12 @@ parse_tree(const char *xml, size_t len, size_t chunk_size, const struct devxml_l
 		terminated = true;
 	}
 
-	if (g.refusal != NULL) {
+	/* Checked again here: a parser that halted early never reached
+	 * startDocument in some chunkings. */
+	encoding = encoding_refusal(ctxt);
+	if (encoding != NULL) {
+		*error_r = encoding;
+	} else if (g.refusal != NULL) {
 		*error_r = g.refusal;
 		g.refusal = NULL;
 	} else if (g.xml_error != NULL) {
