@@ -15,10 +15,11 @@ EXTRA_DIST += tests/fuzz/corpus/extract
 # Integration tests: the programs end to end, with real clients.
 TESTS += \
 	tests/integ/examples.py \
-	tests/integ/funnel.py
+	tests/integ/funnel.py \
+	tests/integ/check.py
 EXTRA_DIST += \
 	tests/integ/sklib.py tests/integ/mails.py \
-	tests/integ/examples.py tests/integ/funnel.py \
+	tests/integ/examples.py tests/integ/funnel.py tests/integ/check.py \
 	tests/data/examples
 
 # libFuzzer builds of every target (clang): make fuzz; run e.g.

@@ -19,6 +19,7 @@ int cli_import(int argc, char **argv);
 int cli_devices(int argc, char **argv);
 int cli_show(int argc, char **argv);
 int cli_reparse(int argc, char **argv);
+int cli_check(int argc, char **argv);
 
 /* The database path: --db, else $SNAPKEEP_DB, else snapkeep.db. */
 const char *cli_default_db(void);

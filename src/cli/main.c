@@ -20,6 +20,7 @@ static const struct cli_command cli_commands[] = {
 	{ "import", cli_import, "import snapshot mails: files, directories, Maildirs, mbox, - (stdin)" },
 	{ "devices", cli_devices, "list the devices" },
 	{ "show", cli_show, "show one device: identity, counters, supplies, events" },
+	{ "check", cli_check, "monitoring plugin: low supplies, overdue devices, new errors (exit 0-3)" },
 	{ "reparse", cli_reparse, "parse archived messages again (--failed, --all, --id N)" },
 };
 
