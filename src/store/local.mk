@@ -35,6 +35,8 @@ CLEANFILES += %reldir%/schema-resources.c %reldir%/schema.gresource.xml
 	$$gcr --sourcedir=$(top_srcdir) --generate-source --c-name store_schema \
 	  --target=$@ %reldir%/schema.gresource.xml
 
-check_PROGRAMS += tests/unit/test-store
-TESTS += tests/unit/test-store
+check_PROGRAMS += tests/unit/test-store tests/unit/test-archive
+TESTS += tests/unit/test-store tests/unit/test-archive
 tests_unit_test_store_SOURCES = tests/unit/test-store.c
+tests_unit_test_archive_SOURCES = tests/unit/test-archive.c
+VALGRIND_TESTS += tests/unit/test-archive tests/unit/test-store
