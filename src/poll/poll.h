@@ -72,6 +72,7 @@ struct poll_settings {
 	char *host;               /* without brackets */
 	unsigned port;
 	char *user;
+	char *login_options;      /* ";AUTH=..." of the url (CURLOPT_LOGIN_OPTIONS), or NULL */
 	char *mailbox;            /* IMAP: decoded mailbox name (UTF-8); default INBOX */
 	char *path;               /* Maildir: the directory */
 	char *key;                /* the mailbox without secrets: checkpoint key, logs, state */

@@ -164,7 +164,7 @@ before = count("SELECT count(*) n FROM intake_log")
 r = run([snapkeep, "import", "--db", db, md, os.path.join(d, "inbox.mbox")])
 t.eq(r.returncode, 0, "Maildir + mbox import exits 0")
 t.eq(count("SELECT count(*) n FROM intake_log") - before, 4, "Maildir cur+new and two mbox messages (tmp/ skipped)")
-rows = db_rows(db, "SELECT source_name, outcome FROM intake_log WHERE source_name LIKE '%inbox.mbox#%' ORDER BY id")
+rows = db_rows(db, "SELECT source_name, outcome FROM intake_log WHERE source_name LIKE '%inbox.mbox#%' ORDER BY source_name")
 t.eq([r["outcome"] for r in rows], ["duplicate", "not-snapshot"], "mbox: snapshot (already known) and alert")
 
 cleanup(d)
