@@ -8,4 +8,9 @@ src_libsnapkeep_a_SOURCES += \
 	%reldir%/sim-writer.c \
 	%reldir%/sim-template.c \
 	%reldir%/sim-mail.h \
-	%reldir%/sim-mail.c
+	%reldir%/sim-mail.c \
+	%reldir%/sim-send.h \
+	%reldir%/sim-send.c
+
+bin_PROGRAMS += snapkeep-sim
+snapkeep_sim_SOURCES = %reldir%/sim-main.c

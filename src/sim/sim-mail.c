@@ -318,7 +318,7 @@ static GMimeMessage *
 message_new(const char *from, const char *const *to, const char *subject, GDateTime *date,
 	    const char *message_id)
 {
-	GMimeMessage *msg = g_mime_message_new(TRUE);
+	GMimeMessage *msg = g_mime_message_new(FALSE);
 	g_mime_message_add_mailbox(msg, GMIME_ADDRESS_TYPE_FROM, NULL, from);
 	for (const char *const *p = to; p != NULL && *p != NULL; p++)
 		g_mime_message_add_mailbox(msg, GMIME_ADDRESS_TYPE_TO, NULL, *p);
