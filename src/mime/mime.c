@@ -29,10 +29,18 @@
  * Security posture: the input comes from the network and is hostile until
  * proven otherwise.  Nothing here writes outside GMime's and GLib's own
  * buffers; the message buffer is never copied (a read-only GMimeStream over
- * the caller's bytes).  Known hole: GMime 3.2.13 (Debian 12) can loop forever
- * on one crafted Content-Type header (fixed upstream in 3.2.15).  Callers
- * must therefore run mime_extract in the parse worker process under CPU and
- * wall-clock limits; this file does not try to detect that input.
+ * the caller's bytes).  A leading mbox "From " line is skipped before GMime
+ * sees the message: GMime 3.2.13 crashes in its From-line code when such a
+ * line (with a CR in it) arrives in pieces.
+ *
+ * Known hole: GMime 3.2.13 (Debian 12) loops forever on a Content-Type
+ * parameter whose name is longer than a line (jstedfast/gmime#165, fixed in
+ * 3.2.15), in g_mime_param_list_encode, which runs when GMime re-encodes the
+ * header: g_mime_multipart_get_boundary on a multipart without boundary,
+ * any setter, any serialisation.  This file only reads the tree and never
+ * calls those (test-mime feeds it the #165 reproducer), but GMime may have
+ * more such paths: callers must run mime_extract in the parse worker process
+ * under CPU, memory and wall-clock limits.
  */
 #include "config.h"
 
@@ -752,6 +760,21 @@ mime_extract_chunked(const void *raw, size_t len, size_t read_max, const struct 
 	if (len > limits.max_message_size) {
 		error = g_strdup_printf("mime: message larger than %zu bytes", limits.max_message_size);
 		goto out;
+	}
+	/* An mbox separator line left in front ("From sender date") is not
+	 * part of the message.  Skipping it also keeps GMime 3.2.13 out of its
+	 * From-line code, which crashes when that line arrives in pieces
+	 * ("From \rCxxxxF\nF" read 2 bytes at a time: a g_strndup of -1). */
+	if (len >= 5 && memcmp(raw, "From ", 5) == 0) {
+		const char *nl = memchr(raw, '\n', len);
+		size_t skip = nl != NULL ? (size_t)(nl - (const char *)raw) + 1 : len;
+
+		raw = (const char *)raw + skip;
+		len -= skip;
+		if (len == 0) {
+			error = g_strdup("mime: empty message (only an mbox From line)");
+			goto out;
+		}
 	}
 	if (mime_prescan(raw, len, &limits, &error) < 0)
 		goto out;

@@ -55,7 +55,8 @@ struct mime_result {
  * initialised; on -1 it holds no device_xml but keeps whatever header hints
  * were read before the failure.  Free with mime_result_clear.  limits NULL
  * means the defaults.  raw is only read, never copied, and need not be
- * NUL-terminated.  Calls mime_global_init itself.
+ * NUL-terminated.  A leading mbox "From " line is skipped.  Calls
+ * mime_global_init itself.
  * GMime 3.2.13 can loop on one crafted Content-Type header: run this in the
  * parse worker under CPU and wall-clock limits (see mime.c). */
 int mime_extract(const void *raw, size_t len, const struct mime_limits *limits,

@@ -254,6 +254,7 @@ static const struct variant_case variant_cases[] = {
 	{ "forwarded-1.eml", 1, "device.xml", FALSE, NULL, NULL },
 	{ "forwarded-2.eml", 1, "device.xml", FALSE, NULL, NULL },
 	{ "forwarded-bare.eml", 1, "device.xml", FALSE, NULL, NULL },
+	{ "mbox-from-line.eml", 1, "device.xml", FALSE, SNAP },
 	{ "legacy-no-text.eml", 1, "device.xml", FALSE, "Printer Snapshot", "SG73CB1018" },
 	{ "no-attachment.eml", 0, NULL, FALSE, SNAP },
 	{ "alert.eml", 0, NULL, FALSE, NULL, NULL },
@@ -642,6 +643,36 @@ test_huge_xml(void)
 	g_bytes_unref(raw);
 }
 
+/* GMime 3.2.13 crashes (g_strndup of length -1) on a leading mbox From line
+ * with a CR in it when the line arrives in pieces (found by fuzz-mime);
+ * mime_extract skips such a line, so no read size reaches that code. */
+static void
+test_gmime_from_line(void)
+{
+	static const char *const texts[] = { "From \rC\001\0\0\0F\nF", "From \rCxxxxF\nF", "From \r", "From x" };
+	static const size_t lens[] = { 14, 14, 6, 6 };
+
+	for (size_t i = 0; i < G_N_ELEMENTS(texts); i++) {
+		GBytes *raw = g_bytes_new_static(texts[i], lens[i]);
+		struct mime_result result;
+		char *error = NULL;
+		int ret = test_extract(raw, NULL, &result, &error);
+
+		for (size_t piece = 2; piece <= 5; piece++) {
+			struct mime_result other;
+			char *other_error = NULL;
+
+			g_assert_cmpint(mime_extract_chunked(texts[i], lens[i], piece, NULL, &other, &other_error), ==, ret);
+			mime_result_clear(&other);
+			g_free(other_error);
+		}
+		g_assert_true(ret == 0 || (ret == -1 && g_str_has_prefix(error, "mime: ")));
+		mime_result_clear(&result);
+		g_free(error);
+		g_bytes_unref(raw);
+	}
+}
+
 /* GMime 3.2.13 loops in g_mime_param_list_encode on a parameter name longer
  * than a line (jstedfast/gmime#165, fixed in 3.2.15), reached through
  * g_mime_multipart_get_boundary and any re-encoding of the header.
@@ -705,6 +736,7 @@ main(int argc, char **argv)
 	g_test_add_func("/mime/hostile/deep-nesting", test_deep_nesting);
 	g_test_add_func("/mime/hostile/huge-xml", test_huge_xml);
 	g_test_add_func("/mime/hostile/gmime-param-loop", test_gmime_param_loop);
+	g_test_add_func("/mime/hostile/gmime-from-line", test_gmime_from_line);
 	for (size_t i = 0; i < G_N_ELEMENTS(subject_cases); i++) {
 		char *path = g_strdup_printf("/mime/subject/%zu", i);
 		g_test_add_data_func(path, &subject_cases[i], test_subject);

@@ -81,6 +81,7 @@ files["forwarded-2.eml"] = forward(files["forwarded-1.eml"], 2)
 files["forwarded-bare.eml"] = ("From: admin@example.org\nSubject: Fwd\nMIME-Version: 1.0\n"
                                "Content-Type: message/rfc822\n\n" + snapshot)
 
+files["mbox-from-line.eml"] = "From npi123456@printers.example Wed Feb 11 05:54:22 2015\n" + snapshot
 files["device-ascii.xml"] = xml.decode().replace("용지 걸림 - 트레이 2", "jam")
 
 for name, text in files.items():
