@@ -5,3 +5,5 @@ src_libsnapkeep_a_SOURCES += \
 
 bin_PROGRAMS += snapkeep
 snapkeep_SOURCES = %reldir%/main.c
+man_MANS += man/snapkeep.1
+EXTRA_DIST += man/snapkeep.1
