@@ -302,6 +302,7 @@ test_variant(gconstpointer data)
 	GBytes *lf = test_read("mime", c->file);
 	GBytes *crlf = test_to_crlf(lf);
 	GBytes *inputs[] = { lf, crlf };
+	struct mime_result first = { 0 };
 
 	for (size_t i = 0; i < G_N_ELEMENTS(inputs); i++) {
 		struct mime_result result;
@@ -321,8 +322,14 @@ test_variant(gconstpointer data)
 		g_assert_cmpstr(result.subject_serial, ==, c->serial);
 		g_assert_nonnull(result.from);
 		g_assert_nonnull(result.subject);
-		mime_result_clear(&result);
+		if (i == 0)
+			first = result; /* the CRLF reading must give exactly this */
+		else {
+			test_assert_same(&first, &result);
+			mime_result_clear(&result);
+		}
 	}
+	mime_result_clear(&first);
 	g_bytes_unref(crlf);
 	g_bytes_unref(lf);
 }
@@ -344,6 +351,34 @@ test_legacy_subject_b(void)
 	g_assert_cmpstr(result.message_id, ==, "variant@printers.example");
 	mime_result_clear(&result);
 	g_bytes_unref(raw);
+}
+
+/* Date hints: an unreadable Date stays as text with no UTC form. */
+static void
+test_date_hints(void)
+{
+	static const struct {
+		const char *date;
+		const char *utc;
+	} cases[] = {
+		{ "Wed, 11 Feb 2015 14:54:22 +0900", "2015-02-11T05:54:22Z" },
+		{ "Sat, 08 Mar 2025 23:00:00 -0700", "2025-03-09T06:00:00Z" },
+		{ "11 Feb 2015 05:54:22 GMT", "2015-02-11T05:54:22Z" },
+		{ "not a date at all", NULL },
+	};
+
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		char *text = g_strdup_printf("From: a@example.org\nDate: %s\nSubject: x\n\nbody\n", cases[i].date);
+		struct mime_result result;
+
+		g_assert_cmpint(mime_extract(text, strlen(text), NULL, &result, NULL), ==, 0);
+		g_assert_cmpstr(result.date, ==, cases[i].date);
+		g_assert_cmpstr(result.date_utc, ==, cases[i].utc);
+		g_assert_cmpstr(result.from, ==, "a@example.org");
+		g_assert_null(result.message_id);
+		mime_result_clear(&result);
+		g_free(text);
+	}
 }
 
 /* ---- hostile and degenerate input --------------------------------------- */
@@ -728,6 +763,7 @@ main(int argc, char **argv)
 		g_free(path);
 	}
 	g_test_add_func("/mime/variant/legacy-subject-base64", test_legacy_subject_b);
+	g_test_add_func("/mime/variant/date-hints", test_date_hints);
 	g_test_add_func("/mime/hostile/empty", test_empty);
 	g_test_add_func("/mime/hostile/garbage", test_garbage);
 	g_test_add_func("/mime/hostile/lowered-limits", test_lowered_limits);
