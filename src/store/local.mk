@@ -5,7 +5,8 @@
 # $(pkgdatadir)/schema.  Add a new migration to SK_SCHEMA_FILES.
 SK_SCHEMA_FILES = \
 	schema/001-tables.sql \
-	schema/002-views.sql
+	schema/002-views.sql \
+	schema/004-new-events.sql
 
 src_libsnapkeep_a_SOURCES += \
 	%reldir%/store.h %reldir%/store.c \
@@ -19,13 +20,17 @@ BUILT_SOURCES = %reldir%/schema-resources.c
 CLEANFILES += %reldir%/schema-resources.c %reldir%/schema.gresource.xml
 
 # The resource list is generated from SK_SCHEMA_FILES (one place to add a
-# migration).  glib-compile-resources comes with libglib2.0-dev-bin.
-%reldir%/schema.gresource.xml: %reldir%/local.mk
+# migration; other folders' fragments may add theirs with +=, as poll/ does).
+# It depends on the Makefile, which changes whenever any fragment does, and
+# is only replaced when its text changes.  glib-compile-resources comes with
+# libglib2.0-dev-bin.
+%reldir%/schema.gresource.xml: Makefile
 	$(AM_V_GEN)$(MKDIR_P) %reldir% && { \
 	  echo '<?xml version="1.0" encoding="UTF-8"?>'; \
 	  echo '<gresources><gresource prefix="/org/snapkeep">'; \
 	  for f in $(SK_SCHEMA_FILES); do echo "<file>$$f</file>"; done; \
-	  echo '</gresource></gresources>'; } > $@.tmp && mv $@.tmp $@
+	  echo '</gresource></gresources>'; } > $@.tmp && \
+	if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
 %reldir%/schema-resources.c: %reldir%/schema.gresource.xml $(SK_SCHEMA_FILES:%=$(top_srcdir)/%)
 	$(AM_V_GEN)gcr=`$(PKG_CONFIG) --variable=glib_compile_resources gio-2.0 2>/dev/null`; \

@@ -259,6 +259,7 @@ test_view_columns(struct fixture *f, gconstpointer data)
 		{ "supply_history", "serial,taken_utc,supply,type,color,level_percent,state" },
 		{ "counter_regressions", "serial,taken_utc,counter,value,previous_taken_utc,previous_value" },
 		{ "snapshot_list", "serial,snapshot_id,taken_utc" },
+		{ "new_events", "serial,log,sequence,code,occurred_utc,description,page_count,first_reported_utc" },
 	};
 
 	for (unsigned i = 0; i < G_N_ELEMENTS(views); i++) {
@@ -713,6 +714,9 @@ test_result_events_once(struct fixture *f, gconstpointer data)
 	/* New in the latest snapshot (day 5): sequences 14 and 15. */
 	g_assert_cmpint(query_int(f->store, "SELECT count(*) FROM event_log WHERE is_new = 1", NULL), ==, 2);
 	g_assert_cmpint(query_int(f->store, "SELECT min(sequence) FROM event_log WHERE is_new = 1", NULL), ==, 14);
+	g_assert_cmpint(query_int(f->store, "SELECT count(*) FROM new_events", NULL), ==, 2);
+	g_assert_cmpint(query_int(f->store, "SELECT sum(sequence) FROM new_events WHERE serial = ?1", "PHB6820301"),
+			==, 14 + 15);
 	char *s = query_text(f->store, "SELECT first_reported_utc || ' ' || last_reported_utc FROM event_log"
 				       " WHERE sequence = 7", NULL);
 	g_assert_cmpstr(s, ==, "2025-03-01T06:00:00Z 2025-03-03T06:00:00Z");
