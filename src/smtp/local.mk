@@ -1,9 +1,16 @@
 # src/smtp: the SMTP session state machine, the listener (GLib main loop,
 # GnuTLS STARTTLS, AUTH) that feeds it, and its tests, fuzz target and bench.
 src_libsnapkeep_a_SOURCES += \
-	%reldir%/session.h %reldir%/session.c
+	%reldir%/session.h %reldir%/session.c \
+	%reldir%/server.h %reldir%/server.c \
+	%reldir%/tls.h %reldir%/tls.c \
+	%reldir%/auth.h %reldir%/auth.c
 
 check_PROGRAMS += tests/unit/test-smtp
 TESTS += tests/unit/test-smtp
 tests_unit_test_smtp_SOURCES = tests/unit/test-smtp.c
 VALGRIND_TESTS += tests/unit/test-smtp
+
+check_PROGRAMS += tests/unit/test-smtp-config
+TESTS += tests/unit/test-smtp-config
+tests_unit_test_smtp_config_SOURCES = tests/unit/test-smtp-config.c
