@@ -14,3 +14,10 @@ src_libsnapkeep_a_SOURCES += \
 
 bin_PROGRAMS += snapkeep-sim
 snapkeep_sim_SOURCES = %reldir%/sim-main.c
+
+man_MANS += man/snapkeep-sim.1
+EXTRA_DIST += man/snapkeep-sim.1
+
+check_PROGRAMS += tests/unit/test-sim
+TESTS += tests/unit/test-sim
+tests_unit_test_sim_SOURCES = tests/unit/test-sim.c
