@@ -872,6 +872,77 @@ test_result_time_fallback(struct fixture *f, gconstpointer data)
 	snapshot_free(&snap);
 }
 
+/* Odd mails keep their exact bytes through the delta repack: LF, other
+ * widths, trailing spaces (transform refused), no base64, binary. */
+static void
+test_repack_odd_mails(struct fixture *f, gconstpointer data)
+{
+	size_t len;
+	char *eml = read_example("futuresmart-color-mfp.eml", &len);
+	GPtrArray *mails = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+	GArray *ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
+	GString *s;
+
+	g_ptr_array_add(mails, g_bytes_new(eml, len));
+	s = g_string_new_len(eml, (gssize)len);
+	g_string_replace(s, "\r\n", "\n", 0);
+	g_ptr_array_add(mails, g_bytes_new(s->str, s->len));
+	g_string_replace(s, "\n", " \n", 0);
+	g_ptr_array_add(mails, g_bytes_new(s->str, s->len));
+	g_string_free(s, TRUE);
+	/* The attachment re-wrapped at 64 columns with a short word after it. */
+	s = g_string_new_len(eml, (gssize)len);
+	char *body = strstr(s->str, "base64\r\n\r\n") + strlen("base64\r\n\r\n");
+	char *end = strstr(body, "\r\n\r\n--");
+	gsize blen = (gsize)(end - body);
+	char *b64 = g_strndup(body, blen);
+	g_string_erase(s, (gssize)(body - s->str), (gssize)blen + 2);
+	gsize dlen;
+	guchar *dec = g_base64_decode(b64, &dlen);
+	char *enc = g_base64_encode(dec, dlen);
+	GString *wrapped = g_string_new(NULL);
+	for (size_t i = 0; i < strlen(enc); i += 64) {
+		g_string_append_len(wrapped, enc + i, (gssize)MIN(64, strlen(enc) - i));
+		g_string_append(wrapped, "\r\n");
+	}
+	g_string_append(wrapped, "end\r\n");
+	g_string_insert(s, (gssize)(strstr(s->str, "base64\r\n\r\n") - s->str) + 10, wrapped->str);
+	g_ptr_array_add(mails, g_bytes_new(s->str, s->len));
+	g_string_free(wrapped, TRUE);
+	g_string_free(s, TRUE);
+	g_free(enc);
+	g_free(dec);
+	g_free(b64);
+	static const char plain[] = "Subject: Device Snapshot\n\n<xml>not encoded</xml>\n";
+	g_ptr_array_add(mails, g_bytes_new(plain, sizeof(plain) - 1));
+	static const guint8 binary[] = { 0, 1, 2, 0xff, '\r', '\n', 'Q', 'Q', '=', '=', '\n' };
+	g_ptr_array_add(mails, g_bytes_new(binary, sizeof(binary)));
+
+	for (guint i = 0; i < mails->len; i++) {
+		GBytes *m = g_ptr_array_index(mails, i);
+		int64_t id = add_message(f->store, "file", g_bytes_get_data(m, NULL), g_bytes_get_size(m), NULL);
+		struct snapshot *snap = make_snapshot("PHB6820301", 1 + (int)i, 100 + i, 1, 1);
+		g_assert_cmpint(commit(f->store, id, STORE_OUTCOME_STORED, NULL, snap), ==, STORE_OUTCOME_STORED);
+		g_array_append_val(ids, id);
+		snapshot_free(&snap);
+	}
+	g_assert_cmpint(query_int(f->store, "SELECT count(*) FROM messages WHERE method = 'skc1'", NULL), ==,
+			mails->len);
+	g_assert_cmpint(query_int(f->store, "SELECT count(*) FROM messages WHERE base_id IS NOT NULL", NULL), ==,
+			mails->len - 1);
+	/* From a fresh connection (no cached containers), newest first. */
+	store_free(&f->store);
+	f->store = open_store(f->path, true);
+	for (guint i = mails->len; i-- > 0;) {
+		GBytes *m = g_ptr_array_index(mails, i);
+		assert_get_equals(f->store, g_array_index(ids, int64_t, i), g_bytes_get_data(m, NULL),
+				  g_bytes_get_size(m));
+	}
+	g_array_free(ids, TRUE);
+	g_ptr_array_unref(mails);
+	g_free(eml);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -891,6 +962,7 @@ main(int argc, char **argv)
 	ADD("result-counter-backwards", test_result_counter_backwards);
 	ADD("result-failures", test_result_failures);
 	ADD("result-time-fallback", test_result_time_fallback);
+	ADD("repack-odd-mails", test_repack_odd_mails);
 #undef ADD
 	return g_test_run();
 }
