@@ -62,7 +62,10 @@ struct mime_result {
 int mime_extract(const void *raw, size_t len, const struct mime_limits *limits,
 		 struct mime_result *result, char **error_r);
 /* As mime_extract, but GMime's parser gets at most read_max bytes per read
- * (0: no bound); the result must not depend on it (tests, fuzzing). */
+ * (0: no bound); the result must not depend on it.  For tests and fuzzing
+ * only: GMime 3.2.13 crashes (g_strndup of -1) on some hostile inputs -- a
+ * bare CR in a header line -- when they arrive a few bytes at a time
+ * (read_max 1 to 5); whole reads, as mime_extract does, are not affected. */
 int mime_extract_chunked(const void *raw, size_t len, size_t read_max,
 			 const struct mime_limits *limits, struct mime_result *result,
 			 char **error_r);

