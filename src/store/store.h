@@ -12,7 +12,12 @@
  *  2. store_message_get returns the exact bytes, verified against the hash.
  *  3. One snapshot per (serial, snapshot time); one event row per device and
  *     (log, sequence, code, time) however many snapshots repeat it.
- *  4. Committing a parsed snapshot twice (reparse) changes nothing. */
+ *  4. Committing a parsed snapshot twice (reparse) changes nothing.
+ *  5. A message's archive blob is replaced (delta repack) only after the new
+ *     blob has been read back and its hash checked; delta chains are at
+ *     most archive_keyframe_interval long.
+ * The tables and the public views are in schema/ (documented in
+ * schema/README); the byte formats of the archive in archive.h. */
 #ifndef SK_STORE_H
 #define SK_STORE_H
 
@@ -70,7 +75,7 @@ struct store_receipt {
 };
 
 /* Archives the raw bytes (compressed, content-addressed) and records the
- * arrival, inside the caller's transaction.  A new message's intake row is
+ * arrival, inside the caller's transaction (or its own).  A new message's intake row is
  * 'pending'; the same bytes again give a 'duplicate' row pointing at the
  * existing message.  0 or -1. */
 int store_message_add(struct store *store, const struct store_arrival *arrival,
@@ -113,14 +118,22 @@ struct store_hints {
 	const char *subject_time_utc;
 };
 
-/* Commits the parse result of message_id inside the caller's transaction:
+/* Commits the parse result of message_id inside the caller's transaction
+ * (or its own when there is none):
  * the snapshot's device, snapshot, counters, supplies and new events, the
  * message's outcome and detail on its pending/failed intake rows, and the
  * archive repacked against the device's previous message (delta).  Idempotent:
  * a snapshot already stored (same serial and time, from this or another
  * message) gives STORE_OUTCOME_DUPLICATE for a different message and leaves
  * the rows as they are.  snap may be NULL for not-snapshot/failed outcomes,
- * with the reason in detail.  *outcome_r tells what was recorded. */
+ * with the reason in detail.  *outcome_r tells what was recorded.
+ * Details: the serial falls back to hints->subject_serial (none at all:
+ * FAILED); the snapshot time to hints->subject_time_utc, hints->date_utc,
+ * then the message's receive time.  A failure committed for a message that
+ * already has its snapshot stored (a reparse gone worse) changes nothing and
+ * reports STORED.  Counters lower than in the device's previous snapshot
+ * are flagged (view counter_regressions).  The repack may take tens of ms
+ * for a multi-megabyte message, inside the transaction. */
 int store_result_commit(struct store *store, int64_t message_id, enum store_outcome outcome,
 			const char *detail, const struct snapshot *snap,
 			const struct store_hints *hints, enum store_outcome *outcome_r,
