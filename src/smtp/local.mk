@@ -14,3 +14,8 @@ VALGRIND_TESTS += tests/unit/test-smtp
 check_PROGRAMS += tests/unit/test-smtp-config
 TESTS += tests/unit/test-smtp-config
 tests_unit_test_smtp_config_SOURCES = tests/unit/test-smtp-config.c
+
+# Integration tests: the real daemon on an ephemeral loopback port.
+EXTRA_DIST += tests/integ/smtp-lib.py
+TESTS += tests/integ/smtp-clients.py
+EXTRA_DIST += tests/integ/smtp-clients.py

@@ -1,0 +1,273 @@
+# smtp-lib.py: shared pieces of the SMTP integration tests (loaded with
+# importlib by tests/integ/smtp-*.py; not a test itself).
+#
+# Daemon starts the real snapkeepd from the build tree in the foreground, on
+# an ephemeral loopback port (listen 127.0.0.1:0, the port is read from the
+# log), with a temporary state directory and database, and stops it.
+# Tap prints TAP.  Nothing here fakes a result: every check talks to the
+# running daemon or reads its database with sqlite3.
+import hashlib
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+
+TOP_BUILDDIR = os.environ.get("SK_TOP_BUILDDIR")
+TOP_SRCDIR = os.environ.get("SK_TOP_SRCDIR")
+TESTDATA = os.environ.get("SK_TESTDATA")
+
+
+class Tap:
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def ok(self, cond, name, detail=None):
+        self.n += 1
+        print(("ok %d - %s" if cond else "not ok %d - %s") % (self.n, name), flush=True)
+        if not cond:
+            self.failed += 1
+            if detail is not None:
+                for line in str(detail).splitlines():
+                    print("#   " + line, flush=True)
+        return cond
+
+    def eq(self, got, want, name):
+        return self.ok(got == want, name, "got:  %r\nwant: %r" % (got, want))
+
+    def bail(self, why):
+        print("Bail out! " + why, flush=True)
+        sys.exit(1)
+
+    def done(self):
+        print("1..%d" % self.n, flush=True)
+        sys.exit(1 if self.failed else 0)
+
+
+def require_env(tap):
+    if not TOP_BUILDDIR or not TESTDATA:
+        tap.bail("SK_TOP_BUILDDIR and SK_TESTDATA must be set (run through make check)")
+    if not os.path.exists(os.path.join(TOP_BUILDDIR, "snapkeepd")):
+        tap.bail("snapkeepd is not built in " + TOP_BUILDDIR)
+
+
+def require_tool(tap, tool, package):
+    if shutil.which(tool) is None:
+        tap.bail("%s is missing: apt-get install %s" % (tool, package))
+
+
+def example(name="futuresmart-mfp.eml"):
+    with open(os.path.join(TESTDATA, "examples", name), "rb") as f:
+        return f.read()
+
+
+def crlf(data):
+    """LF -> CRLF, as an SMTP client sends lines."""
+    return re.sub(rb"\r?\n", b"\r\n", data)
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def unique_message(base, tag):
+    """base with a unique Message-ID (and so unique bytes), CRLF lines."""
+    text = crlf(base)
+    mid = b"Message-ID: <%s@snapkeep.test>\r\n" % tag.encode()
+    text = re.sub(rb"(?im)^Message-ID:[^\r\n]*\r\n", b"", text)
+    return mid + text
+
+
+class Daemon:
+    def __init__(self, tap, settings=None, extra_args=(), workdir=None):
+        self.tap = tap
+        self.dir = workdir or tempfile.mkdtemp(prefix="sk-smtp-")
+        self.settings = {
+            "daemon": {"user": "", "state_dir": self.dir, "log_level": "info"},
+            "smtp": {"listen": "127.0.0.1:0", "hostname": "mx.test"},
+            "intake": {"parse_workers": "1"},
+        }
+        for section, keys in (settings or {}).items():
+            self.settings.setdefault(section, {}).update(keys)
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.port = None
+        self.log_path = os.path.join(self.dir, "snapkeepd.log")
+        self.db = os.path.join(self.dir, "snapkeep.db")
+        self.write_config()
+
+    def write_config(self):
+        self.conf = os.path.join(self.dir, "snapkeep.conf")
+        with open(self.conf, "w") as f:
+            for section, keys in self.settings.items():
+                f.write("[%s]\n" % section)
+                for k, v in keys.items():
+                    f.write("%s = %s\n" % (k, v))
+
+    def start(self, wait=True):
+        self.log = open(self.log_path, "ab")
+        self.log_offset = os.path.getsize(self.log_path)
+        self.proc = subprocess.Popen(
+            [os.path.join(TOP_BUILDDIR, "snapkeepd"), "--config", self.conf, "--foreground"]
+            + self.extra_args,
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+        if wait:
+            self.wait_log(r"daemon: event=ready", since=self.log_offset)
+            m = re.findall(r"event=listening address=([0-9.]+|\[[0-9a-f:]+\]):(\d+)",
+                           self.log_text(self.log_offset))
+            if not m:
+                self.tap.bail("no listening address in the log:\n" + self.log_text())
+            self.host = m[-1][0].strip("[]")
+            self.port = int(m[-1][1])
+        return self
+
+    def log_text(self, since=0):
+        with open(self.log_path, "rb") as f:
+            f.seek(since)
+            return f.read().decode("utf-8", "replace")
+
+    def wait_log(self, pattern, timeout=30, since=0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            text = self.log_text(since)
+            m = re.search(pattern, text)
+            if m:
+                return m
+            if self.proc is not None and self.proc.poll() is not None:
+                self.tap.bail("snapkeepd exited (%s) while waiting for %r:\n%s"
+                              % (self.proc.returncode, pattern, text[-3000:]))
+            time.sleep(0.05)
+        self.tap.bail("timeout waiting for %r in the log:\n%s" % (pattern, self.log_text()[-3000:]))
+
+    def send_signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, sig=signal.SIGTERM, timeout=60):
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self.proc = None
+        self.log.close()
+        return rc
+
+    def query(self, sql, args=()):
+        con = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=30)
+        try:
+            return con.execute(sql, args).fetchall()
+        finally:
+            con.close()
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Raw:
+    """A raw SMTP connection for exact transcripts."""
+
+    def __init__(self, port, host="127.0.0.1", greet=True, timeout=10):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+        self.greeting = self.reply() if greet else None
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def line(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                line, self.buf = self.buf, b""
+                return line
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line + b"\n"
+
+    def reply(self):
+        """One whole (possibly multi-line) reply, as bytes."""
+        out = b""
+        while True:
+            line = self.line()
+            out += line
+            if len(line) < 4 or line[3:4] != b"-":
+                return out
+
+    def cmd(self, text):
+        self.send(text.encode() + b"\r\n")
+        return self.reply()
+
+    def rest(self):
+        """Everything until the server closes."""
+        out = self.buf
+        self.buf = b""
+        while True:
+            try:
+                chunk = self.sock.recv(65536)
+            except (ConnectionResetError, socket.timeout):
+                break
+            if not chunk:
+                break
+            out += chunk
+        return out
+
+    def starttls(self, cafile=None):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        self.sock = ctx.wrap_socket(self.sock)
+        self.buf = b""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def make_cert(tap, directory):
+    """A self-signed certificate made with certtool (gnutls-bin)."""
+    require_tool(tap, "certtool", "gnutls-bin")
+    key = os.path.join(directory, "key.pem")
+    cert = os.path.join(directory, "cert.pem")
+    tmpl = os.path.join(directory, "cert.cfg")
+    with open(tmpl, "w") as f:
+        f.write('cn = "mx.test"\ndns_name = "mx.test"\nexpiration_days = 30\n'
+                "tls_www_server\nencryption_key\nsigning_key\n")
+    subprocess.run(["certtool", "--generate-privkey", "--key-type", "ecdsa", "--outfile", key],
+                   check=True, capture_output=True)
+    subprocess.run(["certtool", "--generate-self-signed", "--load-privkey", key, "--template",
+                    tmpl, "--outfile", cert], check=True, capture_output=True)
+    return cert, key
+
+
+def make_users(tap, directory, users):
+    """user:crypt-hash lines, hashed with openssl passwd -6 (SHA-512 crypt)."""
+    require_tool(tap, "openssl", "openssl")
+    path = os.path.join(directory, "users")
+    with open(path, "w") as f:
+        for user, password in users.items():
+            h = subprocess.run(["openssl", "passwd", "-6", password], check=True,
+                               capture_output=True, text=True).stdout.strip()
+            f.write("%s:%s\n" % (user, h))
+    return path
+
+
+def rss_peak_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return None
