@@ -21,3 +21,6 @@ EXTRA_DIST += man/snapkeep-sim.1
 check_PROGRAMS += tests/unit/test-sim
 TESTS += tests/unit/test-sim
 tests_unit_test_sim_SOURCES = tests/unit/test-sim.c
+
+TESTS += tests/integ/sim-smtp.py
+EXTRA_DIST += tests/integ/sim-smtp.py
