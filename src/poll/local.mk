@@ -8,4 +8,7 @@ src/store/schema.gresource.xml: $(srcdir)/src/poll/local.mk
 src/store/schema-resources.c: $(top_srcdir)/schema/003-poll.sql
 
 src_libsnapkeep_a_SOURCES += \
-	%reldir%/poll.h
+	%reldir%/poll.h %reldir%/poll-private.h \
+	%reldir%/settings.c %reldir%/state.c %reldir%/pass.c %reldir%/curl.c \
+	%reldir%/imap.c %reldir%/idle.c %reldir%/pop3.c %reldir%/maildir.c \
+	%reldir%/poller.c %reldir%/registry.c %reldir%/cli.c
