@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "intake/intake.h"
+#include "poll/poll.h"
 #include "util/log.h"
 
 struct import_job {
@@ -303,6 +304,7 @@ cli_import(int argc, char **argv)
 	int ret = CLI_EX_OK;
 
 	g_option_context_add_main_entries(octx, entries, NULL);
+	g_option_context_add_group(octx, poll_cli_option_group()); /* mailbox urls: src/poll/ */
 	if (!g_option_context_parse(octx, &argc, &argv, &gerr)) {
 		fprintf(stderr, "snapkeep import: %s\n", gerr->message);
 		g_error_free(gerr);
@@ -319,14 +321,20 @@ cli_import(int argc, char **argv)
 
 	GPtrArray *files = g_ptr_array_new_with_free_func(g_free);
 	bool use_stdin = false, stdin_too_large = false;
+	GPtrArray *urls = g_ptr_array_new(); /* imap://, pop3s://, maildir:... (src/poll/) */
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-") == 0) {
 			use_stdin = true;
 			continue;
 		}
+		if (poll_cli_is_url(argv[i])) {
+			g_ptr_array_add(urls, argv[i]);
+			continue;
+		}
 		if (!g_file_test(argv[i], G_FILE_TEST_EXISTS)) {
 			fprintf(stderr, "snapkeep import: %s: no such file or directory\n", argv[i]);
 			g_ptr_array_free(files, TRUE);
+			g_ptr_array_free(urls, TRUE);
 			return CLI_EX_NOINPUT;
 		}
 		import_collect(argv[i], files, 0);
@@ -347,6 +355,7 @@ cli_import(int argc, char **argv)
 		fprintf(stderr, "snapkeep import: %s\n", error);
 		g_free(error);
 		g_ptr_array_free(files, TRUE);
+		g_ptr_array_free(urls, TRUE);
 		return CLI_EX_TEMPFAIL;
 	}
 	struct intake_stats before;
@@ -386,6 +395,18 @@ cli_import(int argc, char **argv)
 	}
 	g_thread_pool_free(pool, FALSE, TRUE);
 	import_progress(&ctx, true);
+
+	/* Mailbox urls: one pass each through src/poll/, which acts on a
+	 * message (move, flag, delete) only after the funnel committed it. */
+	for (guint i = 0; i < urls->len; i++) {
+		const char *url = g_ptr_array_index(urls, i);
+		if (poll_cli_import(ctx.intake, is.db_path, url, !no_progress, quiet, &error) < 0) {
+			fprintf(stderr, "snapkeep import: %s: %s\n", url, error);
+			g_clear_pointer(&error, g_free);
+			ctx.failed++;
+		}
+	}
+	g_ptr_array_free(urls, TRUE);
 
 	intake_drain(ctx.intake, 0);
 	struct intake_stats st;
