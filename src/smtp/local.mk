@@ -19,3 +19,5 @@ tests_unit_test_smtp_config_SOURCES = tests/unit/test-smtp-config.c
 EXTRA_DIST += tests/integ/smtp-lib.py
 TESTS += tests/integ/smtp-clients.py
 EXTRA_DIST += tests/integ/smtp-clients.py
+TESTS += tests/integ/smtp-refusals.py
+EXTRA_DIST += tests/integ/smtp-refusals.py
