@@ -24,3 +24,6 @@ tests_unit_test_sim_SOURCES = tests/unit/test-sim.c
 
 TESTS += tests/integ/sim-smtp.py
 EXTRA_DIST += tests/integ/sim-smtp.py
+
+# The import benchmark (run by hand: SK_TOP_BUILDDIR=. bench/import 3000).
+EXTRA_DIST += bench/import
