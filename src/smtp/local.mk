@@ -21,3 +21,5 @@ TESTS += tests/integ/smtp-clients.py
 EXTRA_DIST += tests/integ/smtp-clients.py
 TESTS += tests/integ/smtp-refusals.py
 EXTRA_DIST += tests/integ/smtp-refusals.py
+TESTS += tests/integ/smtp-daemon.py
+EXTRA_DIST += tests/integ/smtp-daemon.py
