@@ -23,3 +23,5 @@ TESTS += tests/integ/smtp-refusals.py
 EXTRA_DIST += tests/integ/smtp-refusals.py
 TESTS += tests/integ/smtp-daemon.py
 EXTRA_DIST += tests/integ/smtp-daemon.py
+TESTS += tests/integ/smtp-load.py
+EXTRA_DIST += tests/integ/smtp-load.py
