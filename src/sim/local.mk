@@ -27,3 +27,5 @@ EXTRA_DIST += tests/integ/sim-smtp.py
 
 # The import benchmark (run by hand: SK_TOP_BUILDDIR=. bench/import 3000).
 EXTRA_DIST += bench/import
+TESTS += tests/integ/sim-snapkeepd.py
+EXTRA_DIST += tests/integ/sim-snapkeepd.py

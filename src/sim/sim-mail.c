@@ -668,7 +668,7 @@ sim_manifest_object(const struct sim_device *dev, int64_t taken_ms, int64_t cloc
 	int64_t mono = sim_device_mono_impressions(dev), color = sim_device_color_impressions(dev);
 	json_builder_set_member_name(b, "counters");
 	json_builder_begin_object(b);
-	add_counter(b, "TotalImpressions", mono + color, true);
+	add_counter(b, "TotalImpressions", mono + color, legacy || mono + color > 0);
 	add_counter(b, "MonochromeImpressions", mono, legacy || mono > 0);
 	add_counter(b, "ColorImpressions", color, m->color && (legacy || color > 0));
 	add_counter(b, "SimplexSheets", dev->simplex, dev->simplex > 0);

@@ -164,6 +164,17 @@ r = subprocess.run([sim, "--maildir", md, "-n", "3", "--test", "--start", "2025-
 ok(r.returncode == 0 and len(os.listdir(os.path.join(md, "new"))) == 3
    and not os.listdir(os.path.join(md, "tmp")), "--maildir --test delivers one mail per device")
 
+# Accelerated real time: 2 simulated days at 345600x take about 0.5 s.
+sp = os.path.join(tmp, "speed")
+import time as _time
+t0 = _time.monotonic()
+r = subprocess.run([sim, "--out", sp, "-n", "3", "--speed", "345600", "--days", "2", "--start",
+                    "2025-01-01", "--schedule", "1d", "-q", "--log-capacity", "20"],
+                   capture_output=True, timeout=60)
+elapsed = _time.monotonic() - t0
+ok(r.returncode == 0 and len(os.listdir(sp)) == 6 and 0.4 <= elapsed < 10,
+   "--speed paces the run (%.2f s for 2 days at 345600x)" % elapsed)
+
 print("1..%d" % len(tests))
 subprocess.run(["rm", "-rf", tmp])
 sys.exit(0 if all(t[0] for t in tests) else 1)

@@ -1,0 +1,137 @@
+#!/usr/bin/python3
+# sim-snapkeepd.py: snapkeep-sim sends to the real snapkeepd (127.0.0.1,
+# ephemeral port, temporary database) with faults; the database is then
+# compared with the manifest: every mail the simulator saw accepted is
+# archived once (by SHA-256) with the outcome the manifest expects, the mail
+# dropped in DATA is not there, and the snapshots table holds one row per
+# distinct (serial, snapshot time) with the manifest's counters.  TAP output.
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+tests = []
+
+
+def ok(cond, name):
+    tests.append(bool(cond))
+    print(("ok %d - %s" if cond else "not ok %d - %s") % (len(tests), name), flush=True)
+
+
+def bail(msg):
+    print("1..1\nnot ok 1 - %s" % msg)
+    sys.exit(1)
+
+
+top = os.environ.get("SK_TOP_BUILDDIR", ".")
+sim, daemon = os.path.join(top, "snapkeep-sim"), os.path.join(top, "snapkeepd")
+for p in (sim, daemon):
+    if not os.access(p, os.X_OK):
+        bail("%s is not built" % p)
+
+tmp = tempfile.mkdtemp(prefix="sim-snapkeepd-")
+db = os.path.join(tmp, "snapkeep.db")
+conf = os.path.join(tmp, "snapkeep.conf")
+open(conf, "w").write("[daemon]\nuser=\n")
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+port = s.getsockname()[1]
+s.close()
+
+d = subprocess.Popen([daemon, "-f", "-c", conf, "--db", db, "--smtp-listen", "127.0.0.1:%d" % port],
+                     stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "daemon.log"), "w"))
+for _ in range(100):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        break
+    except OSError:
+        if d.poll() is not None:
+            bail("snapkeepd exited: %s" % open(os.path.join(tmp, "daemon.log")).read()[-500:])
+        time.sleep(0.1)
+else:
+    d.kill()
+    bail("snapkeepd does not listen on %d" % port)
+
+manifest = os.path.join(tmp, "m.jsonl")
+r = subprocess.run([sim, "--smtp", "smtp://127.0.0.1:%d" % port, "-n", "5", "--seed", "3",
+                    "--start", "2025-06-01", "--days", "6", "--schedule", "1d", "--log-capacity", "40",
+                    "--connections", "3", "--manifest", manifest, "--variants", "mix",
+                    "--faults", "missing_attachment,truncated_xml,entity_bomb,external_entity,"
+                    "duplicate_resend,same_snapshot_new_mail,alert_mail,drop_in_data,counter_reset,clock_skew",
+                    "--fault-rate", "0.5", "--retry-base-ms", "100"],
+                   capture_output=True, text=True, timeout=180)
+ok(r.returncode == 0, "snapkeep-sim delivered everything (exit %d) %s" % (r.returncode, r.stderr.strip()[-300:]))
+lines = [json.loads(l) for l in open(manifest)]
+sent = [l for l in lines if l["delivery"]["status"] == "sent"]
+
+# Wait for the parse workers to finish.
+con = None
+for _ in range(300):
+    try:
+        con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=10)
+        pending = con.execute("SELECT count(*) FROM messages WHERE outcome = 'pending'").fetchone()[0]
+        if pending == 0:
+            break
+    except sqlite3.Error:
+        pass
+    time.sleep(0.1)
+d.send_signal(signal.SIGTERM)
+try:
+    d.wait(timeout=30)
+except subprocess.TimeoutExpired:
+    d.kill()
+ok(d.returncode == 0, "snapkeepd stopped cleanly (%s)" % d.returncode)
+
+outcome = {sha: out for sha, out in con.execute("SELECT sha256, outcome FROM messages")}
+arrivals = con.execute("SELECT count(*) FROM intake_log").fetchone()[0]
+ok(arrivals == len(sent), "one intake_log row per accepted mail (%d = %d)" % (arrivals, len(sent)))
+want = {"stored": ("stored",), "not_snapshot": ("not-snapshot",), "failed": ("failed",),
+        "duplicate": ("stored",), "duplicate_snapshot": ("stored", "duplicate")}
+bad = []
+for l in sent:
+    got = outcome.get(l["sha256"])
+    if got not in want[l["expect"]]:
+        bad.append("%s %s: %s" % (l["fault"], l["expect"], got))
+ok(not bad, "every message has the outcome the manifest expects %s" % bad[:4])
+faults = {l["fault"] for l in lines}
+ok({"truncated_xml", "entity_bomb", "alert_mail", "drop_in_data"} <= faults, "faults exercised: %s" % sorted(f for f in faults if f))
+dropped = [l for l in lines if l["delivery"]["status"] == "dropped"]
+ok(dropped and all(l["sha256"] not in outcome for l in dropped), "mail dropped in DATA not archived")
+dups = [l for l in lines if l["fault"] == "duplicate_resend"]
+ok(all(len(set(x["sha256"] for x in lines if x["sha256"] == l["sha256"])) == 1 for l in dups)
+   and len(outcome) == len({l["sha256"] for l in sent}), "resent bytes archived once")
+
+# Snapshots: one per (serial, time), with the manifest's counters.
+expect = {}
+for l in sent:
+    if l["expect"] in ("stored", "duplicate", "duplicate_snapshot") and l.get("kind") == "snapshot":
+        expect[(l["serial"], l["taken_utc"])] = l
+rows = con.execute("SELECT d.serial, s.taken_utc, s.id FROM snapshots s JOIN devices d ON d.id = s.device_id").fetchall()
+got = {(serial, taken): sid for serial, taken, sid in rows}
+ok(set(got) == set(expect), "snapshots = distinct (serial, time) expected (%d vs %d)" % (len(got), len(expect)))
+mismatch = []
+for key, sid in got.items():
+    l = expect.get(key)
+    if l is None:
+        continue
+    for name in ("TotalImpressions", "MonochromeImpressions", "ColorImpressions", "DuplexSheets"):
+        if name not in l["counters"]:
+            continue
+        try:
+            v = con.execute("SELECT value FROM counter_history WHERE snapshot_id = ? AND counter = ?",
+                            (sid, name)).fetchone()
+        except sqlite3.Error as e:
+            mismatch.append(str(e))
+            break
+        if v is None or v[0] != l["counters"][name]:
+            mismatch.append("%s %s %s: %s != %s" % (key[0], key[1], name, v, l["counters"][name]))
+ok(not mismatch, "stored counters equal the manifest's %s" % mismatch[:3])
+con.close()
+print("1..%d" % len(tests))
+subprocess.run(["rm", "-rf", tmp])
+sys.exit(0 if all(tests) else 1)
