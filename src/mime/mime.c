@@ -12,19 +12,29 @@
  * GMime's dos2unix filter, so a CRLF message yields the same XML bytes as its
  * LF twin.  The subject hints come from a GRegex (mime_subject_parse).
  *
- * Limits (struct mime_limits, defaults in mime_limits_default): message size,
- * header size per entity, nesting depth, part count, decoded XML size.  A
+ * Limits (struct mime_limits, defaults in mime_limits_default, a zero field
+ * meaning its default): message size, header size per entity, header fields
+ * in the whole message, nesting depth, part count, decoded XML size.  A
  * message over any of them gets -1 and a one-line reason "mime: ...".
- * GMime builds the whole tree before anyone can look at it, so the costly
- * cases are refused before GMime sees them, by a linear pre-scan of the raw
- * bytes (mime_prescan): the size, the top-level header block, and the number
- * of lines that can be boundary delimiters ("--" and a boundary character)
- * -- every part of a multipart starts with one, so a message with more than
- * 2 * max_parts + 2 of them cannot be within max_parts.  Nesting without
- * boundaries (message/rfc822 in message/rfc822 ...) is capped by GMime itself
- * at 1024 levels (GMIME_CRIT_NESTING_OVERFLOW, which we turn into an error);
- * after the parse, the walk checks the exact depth, part count and the
- * header size of every entity.
+ * GMime builds the whole tree before anyone can look at it, and holds about
+ * six copies of a header while parsing it, so the check is in three layers:
+ *   1. mime_prescan, a linear pass over the raw bytes with no allocation,
+ *      refuses before GMime starts: a top-level header over max_header_size;
+ *      more than 2 * max_parts + 2 lines that can be boundary delimiters
+ *      (every part of a multipart starts with one); a run of header lines
+ *      over max_header_size where a header can start (after a delimiter or
+ *      a blank line, as in a forwarded message).
+ *   2. While GMime parses, mime_guard_header sees every header field it
+ *      reads; over max_header_fields, or one entity's header over
+ *      max_header_size, it makes the input stream report end of input and
+ *      GMime stops within one read buffer.  Nesting is capped by GMime itself
+ *      at 1024 levels (GMIME_CRIT_NESTING_OVERFLOW, turned into an error).
+ *   3. The walk over the finished tree checks the exact depth, part count
+ *      and header size of every entity; the decoded XML is checked against
+ *      max_xml_size after decoding (its memory is bounded by the message).
+ * Measured on the 100 000-part and 100 000-deep messages of test-mime: a few
+ * milliseconds and no GMime tree (layer 1), where GMime alone takes about a
+ * second and 200 MB for the parts and 2 s for the nesting.
  *
  * Security posture: the input comes from the network and is hostile until
  * proven otherwise.  Nothing here writes outside GMime's and GLib's own
