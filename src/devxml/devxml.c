@@ -113,9 +113,9 @@ struct parse_guard {
 	const struct devxml_limits *limits;
 	unsigned depth;
 	size_t elements;
-	size_t text_run;   /* bytes of character data since the last tag */
-	char *refusal;     /* our own reason, first one wins */
-	char *xml_error;   /* first fatal libxml2 error, formatted */
+	size_t text_run; /* bytes of character data since the last tag */
+	char *refusal;	 /* our own reason, first one wins */
+	char *xml_error; /* first fatal libxml2 error, formatted */
 	int xml_code;
 	startElementNsSAX2Func start;
 	endElementNsSAX2Func end;
@@ -142,7 +142,7 @@ one_line(const char *text)
 }
 
 static void G_GNUC_PRINTF(3, 4)
-guard_refuse(xmlParserCtxtPtr ctxt, struct parse_guard *g, const char *fmt, ...)
+    guard_refuse(xmlParserCtxtPtr ctxt, struct parse_guard *g, const char *fmt, ...)
 {
 	va_list ap;
 	if (g->refusal == NULL) {
@@ -189,8 +189,8 @@ guard_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xm
 		}
 	}
 	g->depth++;
-	g->start(ctx, localname, prefix, uri, nb_namespaces, namespaces, nb_attributes, nb_defaulted,
-		 attributes);
+	g->start(ctx, localname, prefix, uri, nb_namespaces, namespaces, nb_attributes,
+		 nb_defaulted, attributes);
 }
 
 static void
@@ -249,9 +249,9 @@ static bool
 encoding_accepted(const char *declared)
 {
 	static const char *const exact[] = {
-		"UTF8", "UTF16", "UTF16LE", "UTF16BE", "ASCII", "USASCII", "LATIN1", "LATIN2",
-		"LATIN9", "EUCKR", "EUCJP", "SHIFTJIS", "SJIS", "GB2312", "GBK", "GB18030",
-		"BIG5", "KOI8R", "KOI8U", "CP949", "UHC",
+	    "UTF8",   "UTF16",	 "UTF16LE", "UTF16BE", "ASCII",	   "USASCII", "LATIN1",
+	    "LATIN2", "LATIN9",	 "EUCKR",   "EUCJP",   "SHIFTJIS", "SJIS",    "GB2312",
+	    "GBK",    "GB18030", "BIG5",    "KOI8R",   "KOI8U",	   "CP949",   "UHC",
 	};
 	static const char *const prefixes[] = {"ISO8859", "WINDOWS125", "CP125"};
 	GString *norm = g_string_new(NULL);
@@ -352,13 +352,13 @@ guard_error(void *ctx, xmlErrorPtr err)
 	case XML_ERR_DOCUMENT_END:
 	case XML_ERR_LTSLASH_REQUIRED:
 	case XML_ERR_GT_REQUIRED:
-		g->xml_error = g_strdup_printf("xml: truncated or malformed document at line %d (%s)",
-					       err->line, msg);
+		g->xml_error = g_strdup_printf(
+		    "xml: truncated or malformed document at line %d (%s)", err->line, msg);
 		break;
 	case XML_ERR_INVALID_CHAR:
 	case XML_ERR_INVALID_ENCODING:
-		g->xml_error = g_strdup_printf("xml: invalid character data at line %d (%s)",
-					       err->line, msg);
+		g->xml_error =
+		    g_strdup_printf("xml: invalid character data at line %d (%s)", err->line, msg);
 		break;
 	default:
 		g->xml_error = g_strdup_printf("xml: %s at line %d", msg, err->line);
@@ -409,7 +409,7 @@ parse_tree(const char *xml, size_t len, size_t chunk_size, const struct devxml_l
 	sax.internalSubset = guard_doctype;
 	sax.externalSubset = guard_doctype;
 	sax.entityDecl = guard_entity_decl;
-	sax.comment = NULL;               /* comments and PIs are not kept */
+	sax.comment = NULL; /* comments and PIs are not kept */
 	sax.processingInstruction = NULL;
 	sax.serror = guard_error;
 	sax.error = NULL;
@@ -458,8 +458,9 @@ parse_tree(const char *xml, size_t len, size_t chunk_size, const struct devxml_l
 		 * (or sets errNo to -1) with wellFormed still 1. */
 		int code = !rc_tolerable(rc) ? rc : ctxt->errNo;
 		if (code == XML_ERR_INVALID_ENCODING || code == -1)
-			*error_r = g_strdup("xml: invalid character data (not valid in the declared "
-					    "encoding)");
+			*error_r =
+			    g_strdup("xml: invalid character data (not valid in the declared "
+				     "encoding)");
 		else
 			*error_r = g_strdup_printf("xml: parser stopped (libxml2 error %d)", code);
 	} else if (ctxt->myDoc == NULL || xmlDocGetRootElement(ctxt->myDoc) == NULL) {
@@ -516,7 +517,8 @@ next_named(const xmlNode *n, const char *name)
 }
 
 #define FOR_CHILDREN(var, parent, name)                                                            \
-	for (xmlNode *var = first_child((parent), (name)); var != NULL; var = next_named(var, (name)))
+	for (xmlNode *var = first_child((parent), (name)); var != NULL;                            \
+	     var = next_named(var, (name)))
 
 /* First element named NAME below N (depth first, document order). */
 static xmlNode *
@@ -688,7 +690,8 @@ counter_value(const xmlNode *n, int64_t *value_r, double *real_r)
 		text = child_text(n, "ValueFloat");
 	else if (first_child(n, "Value") != NULL)
 		text = child_text(n, "Value");
-	else if (n->children != NULL && n->children->type == XML_TEXT_NODE && n->children->next == NULL)
+	else if (n->children != NULL && n->children->type == XML_TEXT_NODE &&
+		 n->children->next == NULL)
 		text = text_of(n);
 	else
 		text = NULL;
@@ -716,8 +719,8 @@ int_of(const xmlNode *n)
 /* ---- counters ---- */
 
 struct counter_set {
-	GPtrArray *arr;       /* owned by the snapshot */
-	GHashTable *by_name;  /* name -> struct snapshot_counter * */
+	GPtrArray *arr;	     /* owned by the snapshot */
+	GHashTable *by_name; /* name -> struct snapshot_counter * */
 };
 
 static struct snapshot_counter *
@@ -825,8 +828,9 @@ media_group(struct snapshot *snap, struct counter_set *totals, const xmlNode *gr
 	if (total == NULL && mono != NULL && color != NULL) {
 		int64_t v;
 		if (!__builtin_add_overflow(mono->value, color->value, &v))
-			g_ptr_array_add(local, snapshot_counter_new("TotalImpressions", size, v,
-								    mono->value_real + color->value_real));
+			g_ptr_array_add(local,
+					snapshot_counter_new("TotalImpressions", size, v,
+							     mono->value_real + color->value_real));
 	}
 	for (guint j = 0; j < local->len; j++) {
 		struct snapshot_counter *c = g_ptr_array_index(local, j);
@@ -875,8 +879,8 @@ plain_counters(struct counter_set *totals, const xmlNode *n, const char *prefix)
 			continue;
 		if (prefix != NULL) {
 			char *renamed = strcmp(name, "TotalImpressions") == 0
-						? g_strconcat(prefix, "Impressions", NULL)
-						: g_strconcat(prefix, name, NULL);
+					    ? g_strconcat(prefix, "Impressions", NULL)
+					    : g_strconcat(prefix, name, NULL);
 			g_free(name);
 			name = renamed;
 		}
@@ -1002,9 +1006,10 @@ supply_key(struct snapshot *snap, struct snapshot_supply *s, const char *base)
 	for (unsigned n = 2;; n++) {
 		bool used = false;
 		for (guint i = 0; i < snap->supplies->len && !used; i++)
-			used = g_strcmp0(((struct snapshot_supply *)g_ptr_array_index(snap->supplies, i))
-						 ->key,
-					 key) == 0;
+			used = g_strcmp0(
+				   ((struct snapshot_supply *)g_ptr_array_index(snap->supplies, i))
+				       ->key,
+				   key) == 0;
 		if (!used)
 			break;
 		g_free(key);
@@ -1074,10 +1079,14 @@ fs_log(struct snapshot *snap, const struct devxml_limits *limits, const xmlNode 
 	FOR_CHILDREN(list, log, "Entries")
 	{
 		FOR_CHILDREN(entry, list, "Entry")
-		g_ptr_array_add(entries, entry);
+		{
+			g_ptr_array_add(entries, entry);
+		}
 	}
 	FOR_CHILDREN(entry, log, "Entry")
-	g_ptr_array_add(entries, entry);
+	{
+		g_ptr_array_add(entries, entry);
+	}
 
 	for (guint i = 0; i < entries->len; i++) {
 		const xmlNode *entry = g_ptr_array_index(entries, i);
@@ -1135,11 +1144,13 @@ parse_futuresmart(struct snapshot *snap, const xmlNode *root, const struct devxm
 	/* Counters. */
 	if (usage != NULL) {
 		struct counter_set totals = {
-			.arr = snap->counters,
-			.by_name = g_hash_table_new(g_str_hash, g_str_equal),
+		    .arr = snap->counters,
+		    .by_name = g_hash_table_new(g_str_hash, g_str_equal),
 		};
 		FOR_CHILDREN(sub, usage, "PrinterSubunit")
-		printer_media(snap, &totals, sub);
+		{
+			printer_media(snap, &totals, sub);
+		}
 		for (xmlNode *sub = usage->children; sub != NULL; sub = sub->next) {
 			if (is_el(sub, "PrinterSubunit") || is_el(sub, "ScannerEngineSubunit"))
 				plain_counters(&totals, sub, NULL);
@@ -1335,8 +1346,8 @@ parse_legacy(struct snapshot *snap, const xmlNode *root, const struct devxml_lim
 	GPtrArray *list = g_ptr_array_new();
 	GHashTable *levels = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	struct counter_set totals = {
-		.arr = snap->counters,
-		.by_name = g_hash_table_new(g_str_hash, g_str_equal),
+	    .arr = snap->counters,
+	    .by_name = g_hash_table_new(g_str_hash, g_str_equal),
 	};
 	int ret;
 
@@ -1359,13 +1370,16 @@ parse_legacy(struct snapshot *snap, const xmlNode *root, const struct devxml_lim
 		char *ctype = attr_of(comp, "componentType");
 		char *raw_id = attr_of(comp, "id");
 		char *id = normalise_id(raw_id);
-		if (g_strcmp0(ctype, "system") == 0 || (ctype == NULL && g_strcmp0(id, "system") == 0)) {
+		if (g_strcmp0(ctype, "system") == 0 ||
+		    (ctype == NULL && g_strcmp0(id, "system") == 0)) {
 			if (snap->serial == NULL) {
 				snap->serial = child_text(comp, "SerialNumber");
 				snap->product_number = child_text(comp, "ProductNumber");
 				snap->model = child_text(comp, "MakeAndModel");
-				snap->firmware = child_text(first_child(comp, "Version"), "Revision");
-				snap->firmware_date = child_text(first_child(comp, "Version"), "Date");
+				snap->firmware =
+				    child_text(first_child(comp, "Version"), "Revision");
+				snap->firmware_date =
+				    child_text(first_child(comp, "Version"), "Date");
 				snap->hostname = child_text(comp, "HostName");
 				snap->ip_address = child_text(comp, "IPAddress");
 				snap->mac_address = child_text(comp, "HardwareAddress");
@@ -1429,8 +1443,8 @@ devxml_parse_chunked(const char *xml, size_t len, size_t chunk_size,
 		goto out;
 	}
 	if (len > limits->max_xml_size) {
-		*error_r = g_strdup_printf("xml: document of %zu bytes exceeds the limit of %zu", len,
-					   limits->max_xml_size);
+		*error_r = g_strdup_printf("xml: document of %zu bytes exceeds the limit of %zu",
+					   len, limits->max_xml_size);
 		goto out;
 	}
 	doc = parse_tree(xml, len, chunk_size, limits, error_r);

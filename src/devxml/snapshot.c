@@ -358,7 +358,7 @@ get_double(JsonObject *o, const char *key, double *out_r, char **error_r)
 	if (n == NULL || JSON_NODE_HOLDS_NULL(n))
 		return 0;
 	if (!JSON_NODE_HOLDS_VALUE(n) || (json_node_get_value_type(n) != G_TYPE_DOUBLE &&
-					   json_node_get_value_type(n) != G_TYPE_INT64)) {
+					  json_node_get_value_type(n) != G_TYPE_INT64)) {
 		*error_r = g_strdup_printf("json: member '%s' is not a number", key);
 		return -1;
 	}
@@ -489,7 +489,8 @@ snapshot_from_json(const char *json, size_t len, struct snapshot **snap_r, char 
 		goto out;
 	node = json_object_get_member(root, "taken_has_offset");
 	if (node != NULL && !JSON_NODE_HOLDS_NULL(node)) {
-		if (!JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_BOOLEAN) {
+		if (!JSON_NODE_HOLDS_VALUE(node) ||
+		    json_node_get_value_type(node) != G_TYPE_BOOLEAN) {
 			*error_r = g_strdup("json: member 'taken_has_offset' is not a boolean");
 			goto out;
 		}
@@ -549,7 +550,8 @@ snapshot_from_json(const char *json, size_t len, struct snapshot **snap_r, char 
 		p = json_object_get_member(o, "payload");
 		if (p != NULL && !JSON_NODE_HOLDS_NULL(p)) {
 			if (!JSON_NODE_HOLDS_OBJECT(p)) {
-				*error_r = g_strdup_printf("json: events[%u].payload is not an object", i);
+				*error_r =
+				    g_strdup_printf("json: events[%u].payload is not an object", i);
 				goto out;
 			}
 			g_free(e->payload_json);

@@ -20,7 +20,8 @@ parse_to_json(const char *xml, size_t len, size_t chunk, char **error_r)
 	char *json;
 
 	if (devxml_parse_chunked(xml, len, chunk, NULL, &snap, error_r) < 0) {
-		if (*error_r == NULL || strncmp(*error_r, "xml: ", 5) != 0 || strchr(*error_r, '\n') != NULL)
+		if (*error_r == NULL || strncmp(*error_r, "xml: ", 5) != 0 ||
+		    strchr(*error_r, '\n') != NULL)
 			abort();
 		return NULL;
 	}

@@ -100,7 +100,8 @@ parse_fail_limits(const char *xml, size_t len, const struct devxml_limits *limit
 		char *error2 = NULL;
 		if (chunks[i] == 1 && len > 100000)
 			continue;
-		g_assert_cmpint(devxml_parse_chunked(xml, len, chunks[i], limits, &snap, &error2), ==, -1);
+		g_assert_cmpint(devxml_parse_chunked(xml, len, chunks[i], limits, &snap, &error2),
+				==, -1);
 		g_assert_null(snap);
 		g_assert_true(g_str_has_prefix(error2, "xml: "));
 		g_free(error2);
@@ -210,7 +211,8 @@ check_events(const struct snapshot *snap, JsonArray *exp)
 	g_assert_cmpuint(snap->events->len, ==, json_array_get_length(exp));
 	for (guint i = 0; i < json_array_get_length(exp); i++) {
 		JsonObject *o = json_array_get_object_element(exp, i);
-		const struct snapshot_event *e = event_seq(snap, json_object_get_int_member(o, "sequence"));
+		const struct snapshot_event *e =
+		    event_seq(snap, json_object_get_int_member(o, "sequence"));
 		GList *members = json_object_get_members(o);
 		for (GList *m = members; m != NULL; m = m->next) {
 			const char *k = m->data;
@@ -286,8 +288,8 @@ test_example(gconstpointer data)
 						json_object_get_int_member(c, n->data));
 			for (guint i = 0; i < snap->media_counters->len; i++)
 				totals += strcmp(((struct snapshot_counter *)g_ptr_array_index(
-							  snap->media_counters, i))
-							 ->name,
+						      snap->media_counters, i))
+						     ->name,
 						 "TotalImpressions") == 0;
 			g_assert_cmpuint(totals, ==, g_list_length(sizes));
 			g_list_free(sizes);
@@ -345,9 +347,11 @@ test_example_extras(void)
 	snapshot_free(&snap);
 
 	snap = parse_file_ok("futuresmart-mfp.xml");
-	g_assert_cmpint(counter(snap, "ColorImpressions"), ==, SNAPSHOT_ABSENT); /* never reported */
+	g_assert_cmpint(counter(snap, "ColorImpressions"), ==,
+			SNAPSHOT_ABSENT); /* never reported */
 	g_assert_cmpint(counter(snap, "CopyImpressions"), ==, 14644);
-	g_assert_cmpint(counter(snap, "TotalImpressions"), !=, 14644 + 116606); /* copy not mixed in */
+	g_assert_cmpint(counter(snap, "TotalImpressions"), !=,
+			14644 + 116606); /* copy not mixed in */
 	snapshot_free(&snap);
 
 	snap = parse_file_ok("legacy-color-mfp.xml");
@@ -447,8 +451,9 @@ test_variant_exponent(void)
 	const struct snapshot_counter *c;
 
 	g_assert_cmpint(media(snap, "TotalImpressions", "iso_a4_210x297mm"), ==, 12000); /* 12e3 */
-	g_assert_cmpint(media(snap, "TotalImpressions", "na_letter_8.5x11in"), ==, 15);  /* 150e-1 */
-	g_assert_cmpint(media(snap, "MonochromeImpressions", "na_letter_8.5x11in"), ==, 15); /* no Exponent */
+	g_assert_cmpint(media(snap, "TotalImpressions", "na_letter_8.5x11in"), ==, 15); /* 150e-1 */
+	g_assert_cmpint(media(snap, "MonochromeImpressions", "na_letter_8.5x11in"), ==,
+			15); /* no Exponent */
 	g_assert_cmpint(counter(snap, "TotalImpressions"), ==, 12015);
 	c = snapshot_media_counter_find(snap, "CoverageSum", "iso_a4_210x297mm");
 	g_assert_cmpint(c->value, ==, 123); /* 12345e-2 toward zero */
@@ -471,7 +476,8 @@ test_variant_mono_color(void)
 {
 	struct snapshot *snap = parse_file_ok("variant-fs-mono-color-no-total.xml");
 
-	g_assert_cmpint(media(snap, "TotalImpressions", "iso_a4_210x297mm"), ==, 150); /* 100 + 50 */
+	g_assert_cmpint(media(snap, "TotalImpressions", "iso_a4_210x297mm"), ==,
+			150); /* 100 + 50 */
 	g_assert_cmpint(media(snap, "TotalImpressions", "na_letter_8.5x11in"), ==, 30);
 	g_assert_cmpint(media(snap, "TotalImpressions", "na_legal_8.5x14in"), ==, SNAPSHOT_ABSENT);
 	g_assert_cmpint(counter(snap, "TotalImpressions"), ==, 180);
@@ -523,7 +529,8 @@ test_variant_korean(void)
 	g_assert_cmpstr(e->occurred_utc, ==, "2025-03-09T05:00:00Z");
 	g_assert_true(json_parser_load_from_data(parser, e->payload_json, -1, NULL));
 	payload = json_node_get_object(json_parser_get_root(parser));
-	g_assert_cmpstr(json_object_get_string_member(payload, "메모"), ==, "\"따옴표\" \\ 역슬래시");
+	g_assert_cmpstr(json_object_get_string_member(payload, "메모"), ==,
+			"\"따옴표\" \\ 역슬래시");
 	g_assert_true(json_object_get_null_member(payload, "Empty"));
 	g_object_unref(parser);
 	snapshot_free(&snap);
@@ -536,7 +543,8 @@ test_variant_latin1(void)
 	g_assert_cmpstr(snap->serial, ==, "LAT1000001");
 	g_assert_cmpstr(snap->hostname, ==, "imprimante-\xc3\xa9tage");
 	g_assert_cmpstr(supply(snap, "blackToner")->description, ==,
-			"Cartouche noire \xc3\xa0 r\xc3\xa9" "cup\xc3\xa9rer \xc2\xa9");
+			"Cartouche noire \xc3\xa0 r\xc3\xa9"
+			"cup\xc3\xa9rer \xc2\xa9");
 	g_assert_cmpint(snap->taken_offset_min, ==, 60);
 	g_assert_cmpstr(snap->taken_utc, ==, "2008-01-02T02:04:05Z");
 	snapshot_free(&snap);
@@ -575,11 +583,11 @@ test_variant_offsets(void)
 		const char *utc;
 		int offset;
 	} cases[] = {
-		{1, "2025-01-01T00:00:00Z", 0},      /* Z */
-		{2, "2024-12-31T23:30:00Z", -210},   /* -03:30 */
-		{3, "2024-12-31T20:00:00Z", 0},      /* none: UTC assumed */
-		{4, "2025-01-01T00:00:00Z", 60},     /* +0100 */
-		{5, "2024-12-31T22:00:00Z", 840},    /* +14:00, microseconds, blanks */
+	    {1, "2025-01-01T00:00:00Z", 0},    /* Z */
+	    {2, "2024-12-31T23:30:00Z", -210}, /* -03:30 */
+	    {3, "2024-12-31T20:00:00Z", 0},    /* none: UTC assumed */
+	    {4, "2025-01-01T00:00:00Z", 60},   /* +0100 */
+	    {5, "2024-12-31T22:00:00Z", 840},  /* +14:00, microseconds, blanks */
 	};
 	struct snapshot *snap = parse_file_ok("variant-fs-offsets.xml");
 	g_assert_cmpstr(snap->taken_utc, ==, "2024-12-31T19:00:00Z");
@@ -619,20 +627,21 @@ static const struct hazard_file {
 	const char *file;
 	const char *error; /* exact reason, or a prefix when ending in '*' */
 } hazard_files[] = {
-	{"hazard-billion-laughs.xml", "xml: DOCTYPE refused"},
-	{"hazard-xxe-file.xml", "xml: DOCTYPE refused"},
-	{"hazard-xxe-parameter.xml", "xml: DOCTYPE refused"},
-	{"hazard-doctype-external.xml", "xml: DOCTYPE refused"},
-	{"hazard-undefined-entity.xml", "xml: Entity 'xxe' not defined*"},
-	{"hazard-truncated.xml", "xml: truncated or malformed document*"},
-	{"hazard-not-xml.txt", "xml: not XML or empty (no root element) at line 1"},
-	{"hazard-invalid-utf8.xml", "xml: invalid character data*"},
-	{"hazard-html.xml", "xml: not a Device.xml (root element 'html')"},
-	/* Found by fuzzing: a stateful encoding decodes differently per chunking. */
-	{"hazard-utf7-invalid.xml", "xml: encoding 'UTF-7' not accepted"},
-	/* libxml2 2.9.14 halts on the undefined bytes with wellFormed=1 and
-	 * errNo=0; only xmlParseChunk's return value tells. */
-	{"hazard-cp1252-undefined.xml", "xml: invalid character data (not valid in the declared encoding)"},
+    {"hazard-billion-laughs.xml", "xml: DOCTYPE refused"},
+    {"hazard-xxe-file.xml", "xml: DOCTYPE refused"},
+    {"hazard-xxe-parameter.xml", "xml: DOCTYPE refused"},
+    {"hazard-doctype-external.xml", "xml: DOCTYPE refused"},
+    {"hazard-undefined-entity.xml", "xml: Entity 'xxe' not defined*"},
+    {"hazard-truncated.xml", "xml: truncated or malformed document*"},
+    {"hazard-not-xml.txt", "xml: not XML or empty (no root element) at line 1"},
+    {"hazard-invalid-utf8.xml", "xml: invalid character data*"},
+    {"hazard-html.xml", "xml: not a Device.xml (root element 'html')"},
+    /* Found by fuzzing: a stateful encoding decodes differently per chunking. */
+    {"hazard-utf7-invalid.xml", "xml: encoding 'UTF-7' not accepted"},
+    /* libxml2 2.9.14 halts on the undefined bytes with wellFormed=1 and
+     * errNo=0; only xmlParseChunk's return value tells. */
+    {"hazard-cp1252-undefined.xml",
+     "xml: invalid character data (not valid in the declared encoding)"},
 };
 
 static void
@@ -689,7 +698,7 @@ test_hazard_entity_loader(void)
 
 	doc = xmlCtxtReadMemory(ctxt, xxe, (int)strlen(xxe), "t.xml", NULL,
 				XML_PARSE_NOENT | XML_PARSE_DTDLOAD | XML_PARSE_NOERROR |
-					XML_PARSE_NOWARNING);
+				    XML_PARSE_NOWARNING);
 	if (doc != NULL) {
 		content = xmlNodeGetContent(xmlDocGetRootElement(doc));
 		g_assert_null(strstr((const char *)content, marker));
@@ -742,16 +751,16 @@ static void
 test_hazard_malformed(void)
 {
 	static const char *const bad[] = {
-		"<DeviceService><SerialNumber>X</SerialNumber></DeviceService><DeviceService/>",
-		"<DeviceService><SerialNumber>X</SerialNumber></DeviceService>trailing",
-		"<DeviceService><SerialNumber>X</Serial></DeviceService>",
-		"<DeviceService a='1' a='2'><SerialNumber>X</SerialNumber></DeviceService>",
-		"<DeviceService><SerialNumber>X\x01</SerialNumber></DeviceService>",
-		"<?xml version=\"1.0\" encoding=\"x-no-such-charset\"?><DeviceService/>",
-		"\xef\xbb\xbf\xef\xbb\xbf<DeviceService/>",
-		"<DeviceService><![CDATA[ unterminated </DeviceService>",
-		"<!-- comment only -->",
-		"<DeviceService><SerialNumber>&#0;</SerialNumber></DeviceService>",
+	    "<DeviceService><SerialNumber>X</SerialNumber></DeviceService><DeviceService/>",
+	    "<DeviceService><SerialNumber>X</SerialNumber></DeviceService>trailing",
+	    "<DeviceService><SerialNumber>X</Serial></DeviceService>",
+	    "<DeviceService a='1' a='2'><SerialNumber>X</SerialNumber></DeviceService>",
+	    "<DeviceService><SerialNumber>X\x01</SerialNumber></DeviceService>",
+	    "<?xml version=\"1.0\" encoding=\"x-no-such-charset\"?><DeviceService/>",
+	    "\xef\xbb\xbf\xef\xbb\xbf<DeviceService/>",
+	    "<DeviceService><![CDATA[ unterminated </DeviceService>",
+	    "<!-- comment only -->",
+	    "<DeviceService><SerialNumber>&#0;</SerialNumber></DeviceService>",
 	};
 	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
 		char *error = parse_fail(bad[i], strlen(bad[i]));
@@ -826,8 +835,8 @@ test_large_document(void)
 	start = g_get_monotonic_time();
 	g_assert_cmpint(devxml_parse(doc->str, doc->len, NULL, &snap, &error), ==, 0);
 	took = g_get_monotonic_time() - start;
-	g_test_message("%zu bytes, %u added entries, parsed in %" G_GINT64_FORMAT " ms", doc->len, n,
-		       took / 1000);
+	g_test_message("%zu bytes, %u added entries, parsed in %" G_GINT64_FORMAT " ms", doc->len,
+		       n, took / 1000);
 	g_assert_cmpuint(snap->events->len, ==, 9 + n);
 	g_assert_cmpint(event_seq(snap, 100000 + n - 1)->page_count, ==, 133275);
 	g_assert_cmpint(counter(snap, "TotalImpressions"), ==, 133275);
@@ -858,7 +867,8 @@ test_hazard_huge_text(void)
 	g_string_append(s, "<DeviceService><SystemConfigurationService><DeviceIdentification>"
 			   "<SerialNumber>HUGE</SerialNumber><Description>");
 	for (size_t i = 0; i < text / 64; i++)
-		g_string_append(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789..");
+		g_string_append(s,
+				"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789..");
 	g_string_append(s, "</Description></DeviceIdentification></SystemConfigurationService>"
 			   "</DeviceService>");
 
@@ -943,7 +953,8 @@ test_not_device_xml(void)
 {
 	static const char html[] = "<html><body><p>hello</p></body></html>";
 	static const char noserial[] = "<DeviceService><TicketMetaData/></DeviceService>";
-	static const char nasty[] = "<x:a\xc3\xa9" "b xmlns:x='u'/>";
+	static const char nasty[] = "<x:a\xc3\xa9"
+				    "b xmlns:x='u'/>";
 	char *error = parse_fail(html, strlen(html));
 	g_assert_cmpstr(error, ==, "xml: not a Device.xml (root element 'html')");
 	g_free(error);
@@ -955,7 +966,9 @@ test_not_device_xml(void)
 	g_assert_cmpstr(error, ==, "xml: no SerialNumber");
 	g_free(error);
 	error = parse_fail(nasty, strlen(nasty));
-	g_assert_cmpstr(error, ==, "xml: not a Device.xml (root element 'a\xc3\xa9" "b')");
+	g_assert_cmpstr(error, ==,
+			"xml: not a Device.xml (root element 'a\xc3\xa9"
+			"b')");
 	g_free(error);
 }
 

@@ -31,11 +31,13 @@ full_snapshot(void)
 	snap->taken_utc = g_strdup("2015-02-11T05:54:22Z");
 	snap->taken_offset_min = 540;
 	snap->taken_has_offset = true;
-	g_ptr_array_add(snap->counters, snapshot_counter_new("TotalImpressions", NULL, 133275, 133275));
+	g_ptr_array_add(snap->counters,
+			snapshot_counter_new("TotalImpressions", NULL, 133275, 133275));
 	g_ptr_array_add(snap->counters, snapshot_counter_new("Fractional", NULL, 123, 123.45));
 	g_ptr_array_add(snap->counters, snapshot_counter_new("Negative", NULL, -5, -5.5));
-	g_ptr_array_add(snap->counters,
-			snapshot_counter_new("Huge", NULL, INT64_C(9007199254740993), 9007199254740992.0));
+	g_ptr_array_add(
+	    snap->counters,
+	    snapshot_counter_new("Huge", NULL, INT64_C(9007199254740993), 9007199254740992.0));
 	g_ptr_array_add(snap->media_counters,
 			snapshot_counter_new("TotalImpressions", "iso_a4_210x297mm", 100, 100));
 	s = snapshot_supply_new();
@@ -57,7 +59,8 @@ full_snapshot(void)
 	e->occurred_offset_min = -420;
 	e->description = g_strdup("용지 걸림 \"tray\"\n2");
 	e->page_count = 133275;
-	e->payload_json = g_strdup("{\"FirmwareVersion\":\"2302243_045526\",\"BootCycle\":\"00000197\"}");
+	e->payload_json =
+	    g_strdup("{\"FirmwareVersion\":\"2302243_045526\",\"BootCycle\":\"00000197\"}");
 	g_ptr_array_add(snap->events, e);
 	e = snapshot_event_new();
 	e->log = g_strdup("info");
@@ -100,8 +103,9 @@ test_round_trip(void)
 	g_assert_cmpfloat(snapshot_counter_find(back, "Negative")->value_real, ==, -5.5);
 	g_assert_cmpint(snapshot_counter_find(back, "Huge")->value, ==, INT64_C(9007199254740993));
 	g_assert_null(snapshot_counter_find(back, "ColorImpressions"));
-	g_assert_cmpint(snapshot_media_counter_find(back, "TotalImpressions", "iso_a4_210x297mm")->value,
-			==, 100);
+	g_assert_cmpint(
+	    snapshot_media_counter_find(back, "TotalImpressions", "iso_a4_210x297mm")->value, ==,
+	    100);
 	g_assert_null(snapshot_media_counter_find(back, "TotalImpressions", "na_letter_8.5x11in"));
 	s = g_ptr_array_index(back->supplies, 0);
 	g_assert_cmpint(s->level_percent, ==, 0);
@@ -167,21 +171,21 @@ static void
 test_bad_json(void)
 {
 	static const char *const bad[] = {
-		"",
-		"[]",
-		"{",
-		"null",
-		"{\"serial\":\"x\"}",                                   /* no dialect */
-		"{\"dialect\":\"laserjet\"}",                            /* unknown dialect */
-		"{\"dialect\":\"legacy\",\"serial\":5}",                 /* wrong type */
-		"{\"dialect\":\"legacy\",\"counters\":{}}",              /* not an array */
-		"{\"dialect\":\"legacy\",\"counters\":[5]}",             /* element not an object */
-		"{\"dialect\":\"legacy\",\"counters\":[{\"value\":1}]}", /* counter without name */
-		"{\"dialect\":\"legacy\",\"counters\":[{\"name\":\"a\",\"value\":\"1\"}]}",
-		"{\"dialect\":\"legacy\",\"supplies\":[{\"level_percent\":1.5}]}",
-		"{\"dialect\":\"legacy\",\"events\":[{\"payload\":[1]}]}",
-		"{\"dialect\":\"legacy\",\"taken_offset_min\":100000}",
-		"{\"dialect\":\"legacy\",\"taken_has_offset\":\"yes\"}",
+	    "",
+	    "[]",
+	    "{",
+	    "null",
+	    "{\"serial\":\"x\"}",				     /* no dialect */
+	    "{\"dialect\":\"laserjet\"}",			     /* unknown dialect */
+	    "{\"dialect\":\"legacy\",\"serial\":5}",		     /* wrong type */
+	    "{\"dialect\":\"legacy\",\"counters\":{}}",		     /* not an array */
+	    "{\"dialect\":\"legacy\",\"counters\":[5]}",	     /* element not an object */
+	    "{\"dialect\":\"legacy\",\"counters\":[{\"value\":1}]}", /* counter without name */
+	    "{\"dialect\":\"legacy\",\"counters\":[{\"name\":\"a\",\"value\":\"1\"}]}",
+	    "{\"dialect\":\"legacy\",\"supplies\":[{\"level_percent\":1.5}]}",
+	    "{\"dialect\":\"legacy\",\"events\":[{\"payload\":[1]}]}",
+	    "{\"dialect\":\"legacy\",\"taken_offset_min\":100000}",
+	    "{\"dialect\":\"legacy\",\"taken_has_offset\":\"yes\"}",
 	};
 	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
 		struct snapshot *snap = NULL;
