@@ -77,6 +77,16 @@ enum stmt_id {
 	STMT_EVENT_LAST,
 	STMT_ARCH_BASE,
 	STMT_ARCH_UPDATE,
+	STMT_SNAP_REFRESH,
+	STMT_COUNTERS_CLEAR,
+	STMT_MEDIA_CLEAR,
+	STMT_DROPS_CLEAR,
+	STMT_LEVELS_CLEAR,
+	STMT_CURRENT_CLEAR,
+	STMT_CURRENT_FILL,
+	STMT_SUPPLY_ORPHANS,
+	STMT_SUPPLY_SPAN,
+	STMT_DROPS_DEPENDENTS,
 	STMT_COUNT
 };
 
@@ -175,6 +185,43 @@ static const char *const stmt_sql[STMT_COUNT] = {
 			   " AND id <> ?2 ORDER BY id DESC LIMIT 1",
 	[STMT_ARCH_UPDATE] = "UPDATE messages SET method = 'skc1', base_id = ?2, chain_depth = ?3,"
 			     " stored_size = ?4, blob = ?5 WHERE id = ?1 AND method = 'zstd'",
+	/* The refresh of a snapshot by a reparse of its own message. */
+	[STMT_SNAP_REFRESH] = "UPDATE snapshots SET taken_unix = ?2, taken_offset_min = ?3, taken_source = ?4,"
+			      " received_utc = ?5, clock_skew_s = ?6, dialect = ?7, firmware = ?8,"
+			      " hostname = ?9, ip_address = ?10 WHERE id = ?1",
+	[STMT_COUNTERS_CLEAR] = "DELETE FROM counters WHERE snapshot_id = ?1",
+	[STMT_MEDIA_CLEAR] = "DELETE FROM media_counters WHERE snapshot_id = ?1",
+	[STMT_DROPS_CLEAR] = "DELETE FROM counter_drops WHERE snapshot_id = ?1 OR previous_snapshot_id = ?1",
+	[STMT_LEVELS_CLEAR] = "DELETE FROM supply_levels WHERE snapshot_id = ?1",
+	[STMT_CURRENT_CLEAR] = "DELETE FROM supply_current WHERE snapshot_id = ?1",
+	/* Supply keys of the device left without a current report: the latest
+	 * remaining report of each (ties: the newer supply unit). */
+	[STMT_CURRENT_FILL] = "INSERT INTO supply_current (device_id, supply_key, supply_id, snapshot_id,"
+			      " reported_utc)"
+			      " SELECT ?1, supply_key, supply_id, snapshot_id, taken_utc FROM"
+			      " (SELECT s.supply_key, l.supply_id, l.snapshot_id, sn.taken_utc,"
+			      "   row_number() OVER (PARTITION BY s.supply_key"
+			      "     ORDER BY sn.taken_utc DESC, l.supply_id DESC) AS rn"
+			      "  FROM supplies s JOIN supply_levels l ON l.supply_id = s.id"
+			      "  JOIN snapshots sn ON sn.id = l.snapshot_id"
+			      "  WHERE s.device_id = ?1 AND s.supply_key NOT IN"
+			      "   (SELECT supply_key FROM supply_current WHERE device_id = ?1))"
+			      " WHERE rn = 1 ON CONFLICT DO NOTHING",
+	[STMT_SUPPLY_ORPHANS] = "DELETE FROM supplies WHERE device_id = ?1"
+				" AND NOT EXISTS (SELECT 1 FROM supply_levels l WHERE l.supply_id = supplies.id)"
+				" AND NOT EXISTS (SELECT 1 FROM supply_current c WHERE c.supply_id = supplies.id)",
+	/* First and last report of the device's supply units that the
+	 * refreshed snapshot was (or may have been) the first or last of. */
+	[STMT_SUPPLY_SPAN] = "UPDATE supplies SET"
+			     " (first_snapshot_id, first_reported_utc) = (SELECT l.snapshot_id, sn.taken_utc"
+			     "   FROM supply_levels l JOIN snapshots sn ON sn.id = l.snapshot_id"
+			     "   WHERE l.supply_id = supplies.id ORDER BY sn.taken_utc LIMIT 1),"
+			     " last_reported_utc = (SELECT max(sn.taken_utc) FROM supply_levels l"
+			     "   JOIN snapshots sn ON sn.id = l.snapshot_id WHERE l.supply_id = supplies.id)"
+			     " WHERE device_id = ?1 AND (first_snapshot_id = ?2 OR last_reported_utc = ?3)"
+			     " AND EXISTS (SELECT 1 FROM supply_levels l WHERE l.supply_id = supplies.id)",
+	[STMT_DROPS_DEPENDENTS] = "SELECT DISTINCT d.snapshot_id, sn.taken_utc FROM counter_drops d"
+				  " JOIN snapshots sn ON sn.id = d.snapshot_id WHERE d.previous_snapshot_id = ?1",
 };
 
 /* A decompressed container, kept for the next delta or read of its chain. */
@@ -1650,22 +1697,14 @@ device_seen(struct store *store, const char *serial, const char *taken_utc, cons
 	return 0;
 }
 
+/* Identity and totals follow the latest snapshot by snapshot time: nothing
+ * happens unless snapshot_id is (or becomes) the device's latest. */
 static int
-device_update(struct store *store, int64_t device_id, int64_t snapshot_id, const char *taken_utc,
-	      const char *received_utc, const struct snapshot *snap, char **error_r)
+device_latest(struct store *store, int64_t device_id, int64_t snapshot_id, const char *taken_utc,
+	      const struct snapshot *snap, char **error_r)
 {
-	sqlite3_stmt *stmt = stmt_get(store, STMT_DEV_SEEN, error_r);
+	sqlite3_stmt *stmt = stmt_get(store, STMT_DEV_LATEST, error_r);
 
-	if (stmt == NULL)
-		return -1;
-	sqlite3_bind_int64(stmt, 1, device_id);
-	bind_text(stmt, 2, taken_utc);
-	bind_text(stmt, 3, received_utc);
-	if (stmt_exec(store, stmt, "updating a device", error_r) < 0)
-		return -1;
-
-	/* Identity and totals follow the latest snapshot by snapshot time. */
-	stmt = stmt_get(store, STMT_DEV_LATEST, error_r);
 	if (stmt == NULL)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, device_id);
@@ -1685,6 +1724,22 @@ device_update(struct store *store, int64_t device_id, int64_t snapshot_id, const
 	bind_counter_or_null(stmt, 15, snap, "MonochromeImpressions");
 	bind_counter_or_null(stmt, 16, snap, "ColorImpressions");
 	return stmt_exec(store, stmt, "updating a device", error_r);
+}
+
+static int
+device_update(struct store *store, int64_t device_id, int64_t snapshot_id, const char *taken_utc,
+	      const char *received_utc, const struct snapshot *snap, char **error_r)
+{
+	sqlite3_stmt *stmt = stmt_get(store, STMT_DEV_SEEN, error_r);
+
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, device_id);
+	bind_text(stmt, 2, taken_utc);
+	bind_text(stmt, 3, received_utc);
+	if (stmt_exec(store, stmt, "updating a device", error_r) < 0)
+		return -1;
+	return device_latest(store, device_id, snapshot_id, taken_utc, snap, error_r);
 }
 
 /* The snapshot time: the XML's, else the subject's, else the Date header,
@@ -1707,6 +1762,120 @@ snapshot_time(const struct snapshot *snap, const struct store_hints *hints, cons
 	*unix_r = st->received_unix;
 	*source_r = "received";
 	return 0;
+}
+
+/* Runs a cached statement whose only parameters are ?1 (and ?2, ?3 when
+ * given: > 0 / non-NULL). */
+static int
+exec_ids(struct store *store, enum stmt_id sid, int64_t id1, int64_t id2, const char *text3,
+	 const char *what, char **error_r)
+{
+	sqlite3_stmt *stmt = stmt_get(store, sid, error_r);
+
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, id1);
+	if (id2 > 0)
+		sqlite3_bind_int64(stmt, 2, id2);
+	if (text3 != NULL)
+		bind_text(stmt, 3, text3);
+	return stmt_exec(store, stmt, what, error_r);
+}
+
+/* Snapshots flagged against snapshot_id (counter_drops.previous_snapshot_id),
+ * with their times, so that they can be checked again. */
+struct dependent {
+	int64_t id;
+	char taken_utc[SK_UTC_SIZE];
+};
+
+static int
+drops_dependents(struct store *store, int64_t snapshot_id, GArray *out, char **error_r)
+{
+	sqlite3_stmt *stmt = stmt_get(store, STMT_DROPS_DEPENDENTS, error_r);
+	int rc;
+
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, snapshot_id);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct dependent d = { .id = sqlite3_column_int64(stmt, 0) };
+		g_strlcpy(d.taken_utc, (const char *)sqlite3_column_text(stmt, 1), sizeof(d.taken_utc));
+		g_array_append_val(out, d);
+	}
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE) {
+		set_db_error(store, "finding flagged counters", error_r);
+		return -1;
+	}
+	return 0;
+}
+
+/* A reparse of the message a snapshot came from: the snapshot's counters,
+ * media counters, supply readings and identity columns are replaced by the
+ * new parse; derived rows (counter_drops, supply_current, supplies' first
+ * and last report, the device's latest columns) are recomputed; events are
+ * added, never removed (other snapshots may report them too).  Doing it
+ * twice with the same parse leaves the same rows. */
+static int
+snapshot_refresh(struct store *store, int64_t device_id, int64_t snapshot_id, const struct msg_state *st,
+		 const struct snapshot *snap, const char *taken_utc, int64_t taken_unix,
+		 const char *taken_source, char **error_r)
+{
+	GArray *dependents = g_array_new(FALSE, FALSE, sizeof(struct dependent));
+	sqlite3_stmt *stmt;
+	int ret = -1;
+
+	stmt = stmt_get(store, STMT_SNAP_REFRESH, error_r);
+	if (stmt == NULL)
+		goto out;
+	sqlite3_bind_int64(stmt, 1, snapshot_id);
+	sqlite3_bind_int64(stmt, 2, taken_unix);
+	if (strcmp(taken_source, "xml") == 0 && snap->taken_has_offset)
+		sqlite3_bind_int(stmt, 3, snap->taken_offset_min);
+	bind_text(stmt, 4, taken_source);
+	bind_text(stmt, 5, st->received_utc);
+	sqlite3_bind_int64(stmt, 6, st->received_unix - taken_unix);
+	bind_text(stmt, 7, dialect_name(snap->dialect));
+	bind_text(stmt, 8, snap->firmware);
+	bind_text(stmt, 9, snap->hostname);
+	bind_text(stmt, 10, snap->ip_address);
+	if (stmt_exec(store, stmt, "refreshing a snapshot", error_r) < 0)
+		goto out;
+
+	if (drops_dependents(store, snapshot_id, dependents, error_r) < 0 ||
+	    exec_ids(store, STMT_DROPS_CLEAR, snapshot_id, 0, NULL, "clearing flags", error_r) < 0 ||
+	    exec_ids(store, STMT_COUNTERS_CLEAR, snapshot_id, 0, NULL, "clearing counters", error_r) < 0 ||
+	    exec_ids(store, STMT_MEDIA_CLEAR, snapshot_id, 0, NULL, "clearing counters", error_r) < 0 ||
+	    exec_ids(store, STMT_LEVELS_CLEAR, snapshot_id, 0, NULL, "clearing supply levels", error_r) < 0 ||
+	    exec_ids(store, STMT_CURRENT_CLEAR, snapshot_id, 0, NULL, "clearing supply levels", error_r) < 0)
+		goto out;
+
+	if (insert_counters(store, snapshot_id, snap, error_r) < 0 ||
+	    check_counter_drops(store, device_id, snapshot_id, taken_utc, error_r) < 0)
+		goto out;
+	/* Snapshots that were flagged against this one: against their
+	 * previous snapshot again (usually this one). */
+	for (guint i = 0; i < dependents->len; i++) {
+		const struct dependent *d = &g_array_index(dependents, struct dependent, i);
+		int64_t prev;
+		int rc = neighbour_snapshot(store, STMT_SNAP_PREV, device_id, d->taken_utc, &prev, error_r);
+		if (rc < 0 || (rc > 0 && flag_drops(store, d->id, prev, error_r) < 0))
+			goto out;
+	}
+
+	if (insert_supplies(store, device_id, snapshot_id, taken_utc, snap, error_r) < 0 ||
+	    exec_ids(store, STMT_CURRENT_FILL, device_id, 0, NULL, "updating current supplies", error_r) < 0 ||
+	    exec_ids(store, STMT_SUPPLY_ORPHANS, device_id, 0, NULL, "removing supplies", error_r) < 0 ||
+	    exec_ids(store, STMT_SUPPLY_SPAN, device_id, snapshot_id, taken_utc, "updating supplies",
+		     error_r) < 0 ||
+	    insert_events(store, device_id, snapshot_id, taken_utc, snap, error_r) < 0 ||
+	    device_latest(store, device_id, snapshot_id, taken_utc, snap, error_r) < 0)
+		goto out;
+	ret = 0;
+out:
+	g_array_free(dependents, TRUE);
+	return ret;
 }
 
 /* Stores the rows of a snapshot; sets *outcome_r, *detail_r (g_free'd),
@@ -1741,7 +1910,12 @@ commit_snapshot(struct store *store, int64_t message_id, const struct msg_state 
 		*snapshot_id_r = sqlite3_column_int64(stmt, 0);
 		sqlite3_reset(stmt);
 		if (existing_message == message_id) {
-			*outcome_r = STORE_OUTCOME_STORED;   /* reparse: nothing changes */
+			/* A reparse of the snapshot's own message: the new parse is
+			 * what the archive says now. */
+			if (snapshot_refresh(store, device_id, *snapshot_id_r, st, snap, taken_utc, taken_unix,
+					     taken_source, error_r) < 0)
+				return -1;
+			*outcome_r = STORE_OUTCOME_STORED;
 		} else {
 			*outcome_r = STORE_OUTCOME_DUPLICATE;
 			*detail_r = g_strdup_printf("snapshot %" G_GINT64_FORMAT " (%s at %s) already stored"

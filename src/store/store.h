@@ -12,7 +12,9 @@
  *  2. store_message_get returns the exact bytes, verified against the hash.
  *  3. One snapshot per (serial, snapshot time); one event row per device and
  *     (log, sequence, code, time) however many snapshots repeat it.
- *  4. Committing a parsed snapshot twice (reparse) changes nothing.
+ *  4. Committing a parsed snapshot twice (reparse) changes nothing; a
+ *     reparse of a snapshot's own message with a newer parser replaces what
+ *     the snapshot says (counters, supplies, identity).
  *  5. A message's archive blob is replaced (delta repack) only after the new
  *     blob has been read back and its hash checked; delta chains are at
  *     most archive_keyframe_interval long.
@@ -123,9 +125,14 @@ struct store_hints {
  * the snapshot's device, snapshot, counters, supplies and new events, the
  * message's outcome and detail on its pending/failed intake rows, and the
  * archive repacked against the device's previous message (delta).  Idempotent:
- * a snapshot already stored (same serial and time, from this or another
- * message) gives STORE_OUTCOME_DUPLICATE for a different message and leaves
- * the rows as they are.  snap may be NULL for not-snapshot/failed outcomes,
+ * a snapshot already stored (same serial and time) from another message
+ * gives STORE_OUTCOME_DUPLICATE and leaves the rows as they are.  The same
+ * message again (reparse, perhaps by an upgraded parser) refreshes its
+ * snapshot: counters, media counters, supply readings and the snapshot's
+ * identity columns are replaced by snap, events new to the device are
+ * added (none is removed), and what derives from them (counter_drops,
+ * supply_current, the device's latest columns) is recomputed; committing
+ * the same snap again leaves identical rows.  snap may be NULL for not-snapshot/failed outcomes,
  * with the reason in detail.  *outcome_r tells what was recorded.
  * Details: the serial falls back to hints->subject_serial (none at all:
  * FAILED); the snapshot time to hints->subject_time_utc, hints->date_utc,
