@@ -24,8 +24,8 @@
 
 /* Share of a working day's pages printed in each local hour. */
 static const double hour_profile_raw[24] = {
-	0.2, 0.1, 0.1, 0.1, 0.1, 0.2, 0.6, 2.5, 9, 11, 11, 10,
-	6, 9, 10, 10, 8, 5, 2.5, 1.2, 0.8, 0.6, 0.4, 0.3,
+    0.2, 0.1, 0.1, 0.1, 0.1, 0.2, 0.6, 2.5, 9,	 11,  11,  10,
+    6,	 9,   10,  10,	8,   5,	  2.5, 1.2, 0.8, 0.6, 0.4, 0.3,
 };
 
 static double
@@ -217,7 +217,7 @@ pending_cmp(gconstpointer a, gconstpointer b)
 static void
 log_event(struct sim_device *dev, const struct pending_event *p)
 {
-	struct sim_event ev = { 0 };
+	struct sim_event ev = {0};
 	const struct sim_event_kind *kind = sim_event_kind(p->code);
 
 	ev.seq = dev->next_seq++;
@@ -317,13 +317,15 @@ supply_use(struct sim_device *dev, unsigned idx, double use, int64_t printed, in
 		s->remaining = 0;
 		s->state = SIM_SUPPLY_OUT;
 		s->out_since = t1;
-		step_add(st, rand_time_ms(dev->rand, t0, t1), pages_at, SIM_EV_SUPPLY_OUT, (int)idx);
+		step_add(st, rand_time_ms(dev->rand, t0, t1), pages_at, SIM_EV_SUPPLY_OUT,
+			 (int)idx);
 		/* Replaced within hours to days. */
 		if (s->replace_at == 0 || s->replace_at > t1 + 5 * DAY)
 			s->replace_at = t1 + (int64_t)rrange(dev->rand, 0.1, 3.0) * DAY;
 	} else if (s->state == SIM_SUPPLY_OK && sim_supply_level(s) <= s->low_threshold) {
 		s->state = SIM_SUPPLY_LOW;
-		step_add(st, rand_time_ms(dev->rand, t0, t1), pages_at, SIM_EV_SUPPLY_LOW, (int)idx);
+		step_add(st, rand_time_ms(dev->rand, t0, t1), pages_at, SIM_EV_SUPPLY_LOW,
+			 (int)idx);
 		/* Some sites replace at "low", most run to "out". */
 		if (g_rand_double(dev->rand) < 0.3)
 			s->replace_at = t1 + (int64_t)(rrange(dev->rand, 1, 10) * DAY);
@@ -344,8 +346,8 @@ supplies_replace_due(struct sim_device *dev, int64_t t0, int64_t t1, struct step
 		step_add(st, when * 1000 + g_rand_int_range(dev->rand, 0, 1000), pages,
 			 SIM_EV_SUPPLY_REPLACED, (int)i);
 		if (s->clone)
-			step_add(st, when * 1000 + 1000 + g_rand_int_range(dev->rand, 0, 1000), pages,
-				 SIM_EV_USED_SUPPLY, (int)i);
+			step_add(st, when * 1000 + 1000 + g_rand_int_range(dev->rand, 0, 1000),
+				 pages, SIM_EV_USED_SUPPLY, (int)i);
 	}
 }
 
@@ -397,7 +399,7 @@ record_jobs(struct sim_device *dev, int64_t pages, int64_t color, const int64_t 
 		if (per_media[i] > per_media[media])
 			media = i;
 	for (int64_t j = 0; j < njobs; j++) {
-		struct sim_job job = { 0 };
+		struct sim_job job = {0};
 		int64_t p = j == njobs - 1 ? left : left / (njobs - j);
 		int64_t c = j == njobs - 1 ? left_c : (left_c * p) / (left > 0 ? left : 1);
 		if (c > p)
@@ -421,7 +423,7 @@ record_jobs(struct sim_device *dev, int64_t pages, int64_t color, const int64_t 
 static void
 apply_pages(struct sim_device *dev, int64_t n, int64_t t0, int64_t t1, struct step *st)
 {
-	int64_t per_media[SIM_MEDIA_MAX] = { 0 };
+	int64_t per_media[SIM_MEDIA_MAX] = {0};
 	int64_t before = sim_device_total_impressions(dev);
 	int64_t color_total = 0;
 
@@ -503,13 +505,13 @@ time_events(struct sim_device *dev, int64_t t0, int64_t t1, int64_t pages, struc
 		unsigned code;
 		double per_day;
 	} rates[] = {
-		{ SIM_EV_FW_ERROR, 0.015 },
-		{ SIM_EV_FUSER_ERROR, 0.002 },
-		{ SIM_EV_SCANNER_ERROR, dev->model->mfp ? 0.004 : 0 },
-		{ SIM_EV_WASTE_FULL, dev->model->color ? 0.004 : 0 },
-		{ SIM_EV_SIZE_MISMATCH, 0.02 },
-		{ SIM_EV_LDAP, dev->ldap_per_day },
-		{ SIM_EV_EMAIL_FAIL, dev->email_per_day },
+	    {SIM_EV_FW_ERROR, 0.015},
+	    {SIM_EV_FUSER_ERROR, 0.002},
+	    {SIM_EV_SCANNER_ERROR, dev->model->mfp ? 0.004 : 0},
+	    {SIM_EV_WASTE_FULL, dev->model->color ? 0.004 : 0},
+	    {SIM_EV_SIZE_MISMATCH, 0.02},
+	    {SIM_EV_LDAP, dev->ldap_per_day},
+	    {SIM_EV_EMAIL_FAIL, dev->email_per_day},
 	};
 	for (unsigned i = 0; i < G_N_ELEMENTS(rates); i++) {
 		int64_t k = rround(dev->rand, rates[i].per_day * days);
@@ -609,7 +611,8 @@ int64_t
 sim_device_next_due(struct sim_device *dev, int64_t horizon)
 {
 	if (dev->sched.unit != SIM_SCHED_PAGES) {
-		int64_t t = sim_schedule_time_k(&dev->sched, dev->tz, dev->sched_anchor, dev->sched_k);
+		int64_t t =
+		    sim_schedule_time_k(&dev->sched, dev->tz, dev->sched_anchor, dev->sched_k);
 		return t >= 0 && t <= horizon ? t : -1;
 	}
 	int64_t target = sim_schedule_pages_k(&dev->sched, dev->sched_anchor, dev->sched_k);
@@ -627,7 +630,8 @@ sim_device_snapshot_taken(struct sim_device *dev)
 		/* The counter can jump (a reset, a burst): the next target is the
 		 * first one above the current count. */
 		int64_t total = sim_device_total_impressions(dev);
-		while (sim_schedule_pages_k(&dev->sched, dev->sched_anchor, dev->sched_k) <= total &&
+		while (sim_schedule_pages_k(&dev->sched, dev->sched_anchor, dev->sched_k) <=
+			   total &&
 		       dev->sched_k < G_MAXUINT - 1)
 			dev->sched_k++;
 	}
@@ -668,16 +672,16 @@ struct media_def {
 };
 
 static const struct media_def media_defs[] = {
-	{ "na_letter_8.5x11in", 0.80, 0.02, false, false },
-	{ "iso_a4_210x297mm", 0.02, 0.85, false, false },
-	{ "na_legal_8.5x14in", 0.10, 0, false, false },
-	{ "na_ledger_11x17in", 0.05, 0, true, false },
-	{ "iso_a3_297x420mm", 0, 0.07, true, false },
-	{ "na_executive_7.25x10.5in", 0.02, 0, false, false },
-	{ "iso_a5_148x210mm", 0, 0.03, false, false },
-	{ "jis_b5_182x257mm", 0, 0.03, false, true },
-	{ "na_number-10_4.125x9.5in", 0.015, 0, false, false },
-	{ "iso_dl_110x220mm", 0, 0.015, false, false },
+    {"na_letter_8.5x11in", 0.80, 0.02, false, false},
+    {"iso_a4_210x297mm", 0.02, 0.85, false, false},
+    {"na_legal_8.5x14in", 0.10, 0, false, false},
+    {"na_ledger_11x17in", 0.05, 0, true, false},
+    {"iso_a3_297x420mm", 0, 0.07, true, false},
+    {"na_executive_7.25x10.5in", 0.02, 0, false, false},
+    {"iso_a5_148x210mm", 0, 0.03, false, false},
+    {"jis_b5_182x257mm", 0, 0.03, false, true},
+    {"na_number-10_4.125x9.5in", 0.015, 0, false, false},
+    {"iso_dl_110x220mm", 0, 0.015, false, false},
 };
 
 static void
@@ -691,13 +695,15 @@ device_media(struct sim_device *dev)
 			g_strlcpy(dev->media_name[dev->n_media], g_ptr_array_index(m->media, i),
 				  sizeof(dev->media_name[0]));
 			dev->media_weight[dev->n_media] =
-				(i == 0 ? 0.8 : 0.2 / (double)m->media->len) * rrange(dev->rand, 0.7, 1.3);
+			    (i == 0 ? 0.8 : 0.2 / (double)m->media->len) *
+			    rrange(dev->rand, 0.7, 1.3);
 			dev->n_media++;
 		}
 	} else {
 		bool asia = g_str_has_prefix(dev->site->locale, "ja") ||
 			    g_str_has_prefix(dev->site->locale, "ko");
-		for (unsigned i = 0; i < G_N_ELEMENTS(media_defs) && dev->n_media < SIM_MEDIA_MAX; i++) {
+		for (unsigned i = 0; i < G_N_ELEMENTS(media_defs) && dev->n_media < SIM_MEDIA_MAX;
+		     i++) {
 			const struct media_def *d = &media_defs[i];
 			double w = dev->site->letter ? d->letter_w : d->a4_w;
 			if (d->a3_only && !m->a3)
@@ -709,7 +715,8 @@ device_media(struct sim_device *dev)
 				w = 0;
 			if (w <= 0)
 				continue;
-			g_strlcpy(dev->media_name[dev->n_media], d->name, sizeof(dev->media_name[0]));
+			g_strlcpy(dev->media_name[dev->n_media], d->name,
+				  sizeof(dev->media_name[0]));
 			dev->media_weight[dev->n_media] = w * rrange(dev->rand, 0.7, 1.3);
 			dev->n_media++;
 		}
@@ -720,8 +727,8 @@ device_media(struct sim_device *dev)
 		dev->media_weight[i] /= sum;
 }
 
-static const char *const hp_ouis[] = { "3c:d9:2b", "a0:d3:c1", "10:1f:74", "b0:5a:da", "00:17:a4",
-				       "9c:8e:99", "fc:15:b4" };
+static const char *const hp_ouis[] = {"3c:d9:2b", "a0:d3:c1", "10:1f:74", "b0:5a:da",
+				      "00:17:a4", "9c:8e:99", "fc:15:b4"};
 
 static void
 device_identity(struct sim_device *dev, const char *from_domain)
@@ -748,8 +755,8 @@ device_identity(struct sim_device *dev, const char *from_domain)
 	guint32 u[4];
 	for (unsigned i = 0; i < 4; i++)
 		u[i] = g_rand_int(dev->rand);
-	g_snprintf(dev->uuid, sizeof(dev->uuid), "%08x-%04x-4%03x-%04x-%04x%08x", u[0],
-		   u[1] >> 16, u[1] & 0xfff, (u[2] >> 16 & 0x3fff) | 0x8000, u[2] & 0xffff, u[3]);
+	g_snprintf(dev->uuid, sizeof(dev->uuid), "%08x-%04x-4%03x-%04x-%04x%08x", u[0], u[1] >> 16,
+		   u[1] & 0xfff, (u[2] >> 16 & 0x3fff) | 0x8000, u[2] & 0xffff, u[3]);
 	char *lower = g_ascii_strdown(dev->hostname, -1);
 	g_snprintf(dev->from, sizeof(dev->from), "%s-%s@%s", m->mfp ? "mfp" : "prn", lower,
 		   from_domain != NULL ? from_domain : "fleet.example");
@@ -800,7 +807,8 @@ device_history(struct sim_device *dev, int64_t t_now, int64_t installed, unsigne
 	all = g_new0(struct pending_event, max);
 	for (unsigned lg = 0; lg < 2; lg++) {
 		/* Legacy: one log holding both kinds. */
-		double per_day = lg == 0 ? ppd_avg * dev->jam_per_page + 0.4 : rrange(dev->rand, 0.4, 3.0);
+		double per_day =
+		    lg == 0 ? ppd_avg * dev->jam_per_page + 0.4 : rrange(dev->rand, 0.4, 3.0);
 		int64_t t = t_now;
 		unsigned want = nlogs == 1 ? capacity / 2 : capacity;
 		for (unsigned i = 0; i < want && n < max; i++) {
@@ -816,7 +824,8 @@ device_history(struct sim_device *dev, int64_t t_now, int64_t installed, unsigne
 			p->supply = -1;
 			if (p->code == SIM_EV_SUPPLY_LOW || p->code == SIM_EV_SUPPLY_OUT ||
 			    p->code == SIM_EV_SUPPLY_REPLACED || p->code == SIM_EV_USED_SUPPLY)
-				p->supply = (int8_t)g_rand_int_range(dev->rand, 0, (gint32)dev->n_supplies);
+				p->supply =
+				    (int8_t)g_rand_int_range(dev->rand, 0, (gint32)dev->n_supplies);
 		}
 	}
 	qsort(all, n, sizeof(all[0]), (int (*)(const void *, const void *))pending_cmp);
@@ -836,16 +845,19 @@ device_history(struct sim_device *dev, int64_t t_now, int64_t installed, unsigne
 	if (dev->model->dialect == SNAPSHOT_DIALECT_LEGACY) {
 		/* The job log: the last jobs before now. */
 		unsigned jobs = dev->jobs.cap;
-		int64_t t = t_now - (int64_t)((double)jobs * 6.0 / (ppd_avg > 1 ? ppd_avg : 1) * DAY);
+		int64_t t =
+		    t_now - (int64_t)((double)jobs * 6.0 / (ppd_avg > 1 ? ppd_avg : 1) * DAY);
 		if (t < installed)
 			t = installed;
 		int64_t span = t_now - t;
 		for (unsigned j = 0; j < jobs; j++) {
-			struct sim_job job = { 0 };
+			struct sim_job job = {0};
 			job.t = t + span * j / jobs;
 			job.id = dev->next_job++;
 			uint32_t p = (uint32_t)g_rand_int_range(dev->rand, 1, 12);
-			job.color = dev->model->color ? (uint32_t)rround(dev->rand, p * dev->color_share) : 0;
+			job.color = dev->model->color
+					? (uint32_t)rround(dev->rand, p * dev->color_share)
+					: 0;
 			if (job.color > p)
 				job.color = p;
 			job.mono = p - job.color;
@@ -907,7 +919,7 @@ pick_schedule(struct sim_device *dev)
 	struct sim_schedule s;
 	double u = g_rand_double(dev->rand);
 	if (u < 0.30) {
-		static const unsigned days[] = { 1, 1, 2, 3, 7 };
+		static const unsigned days[] = {1, 1, 2, 3, 7};
 		s.unit = SIM_SCHED_DAYS;
 		s.every = days[g_rand_int_range(dev->rand, 0, G_N_ELEMENTS(days))];
 	} else if (u < 0.60) {
@@ -917,7 +929,7 @@ pick_schedule(struct sim_device *dev)
 		s.unit = SIM_SCHED_MONTHS;
 		s.every = 1;
 	} else {
-		static const unsigned pages[] = { 500, 1000, 2000, 5000, 10000 };
+		static const unsigned pages[] = {500, 1000, 2000, 5000, 10000};
 		s.unit = SIM_SCHED_PAGES;
 		s.every = pages[g_rand_int_range(dev->rand, 0, G_N_ELEMENTS(pages))];
 	}
@@ -928,13 +940,14 @@ static struct sim_device *
 device_new(const struct sim_fleet_settings *settings, GPtrArray *models, unsigned index)
 {
 	struct sim_device *dev = g_new0(struct sim_device, 1);
-	guint32 seed[3] = { settings->seed, index, 0x5eed5eedu };
+	guint32 seed[3] = {settings->seed, index, 0x5eed5eedu};
 
 	dev->index = index;
 	dev->rand = g_rand_new_with_seed_array(seed, 3);
 	dev->seed = g_rand_int(dev->rand);
 	dev->model = g_ptr_array_index(models, g_rand_int_range(dev->rand, 0, (gint32)models->len));
-	dev->site = sim_site_get((unsigned)g_rand_int_range(dev->rand, 0, (gint32)sim_site_count()));
+	dev->site =
+	    sim_site_get((unsigned)g_rand_int_range(dev->rand, 0, (gint32)sim_site_count()));
 	dev->tz = g_time_zone_new_identifier(dev->site->tz_id);
 	if (dev->tz == NULL)
 		dev->tz = g_time_zone_new_offset(dev->site->fallback_offset_min * 60);
@@ -977,9 +990,10 @@ device_new(const struct sim_fleet_settings *settings, GPtrArray *models, unsigne
 	} else {
 		/* Enabled some time within the last interval: the first send
 		 * falls somewhere in the first interval. */
-		int64_t one = sim_schedule_time_k(&dev->sched, dev->tz, settings->start, 1) -
-			      settings->start;
-		dev->sched_anchor = settings->start - (int64_t)(g_rand_double(dev->rand) * (double)one);
+		int64_t one =
+		    sim_schedule_time_k(&dev->sched, dev->tz, settings->start, 1) - settings->start;
+		dev->sched_anchor =
+		    settings->start - (int64_t)(g_rand_double(dev->rand) * (double)one);
 		dev->sched_k = 1;
 	}
 	dev->last_sent_seq = 0;
@@ -1017,7 +1031,8 @@ sim_fleet_new(const struct sim_fleet_settings *settings)
 {
 	struct sim_fleet *fleet = g_new0(struct sim_fleet, 1);
 	GPtrArray *models = g_ptr_array_new();
-	const GPtrArray *source = settings->models != NULL ? settings->models : sim_model_catalogue();
+	const GPtrArray *source =
+	    settings->models != NULL ? settings->models : sim_model_catalogue();
 
 	fleet->settings = *settings;
 	for (unsigned i = 0; i < source->len; i++) {

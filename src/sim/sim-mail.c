@@ -61,7 +61,8 @@ sim_variant_parse(const char *list, struct sim_variant *v, char **error_r)
 			v->content_type = "text/xml";
 		else if (strcmp(s, "application/xml") == 0)
 			v->content_type = "application/xml";
-		else if (strcmp(s, "application/octet-stream") == 0 || strcmp(s, "octet-stream") == 0)
+		else if (strcmp(s, "application/octet-stream") == 0 ||
+			 strcmp(s, "octet-stream") == 0)
 			v->content_type = "application/octet-stream";
 		else if (strcmp(s, "forward") == 0 || strcmp(s, "forwarded") == 0)
 			v->forwarded = true;
@@ -72,7 +73,8 @@ sim_variant_parse(const char *list, struct sim_variant *v, char **error_r)
 		else {
 			*error_r = g_strdup_printf("unknown variant '%s' (base64 qp 7bit text/xml "
 						   "application/xml application/octet-stream "
-						   "forward lf nonascii mix)", s);
+						   "forward lf nonascii mix)",
+						   s);
 			ret = -1;
 			break;
 		}
@@ -84,8 +86,8 @@ sim_variant_parse(const char *list, struct sim_variant *v, char **error_r)
 void
 sim_variant_random(GRand *r, struct sim_variant *v)
 {
-	static const char *const types[] = { "text/xml", "application/xml",
-					     "application/octet-stream" };
+	static const char *const types[] = {"text/xml", "application/xml",
+					    "application/octet-stream"};
 	sim_variant_default(v);
 	double u = g_rand_double(r);
 	v->encoding = u < 0.7 ? SIM_ENC_BASE64 : u < 0.85 ? SIM_ENC_QP : SIM_ENC_7BIT;
@@ -97,35 +99,35 @@ sim_variant_random(GRand *r, struct sim_variant *v)
 }
 
 static const char *const fault_names[SIM_FAULT_COUNT] = {
-	[SIM_FAULT_NONE] = "none",
-	[SIM_FAULT_MISSING_ATTACHMENT] = "missing_attachment",
-	[SIM_FAULT_TRUNCATED_XML] = "truncated_xml",
-	[SIM_FAULT_ENTITY_BOMB] = "entity_bomb",
-	[SIM_FAULT_EXTERNAL_ENTITY] = "external_entity",
-	[SIM_FAULT_OVERSIZED] = "oversized",
-	[SIM_FAULT_DUPLICATE_RESEND] = "duplicate_resend",
-	[SIM_FAULT_SAME_SNAPSHOT_NEW_MAIL] = "same_snapshot_new_mail",
-	[SIM_FAULT_ALERT_MAIL] = "alert_mail",
-	[SIM_FAULT_CLOCK_SKEW] = "clock_skew",
-	[SIM_FAULT_COUNTER_RESET] = "counter_reset",
-	[SIM_FAULT_SLOW_SENDER] = "slow_sender",
-	[SIM_FAULT_DROP_IN_DATA] = "drop_in_data",
+    [SIM_FAULT_NONE] = "none",
+    [SIM_FAULT_MISSING_ATTACHMENT] = "missing_attachment",
+    [SIM_FAULT_TRUNCATED_XML] = "truncated_xml",
+    [SIM_FAULT_ENTITY_BOMB] = "entity_bomb",
+    [SIM_FAULT_EXTERNAL_ENTITY] = "external_entity",
+    [SIM_FAULT_OVERSIZED] = "oversized",
+    [SIM_FAULT_DUPLICATE_RESEND] = "duplicate_resend",
+    [SIM_FAULT_SAME_SNAPSHOT_NEW_MAIL] = "same_snapshot_new_mail",
+    [SIM_FAULT_ALERT_MAIL] = "alert_mail",
+    [SIM_FAULT_CLOCK_SKEW] = "clock_skew",
+    [SIM_FAULT_COUNTER_RESET] = "counter_reset",
+    [SIM_FAULT_SLOW_SENDER] = "slow_sender",
+    [SIM_FAULT_DROP_IN_DATA] = "drop_in_data",
 };
 
 static const char *const fault_expect[SIM_FAULT_COUNT] = {
-	[SIM_FAULT_NONE] = "stored",
-	[SIM_FAULT_MISSING_ATTACHMENT] = "not_snapshot",
-	[SIM_FAULT_TRUNCATED_XML] = "failed",
-	[SIM_FAULT_ENTITY_BOMB] = "failed",
-	[SIM_FAULT_EXTERNAL_ENTITY] = "failed",
-	[SIM_FAULT_OVERSIZED] = "rejected",
-	[SIM_FAULT_DUPLICATE_RESEND] = "duplicate",
-	[SIM_FAULT_SAME_SNAPSHOT_NEW_MAIL] = "duplicate_snapshot",
-	[SIM_FAULT_ALERT_MAIL] = "not_snapshot",
-	[SIM_FAULT_CLOCK_SKEW] = "stored",
-	[SIM_FAULT_COUNTER_RESET] = "stored",
-	[SIM_FAULT_SLOW_SENDER] = "stored",
-	[SIM_FAULT_DROP_IN_DATA] = "not_received",
+    [SIM_FAULT_NONE] = "stored",
+    [SIM_FAULT_MISSING_ATTACHMENT] = "not_snapshot",
+    [SIM_FAULT_TRUNCATED_XML] = "failed",
+    [SIM_FAULT_ENTITY_BOMB] = "failed",
+    [SIM_FAULT_EXTERNAL_ENTITY] = "failed",
+    [SIM_FAULT_OVERSIZED] = "rejected",
+    [SIM_FAULT_DUPLICATE_RESEND] = "duplicate",
+    [SIM_FAULT_SAME_SNAPSHOT_NEW_MAIL] = "duplicate_snapshot",
+    [SIM_FAULT_ALERT_MAIL] = "not_snapshot",
+    [SIM_FAULT_CLOCK_SKEW] = "stored",
+    [SIM_FAULT_COUNTER_RESET] = "stored",
+    [SIM_FAULT_SLOW_SENDER] = "stored",
+    [SIM_FAULT_DROP_IN_DATA] = "not_received",
 };
 
 const char *
@@ -171,7 +173,7 @@ sim_fault_parse(const char *name, enum sim_fault *fault_r)
 void
 sim_mail_settings_default(struct sim_mail_settings *s)
 {
-	static const char *const to[] = { "fleet-intake@fleet.example", NULL };
+	static const char *const to[] = {"fleet-intake@fleet.example", NULL};
 	s->to = to;
 	s->forward_from = "fleet-admin@fleet.example";
 	s->oversize_bytes = 72 * 1024 * 1024;
@@ -214,8 +216,8 @@ with_doctype(GBytes *xml, const char *internal_subset, const char *ref)
 		root_name = g_strndup(root + 1, n);
 	}
 	g_string_append_len(out, doc, p - doc);
-	g_string_append_printf(out, "\n<!DOCTYPE %s [\n%s]>", root_name != NULL ? root_name : "Device",
-			       internal_subset);
+	g_string_append_printf(out, "\n<!DOCTYPE %s [\n%s]>",
+			       root_name != NULL ? root_name : "Device", internal_subset);
 	const char *mm = strstr(p, "MakeAndModel>");
 	if (mm != NULL) {
 		mm += strlen("MakeAndModel>");
@@ -270,8 +272,8 @@ sim_fault_apply_xml(GBytes *xml, enum sim_fault fault, GRand *rand)
 char *
 sim_mail_subject(const struct sim_device *dev, int64_t t)
 {
-	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 	GDateTime *dt = g_date_time_new_from_unix_utc(t);
 	if (dt == NULL)
 		dt = g_date_time_new_from_unix_utc(0);
@@ -281,10 +283,11 @@ sim_mail_subject(const struct sim_device *dev, int64_t t)
 	const char *mon = months[g_date_time_get_month(dt) - 1];
 	char *s;
 	if (dev->model->dialect == SNAPSHOT_DIALECT_LEGACY)
-		s = g_strdup_printf("Printer Snapshot (%s %d,%d %d:%02d:%02d %s) \u2013 %s \u2013 %s", mon,
-				    g_date_time_get_day_of_month(dt), g_date_time_get_year(dt), h12,
-				    g_date_time_get_minute(dt), g_date_time_get_second(dt), ampm,
-				    dev->model->product_number, dev->serial);
+		s = g_strdup_printf(
+		    "Printer Snapshot (%s %d,%d %d:%02d:%02d %s) \u2013 %s \u2013 %s", mon,
+		    g_date_time_get_day_of_month(dt), g_date_time_get_year(dt), h12,
+		    g_date_time_get_minute(dt), g_date_time_get_second(dt), ampm,
+		    dev->model->product_number, dev->serial);
 	else
 		s = g_strdup_printf("Device Snapshot (%s %d, %d %d:%02d:%02d %s) - %s - %s", mon,
 				    g_date_time_get_day_of_month(dt), g_date_time_get_year(dt), h12,
@@ -364,8 +367,8 @@ binary_part(const char *type, const char *subtype, const char *filename, GBytes 
 	gsize len;
 	const void *d = g_bytes_get_data(data, &len);
 	GMimeStream *stream = g_mime_stream_mem_new_with_buffer(d, len);
-	GMimeDataWrapper *wrapper = g_mime_data_wrapper_new_with_stream(stream,
-									GMIME_CONTENT_ENCODING_DEFAULT);
+	GMimeDataWrapper *wrapper =
+	    g_mime_data_wrapper_new_with_stream(stream, GMIME_CONTENT_ENCODING_DEFAULT);
 	g_mime_part_set_content(part, wrapper);
 	g_object_unref(wrapper);
 	g_object_unref(stream);
@@ -408,7 +411,7 @@ mail_finish(GBytes *raw, const char *message_id, const char *from, const char *s
 static GBytes *
 oversize_blob(const struct sim_device *dev, size_t size)
 {
-	guint32 seed[2] = { dev->seed, 0x0b16b00bu };
+	guint32 seed[2] = {dev->seed, 0x0b16b00bu};
 	GRand *r = g_rand_new_with_seed_array(seed, 2);
 	guint8 *buf = g_malloc(size + 4);
 	for (size_t i = 0; i < size; i += 4) {
@@ -427,9 +430,9 @@ sim_mail_snapshot(const struct sim_device *dev, int64_t t_ms, GBytes *xml,
 	int64_t t = t_ms / 1000;
 	char *subject = sim_mail_subject(dev, t);
 	char *host = g_ascii_strdown(dev->hostname, -1);
-	char *message_id = seq == 0 ? g_strdup_printf("%s.%" G_GINT64_FORMAT "@%s", dev->serial, t, host)
-				    : g_strdup_printf("%s.%" G_GINT64_FORMAT ".%u@%s", dev->serial, t,
-						      seq, host);
+	char *message_id =
+	    seq == 0 ? g_strdup_printf("%s.%" G_GINT64_FORMAT "@%s", dev->serial, t, host)
+		     : g_strdup_printf("%s.%" G_GINT64_FORMAT ".%u@%s", dev->serial, t, seq, host);
 	char *tok = mail_token(dev, t, seq, "boundary");
 	char *boundary = g_strdup_printf("=_snap_%s", tok);
 	GDateTime *date = device_datetime(dev, t);
@@ -459,12 +462,14 @@ sim_mail_snapshot(const struct sim_device *dev, int64_t t_ms, GBytes *xml,
 			bool ascii;
 			/* Long lines cannot travel as 7bit/8bit (RFC 5322 998). */
 			if (is_ascii_short_lines(x, len, &ascii))
-				enc = ascii ? GMIME_CONTENT_ENCODING_7BIT : GMIME_CONTENT_ENCODING_8BIT;
+				enc = ascii ? GMIME_CONTENT_ENCODING_7BIT
+					    : GMIME_CONTENT_ENCODING_8BIT;
 		}
 		const char *ct = variant->content_type != NULL ? variant->content_type : "text/xml";
 		const char *slash = strchr(ct, '/');
 		char *type = g_strndup(ct, slash != NULL ? (gsize)(slash - ct) : strlen(ct));
-		GMimePart *att = binary_part(type, slash != NULL ? slash + 1 : "xml", "Device.xml", xml, enc);
+		GMimePart *att =
+		    binary_part(type, slash != NULL ? slash + 1 : "xml", "Device.xml", xml, enc);
 		g_mime_multipart_add(mp, GMIME_OBJECT(att));
 		g_object_unref(att);
 		g_free(type);
@@ -485,10 +490,11 @@ sim_mail_snapshot(const struct sim_device *dev, int64_t t_ms, GBytes *xml,
 	if (variant->forwarded) {
 		/* An administrator forwards the printer's mail as an attachment. */
 		char *fsubject = g_strdup_printf("Fwd: %s", subject);
-		char *fid = g_strdup_printf("fwd.%s.%" G_GINT64_FORMAT ".%u@fleet.example", dev->serial,
-					    t, seq);
+		char *fid = g_strdup_printf("fwd.%s.%" G_GINT64_FORMAT ".%u@fleet.example",
+					    dev->serial, t, seq);
 		GDateTime *fdate = g_date_time_add_minutes(date, 7);
-		GMimeMessage *outer = message_new(settings->forward_from, settings->to, fsubject, fdate, fid);
+		GMimeMessage *outer =
+		    message_new(settings->forward_from, settings->to, fsubject, fdate, fid);
 		GMimeMultipart *omp = g_mime_multipart_new_with_subtype("mixed");
 		char *otok = mail_token(dev, t, seq, "forward");
 		char *ob = g_strdup_printf("=_fwd_%s", otok);
@@ -530,8 +536,8 @@ sim_mail_alert(const struct sim_device *dev, int64_t t_ms, unsigned seq,
 	int64_t t = t_ms / 1000;
 	char *subject = g_strdup_printf("[Alert Message - Test] - %s", dev->model->name);
 	char *host = g_ascii_strdown(dev->hostname, -1);
-	char *message_id = g_strdup_printf("alert.%s.%" G_GINT64_FORMAT ".%u@%s", dev->serial, t, seq,
-					   host);
+	char *message_id =
+	    g_strdup_printf("alert.%s.%" G_GINT64_FORMAT ".%u@%s", dev->serial, t, seq, host);
 	GDateTime *date = device_datetime(dev, t);
 	GMimeMessage *msg = message_new(dev->from, settings->to, subject, date, message_id);
 	char *body = g_strdup_printf("Alert Message - Test\n\nDevice: %s\nProduct Number: %s\n"
@@ -700,8 +706,9 @@ sim_manifest_object(const struct sim_device *dev, int64_t taken_ms, int64_t cloc
 		const struct sim_supply *sp = &dev->supplies[i];
 		json_builder_begin_object(b);
 		json_builder_set_member_name(b, "key");
-		json_builder_add_string_value(b, legacy ? sp->m->legacy_id
-					      : sp->m->label != NULL ? sp->m->label : sp->m->type);
+		json_builder_add_string_value(b, legacy			? sp->m->legacy_id
+						 : sp->m->label != NULL ? sp->m->label
+									: sp->m->type);
 		json_builder_set_member_name(b, "color");
 		if (sp->m->color != NULL)
 			json_builder_add_string_value(b, sp->m->color);
@@ -746,7 +753,9 @@ sim_manifest_object(const struct sim_device *dev, int64_t taken_ms, int64_t cloc
 		sim_event_code_string(ev, code);
 		json_builder_begin_object(b);
 		json_builder_set_member_name(b, "log");
-		json_builder_add_string_value(b, legacy ? "system" : ev->log == 0 ? "error" : "info");
+		json_builder_add_string_value(b, legacy		? "system"
+						 : ev->log == 0 ? "error"
+								: "info");
 		json_builder_set_member_name(b, "sequence");
 		json_builder_add_int_value(b, ev->seq);
 		json_builder_set_member_name(b, "code");

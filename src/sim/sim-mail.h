@@ -23,9 +23,9 @@ enum sim_encoding {
 struct sim_variant {
 	enum sim_encoding encoding;
 	const char *content_type; /* text/xml, application/xml, application/octet-stream */
-	bool forwarded;           /* wrapped as message/rfc822 in an admin's mail */
-	bool lf;                  /* bare LF line endings */
-	bool nonascii;            /* Korean descriptions whatever the locale */
+	bool forwarded;		  /* wrapped as message/rfc822 in an admin's mail */
+	bool lf;		  /* bare LF line endings */
+	bool nonascii;		  /* Korean descriptions whatever the locale */
 };
 
 /* Parses a comma list: base64 qp 7bit text/xml application/xml
@@ -50,8 +50,8 @@ enum sim_fault {
 	SIM_FAULT_ALERT_MAIL,
 	SIM_FAULT_CLOCK_SKEW,
 	SIM_FAULT_COUNTER_RESET,
-	SIM_FAULT_SLOW_SENDER,    /* SMTP only */
-	SIM_FAULT_DROP_IN_DATA,   /* SMTP only */
+	SIM_FAULT_SLOW_SENDER,	/* SMTP only */
+	SIM_FAULT_DROP_IN_DATA, /* SMTP only */
 	SIM_FAULT_COUNT
 };
 
@@ -63,18 +63,18 @@ int sim_fault_parse(const char *name, enum sim_fault *fault_r);
 bool sim_fault_smtp_only(enum sim_fault fault);
 
 struct sim_mail_settings {
-	const char *const *to;      /* NULL-terminated recipients */
-	const char *forward_from;   /* the admin who forwards: fleet-admin@... */
-	size_t oversize_bytes;      /* size of the oversized-message fault */
+	const char *const *to;	  /* NULL-terminated recipients */
+	const char *forward_from; /* the admin who forwards: fleet-admin@... */
+	size_t oversize_bytes;	  /* size of the oversized-message fault */
 };
 
 void sim_mail_settings_default(struct sim_mail_settings *settings);
 
 struct sim_mail {
-	GBytes *raw;        /* the message bytes */
-	char *message_id;   /* without angle brackets */
-	char *from;         /* envelope sender */
-	char *subject;      /* decoded */
+	GBytes *raw;	  /* the message bytes */
+	char *message_id; /* without angle brackets */
+	char *from;	  /* envelope sender */
+	char *subject;	  /* decoded */
 	char sha256[65];
 };
 
@@ -106,9 +106,9 @@ GBytes *sim_fault_apply_xml(GBytes *xml, enum sim_fault fault, GRand *rand);
  * times, counters, supplies, new events, fault and expectation, message
  * SHA-256 and Message-ID.  new_events_since: newest sequence already sent.
  * Returns a new JsonObject. */
-JsonObject *sim_manifest_object(const struct sim_device *dev, int64_t taken_ms,
-				int64_t clock_skew, const struct sim_variant *variant,
-				enum sim_fault fault, const struct sim_mail *mail, size_t xml_len,
+JsonObject *sim_manifest_object(const struct sim_device *dev, int64_t taken_ms, int64_t clock_skew,
+				const struct sim_variant *variant, enum sim_fault fault,
+				const struct sim_mail *mail, size_t xml_len,
 				int64_t new_events_since);
 /* One compact JSON line (with "\n"); g_free'd by the caller. */
 char *sim_manifest_line(JsonObject *obj);

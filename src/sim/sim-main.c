@@ -64,7 +64,7 @@ struct run {
 	enum sim_fault *faults;
 	unsigned n_faults, fault_next;
 	double fault_rate;
-	GRand *rand;          /* run-level choices: variants, faults */
+	GRand *rand; /* run-level choices: variants, faults */
 	FILE *manifest;
 	unsigned mails;
 	unsigned snapshots;
@@ -81,7 +81,7 @@ on_done(struct sim_outgoing *out, gpointer data)
 {
 	struct run *run = data;
 	JsonObject *obj = out->user;
-	static const char *const status[] = { "pending", "sent", "failed", "dropped" };
+	static const char *const status[] = {"pending", "sent", "failed", "dropped"};
 	if (obj == NULL || run->manifest == NULL)
 		return;
 	JsonObject *d = json_object_new();
@@ -129,8 +129,9 @@ pick_fault(struct run *run)
 		enum sim_fault f = run->faults[run->fault_next++ % run->n_faults];
 		if (sim_fault_smtp_only(f) && run->o->smtp == NULL) {
 			if (!run->warned_smtp_only)
-				log_warnx("sim: event=fault_skipped fault=%s reason=\"needs --smtp\"",
-					  sim_fault_name(f));
+				log_warnx(
+				    "sim: event=fault_skipped fault=%s reason=\"needs --smtp\"",
+				    sim_fault_name(f));
 			run->warned_smtp_only = true;
 			continue;
 		}
@@ -155,14 +156,15 @@ emit_snapshot(struct run *run, struct sim_device *dev, int64_t t)
 	if (fault == SIM_FAULT_COUNTER_RESET)
 		sim_device_counter_reset(dev, t);
 	if (fault == SIM_FAULT_CLOCK_SKEW) {
-		skew = run->o->clock_skew != 0 ? run->o->clock_skew
-						: (g_rand_boolean(run->rand) ? 1 : -1) *
-							  (int64_t)g_rand_int_range(run->rand, 3600, 400 * 86400);
+		skew = run->o->clock_skew != 0
+			   ? run->o->clock_skew
+			   : (g_rand_boolean(run->rand) ? 1 : -1) *
+				 (int64_t)g_rand_int_range(run->rand, 3600, 400 * 86400);
 	}
 	struct sim_doc_options doc = {
-		.detailed_errors = run->o->detailed,
-		.force_korean = v.nonascii,
-		.clock_skew = skew,
+	    .detailed_errors = run->o->detailed,
+	    .force_korean = v.nonascii,
+	    .clock_skew = skew,
 	};
 	GBytes *xml = sim_device_write_xml(dev, taken_ms, &doc);
 	if (xml == NULL) {
@@ -184,33 +186,35 @@ emit_snapshot(struct run *run, struct sim_device *dev, int64_t t)
 	int64_t send_ms = taken_ms + skew * 1000;
 
 	if (fault == SIM_FAULT_ALERT_MAIL) {
-		struct sim_mail *alert = sim_mail_alert(dev, send_ms - 60000, dev->mails++, &run->mail);
-		JsonObject *aobj = sim_manifest_object(dev, taken_ms, skew, &v, SIM_FAULT_ALERT_MAIL,
-						       alert, 0, G_MAXINT64);
+		struct sim_mail *alert =
+		    sim_mail_alert(dev, send_ms - 60000, dev->mails++, &run->mail);
+		JsonObject *aobj = sim_manifest_object(dev, taken_ms, skew, &v,
+						       SIM_FAULT_ALERT_MAIL, alert, 0, G_MAXINT64);
 		json_object_set_string_member(aobj, "kind", "alert");
 		send_mail(run, dev, alert, aobj, SIM_FAULT_NONE);
 		json_object_unref(aobj);
 		sim_mail_free(&alert);
 	}
-	enum sim_fault first = (fault == SIM_FAULT_ALERT_MAIL || fault == SIM_FAULT_DUPLICATE_RESEND ||
-				fault == SIM_FAULT_SAME_SNAPSHOT_NEW_MAIL)
-				       ? SIM_FAULT_NONE
-				       : fault;
-	struct sim_mail *mail = sim_mail_snapshot(dev, send_ms, doc_bytes, &v, first, dev->mails++,
-						  &run->mail);
-	JsonObject *obj = sim_manifest_object(dev, taken_ms, skew, &v, first, mail, xml_len,
-					      dev->last_sent_seq);
+	enum sim_fault first =
+	    (fault == SIM_FAULT_ALERT_MAIL || fault == SIM_FAULT_DUPLICATE_RESEND ||
+	     fault == SIM_FAULT_SAME_SNAPSHOT_NEW_MAIL)
+		? SIM_FAULT_NONE
+		: fault;
+	struct sim_mail *mail =
+	    sim_mail_snapshot(dev, send_ms, doc_bytes, &v, first, dev->mails++, &run->mail);
+	JsonObject *obj =
+	    sim_manifest_object(dev, taken_ms, skew, &v, first, mail, xml_len, dev->last_sent_seq);
 	json_object_set_string_member(obj, "kind", "snapshot");
 	run->gen_us += sk_time_now_us() - t0;
 	send_mail(run, dev, mail, obj, first);
 	json_object_unref(obj);
 
 	if (fault == SIM_FAULT_DUPLICATE_RESEND || fault == SIM_FAULT_SAME_SNAPSHOT_NEW_MAIL) {
-		struct sim_mail *again = fault == SIM_FAULT_DUPLICATE_RESEND
-						 ? NULL
-						 : sim_mail_snapshot(dev, send_ms + 3600 * 1000, doc_bytes,
-								     &v, SIM_FAULT_NONE, dev->mails++,
-								     &run->mail);
+		struct sim_mail *again =
+		    fault == SIM_FAULT_DUPLICATE_RESEND
+			? NULL
+			: sim_mail_snapshot(dev, send_ms + 3600 * 1000, doc_bytes, &v,
+					    SIM_FAULT_NONE, dev->mails++, &run->mail);
 		struct sim_mail *m2 = again != NULL ? again : mail;
 		JsonObject *o2 = sim_manifest_object(dev, taken_ms, skew, &v, fault, m2, xml_len,
 						     dev->last_sent_seq);
@@ -277,14 +281,16 @@ run_schedule(struct run *run, int64_t start, int64_t end)
 		g_sequence_remove(it);
 		if (run->o->speed > 0) {
 			/* Accelerated real time: wait until the simulated moment. */
-			int64_t target = real0 + (int64_t)((double)(t - start) * 1e6 / run->o->speed);
+			int64_t target =
+			    real0 + (int64_t)((double)(t - start) * 1e6 / run->o->speed);
 			for (;;) {
 				int64_t now = sk_time_now_us();
 				if (now >= target)
 					break;
 				int64_t wait_ms = (target - now) / 1000 + 1;
 				if (run->o->smtp != NULL)
-					sim_sink_pump(run->sink, wait_ms > 200 ? 200 : (int)wait_ms);
+					sim_sink_pump(run->sink,
+						      wait_ms > 200 ? 200 : (int)wait_ms);
 				else
 					g_usleep((gulong)((wait_ms > 200 ? 200 : wait_ms) * 1000));
 			}
@@ -345,56 +351,94 @@ int
 main(int argc, char **argv)
 {
 	struct opts o = {
-		.devices = 10, .seed = 1, .days = 30, .fault_rate = -1, .oversize_mb = 72,
-		.connections = 4, .max_attempts = 6, .retry_base_ms = 500, .timeout_s = 600,
-		.slow_bps = 256, .log_capacity = SIM_LOG_CAPACITY_DEFAULT,
-		.job_log_capacity = SIM_JOB_LOG_CAPACITY_DEFAULT,
+	    .devices = 10,
+	    .seed = 1,
+	    .days = 30,
+	    .fault_rate = -1,
+	    .oversize_mb = 72,
+	    .connections = 4,
+	    .max_attempts = 6,
+	    .retry_base_ms = 500,
+	    .timeout_s = 600,
+	    .slow_bps = 256,
+	    .log_capacity = SIM_LOG_CAPACITY_DEFAULT,
+	    .job_log_capacity = SIM_JOB_LOG_CAPACITY_DEFAULT,
 	};
 	GOptionEntry entries[] = {
-		{ "devices", 'n', 0, G_OPTION_ARG_INT, &o.devices, "Number of devices (10)", "N" },
-		{ "seed", 's', 0, G_OPTION_ARG_INT64, &o.seed, "Seed: same seed, same mails (1)", "N" },
-		{ "start", 0, 0, G_OPTION_ARG_STRING, &o.start, "Simulated start (YYYY-MM-DD or ISO 8601)", "DATE" },
-		{ "days", 'd', 0, G_OPTION_ARG_INT, &o.days, "Days to simulate (30)", "N" },
-		{ "speed", 0, 0, G_OPTION_ARG_DOUBLE, &o.speed, "Run in real time, X times faster", "X" },
-		{ "test", 0, 0, G_OPTION_ARG_NONE, &o.test, "One snapshot from every device now (EWS Test button)", NULL },
-		{ "schedule", 0, 0, G_OPTION_ARG_STRING, &o.schedule, "AutoSend for all devices: Nd, Nw, Nm or Np (default: a mix)", "SPEC" },
-		{ "dialect", 0, 0, G_OPTION_ARG_STRING, &o.dialect, "Only futuresmart or legacy models", "NAME" },
-		{ "template", 't', 0, G_OPTION_ARG_FILENAME_ARRAY, &o.templates, "Real Device.xml or snapshot mail to imitate (repeatable)", "FILE" },
-		{ "detailed-errors", 0, 0, G_OPTION_ARG_NONE, &o.detailed, "Add detailed error information (2-3 MB documents)", NULL },
-		{ "variants", 0, 0, G_OPTION_ARG_STRING, &o.variants, "Mail variants: mix, or a list of base64 qp 7bit text/xml application/xml application/octet-stream forward lf nonascii", "LIST" },
-		{ "faults", 0, 0, G_OPTION_ARG_STRING, &o.faults, "Faults to inject (comma list, or all)", "LIST" },
-		{ "fault-rate", 0, 0, G_OPTION_ARG_DOUBLE, &o.fault_rate, "Share of snapshots with a fault (0.05 with --faults)", "R" },
-		{ "clock-skew", 0, 0, G_OPTION_ARG_INT64, &o.clock_skew, "Seconds of skew for the clock_skew fault (default: random)", "S" },
-		{ "oversize-mb", 0, 0, G_OPTION_ARG_INT, &o.oversize_mb, "Size of the oversized fault's extra part (72)", "MB" },
-		{ "out", 'o', 0, G_OPTION_ARG_FILENAME, &o.out, "Write .eml files into DIR", "DIR" },
-		{ "maildir", 0, 0, G_OPTION_ARG_FILENAME, &o.maildir, "Deliver into a Maildir", "DIR" },
-		{ "smtp", 0, 0, G_OPTION_ARG_STRING, &o.smtp, "Send to smtp://host:port (or smtps://)", "URL" },
-		{ "to", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.to, "Recipient (repeatable; fleet-intake@fleet.example)", "ADDR" },
-		{ "from-domain", 0, 0, G_OPTION_ARG_STRING, &o.from_domain, "Domain of the devices' From addresses", "DOMAIN" },
-		{ "forward-from", 0, 0, G_OPTION_ARG_STRING, &o.forward_from, "Who forwards mails in the forward variant", "ADDR" },
-		{ "user", 0, 0, G_OPTION_ARG_STRING, &o.user, "SMTP AUTH user", "USER" },
-		{ "password", 0, 0, G_OPTION_ARG_STRING, &o.password, "SMTP AUTH password (or SNAPKEEP_SIM_PASSWORD)", "PASS" },
-		{ "auth", 0, 0, G_OPTION_ARG_STRING, &o.auth, "SASL mechanism (PLAIN, LOGIN, ...)", "MECH" },
-		{ "starttls", 0, 0, G_OPTION_ARG_NONE, &o.starttls, "Require STARTTLS", NULL },
-		{ "insecure", 'k', 0, G_OPTION_ARG_NONE, &o.insecure, "Do not verify the server certificate", NULL },
-		{ "cacert", 0, 0, G_OPTION_ARG_FILENAME, &o.cacert, "CA bundle for the server certificate", "FILE" },
-		{ "connections", 'c', 0, G_OPTION_ARG_INT, &o.connections, "SMTP connections in parallel (4)", "N" },
-		{ "max-attempts", 0, 0, G_OPTION_ARG_INT, &o.max_attempts, "Attempts per mail (6)", "N" },
-		{ "retry-base-ms", 0, 0, G_OPTION_ARG_INT, &o.retry_base_ms, "First retry backoff, doubled each time (500)", "MS" },
-		{ "timeout", 0, 0, G_OPTION_ARG_INT, &o.timeout_s, "Seconds per SMTP transfer (600)", "S" },
-		{ "slow-bps", 0, 0, G_OPTION_ARG_INT, &o.slow_bps, "Bytes per second of the slow_sender fault (256)", "N" },
-		{ "manifest", 'm', 0, G_OPTION_ARG_FILENAME, &o.manifest, "Write one JSON line per mail", "FILE" },
-		{ "max-mails", 0, 0, G_OPTION_ARG_INT, &o.max_mails, "Stop after N snapshots", "N" },
-		{ "log-capacity", 0, 0, G_OPTION_ARG_INT, &o.log_capacity, "Entries per event log (200)", "N" },
-		{ "job-log-capacity", 0, 0, G_OPTION_ARG_INT, &o.job_log_capacity, "Legacy job log entries (1000)", "N" },
-		{ "quiet", 'q', 0, G_OPTION_ARG_NONE, &o.quiet, "No summary", NULL },
-		{ "log-level", 0, 0, G_OPTION_ARG_STRING, &o.log_level, "error, warning, info, debug", "LEVEL" },
-		{ NULL, 0, 0, 0, NULL, NULL, NULL },
+	    {"devices", 'n', 0, G_OPTION_ARG_INT, &o.devices, "Number of devices (10)", "N"},
+	    {"seed", 's', 0, G_OPTION_ARG_INT64, &o.seed, "Seed: same seed, same mails (1)", "N"},
+	    {"start", 0, 0, G_OPTION_ARG_STRING, &o.start,
+	     "Simulated start (YYYY-MM-DD or ISO 8601)", "DATE"},
+	    {"days", 'd', 0, G_OPTION_ARG_INT, &o.days, "Days to simulate (30)", "N"},
+	    {"speed", 0, 0, G_OPTION_ARG_DOUBLE, &o.speed, "Run in real time, X times faster", "X"},
+	    {"test", 0, 0, G_OPTION_ARG_NONE, &o.test,
+	     "One snapshot from every device now (EWS Test button)", NULL},
+	    {"schedule", 0, 0, G_OPTION_ARG_STRING, &o.schedule,
+	     "AutoSend for all devices: Nd, Nw, Nm or Np (default: a mix)", "SPEC"},
+	    {"dialect", 0, 0, G_OPTION_ARG_STRING, &o.dialect, "Only futuresmart or legacy models",
+	     "NAME"},
+	    {"template", 't', 0, G_OPTION_ARG_FILENAME_ARRAY, &o.templates,
+	     "Real Device.xml or snapshot mail to imitate (repeatable)", "FILE"},
+	    {"detailed-errors", 0, 0, G_OPTION_ARG_NONE, &o.detailed,
+	     "Add detailed error information (2-3 MB documents)", NULL},
+	    {"variants", 0, 0, G_OPTION_ARG_STRING, &o.variants,
+	     "Mail variants: mix, or a list of base64 qp 7bit text/xml application/xml "
+	     "application/octet-stream forward lf nonascii",
+	     "LIST"},
+	    {"faults", 0, 0, G_OPTION_ARG_STRING, &o.faults,
+	     "Faults to inject (comma list, or all)", "LIST"},
+	    {"fault-rate", 0, 0, G_OPTION_ARG_DOUBLE, &o.fault_rate,
+	     "Share of snapshots with a fault (0.05 with --faults)", "R"},
+	    {"clock-skew", 0, 0, G_OPTION_ARG_INT64, &o.clock_skew,
+	     "Seconds of skew for the clock_skew fault (default: random)", "S"},
+	    {"oversize-mb", 0, 0, G_OPTION_ARG_INT, &o.oversize_mb,
+	     "Size of the oversized fault's extra part (72)", "MB"},
+	    {"out", 'o', 0, G_OPTION_ARG_FILENAME, &o.out, "Write .eml files into DIR", "DIR"},
+	    {"maildir", 0, 0, G_OPTION_ARG_FILENAME, &o.maildir, "Deliver into a Maildir", "DIR"},
+	    {"smtp", 0, 0, G_OPTION_ARG_STRING, &o.smtp, "Send to smtp://host:port (or smtps://)",
+	     "URL"},
+	    {"to", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.to,
+	     "Recipient (repeatable; fleet-intake@fleet.example)", "ADDR"},
+	    {"from-domain", 0, 0, G_OPTION_ARG_STRING, &o.from_domain,
+	     "Domain of the devices' From addresses", "DOMAIN"},
+	    {"forward-from", 0, 0, G_OPTION_ARG_STRING, &o.forward_from,
+	     "Who forwards mails in the forward variant", "ADDR"},
+	    {"user", 0, 0, G_OPTION_ARG_STRING, &o.user, "SMTP AUTH user", "USER"},
+	    {"password", 0, 0, G_OPTION_ARG_STRING, &o.password,
+	     "SMTP AUTH password (or SNAPKEEP_SIM_PASSWORD)", "PASS"},
+	    {"auth", 0, 0, G_OPTION_ARG_STRING, &o.auth, "SASL mechanism (PLAIN, LOGIN, ...)",
+	     "MECH"},
+	    {"starttls", 0, 0, G_OPTION_ARG_NONE, &o.starttls, "Require STARTTLS", NULL},
+	    {"insecure", 'k', 0, G_OPTION_ARG_NONE, &o.insecure,
+	     "Do not verify the server certificate", NULL},
+	    {"cacert", 0, 0, G_OPTION_ARG_FILENAME, &o.cacert,
+	     "CA bundle for the server certificate", "FILE"},
+	    {"connections", 'c', 0, G_OPTION_ARG_INT, &o.connections,
+	     "SMTP connections in parallel (4)", "N"},
+	    {"max-attempts", 0, 0, G_OPTION_ARG_INT, &o.max_attempts, "Attempts per mail (6)", "N"},
+	    {"retry-base-ms", 0, 0, G_OPTION_ARG_INT, &o.retry_base_ms,
+	     "First retry backoff, doubled each time (500)", "MS"},
+	    {"timeout", 0, 0, G_OPTION_ARG_INT, &o.timeout_s, "Seconds per SMTP transfer (600)",
+	     "S"},
+	    {"slow-bps", 0, 0, G_OPTION_ARG_INT, &o.slow_bps,
+	     "Bytes per second of the slow_sender fault (256)", "N"},
+	    {"manifest", 'm', 0, G_OPTION_ARG_FILENAME, &o.manifest, "Write one JSON line per mail",
+	     "FILE"},
+	    {"max-mails", 0, 0, G_OPTION_ARG_INT, &o.max_mails, "Stop after N snapshots", "N"},
+	    {"log-capacity", 0, 0, G_OPTION_ARG_INT, &o.log_capacity, "Entries per event log (200)",
+	     "N"},
+	    {"job-log-capacity", 0, 0, G_OPTION_ARG_INT, &o.job_log_capacity,
+	     "Legacy job log entries (1000)", "N"},
+	    {"quiet", 'q', 0, G_OPTION_ARG_NONE, &o.quiet, "No summary", NULL},
+	    {"log-level", 0, 0, G_OPTION_ARG_STRING, &o.log_level, "error, warning, info, debug",
+	     "LEVEL"},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
-	GOptionContext *ctx = g_option_context_new("- a fleet of virtual printers sending AutoSend snapshot mails");
+	GOptionContext *ctx =
+	    g_option_context_new("- a fleet of virtual printers sending AutoSend snapshot mails");
 	GError *gerr = NULL;
 	char *error = NULL;
-	struct run run = { 0 };
+	struct run run = {0};
 	struct sim_fleet_settings fs;
 	struct sim_schedule sched;
 	struct sim_sink_settings ss;
@@ -404,7 +448,8 @@ main(int argc, char **argv)
 	setlocale(LC_ALL, "");
 	log_init("snapkeep-sim", LOG_LEVEL_WARN);
 	g_option_context_add_main_entries(ctx, entries, NULL);
-	g_option_context_set_summary(ctx, "Writes snapshot mails to --out DIR, --maildir DIR or --smtp URL.");
+	g_option_context_set_summary(
+	    ctx, "Writes snapshot mails to --out DIR, --maildir DIR or --smtp URL.");
 	if (!g_option_context_parse(ctx, &argc, &argv, &gerr)) {
 		fprintf(stderr, "snapkeep-sim: %s\n", gerr->message);
 		g_error_free(gerr);
@@ -435,7 +480,7 @@ main(int argc, char **argv)
 	g_mime_init();
 	xmlInitParser();
 	run.o = &o;
-	guint32 seed_words[2] = { (guint32)o.seed, 0xFA17u };
+	guint32 seed_words[2] = {(guint32)o.seed, 0xFA17u};
 	run.rand = g_rand_new_with_seed_array(seed_words, 2);
 
 	sim_fleet_settings_default(&fs);
@@ -491,8 +536,10 @@ main(int argc, char **argv)
 	run.mail.oversize_bytes = (size_t)(o.oversize_mb > 0 ? o.oversize_mb : 1) * 1024 * 1024;
 
 	sim_sink_settings_default(&ss);
-	ss.kind = o.out != NULL ? SIM_SINK_OUT : o.maildir != NULL ? SIM_SINK_MAILDIR :
-		  o.smtp != NULL ? SIM_SINK_SMTP : SIM_SINK_NONE;
+	ss.kind = o.out != NULL	      ? SIM_SINK_OUT
+		  : o.maildir != NULL ? SIM_SINK_MAILDIR
+		  : o.smtp != NULL    ? SIM_SINK_SMTP
+				      : SIM_SINK_NONE;
 	ss.dir = o.out != NULL ? o.out : o.maildir;
 	ss.url = o.smtp;
 	ss.rcpt = run.mail.to;
@@ -543,17 +590,20 @@ main(int argc, char **argv)
 	double secs = (double)(st.finished_us - st.started_us) / 1e6;
 	if (!o.quiet) {
 		fprintf(stderr,
-			"snapkeep-sim: devices=%u snapshots=%u mails=%" G_GUINT64_FORMAT " sent=%" G_GUINT64_FORMAT
-			" retried=%" G_GUINT64_FORMAT " failed=%" G_GUINT64_FORMAT " dropped=%" G_GUINT64_FORMAT
+			"snapkeep-sim: devices=%u snapshots=%u mails=%" G_GUINT64_FORMAT
+			" sent=%" G_GUINT64_FORMAT " retried=%" G_GUINT64_FORMAT
+			" failed=%" G_GUINT64_FORMAT " dropped=%" G_GUINT64_FORMAT
 			" elapsed_s=%.2f msg_per_s=%.1f\n",
 			run.fleet->devices->len, run.snapshots, st.submitted, st.sent, st.retried,
 			st.failed, st.dropped, secs, secs > 0 ? (double)st.sent / secs : 0.0);
 		fprintf(stderr,
-			"snapkeep-sim: xml_mb=%.1f avg_futuresmart_kb=%.0f avg_legacy_kb=%.0f max_kb=%.0f "
+			"snapkeep-sim: xml_mb=%.1f avg_futuresmart_kb=%.0f avg_legacy_kb=%.0f "
+			"max_kb=%.0f "
 			"mail_mb=%.1f fleet_s=%.2f generate_s=%.2f snapshots_per_s=%.1f\n",
 			(double)run.xml_bytes / 1e6,
 			run.n_fs > 0 ? (double)run.xml_fs_bytes / run.n_fs / 1024.0 : 0.0,
-			run.n_legacy > 0 ? (double)run.xml_legacy_bytes / run.n_legacy / 1024.0 : 0.0,
+			run.n_legacy > 0 ? (double)run.xml_legacy_bytes / run.n_legacy / 1024.0
+					 : 0.0,
 			(double)run.xml_max / 1024.0, (double)run.mail_bytes / 1e6,
 			(double)fleet_us / 1e6, (double)run.gen_us / 1e6,
 			run.gen_us > 0 ? run.snapshots / ((double)run.gen_us / 1e6) : 0.0);

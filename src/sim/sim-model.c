@@ -25,6 +25,7 @@ struct model_def {
 	struct supply_def supplies[SIM_SUPPLY_MAX];
 };
 
+/* clang-format off */
 #define K_(p, y) { "K", "black", "tonerCartridge", p, "blackToner", "Black Cartridge", y }
 #define C_(p, y) { "C", "cyan", "tonerCartridge", p, "cyanToner", "Cyan Cartridge", y }
 #define M_(p, y) { "M", "magenta", "tonerCartridge", p, "magentaToner", "Magenta Cartridge", y }
@@ -98,6 +99,8 @@ static const struct sim_site sites[] = {
 	{ "en-AU", "Australia/Adelaide", 570, false, "10.63" },
 };
 
+/* clang-format on */
+
 unsigned
 sim_site_count(void)
 {
@@ -110,6 +113,7 @@ sim_site_get(unsigned i)
 	return &sites[i % G_N_ELEMENTS(sites)];
 }
 
+/* clang-format off */
 static const struct sim_event_kind event_kinds[SIM_EV_COUNT] = {
 	[SIM_EV_JAM_TRAY2] = { "13.B2.D1", "cELJamTray2", 0,
 		{ "Jam in tray 2", "Papierstau in Fach 2", "Bourrage dans le bac 2",
@@ -172,6 +176,8 @@ static const struct sim_event_kind event_kinds[SIM_EV_COUNT] = {
 		{ "%s replaced", "%s ersetzt", "%s remplacé", "%s交換済み", "%s 교체됨" } },
 };
 
+/* clang-format on */
+
 const struct sim_event_kind *
 sim_event_kind(unsigned code)
 {
@@ -186,8 +192,9 @@ sim_event_code_string(const struct sim_event *ev, char buf[16])
 	const struct sim_event_kind *kind = sim_event_kind(ev->code);
 	if (ev->supply >= 0 && (ev->code == SIM_EV_SUPPLY_LOW || ev->code == SIM_EV_SUPPLY_OUT ||
 				ev->code == SIM_EV_SUPPLY_REPLACED)) {
-		const char *tail = ev->code == SIM_EV_SUPPLY_LOW ? "60" :
-				   ev->code == SIM_EV_SUPPLY_OUT ? "70" : "00";
+		const char *tail = ev->code == SIM_EV_SUPPLY_LOW   ? "60"
+				   : ev->code == SIM_EV_SUPPLY_OUT ? "70"
+								   : "00";
 		g_snprintf(buf, 16, "10.%02X.%s", (unsigned)ev->supply, tail);
 		return;
 	}
@@ -215,8 +222,7 @@ locale_index(const char *locale)
 }
 
 const char *
-sim_event_description(const struct sim_device *dev, const struct sim_event *ev,
-		      bool force_korean)
+sim_event_description(const struct sim_device *dev, const struct sim_event *ev, bool force_korean)
 {
 	/* Supply events carry the supply's name; they are formatted into a
 	 * small per-thread cache so callers get a stable const string. */

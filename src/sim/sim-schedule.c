@@ -28,8 +28,10 @@ sim_schedule_parse(const char *text, struct sim_schedule *sched_r, char **error_
 	    g_str_has_prefix(p, "months:") || g_str_has_prefix(p, "pages:")) {
 		char c = p[0];
 		p = strchr(p, ':') + 1;
-		unit = c == 'd' ? SIM_SCHED_DAYS : c == 'w' ? SIM_SCHED_WEEKS :
-		       c == 'm' ? SIM_SCHED_MONTHS : SIM_SCHED_PAGES;
+		unit = c == 'd'	  ? SIM_SCHED_DAYS
+		       : c == 'w' ? SIM_SCHED_WEEKS
+		       : c == 'm' ? SIM_SCHED_MONTHS
+				  : SIM_SCHED_PAGES;
 		if (g_ascii_string_to_unsigned(p, 10, 1, 1000000, &n, NULL) == FALSE)
 			goto bad;
 	} else {
@@ -49,8 +51,9 @@ sim_schedule_parse(const char *text, struct sim_schedule *sched_r, char **error_
 			goto bad;
 	}
 	if (unit == SIM_SCHED_PAGES && (n < SIM_SCHED_PAGES_MIN || n > SIM_SCHED_PAGES_MAX)) {
-		*error_r = g_strdup_printf("schedule '%s': pages must be %d-%d (as AutoSend offers)",
-					   text, SIM_SCHED_PAGES_MIN, SIM_SCHED_PAGES_MAX);
+		*error_r =
+		    g_strdup_printf("schedule '%s': pages must be %d-%d (as AutoSend offers)", text,
+				    SIM_SCHED_PAGES_MIN, SIM_SCHED_PAGES_MAX);
 		return -1;
 	}
 	if (unit != SIM_SCHED_PAGES && n > 366) {
@@ -69,7 +72,7 @@ bad:
 char *
 sim_schedule_describe(const struct sim_schedule *sched)
 {
-	static const char *const names[] = { "?", "days", "weeks", "months", "pages" };
+	static const char *const names[] = {"?", "days", "weeks", "months", "pages"};
 	unsigned u = (unsigned)sched->unit <= SIM_SCHED_PAGES ? (unsigned)sched->unit : 0;
 	return g_strdup_printf("every %u %s", sched->every, names[u]);
 }

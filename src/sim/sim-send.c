@@ -41,13 +41,13 @@ struct transfer {
 
 struct sim_sink {
 	struct sim_sink_settings s;
-	char **rcpt;              /* owned copy */
+	char **rcpt; /* owned copy */
 	sim_sink_done_fn done;
 	gpointer data;
 	CURLM *multi;
-	GQueue waiting;           /* struct sim_outgoing *, ready or backing off */
-	GPtrArray *active;        /* struct transfer * */
-	GArray *latencies;        /* double ms */
+	GQueue waiting;	   /* struct sim_outgoing *, ready or backing off */
+	GPtrArray *active; /* struct transfer * */
+	GArray *latencies; /* double ms */
 	struct sim_sink_stats stats;
 	unsigned file_seq;
 };
@@ -160,15 +160,16 @@ deliver_file(struct sim_sink *sink, struct sim_outgoing *out)
 		final = g_strdup_printf("%s/%s.eml", sink->s.dir, out->name);
 		tmp = g_strdup_printf("%s/.%s.eml.tmp", sink->s.dir, out->name);
 	} else {
-		char *base = g_strdup_printf("%" G_GINT64_FORMAT ".M%uP%dQ%u.snapkeep-sim",
-					     sk_time_now(), sink->file_seq, (int)getpid(),
-					     sink->file_seq);
+		char *base =
+		    g_strdup_printf("%" G_GINT64_FORMAT ".M%uP%dQ%u.snapkeep-sim", sk_time_now(),
+				    sink->file_seq, (int)getpid(), sink->file_seq);
 		tmp = g_strdup_printf("%s/tmp/%s", sink->s.dir, base);
 		final = g_strdup_printf("%s/new/%s", sink->s.dir, base);
 		g_free(base);
 	}
 	out->attempts = 1;
-	if (write_file_sync(tmp, data, len, sink->s.kind == SIM_SINK_MAILDIR, &error) == 0 && rename(tmp, final) == 0) {
+	if (write_file_sync(tmp, data, len, sink->s.kind == SIM_SINK_MAILDIR, &error) == 0 &&
+	    rename(tmp, final) == 0) {
 		out->status = SIM_DELIVERY_SENT;
 		out->path = final;
 		final = NULL;
@@ -238,8 +239,7 @@ raw_send(int fd, const char *data, size_t len)
 	return 0;
 }
 
-static int
-raw_cmd(int fd, GString *reply, int expect, const char *fmt, ...) G_GNUC_PRINTF(4, 5);
+static int raw_cmd(int fd, GString *reply, int expect, const char *fmt, ...) G_GNUC_PRINTF(4, 5);
 
 static int
 raw_cmd(int fd, GString *reply, int expect, const char *fmt, ...)
@@ -261,7 +261,7 @@ deliver_drop(struct sim_sink *sink, struct sim_outgoing *out)
 {
 	GUri *uri = g_uri_parse(sink->s.url, G_URI_FLAGS_NONE, NULL);
 	GString *reply = g_string_new(NULL);
-	struct addrinfo hints = { 0 }, *res = NULL;
+	struct addrinfo hints = {0}, *res = NULL;
 	int fd = -1;
 	char port[16];
 
@@ -278,13 +278,14 @@ deliver_drop(struct sim_sink *sink, struct sim_outgoing *out)
 		goto out;
 	}
 	fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, res->ai_protocol);
-	struct timeval tv = { .tv_sec = 30, .tv_usec = 0 };
+	struct timeval tv = {.tv_sec = 30, .tv_usec = 0};
 	if (fd >= 0) {
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	}
 	int64_t t0 = sk_time_now_us();
-	if (fd < 0 || connect(fd, res->ai_addr, res->ai_addrlen) < 0 || raw_reply(fd, reply) != 220 ||
+	if (fd < 0 || connect(fd, res->ai_addr, res->ai_addrlen) < 0 ||
+	    raw_reply(fd, reply) != 220 ||
 	    raw_cmd(fd, reply, 250, "EHLO snapkeep-sim.example\r\n") < 0 ||
 	    raw_cmd(fd, reply, 250, "MAIL FROM:<%s>\r\n", out->mail_from) < 0) {
 		out->reply = g_strdup_printf("drop_in_data: session failed: %s", reply->str);
@@ -468,7 +469,8 @@ transfer_done(struct sim_sink *sink, struct transfer *t, CURLcode rc)
 		return;
 	}
 	if (retryable(rc, code) && out->attempts < sink->s.max_attempts) {
-		double backoff = (double)sink->s.retry_base_ms * pow(2.0, (double)(out->attempts - 1));
+		double backoff =
+		    (double)sink->s.retry_base_ms * pow(2.0, (double)(out->attempts - 1));
 		if (backoff > sink->s.retry_max_ms)
 			backoff = sink->s.retry_max_ms;
 		out->not_before_us = sk_time_now_us() + (int64_t)(backoff * 1000.0);
@@ -570,7 +572,7 @@ sim_sink_new(const struct sim_sink_settings *settings, sim_sink_done_fn done, gp
 			goto dir_error;
 		break;
 	case SIM_SINK_MAILDIR: {
-		static const char *const subs[] = { "tmp", "new", "cur" };
+		static const char *const subs[] = {"tmp", "new", "cur"};
 		for (unsigned i = 0; i < 3; i++) {
 			char *p = g_build_filename(settings->dir, subs[i], NULL);
 			int r = g_mkdir_with_parents(p, 0700);
@@ -582,13 +584,15 @@ sim_sink_new(const struct sim_sink_settings *settings, sim_sink_done_fn done, gp
 	}
 	case SIM_SINK_SMTP:
 		if (settings->url == NULL || sink->rcpt == NULL || sink->rcpt[0] == NULL) {
-			*error_r = g_strdup("smtp: a server URL and at least one recipient are needed");
+			*error_r =
+			    g_strdup("smtp: a server URL and at least one recipient are needed");
 			sim_sink_free(&sink);
 			return -1;
 		}
 		curl_global_init(CURL_GLOBAL_DEFAULT);
 		sink->multi = curl_multi_init();
-		curl_multi_setopt(sink->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)sink->s.connections);
+		curl_multi_setopt(sink->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+				  (long)sink->s.connections);
 		break;
 	case SIM_SINK_NONE:
 	default:

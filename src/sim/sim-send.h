@@ -22,46 +22,46 @@ enum sim_sink_kind {
 
 struct sim_sink_settings {
 	enum sim_sink_kind kind;
-	const char *dir;            /* --out or --maildir */
-	const char *url;            /* smtp://host:port[/helo] or smtps:// */
-	const char *const *rcpt;    /* envelope recipients, NULL-terminated */
+	const char *dir;	 /* --out or --maildir */
+	const char *url;	 /* smtp://host:port[/helo] or smtps:// */
+	const char *const *rcpt; /* envelope recipients, NULL-terminated */
 	const char *user, *password;
-	const char *login_options;  /* e.g. "AUTH=PLAIN" */
-	bool starttls;              /* require STARTTLS */
-	bool insecure;              /* do not verify the server certificate */
+	const char *login_options; /* e.g. "AUTH=PLAIN" */
+	bool starttls;		   /* require STARTTLS */
+	bool insecure;		   /* do not verify the server certificate */
 	const char *ca_file;
-	unsigned connections;       /* parallel transfers; default 4 */
-	unsigned max_attempts;      /* per mail; default 6 */
-	unsigned retry_base_ms;     /* first backoff, doubled each time; default 500 */
-	unsigned retry_max_ms;      /* backoff cap; default 30000 */
-	unsigned timeout_s;         /* one transfer; default 600 */
-	long slow_bps;              /* slow-sender fault: bytes per second; default 256 */
-	unsigned queue_max;         /* mails waiting before submit blocks; default 4 x connections */
+	unsigned connections;	/* parallel transfers; default 4 */
+	unsigned max_attempts;	/* per mail; default 6 */
+	unsigned retry_base_ms; /* first backoff, doubled each time; default 500 */
+	unsigned retry_max_ms;	/* backoff cap; default 30000 */
+	unsigned timeout_s;	/* one transfer; default 600 */
+	long slow_bps;		/* slow-sender fault: bytes per second; default 256 */
+	unsigned queue_max;	/* mails waiting before submit blocks; default 4 x connections */
 };
 
 void sim_sink_settings_default(struct sim_sink_settings *settings);
 
 enum sim_delivery {
 	SIM_DELIVERY_PENDING = 0,
-	SIM_DELIVERY_SENT,      /* written, delivered, or accepted (2xx) */
-	SIM_DELIVERY_FAILED,    /* permanent error, or attempts exhausted */
-	SIM_DELIVERY_DROPPED,   /* the drop-in-DATA fault did its job */
+	SIM_DELIVERY_SENT,    /* written, delivered, or accepted (2xx) */
+	SIM_DELIVERY_FAILED,  /* permanent error, or attempts exhausted */
+	SIM_DELIVERY_DROPPED, /* the drop-in-DATA fault did its job */
 };
 
 struct sim_outgoing {
 	GBytes *raw;
 	char *mail_from;
-	char *name;        /* file name hint: "000042-CNBX123456" */
-	bool slow;         /* slow-sender fault */
-	bool drop;         /* drop-in-DATA fault */
-	gpointer user;     /* caller's (e.g. the manifest object) */
+	char *name;    /* file name hint: "000042-CNBX123456" */
+	bool slow;     /* slow-sender fault */
+	bool drop;     /* drop-in-DATA fault */
+	gpointer user; /* caller's (e.g. the manifest object) */
 	GDestroyNotify user_free;
 	/* results */
 	enum sim_delivery status;
 	unsigned attempts;
 	long reply_code;
-	char *reply;       /* last server reply line, or a local error */
-	char *path;        /* file written (out, maildir) */
+	char *reply;	   /* last server reply line, or a local error */
+	char *path;	   /* file written (out, maildir) */
 	double latency_ms; /* final attempt */
 	/* internal */
 	int64_t not_before_us;

@@ -40,7 +40,8 @@ sim_template_free(struct sim_template **tmpl)
 static bool
 is(const xmlNode *n, const char *local)
 {
-	return n != NULL && n->type == XML_ELEMENT_NODE && strcmp((const char *)n->name, local) == 0;
+	return n != NULL && n->type == XML_ELEMENT_NODE &&
+	       strcmp((const char *)n->name, local) == 0;
 }
 
 static xmlNodePtr
@@ -206,7 +207,7 @@ xml_from_mail(const char *data, size_t len)
 static const char *
 color_from_text(const char *s)
 {
-	static const char *const colors[] = { "black", "cyan", "magenta", "yellow" };
+	static const char *const colors[] = {"black", "cyan", "magenta", "yellow"};
 	if (s == NULL)
 		return NULL;
 	for (unsigned i = 0; i < G_N_ELEMENTS(colors); i++)
@@ -276,7 +277,8 @@ derive_futuresmart(xmlNodePtr root, struct sim_model *m)
 			s->type = g_strdup("tonerCartridge");
 		s->product = text_of(child(ci, "ProductNumber"));
 		s->legacy_id = g_strdup_printf("%sToner", s->color != NULL ? s->color : "other");
-		s->description = mc != NULL ? g_strdup_printf("%s Cartridge", mc) : g_strdup(s->type);
+		s->description =
+		    mc != NULL ? g_strdup_printf("%s Cartridge", mc) : g_strdup(s->type);
 		s->yield = guess_yield(s->type, s->color);
 		if (s->color != NULL && strcmp(s->color, "black") != 0)
 			m->color = true;
@@ -300,12 +302,13 @@ derive_legacy(xmlNodePtr root, struct sim_model *m)
 		if (type != NULL && strcmp((const char *)type, "system") == 0 && sys == NULL) {
 			sys = c;
 			m->legacy_iprefix = id != NULL && id[0] == 'i';
-		} else if (type != NULL && strcmp((const char *)type, "consumable") == 0 && id != NULL &&
-			   m->supplies->len < SIM_SUPPLY_MAX) {
+		} else if (type != NULL && strcmp((const char *)type, "consumable") == 0 &&
+			   id != NULL && m->supplies->len < SIM_SUPPLY_MAX) {
 			struct sim_supply_model *s = g_new0(struct sim_supply_model, 1);
 			const char *bare = (const char *)id;
 			if (bare[0] == 'i' && g_ascii_isupper(bare[1])) {
-				s->legacy_id = g_strdup_printf("%c%s", g_ascii_tolower(bare[1]), bare + 2);
+				s->legacy_id =
+				    g_strdup_printf("%c%s", g_ascii_tolower(bare[1]), bare + 2);
 			} else {
 				s->legacy_id = g_strdup(bare);
 			}
@@ -321,8 +324,10 @@ derive_legacy(xmlNodePtr root, struct sim_model *m)
 			else
 				s->type = g_strdup("tonerCartridge");
 			if (s->color != NULL) {
-				char lab[2] = { strcmp(s->color, "black") == 0 ? 'K'
-						: g_ascii_toupper(s->color[0]), '\0' };
+				char lab[2] = {strcmp(s->color, "black") == 0
+						   ? 'K'
+						   : g_ascii_toupper(s->color[0]),
+					       '\0'};
 				s->label = g_strdup(lab);
 			}
 			s->yield = guess_yield(s->type, s->color);
@@ -371,7 +376,8 @@ sim_template_load(const char *path, struct sim_model **model_r, char **error_r)
 		goto out;
 	}
 	if (len > SIM_TEMPLATE_MAX) {
-		*error_r = g_strdup_printf("template %s: larger than %d bytes", path, SIM_TEMPLATE_MAX);
+		*error_r =
+		    g_strdup_printf("template %s: larger than %d bytes", path, SIM_TEMPLATE_MAX);
 		goto out;
 	}
 	const char *p = data;
@@ -385,7 +391,8 @@ sim_template_load(const char *path, struct sim_model **model_r, char **error_r)
 		xml = xml_from_mail(data, len);
 		if (xml == NULL) {
 			*error_r = g_strdup_printf("template %s: neither XML nor a mail with a "
-						   "Device.xml part", path);
+						   "Device.xml part",
+						   path);
 			goto out;
 		}
 	}
@@ -411,8 +418,8 @@ sim_template_load(const char *path, struct sim_model **model_r, char **error_r)
 		m->dialect = SNAPSHOT_DIALECT_LEGACY;
 		derive_legacy(root, m);
 	} else {
-		*error_r = g_strdup_printf("template %s: root element '%s' is not a Device.xml", path,
-					   root != NULL ? (const char *)root->name : "");
+		*error_r = g_strdup_printf("template %s: root element '%s' is not a Device.xml",
+					   path, root != NULL ? (const char *)root->name : "");
 		goto out;
 	}
 	if (m->name == NULL || m->product_number == NULL) {
@@ -503,7 +510,8 @@ media_counter(xmlNodePtr group, const char *name, int64_t v)
 			return;
 		xmlNodePtr total = NULL;
 		for (xmlNodePtr k = group->children; k != NULL; k = k->next)
-			if (is(k, "Counter") && text_is(child(k, "CounterName"), "TotalImpressions"))
+			if (is(k, "Counter") &&
+			    text_is(child(k, "CounterName"), "TotalImpressions"))
 				total = k;
 		if (total == NULL)
 			return;
@@ -620,7 +628,8 @@ fs_logs(xmlDocPtr doc, xmlNodePtr root, const struct sim_device *dev,
 			continue;
 		xmlNodePtr proto = child(entries, "Entry");
 		xmlNsPtr ns_log = proto != NULL && proto->ns != NULL ? proto->ns : entries->ns;
-		xmlNsPtr ns_dd = ns_for(doc, log, "dd", proto != NULL ? child(proto, "SequenceNumber") : NULL);
+		xmlNsPtr ns_dd =
+		    ns_for(doc, log, "dd", proto != NULL ? child(proto, "SequenceNumber") : NULL);
 		xmlNsPtr ns_ct = ns_for(doc, log, "ct", any_counter);
 		remove_children(entries);
 		add_nl(entries);
@@ -634,7 +643,8 @@ fs_logs(xmlDocPtr doc, xmlNodePtr root, const struct sim_device *dev,
 			new_int_el(e, ns_dd, "SequenceNumber", ev->seq);
 			new_text_el(e, ns_dd, "EventCode", code);
 			new_text_el(e, ns_dd, "TimeStamp", ts);
-			new_text_el(e, ns_dd, "Description", sim_event_description(dev, ev, o->force_korean));
+			new_text_el(e, ns_dd, "Description",
+				    sim_event_description(dev, ev, o->force_korean));
 			new_text_el(e, ns_log, "EventId", sim_event_id(ev));
 			add_nl(e);
 			xmlNodePtr c = xmlNewChild(e, ns_ct, BAD_CAST "Counter", NULL);
@@ -715,7 +725,8 @@ rewrite_legacy(xmlDocPtr doc, xmlNodePtr root, const struct sim_device *dev, int
 				for (unsigned k = 0; k < sc->len; k++) {
 					xmlNodePtr n = g_ptr_array_index(sc, k);
 					xmlChar *ref = xmlGetProp(n, BAD_CAST "idRef");
-					if (ref != NULL && strcmp((const char *)ref, (const char *)cap_id) == 0)
+					if (ref != NULL &&
+					    strcmp((const char *)ref, (const char *)cap_id) == 0)
 						set_int(child(n, "Level"), sim_supply_level(s));
 					if (ref != NULL)
 						xmlFree(ref);
@@ -781,7 +792,8 @@ rewrite_legacy(xmlDocPtr doc, xmlNodePtr root, const struct sim_device *dev, int
 			continue;
 		xmlNodePtr proto = child(log, "Event");
 		xmlNsPtr ns_dd = ns_for(doc, log, "dd", proto);
-		xmlNsPtr ns_count = ns_for(doc, log, "count", proto != NULL ? child(proto, "Counter") : NULL);
+		xmlNsPtr ns_count =
+		    ns_for(doc, log, "count", proto != NULL ? child(proto, "Counter") : NULL);
 		remove_children(log);
 		add_nl(log);
 		const struct sim_ring *ring = &dev->logs[0];
@@ -793,7 +805,8 @@ rewrite_legacy(xmlDocPtr doc, xmlNodePtr root, const struct sim_device *dev, int
 			xmlNodePtr e = xmlNewChild(log, ns_dd, BAD_CAST "Event", NULL);
 			new_int_el(e, ns_dd, "SequenceNumber", ev->seq);
 			new_text_el(e, ns_dd, "EventCode", code);
-			new_text_el(e, ns_dd, "Description", sim_event_description(dev, ev, o->force_korean));
+			new_text_el(e, ns_dd, "Description",
+				    sim_event_description(dev, ev, o->force_korean));
 			new_text_el(e, ns_dd, "TimeStamp", ets);
 			xmlNodePtr c = xmlNewChild(e, ns_count, BAD_CAST "Counter", NULL);
 			new_int_el(c, ns_dd, "ValueFloat", ev->pages);
@@ -814,8 +827,7 @@ rewrite_legacy(xmlDocPtr doc, xmlNodePtr root, const struct sim_device *dev, int
 }
 
 GBytes *
-sim_template_write(const struct sim_device *dev, int64_t taken_ms,
-		   const struct sim_doc_options *o)
+sim_template_write(const struct sim_device *dev, int64_t taken_ms, const struct sim_doc_options *o)
 {
 	const struct sim_template *tmpl = dev->model->tmpl;
 	xmlDocPtr doc = xmlCopyDoc(tmpl->doc, 1);

@@ -120,12 +120,14 @@ write_detail(struct w *w, const struct sim_device *dev, const struct sim_event *
 	     const char *prefix)
 {
 	static const char *const funcs[] = {
-		"PrintEngine::FeedSheet", "PrintEngine::Registration", "Fuser::TempControl",
-		"PaperPath::SensorPoll", "Formatter::JobPipe", "Scheduler::Dispatch",
-		"ImageProc::Rasterize", "Duplexer::Reverse", "TrayManager::Lift",
-		"NetStack::SmtpSend", "Storage::Flush", "Calibration::Density",
+	    "PrintEngine::FeedSheet", "PrintEngine::Registration",
+	    "Fuser::TempControl",     "PaperPath::SensorPoll",
+	    "Formatter::JobPipe",     "Scheduler::Dispatch",
+	    "ImageProc::Rasterize",   "Duplexer::Reverse",
+	    "TrayManager::Lift",      "NetStack::SmtpSend",
+	    "Storage::Flush",	      "Calibration::Density",
 	};
-	guint32 seed[3] = { dev->seed, (guint32)ev->seq, (guint32)(ev->seq >> 32) };
+	guint32 seed[3] = {dev->seed, (guint32)ev->seq, (guint32)(ev->seq >> 32)};
 	GRand *r = g_rand_new_with_seed_array(seed, 3);
 	char buf[160];
 
@@ -205,7 +207,7 @@ fs_entry(struct w *w, const struct sim_device *dev, const struct sim_event *ev,
 static void
 fs_logs(struct w *w, const struct sim_device *dev, const struct sim_doc_options *o)
 {
-	static const char *const types[2] = { "error", "info" };
+	static const char *const types[2] = {"error", "info"};
 	w_start(w, "log", "Logs");
 	w_raw(w, "\n");
 	for (unsigned l = 0; l < 2; l++) {
@@ -355,12 +357,14 @@ write_futuresmart(struct w *w, const struct sim_device *dev, int64_t taken_ms,
 
 	w_start(w, "dev", "DeviceService");
 	w_attr(w, "xmlns:dev", "http://www.hp.com/schemas/imaging/con/ledm/devicesvc/2011/01/12");
-	w_attr(w, "xmlns:config", "http://www.hp.com/schemas/imaging/con/ledm/sysconfig/2009/04/01");
+	w_attr(w, "xmlns:config",
+	       "http://www.hp.com/schemas/imaging/con/ledm/sysconfig/2009/04/01");
 	w_attr(w, "xmlns:print", "http://www.hp.com/schemas/imaging/con/ledm/printsvc/2009/04/01");
 	w_attr(w, "xmlns:dusi", "http://www.hp.com/schemas/imaging/con/ledm/usage/2008/09/18");
 	w_attr(w, "xmlns:log", "http://www.hp.com/schemas/imaging/con/ledm/eventlog/2011/03/04");
 	w_attr(w, "xmlns:ct", "http://www.hp.com/schemas/imaging/con/counter/2006/01/13");
-	w_attr(w, "xmlns:cons", "http://www.hp.com/schemas/imaging/con/ledm/consumables/2009/02/19");
+	w_attr(w, "xmlns:cons",
+	       "http://www.hp.com/schemas/imaging/con/ledm/consumables/2009/02/19");
 	w_attr(w, "xmlns:dd", NS_DD);
 	w_raw(w, "\n");
 	w_start(w, "dev", "TicketMetaData");
@@ -429,27 +433,33 @@ legacy_value(struct w *w, const char *name, int64_t v, const char *mode, const c
 }
 
 static const char *const job_words_en[] = {
-	"Quarterly report", "Invoice", "Meeting notes", "Boarding pass", "Purchase order",
-	"Angebot <Entwurf> & Notizen", "Contract_final", "Slides", "Timesheet", "Label sheet",
-	"Budget \"2025\"", "Résumé", "Shipping list", "Memo", "Floor plan", "Payroll",
-	"Release notes", "Survey results", "Agenda", "Brochure",
+    "Quarterly report", "Invoice",
+    "Meeting notes",	"Boarding pass",
+    "Purchase order",	"Angebot <Entwurf> & Notizen",
+    "Contract_final",	"Slides",
+    "Timesheet",	"Label sheet",
+    "Budget \"2025\"",	"Résumé",
+    "Shipping list",	"Memo",
+    "Floor plan",	"Payroll",
+    "Release notes",	"Survey results",
+    "Agenda",		"Brochure",
 };
 static const char *const job_words_ko[] = {
-	"회의록", "견적서", "주간 보고서", "출장 신청서", "계약서 <최종>", "발표 자료", "급여 명세서",
-	"거래 명세서", "업무 일지", "안내문",
+    "회의록",	 "견적서",	"주간 보고서", "출장 신청서", "계약서 <최종>",
+    "발표 자료", "급여 명세서", "거래 명세서", "업무 일지",   "안내문",
 };
-static const char *const job_suffix[] = { "", " (2)", " v2", " - copy", " final", " draft",
-					  " 2025", " rev B", " & annex", " [scan]" };
-static const char *const job_ext[] = { ".pdf", ".docx", ".xlsx", ".pptx", ".txt" };
+static const char *const job_suffix[] = {"",	   " (2)",  " v2",    " - copy",  " final",
+					 " draft", " 2025", " rev B", " & annex", " [scan]"};
+static const char *const job_ext[] = {".pdf", ".docx", ".xlsx", ".pptx", ".txt"};
 static const char *const job_apps[] = {
-	"Microsoft Word", "Microsoft Excel", "Adobe Acrobat", "Microsoft PowerPoint",
-	"Google Chrome", "Notepad", "SAP GUI", "Outlook",
+    "Microsoft Word", "Microsoft Excel", "Adobe Acrobat", "Microsoft PowerPoint",
+    "Google Chrome",  "Notepad",	 "SAP GUI",	  "Outlook",
 };
-static const char *const paper_types[] = { "plain", "plain", "plain", "recycled",
-					     "letterhead", "plain", "bond", "light" };
-static const char *const users_en[] = { "jsmith", "mgarcia", "lchen", "apatel", "okeller",
-					"rdubois", "tnguyen", "bwilson" };
-static const char *const users_ko[] = { "kim.jiwoo", "lee.minho", "park.soyeon", "choi.hyun" };
+static const char *const paper_types[] = {"plain",	"plain", "plain", "recycled",
+					  "letterhead", "plain", "bond",  "light"};
+static const char *const users_en[] = {"jsmith",  "mgarcia", "lchen",	"apatel",
+				       "okeller", "rdubois", "tnguyen", "bwilson"};
+static const char *const users_ko[] = {"kim.jiwoo", "lee.minho", "park.soyeon", "choi.hyun"};
 
 static void
 legacy_jobs(struct w *w, const struct sim_device *dev, bool korean)
@@ -481,7 +491,8 @@ legacy_jobs(struct w *w, const struct sim_device *dev, bool korean)
 		w_raw(w, "\n");
 		w_el(w, "dd", "TimeStamp", ts);
 		w_el(w, "dd", "MediaSizeName",
-		     job->media < dev->n_media ? dev->media_name[job->media] : "na_letter_8.5x11in");
+		     job->media < dev->n_media ? dev->media_name[job->media]
+					       : "na_letter_8.5x11in");
 		w_int(w, "dd", "ColorPages", job->color);
 		w_int(w, "dd", "MonochromePages", job->mono);
 		w_el(w, "dd", "Duplex", job->duplex ? "true" : "false");
@@ -584,7 +595,8 @@ write_legacy(struct w *w, const struct sim_device *dev, int64_t taken_ms,
 	w_raw(w, "\n");
 	legacy_value(w, "TotalImpressions", sim_device_total_impressions(dev), NULL, "normalized");
 	if (m->color)
-		legacy_value(w, "TotalImpressions", sim_device_color_impressions(dev), "color", NULL);
+		legacy_value(w, "TotalImpressions", sim_device_color_impressions(dev), "color",
+			     NULL);
 	legacy_value(w, "TotalImpressions", sim_device_mono_impressions(dev), "monochrome", NULL);
 	if (dev->duplex > 0)
 		legacy_value(w, "DuplexSheets", dev->duplex, NULL, NULL);
@@ -665,10 +677,10 @@ GBytes *
 sim_device_write_xml(const struct sim_device *dev, int64_t taken_ms,
 		     const struct sim_doc_options *options)
 {
-	struct sim_doc_options defaults = { 0 };
+	struct sim_doc_options defaults = {0};
 	const struct sim_doc_options *o = options != NULL ? options : &defaults;
 	xmlBufferPtr buf;
-	struct w w = { NULL, 0 };
+	struct w w = {NULL, 0};
 	GBytes *out = NULL;
 
 	if (dev->model->tmpl != NULL)
@@ -687,8 +699,9 @@ sim_device_write_xml(const struct sim_device *dev, int64_t taken_ms,
 	if (dev->model->dialect == SNAPSHOT_DIALECT_LEGACY) {
 		write_legacy(&w, dev, taken_ms, o);
 	} else {
-		if (xmlTextWriterWriteComment(w.w, BAD_CAST " THIS DATA SUBJECT TO DISCLAIMER(S) "
-						     "INCLUDED WITH THE PRODUCT OF ORIGIN. ") < 0)
+		if (xmlTextWriterWriteComment(w.w,
+					      BAD_CAST " THIS DATA SUBJECT TO DISCLAIMER(S) "
+						       "INCLUDED WITH THE PRODUCT OF ORIGIN. ") < 0)
 			w.err = 1;
 		w_raw(&w, "\n");
 		write_futuresmart(&w, dev, taken_ms, o);

@@ -29,37 +29,37 @@
 
 /* ---- settings ---------------------------------------------------------- */
 
-#define SIM_LOG_CAPACITY_DEFAULT 200      /* entries per event log (HP: 200) */
+#define SIM_LOG_CAPACITY_DEFAULT 200	  /* entries per event log (HP: 200) */
 #define SIM_JOB_LOG_CAPACITY_DEFAULT 1000 /* legacy colour-usage job log */
-#define SIM_MEDIA_MAX 8                   /* media sizes per device */
-#define SIM_SUPPLY_MAX 8                  /* supplies per device */
+#define SIM_MEDIA_MAX 8			  /* media sizes per device */
+#define SIM_SUPPLY_MAX 8		  /* supplies per device */
 
 /* ---- models ------------------------------------------------------------ */
 
 struct sim_supply_model {
-	char *label;       /* ConsumableLabelCode K C M Y; NULL for a kit */
-	char *color;       /* black cyan magenta yellow; NULL for a kit */
-	char *type;        /* tonerCartridge, maintenanceKit, imageDrum, ... */
-	char *product;     /* W2120A */
+	char *label;	   /* ConsumableLabelCode K C M Y; NULL for a kit */
+	char *color;	   /* black cyan magenta yellow; NULL for a kit */
+	char *type;	   /* tonerCartridge, maintenanceKit, imageDrum, ... */
+	char *product;	   /* W2120A */
 	char *legacy_id;   /* legacy component id without the i prefix: blackToner */
 	char *description; /* Black Cartridge */
-	int64_t yield;     /* pages from full to empty */
+	int64_t yield;	   /* pages from full to empty */
 };
 
 struct sim_template;
 
 struct sim_model {
 	char *product_number; /* J8J70A */
-	char *name;           /* HP LaserJet Enterprise MFP M631 */
+	char *name;	      /* HP LaserJet Enterprise MFP M631 */
 	enum snapshot_dialect dialect;
 	bool color, mfp, fax, a3;
-	bool legacy_iprefix;  /* legacy component ids iSystem / iBlackToner */
-	char *serial_prefix;  /* country/plant part of serials: PHB, CNBX, JPB */
-	char *firmware;       /* Version/Revision */
-	char *firmware_date;  /* Version/Date */
-	double ppd_min, ppd_max; /* typical pages per working day */
-	GPtrArray *supplies;  /* struct sim_supply_model * */
-	GPtrArray *media;     /* char * PWG names fixed by a template; NULL: by region */
+	bool legacy_iprefix;	   /* legacy component ids iSystem / iBlackToner */
+	char *serial_prefix;	   /* country/plant part of serials: PHB, CNBX, JPB */
+	char *firmware;		   /* Version/Revision */
+	char *firmware_date;	   /* Version/Date */
+	double ppd_min, ppd_max;   /* typical pages per working day */
+	GPtrArray *supplies;	   /* struct sim_supply_model * */
+	GPtrArray *media;	   /* char * PWG names fixed by a template; NULL: by region */
 	struct sim_template *tmpl; /* NULL for built-in models (not owned) */
 };
 
@@ -110,28 +110,28 @@ enum sim_supply_state {
 
 struct sim_supply {
 	const struct sim_supply_model *m;
-	char serial[24];        /* empty for kits without one */
-	int64_t installed;      /* Unix time of installation */
-	double remaining;       /* pages left at the nominal yield */
-	double capacity;        /* pages when new (yield with +-5 % spread) */
-	int64_t pages;          /* pages printed on this supply */
-	int low_threshold;      /* percent */
+	char serial[24];   /* empty for kits without one */
+	int64_t installed; /* Unix time of installation */
+	double remaining;  /* pages left at the nominal yield */
+	double capacity;   /* pages when new (yield with +-5 % spread) */
+	int64_t pages;	   /* pages printed on this supply */
+	int low_threshold; /* percent */
 	enum sim_supply_state state;
-	int64_t out_since;      /* when it went out; 0 if not out */
-	int64_t replace_at;     /* when the operator will replace it; 0: not planned */
+	int64_t out_since;  /* when it went out; 0 if not out */
+	int64_t replace_at; /* when the operator will replace it; 0: not planned */
 	unsigned replacements;
-	bool clone;             /* non-HP brand (10.00.33 "used supply in use") */
+	bool clone; /* non-HP brand (10.00.33 "used supply in use") */
 };
 
 struct sim_event {
 	int64_t seq;
-	int64_t t_ms;     /* Unix milliseconds */
-	int64_t pages;    /* TotalImpressions at the event */
+	int64_t t_ms;  /* Unix milliseconds */
+	int64_t pages; /* TotalImpressions at the event */
 	int64_t scans;
-	uint32_t boot;    /* boot cycle */
-	uint16_t code;    /* index into the event table */
-	uint8_t log;      /* 0 error, 1 info (FutureSmart); legacy has one log */
-	int8_t supply;    /* supply index for supply events, -1 otherwise */
+	uint32_t boot; /* boot cycle */
+	uint16_t code; /* index into the event table */
+	uint8_t log;   /* 0 error, 1 info (FutureSmart); legacy has one log */
+	int8_t supply; /* supply index for supply events, -1 otherwise */
 };
 
 struct sim_job {
@@ -150,11 +150,11 @@ struct sim_ring {
 };
 
 struct sim_site {
-	const char *locale;    /* en-US ko-KR ... */
-	const char *tz_id;     /* IANA zone */
+	const char *locale;	 /* en-US ko-KR ... */
+	const char *tz_id;	 /* IANA zone */
 	int fallback_offset_min; /* when tzdata lacks tz_id */
-	bool letter;           /* Letter region (else A4) */
-	const char *net;       /* first two octets of the site's network */
+	bool letter;		 /* Letter region (else A4) */
+	const char *net;	 /* first two octets of the site's network */
 };
 
 /* The sites a fleet spreads over (locale, zone, paper region). */
@@ -164,7 +164,7 @@ const struct sim_site *sim_site_get(unsigned i);
 struct sim_device {
 	unsigned index;
 	GRand *rand;
-	guint32 seed;           /* this device's seed (for per-event detail) */
+	guint32 seed; /* this device's seed (for per-event detail) */
 	const struct sim_model *model;
 	const struct sim_site *site;
 	GTimeZone *tz;
@@ -177,8 +177,8 @@ struct sim_device {
 	char from[128];
 
 	/* printing pattern */
-	double ppd;             /* pages per working day */
-	double weekend;         /* weekend factor */
+	double ppd;	/* pages per working day */
+	double weekend; /* weekend factor */
 	double color_share, duplex_share, scan_share, copy_share, fax_share;
 	double jam_per_page;
 	double ldap_per_day, email_per_day; /* misconfiguration noise in the info log */
@@ -198,35 +198,35 @@ struct sim_device {
 	unsigned n_supplies;
 	struct sim_supply supplies[SIM_SUPPLY_MAX];
 
-	struct sim_ring logs[2];  /* struct sim_event; legacy uses logs[0] */
-	struct sim_ring jobs;     /* struct sim_job; legacy only */
+	struct sim_ring logs[2]; /* struct sim_event; legacy uses logs[0] */
+	struct sim_ring jobs;	 /* struct sim_job; legacy only */
 	uint32_t next_job;
 	int64_t next_seq;
 	unsigned formatter_resets;
 
-	int64_t now;              /* simulated time the state is at */
+	int64_t now; /* simulated time the state is at */
 
 	/* AutoSend */
 	struct sim_schedule sched;
-	int64_t sched_anchor;     /* time or page anchor */
-	unsigned sched_k;         /* next k to fire */
-	int64_t last_sent_seq;    /* newest event sequence already sent */
-	unsigned snapshots;       /* snapshots taken */
-	unsigned mails;           /* mails made (for unique Message-IDs) */
-	int64_t clock_skew;       /* seconds; 0 normally */
+	int64_t sched_anchor;  /* time or page anchor */
+	unsigned sched_k;      /* next k to fire */
+	int64_t last_sent_seq; /* newest event sequence already sent */
+	unsigned snapshots;    /* snapshots taken */
+	unsigned mails;	       /* mails made (for unique Message-IDs) */
+	int64_t clock_skew;    /* seconds; 0 normally */
 };
 
 struct sim_fleet_settings {
 	guint32 seed;
 	unsigned devices;
-	int64_t start;              /* Unix time the fleet starts at */
-	unsigned log_capacity;      /* SIM_LOG_CAPACITY_DEFAULT */
-	unsigned job_log_capacity;  /* SIM_JOB_LOG_CAPACITY_DEFAULT */
-	bool detailed_errors;       /* "detailed error information": 2-3 MB docs */
+	int64_t start;			     /* Unix time the fleet starts at */
+	unsigned log_capacity;		     /* SIM_LOG_CAPACITY_DEFAULT */
+	unsigned job_log_capacity;	     /* SIM_JOB_LOG_CAPACITY_DEFAULT */
+	bool detailed_errors;		     /* "detailed error information": 2-3 MB docs */
 	const struct sim_schedule *schedule; /* NULL: a mix per device */
-	GPtrArray *models;          /* struct sim_model *; NULL: the catalogue */
-	const char *from_domain;    /* From: hostname@from_domain */
-	const char *dialect;        /* "futuresmart", "legacy" or NULL for both */
+	GPtrArray *models;		     /* struct sim_model *; NULL: the catalogue */
+	const char *from_domain;	     /* From: hostname@from_domain */
+	const char *dialect;		     /* "futuresmart", "legacy" or NULL for both */
 };
 
 void sim_fleet_settings_default(struct sim_fleet_settings *settings);
@@ -285,16 +285,16 @@ enum sim_event_code {
 	SIM_EV_LDAP,
 	SIM_EV_EMAIL_FAIL,
 	SIM_EV_USED_SUPPLY,
-	SIM_EV_SUPPLY_LOW,      /* code and text depend on the supply */
+	SIM_EV_SUPPLY_LOW, /* code and text depend on the supply */
 	SIM_EV_SUPPLY_OUT,
 	SIM_EV_SUPPLY_REPLACED,
 	SIM_EV_COUNT
 };
 
 struct sim_event_kind {
-	const char *code;  /* 13.B2.D1 */
-	const char *id;    /* cELJamTray2 */
-	uint8_t log;       /* 0 error, 1 info */
+	const char *code;    /* 13.B2.D1 */
+	const char *id;	     /* cELJamTray2 */
+	uint8_t log;	     /* 0 error, 1 info */
 	const char *text[5]; /* en de fr ja ko */
 };
 const struct sim_event_kind *sim_event_kind(unsigned code);
@@ -309,14 +309,14 @@ const char *sim_event_description(const struct sim_device *dev, const struct sim
 /* ---- Device.xml ------------------------------------------------------- */
 
 struct sim_doc_options {
-	bool detailed_errors;  /* large per-error detail blocks */
-	bool force_korean;     /* non-ASCII descriptions regardless of locale */
-	int64_t clock_skew;    /* seconds added to the device's clock */
+	bool detailed_errors; /* large per-error detail blocks */
+	bool force_korean;    /* non-ASCII descriptions regardless of locale */
+	int64_t clock_skew;   /* seconds added to the device's clock */
 };
 
-/* Writes the device's current state, taken at taken_ms (Unix ms), as Device.xml in its model's dialect (or
- * by rewriting its model's template).  Returns a new GBytes (unref by the
- * caller); the document is well-formed UTF-8. */
+/* Writes the device's current state, taken at taken_ms (Unix ms), as Device.xml in its model's
+ * dialect (or by rewriting its model's template).  Returns a new GBytes (unref by the caller); the
+ * document is well-formed UTF-8. */
 GBytes *sim_device_write_xml(const struct sim_device *dev, int64_t taken_ms,
 			     const struct sim_doc_options *options);
 

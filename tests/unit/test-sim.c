@@ -35,7 +35,8 @@ small_fleet(guint32 seed, unsigned n, const char *dialect, unsigned log_cap)
 	s.start = START;
 	s.dialect = dialect;
 	s.log_capacity = log_cap;
-	s.job_log_capacity = log_cap < SIM_LOG_CAPACITY_DEFAULT ? log_cap : SIM_JOB_LOG_CAPACITY_DEFAULT;
+	s.job_log_capacity =
+	    log_cap < SIM_LOG_CAPACITY_DEFAULT ? log_cap : SIM_JOB_LOG_CAPACITY_DEFAULT;
 	return sim_fleet_new(&s);
 }
 
@@ -87,7 +88,7 @@ test_schedule(void)
 	g_assert_cmpint(sim_schedule_parse("pages:500", &s, &error), ==, 0);
 	g_assert_cmpint(s.unit, ==, SIM_SCHED_PAGES);
 	g_assert_cmpuint(s.every, ==, 500);
-	static const char *const bad[] = { "", "x", "0d", "49p", "30001p", "3y", "-1d", "1000d" };
+	static const char *const bad[] = {"", "x", "0d", "49p", "30001p", "3y", "-1d", "1000d"};
 	for (unsigned i = 0; i < G_N_ELEMENTS(bad); i++) {
 		g_assert_cmpint(sim_schedule_parse(bad[i], &s, &error), ==, -1);
 		g_assert_nonnull(error);
@@ -114,8 +115,10 @@ test_schedule(void)
 		g_assert_cmpint(sim_schedule_parse("1d", &s, &error), ==, 0);
 		int64_t before = utc("2025-03-08T09:00:00-05:00");
 		/* 2025-03-09 is the switch to EDT: 09:00 local is 13:00Z. */
-		g_assert_cmpint(sim_schedule_time_k(&s, ny, before, 1), ==, utc("2025-03-09T13:00:00Z"));
-		g_assert_cmpint(sim_schedule_time_k(&s, ny, before, 2), ==, utc("2025-03-10T13:00:00Z"));
+		g_assert_cmpint(sim_schedule_time_k(&s, ny, before, 1), ==,
+				utc("2025-03-09T13:00:00Z"));
+		g_assert_cmpint(sim_schedule_time_k(&s, ny, before, 2), ==,
+				utc("2025-03-10T13:00:00Z"));
 		g_time_zone_unref(ny);
 	} else {
 		g_test_message("no tzdata: DST case skipped");
@@ -207,7 +210,7 @@ test_year(void)
 	for (unsigned i = 0; i < fleet->devices->len; i++) {
 		struct sim_device *dev = g_ptr_array_index(fleet->devices, i);
 		struct snapshot *prev = NULL;
-		struct seen_supply seen[SIM_SUPPLY_MAX] = { 0 };
+		struct seen_supply seen[SIM_SUPPLY_MAX] = {0};
 		GHashTable *seqs = g_hash_table_new(g_int64_hash, g_int64_equal);
 		/* Heavy use so that supplies go round within the year. */
 		dev->ppd *= 2;
@@ -223,13 +226,15 @@ test_year(void)
 			g_assert_cmpint(total, ==, sim_device_total_impressions(dev));
 			g_assert_cmpint(total, ==, mono + (color == SNAPSHOT_ABSENT ? 0 : color));
 			/* Sheets vs impressions. */
-			int64_t simplex = counter(snap, "SimplexSheets"), duplex = counter(snap, "DuplexSheets");
+			int64_t simplex = counter(snap, "SimplexSheets"),
+				duplex = counter(snap, "DuplexSheets");
 			if (simplex != SNAPSHOT_ABSENT && duplex != SNAPSHOT_ABSENT)
 				g_assert_cmpint(simplex + 2 * duplex, ==, total);
 			/* Per media size (FutureSmart). */
 			int64_t media_sum = 0;
 			for (unsigned k = 0; k < snap->media_counters->len; k++) {
-				const struct snapshot_counter *c = g_ptr_array_index(snap->media_counters, k);
+				const struct snapshot_counter *c =
+				    g_ptr_array_index(snap->media_counters, k);
 				if (strcmp(c->name, "TotalImpressions") == 0)
 					media_sum += c->value;
 			}
@@ -241,11 +246,13 @@ test_year(void)
 			}
 			/* Counters never decrease. */
 			if (prev != NULL) {
-				static const char *const names[] = { "TotalImpressions", "MonochromeImpressions",
-								     "ColorImpressions", "DuplexSheets",
-								     "JamEvents", "AdfImages" };
+				static const char *const names[] = {
+				    "TotalImpressions", "MonochromeImpressions",
+				    "ColorImpressions", "DuplexSheets",
+				    "JamEvents",	"AdfImages"};
 				for (unsigned k = 0; k < G_N_ELEMENTS(names); k++) {
-					int64_t a = counter(prev, names[k]), b = counter(snap, names[k]);
+					int64_t a = counter(prev, names[k]),
+						b = counter(snap, names[k]);
 					if (a != SNAPSHOT_ABSENT && b != SNAPSHOT_ABSENT)
 						g_assert_cmpint(b, >=, a);
 				}
@@ -253,10 +260,12 @@ test_year(void)
 			/* Supplies: levels fall; a new serial means a replaced supply. */
 			g_assert_cmpuint(snap->supplies->len, ==, dev->n_supplies);
 			for (unsigned k = 0; k < snap->supplies->len; k++) {
-				const struct snapshot_supply *s = g_ptr_array_index(snap->supplies, k);
+				const struct snapshot_supply *s =
+				    g_ptr_array_index(snap->supplies, k);
 				g_assert_cmpint(s->level_percent, >=, 0);
 				g_assert_cmpint(s->level_percent, <=, 100);
-				g_assert_cmpint(s->level_percent, ==, sim_supply_level(&dev->supplies[k]));
+				g_assert_cmpint(s->level_percent, ==,
+						sim_supply_level(&dev->supplies[k]));
 				if (s->state != NULL && strcmp(s->state, "low") == 0) {
 					low_seen++;
 					g_assert_cmpint(s->level_percent, <=, s->low_threshold);
@@ -265,7 +274,8 @@ test_year(void)
 					g_assert_cmpint(s->level_percent, ==, 0);
 				if (s->serial == NULL)
 					continue;
-				if (seen[k].serial != NULL && strcmp(seen[k].serial, s->serial) == 0) {
+				if (seen[k].serial != NULL &&
+				    strcmp(seen[k].serial, s->serial) == 0) {
 					g_assert_cmpint(s->level_percent, <=, seen[k].level);
 					if (s->pages != SNAPSHOT_ABSENT)
 						g_assert_cmpint(s->pages, >=, seen[k].pages);
@@ -274,15 +284,18 @@ test_year(void)
 					/* New serial: installed near 100 % with its page count
 					 * restarted inside this interval; the level is what is
 					 * left after the pages printed on it since. */
-					int64_t interval = total - counter(prev, "TotalImpressions");
+					int64_t interval =
+					    total - counter(prev, "TotalImpressions");
 					double cap = 0.95 * (double)dev->supplies[k].m->yield;
 					if (s->pages != SNAPSHOT_ABSENT) {
 						g_assert_cmpint(s->pages, <=, interval);
-						g_assert_cmpfloat((double)s->level_percent, >=,
-								  97.0 - 110.0 * (double)s->pages / cap - 1.0);
+						g_assert_cmpfloat(
+						    (double)s->level_percent, >=,
+						    97.0 - 110.0 * (double)s->pages / cap - 1.0);
 					} else {
 						/* Legacy documents carry no per-supply pages. */
-						g_assert_cmpint(dev->supplies[k].pages, <=, interval);
+						g_assert_cmpint(dev->supplies[k].pages, <=,
+								interval);
 					}
 				}
 				g_free(seen[k].serial);
@@ -317,8 +330,8 @@ test_year(void)
 			g_free(seen[k].serial);
 		snapshot_free(&prev);
 	}
-	g_test_message("year: %u documents, %u replacements, %u low, %u events", docs,
-		       replacements, low_seen, events_total);
+	g_test_message("year: %u documents, %u replacements, %u low, %u events", docs, replacements,
+		       low_seen, events_total);
 	g_assert_cmpuint(replacements, >, 0);
 	g_assert_cmpuint(low_seen, >, 0);
 	g_assert_cmpuint(events_total, >, 100);
@@ -394,11 +407,13 @@ test_template_futuresmart(void)
 		/* Unmodelled elements, comments and prefixes are kept as they were. */
 		g_assert_nonnull(strstr(doc, "<!-- THIS DATA SUBJECT TO DISCLAIMER(S)"));
 		g_assert_nonnull(strstr(doc, "<dd:ServiceID>23101</dd:ServiceID>"));
-		g_assert_nonnull(strstr(doc, "<dd:CounterName>BlankSides</dd:CounterName><dd:FixedPointNumber>"
-					     "<dd:Significand>1199</dd:Significand>"));
+		g_assert_nonnull(
+		    strstr(doc, "<dd:CounterName>BlankSides</dd:CounterName><dd:FixedPointNumber>"
+				"<dd:Significand>1199</dd:Significand>"));
 		g_assert_nonnull(strstr(doc, "<print:PrintService/>"));
 		g_assert_nonnull(strstr(doc, "xmlns:cons=\"urn:x-sim:hp:consumables\""));
-		char *mac = g_strdup_printf("<dd:HardwareAddress>%s</dd:HardwareAddress>", dev->mac);
+		char *mac =
+		    g_strdup_printf("<dd:HardwareAddress>%s</dd:HardwareAddress>", dev->mac);
 		g_assert_nonnull(strstr(doc, mac));
 		g_free(mac);
 		g_assert_null(strstr(doc, "PHB6820301")); /* the template's serial is gone */
@@ -410,8 +425,10 @@ test_template_futuresmart(void)
 		g_assert_cmpstr(snap->model, ==, "HP Color LaserJet Enterprise MFP M578");
 		g_assert_cmpstr(snap->hostname, ==, dev->hostname);
 		g_assert_cmpstr(snap->ip_address, ==, dev->ip);
-		g_assert_cmpint(counter(snap, "TotalImpressions"), ==, sim_device_total_impressions(dev));
-		g_assert_cmpint(counter(snap, "ColorImpressions"), ==, sim_device_color_impressions(dev));
+		g_assert_cmpint(counter(snap, "TotalImpressions"), ==,
+				sim_device_total_impressions(dev));
+		g_assert_cmpint(counter(snap, "ColorImpressions"), ==,
+				sim_device_color_impressions(dev));
 		g_assert_cmpint(counter(snap, "DuplexSheets"), ==, dev->duplex);
 		g_assert_cmpint(counter(snap, "AdfImages"), ==, dev->adf);
 		char expect_utc[SK_UTC_SIZE];
@@ -465,7 +482,8 @@ test_template_legacy(void)
 	g_assert_cmpint(snap->dialect, ==, SNAPSHOT_DIALECT_LEGACY);
 	g_assert_cmpstr(snap->serial, ==, dev->serial);
 	g_assert_cmpint(counter(snap, "TotalImpressions"), ==, sim_device_total_impressions(dev));
-	g_assert_cmpint(counter(snap, "MonochromeImpressions"), ==, sim_device_mono_impressions(dev));
+	g_assert_cmpint(counter(snap, "MonochromeImpressions"), ==,
+			sim_device_mono_impressions(dev));
 	g_assert_cmpint(counter(snap, "DuplexSheets"), ==, dev->duplex);
 	for (unsigned k = 0; k < snap->supplies->len; k++) {
 		const struct snapshot_supply *s = g_ptr_array_index(snap->supplies, k);
@@ -483,8 +501,8 @@ test_template_legacy(void)
 /* ---- variants and faults through mime_extract + devxml_parse ------------ */
 
 struct outcome {
-	int mime;             /* mime_extract's return */
-	int xml;              /* devxml_parse's return, or 2 when not reached */
+	int mime; /* mime_extract's return */
+	int xml;  /* devxml_parse's return, or 2 when not reached */
 	struct snapshot *snap;
 	struct mime_result hints;
 	char *error;
@@ -519,8 +537,16 @@ static void
 test_variants(void)
 {
 	static const char *const lists[] = {
-		"base64", "qp", "7bit", "application/xml", "application/octet-stream", "forward",
-		"lf", "nonascii", "qp,forward,lf", "7bit,nonascii,application/octet-stream",
+	    "base64",
+	    "qp",
+	    "7bit",
+	    "application/xml",
+	    "application/octet-stream",
+	    "forward",
+	    "lf",
+	    "nonascii",
+	    "qp,forward,lf",
+	    "7bit,nonascii,application/octet-stream",
 	};
 	struct sim_fleet *fleet = small_fleet(11, 4, NULL, 20);
 	struct sim_mail_settings ms;
@@ -539,10 +565,10 @@ test_variants(void)
 			struct sim_variant v;
 			char *error = NULL;
 			g_assert_cmpint(sim_variant_parse(lists[i], &v, &error), ==, 0);
-			struct sim_doc_options doc = { .force_korean = v.nonascii };
+			struct sim_doc_options doc = {.force_korean = v.nonascii};
 			GBytes *xml = sim_device_write_xml(dev, t * 1000, &doc);
-			struct sim_mail *m = sim_mail_snapshot(dev, t * 1000, xml, &v, SIM_FAULT_NONE,
-							       dev->mails++, &ms);
+			struct sim_mail *m = sim_mail_snapshot(dev, t * 1000, xml, &v,
+							       SIM_FAULT_NONE, dev->mails++, &ms);
 			gsize len;
 			const char *raw = g_bytes_get_data(m->raw, &len);
 			bool has_cr = memchr(raw, '\r', len) != NULL;
@@ -560,7 +586,8 @@ test_variants(void)
 					sim_device_total_impressions(dev));
 			if (!v.forwarded) {
 				g_assert_cmpstr(o.hints.subject_serial, ==, dev->serial);
-				g_assert_cmpstr(o.hints.subject_product, ==, dev->model->product_number);
+				g_assert_cmpstr(o.hints.subject_product, ==,
+						dev->model->product_number);
 				char utc_text[SK_UTC_SIZE];
 				sk_time_format_utc(t, utc_text);
 				g_assert_cmpstr(o.hints.subject_time_utc, ==, utc_text);
@@ -569,8 +596,10 @@ test_variants(void)
 			if (v.nonascii && o.snap->events->len > 0) {
 				bool korean = false;
 				for (unsigned k = 0; k < o.snap->events->len; k++) {
-					const struct snapshot_event *e = g_ptr_array_index(o.snap->events, k);
-					if (e->description != NULL && !g_str_is_ascii(e->description))
+					const struct snapshot_event *e =
+					    g_ptr_array_index(o.snap->events, k);
+					if (e->description != NULL &&
+					    !g_str_is_ascii(e->description))
 						korean = true;
 				}
 				g_assert_true(korean);
@@ -595,7 +624,8 @@ test_base64_layout(void)
 	sim_mail_settings_default(&ms);
 	sim_variant_default(&v);
 	GBytes *xml = sim_device_write_xml(dev, START * 1000LL, NULL);
-	struct sim_mail *m = sim_mail_snapshot(dev, START * 1000LL, xml, &v, SIM_FAULT_NONE, 0, &ms);
+	struct sim_mail *m =
+	    sim_mail_snapshot(dev, START * 1000LL, xml, &v, SIM_FAULT_NONE, 0, &ms);
 	gsize len;
 	const char *rawp = g_bytes_get_data(m->raw, &len);
 	char *text = g_strndup(rawp, len);
@@ -634,7 +664,7 @@ test_faults(void)
 		sim_device_advance(dev, t);
 		for (unsigned f = SIM_FAULT_NONE; f < SIM_FAULT_COUNT; f++) {
 			enum sim_fault fault = (enum sim_fault)f;
-			struct sim_doc_options doc = { 0 };
+			struct sim_doc_options doc = {0};
 			if (fault == SIM_FAULT_CLOCK_SKEW)
 				doc.clock_skew = -40 * DAY;
 			GBytes *xml = sim_device_write_xml(dev, t * 1000, &doc);
@@ -643,13 +673,13 @@ test_faults(void)
 			if (fault == SIM_FAULT_ALERT_MAIL)
 				m = sim_mail_alert(dev, t * 1000, dev->mails++, &ms);
 			else
-				m = sim_mail_snapshot(dev, (t + doc.clock_skew) * 1000, bad, &v, fault,
-						      dev->mails++, &ms);
+				m = sim_mail_snapshot(dev, (t + doc.clock_skew) * 1000, bad, &v,
+						      fault, dev->mails++, &ms);
 			struct outcome o;
 			run_parsers(m, fault == SIM_FAULT_OVERSIZED ? &small : NULL, &o);
 			const char *expect = sim_fault_expect(fault);
-			g_test_message("fault %s: mime=%d xml=%d %s", sim_fault_name(fault), o.mime, o.xml,
-				       o.error != NULL ? o.error : "");
+			g_test_message("fault %s: mime=%d xml=%d %s", sim_fault_name(fault), o.mime,
+				       o.xml, o.error != NULL ? o.error : "");
 			if (strcmp(expect, "not_snapshot") == 0) {
 				g_assert_cmpint(o.mime, ==, 0);
 				g_assert_null(o.hints.device_xml);
@@ -661,9 +691,11 @@ test_faults(void)
 					g_assert_nonnull(strstr(o.error, "DOCTYPE"));
 			} else if (strcmp(expect, "rejected") == 0) {
 				g_assert_cmpint(o.mime, ==, -1);
-				g_assert_cmpuint(g_bytes_get_size(m->raw), >, small.max_message_size);
+				g_assert_cmpuint(g_bytes_get_size(m->raw), >,
+						 small.max_message_size);
 			} else {
-				/* stored, and the mail-level faults whose mail is a good snapshot */
+				/* stored, and the mail-level faults whose mail is a good snapshot
+				 */
 				g_assert_cmpint(o.mime, ==, 1);
 				g_assert_cmpint(o.xml, ==, 0);
 				g_assert_cmpstr(o.snap->serial, ==, dev->serial);
@@ -680,8 +712,8 @@ test_faults(void)
 	/* Same snapshot in a new mail: different bytes, same document. */
 	struct sim_device *dev = g_ptr_array_index(fleet->devices, 0);
 	GBytes *xml = sim_device_write_xml(dev, (START + 2 * DAY) * 1000LL, NULL);
-	struct sim_mail *a = sim_mail_snapshot(dev, (START + 2 * DAY) * 1000LL, xml, &v,
-					       SIM_FAULT_NONE, 100, &ms);
+	struct sim_mail *a =
+	    sim_mail_snapshot(dev, (START + 2 * DAY) * 1000LL, xml, &v, SIM_FAULT_NONE, 100, &ms);
 	struct sim_mail *b = sim_mail_snapshot(dev, (START + 2 * DAY + 3600) * 1000LL, xml, &v,
 					       SIM_FAULT_NONE, 101, &ms);
 	g_assert_cmpstr(a->sha256, !=, b->sha256);
@@ -720,7 +752,8 @@ test_sizes(void)
 	}
 	g_assert_cmpuint(nfs, >, 0);
 	g_assert_cmpuint(nlegacy, >, 0);
-	g_test_message("average FutureSmart %" G_GUINT64_FORMAT " KB, legacy %" G_GUINT64_FORMAT " KB",
+	g_test_message("average FutureSmart %" G_GUINT64_FORMAT " KB, legacy %" G_GUINT64_FORMAT
+		       " KB",
 		       fs / nfs / 1024, legacy / nlegacy / 1024);
 	g_assert_cmpuint(fs / nfs, >=, 150 * 1000);
 	g_assert_cmpuint(fs / nfs, <=, 400 * 1000);
