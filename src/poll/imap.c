@@ -666,18 +666,31 @@ poll_imap_pass(struct poll_pass *pass, struct poll_curl *pc, char **error_r)
 		goto out;
 	g_free(pass->imap_mailbox_wire);
 	pass->imap_mailbox_wire = g_strdup(is.box_wire);
+	/* NOOP in the mailbox first: it selects it (or syncs the selection
+	 * kept from the last pass), so the STATUS that follows is not the
+	 * stale view a server may give of the selected mailbox. */
+	char *escaped = g_uri_escape_string(is.box_wire, NULL, FALSE);
+	char *plain_url = g_strconcat(is.base, escaped, NULL);
+	int noop = command(&is, plain_url, "NOOP", on_ignore, NULL, &error);
+	g_free(plain_url);
+	if (noop < 0) {
+		*error_r = g_strdup_printf("mailbox %s: %s", s->mailbox, error);
+		g_free(escaped);
+		goto out;
+	}
 	char *quoted = poll_imap_quote(is.box_wire);
 	cmd = g_strdup_printf("STATUS %s (MESSAGES UIDNEXT UIDVALIDITY)", quoted);
 	g_free(quoted);
 	if (command(&is, is.base, cmd, on_status, &is, &error) < 0) {
 		*error_r = g_strdup_printf("mailbox %s: %s", s->mailbox, error);
+		g_free(escaped);
 		goto out;
 	}
 	if (is.uidvalidity == 0) {
+		g_free(escaped);
 		*error_r = g_strdup_printf("mailbox %s: the server gave no UIDVALIDITY", s->mailbox);
 		goto out;
 	}
-	char *escaped = g_uri_escape_string(is.box_wire, NULL, FALSE);
 	is.box_url = g_strdup_printf("%s%s;UIDVALIDITY=%" G_GUINT64_FORMAT, is.base, escaped, (guint64)is.uidvalidity);
 	g_free(escaped);
 

@@ -8,8 +8,9 @@
  * completed.  Nothing is lost and nothing is doubled.
  *
  * Configuration: any number of [poll.NAME] sections of the daemon's
- * configuration file (keys in poll_settings below and in snapkeep.conf.5),
- * or `snapkeep import URL` for one pass from the command line.
+ * configuration file (src/daemon/service-poll.c reads them from the
+ * settings table into struct poll_settings; snapkeep.conf.5 documents
+ * them), or `snapkeep import URL` for one pass from the command line.
  *
  * Threads: each configured poller runs in its own thread with its own
  * libcurl handles and its own store connection (for its checkpoints);
@@ -92,13 +93,8 @@ int poll_after_parse(const char *text, enum poll_after *after_r);
 const char *poll_after_name(enum poll_after after);
 const char *poll_kind_name(enum poll_kind kind);
 
-/* Settings of section [poll.NAME] of a configuration file.  Unknown keys
- * are an error (a typo must not silently disable TLS verification). */
-int poll_settings_from_keyfile(GKeyFile *keyfile, const char *group, struct poll_settings **settings_r,
-			       char **error_r);
-/* Every [poll.*] section of keyfile, checked (snapkeepd -n).  *list_r holds
- * struct poll_settings * (g_ptr_array_unref frees them).  0 or -1. */
-int poll_config_load(GKeyFile *keyfile, GPtrArray **list_r, char **error_r);
+/* Refuses two settings on the same mailbox.  0 or -1. */
+int poll_settings_check_set(GPtrArray *list, char **error_r);
 
 /* Counts of one pass. */
 struct poll_pass_stats {
@@ -138,8 +134,12 @@ int poll_set_start(struct intake *intake, const char *db_path, GPtrArray *settin
 /* SIGHUP: stops pollers whose section disappeared or changed, starts new
  * and changed ones, leaves the others running. */
 int poll_set_reload(struct poll_set *set, GPtrArray *settings, char **error_r);
+/* Asks every poller to stop, without waiting (SIGTERM). */
+void poll_set_stop(struct poll_set *set);
+/* True while a poller thread is still winding down after poll_set_stop. */
+bool poll_set_busy(struct poll_set *set);
 /* Stops every poller (a message being accepted is finished, the rest is
- * taken by the next run) and frees.  Accepts NULL. */
+ * taken by the next run), waits for the threads and frees.  Accepts NULL. */
 void poll_set_free(struct poll_set **set);
 /* Wakes every poller for an immediate pass. */
 void poll_set_wake(struct poll_set *set);

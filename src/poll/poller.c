@@ -178,6 +178,7 @@ struct poller {
 	char *db_path;
 	GThread *thread;
 	volatile gint stop;
+	volatile gint finished;
 	int wake[2];
 	struct poll_state_entry *entry;
 };
@@ -251,6 +252,7 @@ poller_main(gpointer data)
 	}
 	if (g_atomic_int_get(&p->stop) != 0) {
 		env_close(&env);
+		g_atomic_int_set(&p->finished, 1);
 		return NULL;
 	}
 	backoff = 0;
@@ -343,6 +345,7 @@ poller_main(gpointer data)
 	env_close(&env);
 	g_free(error);
 	log_info("poll: event=stop name=%s", s->name);
+	g_atomic_int_set(&p->finished, 1);
 	return NULL;
 }
 
@@ -491,6 +494,25 @@ poll_set_wake(struct poll_set *set)
 }
 
 void
+poll_set_stop(struct poll_set *set)
+{
+	for (guint i = 0; set != NULL && i < set->pollers->len; i++) {
+		struct poller *p = g_ptr_array_index(set->pollers, i);
+		g_atomic_int_set(&p->stop, 1);
+		poller_wake(p);
+	}
+}
+
+bool
+poll_set_busy(struct poll_set *set)
+{
+	for (guint i = 0; set != NULL && i < set->pollers->len; i++)
+		if (g_atomic_int_get(&((struct poller *)g_ptr_array_index(set->pollers, i))->finished) == 0)
+			return true;
+	return false;
+}
+
+void
 poll_set_free(struct poll_set **setp)
 {
 	struct poll_set *set = *setp;
@@ -498,11 +520,7 @@ poll_set_free(struct poll_set **setp)
 	if (set == NULL)
 		return;
 	/* Ask all to stop first, so they wind down in parallel. */
-	for (guint i = 0; i < set->pollers->len; i++) {
-		struct poller *p = g_ptr_array_index(set->pollers, i);
-		g_atomic_int_set(&p->stop, 1);
-		poller_wake(p);
-	}
+	poll_set_stop(set);
 	for (guint i = 0; i < set->pollers->len; i++)
 		poller_stop(g_ptr_array_index(set->pollers, i));
 	g_ptr_array_unref(set->pollers);

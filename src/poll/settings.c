@@ -340,208 +340,25 @@ poll_settings_check(struct poll_settings *s, char **error_r)
 	return 0;
 }
 
-/* --- the configuration file -------------------------------------------------------- */
-
-enum key_type { KEY_STRING, KEY_PATH, KEY_UINT, KEY_SIZE, KEY_BOOL, KEY_AFTER, KEY_STARTTLS };
-
-struct key_def {
-	const char *name;
-	enum key_type type;
-	size_t offset;
-	uint64_t min, max;
-};
-
-#define OFF(field) offsetof(struct poll_settings, field)
-static const struct key_def key_defs[] = {
-	{ "url", KEY_STRING, 0, 0, 0 },
-	{ "password_file", KEY_PATH, OFF(password_file), 0, 0 },
-	{ "interval", KEY_UINT, OFF(interval_s), 1, 7 * 86400 },
-	{ "after", KEY_AFTER, OFF(after), 0, 0 },
-	{ "move_to", KEY_STRING, OFF(move_to), 0, 0 },
-	{ "failed_to", KEY_STRING, OFF(failed_to), 0, 0 },
-	{ "tls_verify", KEY_BOOL, OFF(tls_verify), 0, 0 },
-	{ "tls_ca_file", KEY_PATH, OFF(tls_ca_file), 0, 0 },
-	{ "starttls", KEY_STARTTLS, OFF(starttls), 0, 0 },
-	{ "batch_size", KEY_UINT, OFF(batch_size), 1, 10000 },
-	{ "idle", KEY_BOOL, OFF(idle), 0, 0 },
-	{ "idle_restart", KEY_UINT, OFF(idle_restart_s), 10, 1740 },
-	{ "timeout", KEY_UINT, OFF(timeout_s), 1, 3600 },
-	{ "backoff_min", KEY_UINT, OFF(backoff_min_s), 1, 86400 },
-	{ "backoff_max", KEY_UINT, OFF(backoff_max_s), 1, 86400 },
-	{ "max_message_size", KEY_SIZE, OFF(max_message_size), 1024, (uint64_t)1 << 32 },
-	{ "parse_wait", KEY_UINT, OFF(parse_wait_s), 0, 3600 },
-	{ "pass_max", KEY_UINT, OFF(pass_max), 1, 10000000 },
-	{ "accept_jobs", KEY_UINT, OFF(accept_jobs), 1, 256 },
-};
-#undef OFF
-
-static int
-key_set(struct poll_settings *s, GKeyFile *kf, const char *group, const struct key_def *def,
-	char **error_r)
-{
-	GError *gerr = NULL;
-	char *text = NULL;
-	int ret = -1;
-
-	switch (def->type) {
-	case KEY_BOOL: {
-		gboolean b = g_key_file_get_boolean(kf, group, def->name, &gerr);
-		if (gerr != NULL)
-			break;
-		*(bool *)((char *)s + def->offset) = b;
-		ret = 0;
-		break;
-	}
-	case KEY_UINT:
-	case KEY_SIZE: {
-		guint64 v = g_key_file_get_uint64(kf, group, def->name, &gerr);
-		if (gerr != NULL)
-			break;
-		if (v < def->min || v > def->max) {
-			*error_r = g_strdup_printf("[%s] %s = %" G_GUINT64_FORMAT ": out of range %" G_GUINT64_FORMAT
-						   "..%" G_GUINT64_FORMAT, group, def->name, (guint64)v,
-						   (guint64)def->min, (guint64)def->max);
-			return -1;
-		}
-		if (def->type == KEY_UINT)
-			*(unsigned *)((char *)s + def->offset) = (unsigned)v;
-		else
-			*(size_t *)((char *)s + def->offset) = (size_t)v;
-		ret = 0;
-		break;
-	}
-	default:
-		text = g_key_file_get_string(kf, group, def->name, &gerr);
-		if (text == NULL)
-			break;
-		g_strstrip(text);
-		if (def->type == KEY_STRING && strcmp(def->name, "url") == 0) {
-			char *why = NULL;
-			if (poll_settings_set_url(s, text, &why) < 0) {
-				*error_r = g_strdup_printf("[%s] %s", group, why);
-				g_free(why);
-				g_free(text);
-				return -1;
-			}
-			ret = 0;
-		} else if (def->type == KEY_STRING || def->type == KEY_PATH) {
-			char **field = (char **)((char *)s + def->offset);
-			g_free(*field);
-			*field = text;
-			text = NULL;
-			ret = 0;
-		} else if (def->type == KEY_AFTER) {
-			if (poll_after_parse(text, (enum poll_after *)((char *)s + def->offset)) < 0) {
-				*error_r = g_strdup_printf("[%s] after = %s: use move, flag, delete or keep", group,
-							   text);
-				g_free(text);
-				return -1;
-			}
-			ret = 0;
-		} else if (def->type == KEY_STARTTLS) {
-			enum poll_starttls *st = (enum poll_starttls *)((char *)s + def->offset);
-			if (g_ascii_strcasecmp(text, "auto") == 0)
-				*st = POLL_STARTTLS_AUTO;
-			else if (g_ascii_strcasecmp(text, "required") == 0)
-				*st = POLL_STARTTLS_REQUIRED;
-			else if (g_ascii_strcasecmp(text, "no") == 0)
-				*st = POLL_STARTTLS_NO;
-			else {
-				*error_r = g_strdup_printf("[%s] starttls = %s: use auto, required or no", group, text);
-				g_free(text);
-				return -1;
-			}
-			ret = 0;
-		}
-		g_free(text);
-		break;
-	}
-	if (gerr != NULL) {
-		*error_r = g_strdup_printf("[%s] %s: %s", group, def->name, gerr->message);
-		g_error_free(gerr);
-	}
-	return ret;
-}
-
 int
-poll_settings_from_keyfile(GKeyFile *kf, const char *group, struct poll_settings **settings_r,
-			   char **error_r)
+poll_settings_check_set(GPtrArray *list, char **error_r)
 {
-	const char *name = g_str_has_prefix(group, "poll.") ? group + 5 : group;
-	struct poll_settings *s = poll_settings_new(name);
-	char **keys = g_key_file_get_keys(kf, group, NULL, NULL);
-	int ret = -1;
-
-	if (*name == '\0' || has_control(name)) {
-		*error_r = g_strdup_printf("[%s]: the section needs a name: [poll.NAME]", group);
-		goto out;
-	}
-	for (char **k = keys; k != NULL && *k != NULL; k++) {
-		const struct key_def *def = NULL;
-		for (size_t i = 0; i < G_N_ELEMENTS(key_defs); i++)
-			if (strcmp(key_defs[i].name, *k) == 0)
-				def = &key_defs[i];
-		if (def == NULL) {
-			*error_r = g_strdup_printf("[%s] %s: unknown setting", group, *k);
-			goto out;
-		}
-		if (key_set(s, kf, group, def, error_r) < 0)
-			goto out;
-	}
-	if (poll_settings_check(s, error_r) < 0)
-		goto out;
-	*settings_r = s;
-	s = NULL;
-	ret = 0;
-out:
-	g_strfreev(keys);
-	poll_settings_free(&s);
-	return ret;
-}
-
-static void
-settings_free_ptr(gpointer p)
-{
-	struct poll_settings *s = p;
-	poll_settings_free(&s);
-}
-
-int
-poll_config_load(GKeyFile *kf, GPtrArray **list_r, char **error_r)
-{
-	char **groups = g_key_file_get_groups(kf, NULL);
-	GPtrArray *list = g_ptr_array_new_with_free_func(settings_free_ptr);
 	GHashTable *keys = g_hash_table_new(g_str_hash, g_str_equal);
-	int ret = -1;
+	int ret = 0;
 
-	for (char **g = groups; *g != NULL; g++) {
-		if (!g_str_has_prefix(*g, "poll.") && strcmp(*g, "poll") != 0)
-			continue;
-		struct poll_settings *s;
-		if (poll_settings_from_keyfile(kf, *g, &s, error_r) < 0)
-			goto out;
-		g_ptr_array_add(list, s);
-	}
 	/* Two pollers on one mailbox would race for the same messages:
 	 * harmless for the data (the funnel deduplicates) but wasteful and
 	 * confusing, so it is refused. */
-	for (guint i = 0; i < list->len; i++) {
+	for (guint i = 0; i < list->len && ret == 0; i++) {
 		struct poll_settings *s = g_ptr_array_index(list, i);
 		if (g_hash_table_contains(keys, s->key)) {
-			*error_r = g_strdup_printf("[poll.%s]: mailbox %s is polled by another section too",
-						   s->name, s->key);
-			goto out;
+			*error_r = g_strdup_printf("[poll.%s]: mailbox %s is polled by another section too", s->name,
+						   s->key);
+			ret = -1;
 		}
 		g_hash_table_add(keys, s->key);
 	}
-	*list_r = list;
-	list = NULL;
-	ret = 0;
-out:
 	g_hash_table_destroy(keys);
-	if (list != NULL)
-		g_ptr_array_unref(list);
-	g_strfreev(groups);
 	return ret;
 }
 
