@@ -123,6 +123,61 @@ const struct config_key config_keys[] = {
 	{ "smtp", "max_pending_size", CONFIG_SIZE, "24M",
 	  "Bytes of messages handed to the store at once (they are mapped in memory); bounds "
 	  "the daemon's memory under many large messages." },
+
+	/* [poll.NAME]: one per polled mailbox (src/poll/, service-poll.c) */
+	{ "poll.*", "url", CONFIG_STRING, "",
+	  "The mailbox: imap://USER@HOST[:PORT]/MAILBOX or imaps://... (MAILBOX defaults to "
+	  "INBOX), pop3://USER@HOST[:PORT] or pop3s://..., or maildir:/PATH.  Never a password "
+	  "(see password_file)." },
+	{ "poll.*", "password_file", CONFIG_PATH, "",
+	  "File whose first line is the password for the url's user.  Read at each connection, "
+	  "as the daemon's user, so it can be changed without a reload." },
+	{ "poll.*", "interval", CONFIG_DURATION, "60s",
+	  "Time between passes over the mailbox.  With IDLE (IMAP) or inotify (Maildir) new "
+	  "mail is taken within seconds and this is the longest pause." },
+	{ "poll.*", "after", CONFIG_STRING, "",
+	  "What happens to a message once it is stored: move (IMAP: to move_to; Maildir: to the"
+	  " move_to folder), flag (IMAP: \\Seen; Maildir: new/ to cur/ with :2,S), delete, or "
+	  "keep (remember what was taken).  Empty: move for IMAP, delete for POP3, flag for "
+	  "Maildir." },
+	{ "poll.*", "move_to", CONFIG_STRING, "snapkeep/processed",
+	  "Folder for stored messages with after = move, '/' separating levels; created when "
+	  "missing.  For a Maildir, a relative name is a Maildir++ folder "
+	  "(.snapkeep.processed), an absolute path a Maildir on the same file system." },
+	{ "poll.*", "failed_to", CONFIG_STRING, "snapkeep/failed",
+	  "Folder for messages that are not snapshots, do not parse, or are larger than "
+	  "max_message_size (those are not stored).  Empty: they are treated like the others." },
+	{ "poll.*", "tls_verify", CONFIG_BOOL, "true",
+	  "Verify the server's certificate and name (imaps, pop3s, STARTTLS)." },
+	{ "poll.*", "tls_ca_file", CONFIG_PATH, "",
+	  "PEM file of the certificate authorities to trust.  Empty: the system's." },
+	{ "poll.*", "starttls", CONFIG_STRING, "auto",
+	  "For imap:// and pop3:// urls: required (refuse a server without STARTTLS), no (plain"
+	  " text), or auto (required unless the host is a loopback address)." },
+	{ "poll.*", "batch_size", CONFIG_UINT, "100",
+	  "Messages fetched and stored before they are moved, flagged or deleted together." },
+	{ "poll.*", "idle", CONFIG_BOOL, "true",
+	  "Wait for new mail with IMAP IDLE (when the server offers it) or inotify on a "
+	  "Maildir, instead of only every interval." },
+	{ "poll.*", "idle_restart", CONFIG_DURATION, "25m",
+	  "Re-issue IDLE after this long (servers end IDLE after 30 minutes)." },
+	{ "poll.*", "timeout", CONFIG_DURATION, "60s",
+	  "Connecting, and a server that sends nothing for this long, fail the pass." },
+	{ "poll.*", "backoff_min", CONFIG_DURATION, "5s",
+	  "Wait after a failed pass (wrong password, server away, missing mailbox) before the "
+	  "next; doubled after each further failure." },
+	{ "poll.*", "backoff_max", CONFIG_DURATION, "15m",
+	  "Longest wait between failed passes." },
+	{ "poll.*", "max_message_size", CONFIG_SIZE, "64M",
+	  "Larger messages are not fetched; they go to failed_to (or stay where they are)." },
+	{ "poll.*", "parse_wait", CONFIG_DURATION, "10s",
+	  "How long to wait for a stored message's parse result to choose between move_to and "
+	  "failed_to; a message still unparsed then counts as stored." },
+	{ "poll.*", "pass_max", CONFIG_UINT, "10000",
+	  "Messages taken in one pass; the next pass follows at once.  Bounds the list kept in "
+	  "memory." },
+	{ "poll.*", "accept_jobs", CONFIG_UINT, "8",
+	  "Messages of one poller handed to the store at once (they share commits)." },
 };
 
 const size_t config_keys_count = G_N_ELEMENTS(config_keys);

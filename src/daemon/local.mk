@@ -2,7 +2,8 @@
 # its manual pages and the annotated sample configuration.
 src_libsnapkeep_a_SOURCES += \
 	%reldir%/config-table.h %reldir%/config-table.c \
-	%reldir%/service.h %reldir%/service-smtp.c
+	%reldir%/service.h %reldir%/service-smtp.c \
+	%reldir%/service-poll.c
 
 sbin_PROGRAMS += snapkeepd
 snapkeepd_SOURCES = %reldir%/main.c

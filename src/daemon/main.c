@@ -40,6 +40,7 @@
 /* Every service snapkeepd runs; [web] and [poll.NAME] join here. */
 static const struct daemon_service_ops *const services[] = {
 	&daemon_service_smtp,
+	&daemon_service_poll,
 };
 #define N_SERVICES G_N_ELEMENTS(services)
 

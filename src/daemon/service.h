@@ -37,5 +37,6 @@ struct daemon_service_ops {
 };
 
 extern const struct daemon_service_ops daemon_service_smtp;
+extern const struct daemon_service_ops daemon_service_poll; /* [poll.NAME]: service-poll.c */
 
 #endif
