@@ -25,3 +25,10 @@ TESTS += tests/integ/smtp-daemon.py
 EXTRA_DIST += tests/integ/smtp-daemon.py
 TESTS += tests/integ/smtp-load.py
 EXTRA_DIST += tests/integ/smtp-load.py
+
+# libFuzzer target for the session machine; make check replays its corpus.
+check_PROGRAMS += tests/fuzz/fuzz-smtp
+tests_fuzz_fuzz_smtp_SOURCES = tests/fuzz/fuzz-smtp.c tests/fuzz/replay.c
+TESTS += tests/fuzz/fuzz-smtp
+VALGRIND_TESTS += tests/fuzz/fuzz-smtp
+EXTRA_DIST += tests/fuzz/corpus/smtp
