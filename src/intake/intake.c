@@ -45,6 +45,10 @@ struct intake {
 
 	GMutex lock;
 	GCond cond;          /* signalled on every state change */
+	/* Held across every write transaction of this process, so the
+	 * committer and the parse threads queue here instead of meeting
+	 * SQLITE_BUSY, whose retry sleeps (up to 100 ms) would idle the disk. */
+	GMutex write_lock;
 	GQueue accept_queue; /* struct intake_request * */
 	size_t accept_bytes;
 	GQueue parse_queue;  /* boxed int64 message ids, also the keys of parse_set */
@@ -98,6 +102,7 @@ intake_commit_one(struct intake *in, struct intake_request *req)
 	gsize len = 0;
 	const void *data = g_bytes_get_data(req->raw, &len);
 
+	g_mutex_lock(&in->write_lock);
 	if (store_begin(in->accept_store, &error) < 0)
 		goto fail;
 	if (store_message_add(in->accept_store, req->arrival, data, len, &req->receipt, &error) < 0) {
@@ -106,9 +111,11 @@ intake_commit_one(struct intake *in, struct intake_request *req)
 	}
 	if (store_commit(in->accept_store, &error) < 0)
 		goto fail;
+	g_mutex_unlock(&in->write_lock);
 	req->result = 0;
 	return 0;
 fail:
+	g_mutex_unlock(&in->write_lock);
 	req->result = -1;
 	req->error = error != NULL ? error : g_strdup("store: unknown error");
 	return -1;
@@ -124,6 +131,7 @@ intake_commit_batch(struct intake *in, GPtrArray *batch)
 		intake_commit_one(in, g_ptr_array_index(batch, 0));
 		return;
 	}
+	g_mutex_lock(&in->write_lock);
 	if (store_begin(in->accept_store, &error) < 0)
 		goto one_by_one;
 	for (i = 0; i < batch->len; i++) {
@@ -138,10 +146,12 @@ intake_commit_batch(struct intake *in, GPtrArray *batch)
 	}
 	if (store_commit(in->accept_store, &error) < 0)
 		goto one_by_one;
+	g_mutex_unlock(&in->write_lock);
 	for (i = 0; i < batch->len; i++)
 		((struct intake_request *)g_ptr_array_index(batch, i))->result = 0;
 	return;
 one_by_one:
+	g_mutex_unlock(&in->write_lock);
 	log_warnx("intake: event=batch-failed size=%u error=\"%s\" action=retry-singly", batch->len,
 		  error ? error : "?");
 	g_free(error);
@@ -276,14 +286,22 @@ intake_parse_one(struct intake *in, struct store *store, struct worker *worker, 
 		.subject_serial = res.subject_serial,
 		.subject_time_utc = res.subject_time_utc,
 	};
-	if (store_begin(store, &error) < 0)
+	/* The delta repack's compression, before the write lock is taken. */
+	(void)store_repack_prepare(store, id, raw, res.outcome, snap, &hints);
+	g_mutex_lock(&in->write_lock);
+	if (store_begin(store, &error) < 0) {
+		g_mutex_unlock(&in->write_lock);
 		goto db_error;
+	}
 	if (store_result_commit(store, id, res.outcome, res.detail, snap, &hints, &final, &error) <
 	    0) {
 		store_rollback(store);
+		g_mutex_unlock(&in->write_lock);
 		goto db_error;
 	}
-	if (store_commit(store, &error) < 0)
+	int committed = store_commit(store, &error);
+	g_mutex_unlock(&in->write_lock);
+	if (committed < 0)
 		goto db_error;
 	ret = 0;
 	if (final == STORE_OUTCOME_FAILED)
@@ -411,6 +429,7 @@ intake_open(const struct intake_settings *settings, struct intake **intake_r, ch
 	if (in->settings.commit_batch_max == 0)
 		in->settings.commit_batch_max = 1;
 	g_mutex_init(&in->lock);
+	g_mutex_init(&in->write_lock);
 	g_cond_init(&in->cond);
 	g_queue_init(&in->accept_queue);
 	g_queue_init(&in->parse_queue);
@@ -541,6 +560,7 @@ intake_free(struct intake **intake)
 		g_free(box);
 	g_hash_table_destroy(in->parse_set);
 	g_mutex_clear(&in->lock);
+	g_mutex_clear(&in->write_lock);
 	g_cond_clear(&in->cond);
 	g_free(in->worker_path);
 	g_free(in->db_path);
