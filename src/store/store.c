@@ -77,6 +77,8 @@ enum stmt_id {
 	STMT_EVENT_LAST,
 	STMT_ARCH_BASE,
 	STMT_ARCH_UPDATE,
+	STMT_ARCH_BASE_CHECK,
+	STMT_ARCH_BACKLOG,
 	STMT_SNAP_REFRESH,
 	STMT_COUNTERS_CLEAR,
 	STMT_MEDIA_CLEAR,
@@ -170,7 +172,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
 				" supply_id = excluded.supply_id, snapshot_id = excluded.snapshot_id,"
 				" reported_utc = excluded.reported_utc"
 				" WHERE excluded.reported_utc >= supply_current.reported_utc",
-	[STMT_EVENT_FIND] = "SELECT id FROM events WHERE device_id = ?1 AND COALESCE(log, '') = ?2"
+	[STMT_EVENT_FIND] = "SELECT id, first_reported_utc, last_reported_utc FROM events"
+			    " WHERE device_id = ?1 AND COALESCE(log, '') = ?2"
 			    " AND COALESCE(sequence, -1) = ?3 AND COALESCE(code, '') = ?4"
 			    " AND COALESCE(occurred_utc, '') = ?5",
 	[STMT_EVENT_INSERT] = "INSERT INTO events (device_id, log, sequence, code, occurred_utc,"
@@ -181,10 +184,14 @@ static const char *const stmt_sql[STMT_COUNT] = {
 			     " WHERE id = ?1 AND first_reported_utc > ?3",
 	[STMT_EVENT_LAST] = "UPDATE events SET last_snapshot_id = ?2, last_reported_utc = ?3"
 			    " WHERE id = ?1 AND last_reported_utc < ?3",
-	[STMT_ARCH_BASE] = "SELECT id, chain_depth FROM messages WHERE device_id = ?1 AND method = 'skc1'"
+	[STMT_ARCH_BASE] = "SELECT id, chain_depth, sha256 FROM messages WHERE device_id = ?1 AND method = 'skc1'"
 			   " AND id <> ?2 ORDER BY id DESC LIMIT 1",
 	[STMT_ARCH_UPDATE] = "UPDATE messages SET method = 'skc1', base_id = ?2, chain_depth = ?3,"
-			     " stored_size = ?4, blob = ?5 WHERE id = ?1 AND method = 'zstd'",
+			     " stored_size = ?4, blob = ?5 WHERE id = ?1 AND method = 'zstd' AND sha256 = ?6",
+	[STMT_ARCH_BASE_CHECK] = "SELECT 1 FROM messages WHERE id = ?1 AND method = 'skc1' AND sha256 = ?2"
+				 " AND chain_depth = ?3",
+	[STMT_ARCH_BACKLOG] = "SELECT id, device_id FROM messages WHERE method = 'zstd' AND device_id IS NOT NULL"
+			      " AND outcome IN ('stored', 'duplicate') AND id > ?1 ORDER BY id LIMIT ?2",
 	/* The refresh of a snapshot by a reparse of its own message. */
 	[STMT_SNAP_REFRESH] = "UPDATE snapshots SET taken_unix = ?2, taken_offset_min = ?3, taken_source = ?4,"
 			      " received_utc = ?5, clock_skew_s = ?6, dialect = ?7, firmware = ?8,"
@@ -232,6 +239,20 @@ struct container_cache_entry {
 	uint64_t used;
 };
 
+/* A delta repack computed outside the write transaction
+ * (store_repack_prepare), applied inside it if its base is still what it
+ * was (repack_apply). */
+struct repack_prep {
+	int64_t message_id;
+	char sha256[ARCHIVE_SHA256_HEX_LEN + 1];
+	int64_t base_id;          /* 0: a keyframe */
+	char base_sha256[ARCHIVE_SHA256_HEX_LEN + 1];
+	int64_t base_depth;       /* the base's chain_depth when prepared */
+	GBytes *frame;            /* the verified new blob */
+	GBytes *container;        /* for the cache once applied */
+	size_t raw_size;
+};
+
 struct store {
 	sqlite3 *db;
 	char *path;
@@ -242,7 +263,23 @@ struct store {
 	unsigned cache_size;
 	uint64_t cache_clock;
 	unsigned savepoint_depth;
+	struct repack_prep *prep;   /* at most one prepared repack */
 };
+
+static void
+repack_prep_free(struct repack_prep **prepp)
+{
+	struct repack_prep *prep = *prepp;
+
+	if (prep == NULL)
+		return;
+	*prepp = NULL;
+	if (prep->frame != NULL)
+		g_bytes_unref(prep->frame);
+	if (prep->container != NULL)
+		g_bytes_unref(prep->container);
+	g_free(prep);
+}
 
 void
 store_settings_default(struct store_settings *settings)
@@ -358,6 +395,24 @@ stmt_row(struct store *store, sqlite3_stmt *stmt, const char *what, char **error
 		return 0;
 	set_db_error(store, what, error_r);
 	return -1;
+}
+
+/* Looks up one id by one text parameter: 1 found, 0 not, -1 error. */
+static int
+id_lookup(struct store *store, enum stmt_id sid, const char *text, int64_t *id_r, char **error_r)
+{
+	sqlite3_stmt *stmt = stmt_get(store, sid, error_r);
+	int rc;
+
+	if (stmt == NULL)
+		return -1;
+	bind_text(stmt, 1, text);
+	rc = stmt_row(store, stmt, "lookup", error_r);
+	if (rc > 0) {
+		*id_r = sqlite3_column_int64(stmt, 0);
+		sqlite3_reset(stmt);
+	}
+	return rc;
 }
 
 static int
@@ -692,6 +747,7 @@ store_free(struct store **storep)
 	if (store->db != NULL)
 		sqlite3_close(store->db);
 	cache_clear(store);
+	repack_prep_free(&store->prep);
 	g_free(store->cache);
 	g_free(store->path);
 	g_free(store);
@@ -941,22 +997,173 @@ store_message_get(struct store *store, int64_t message_id, GBytes **raw_r, char 
 	return ret;
 }
 
-/* Rewrites a 'zstd' message of a device as 'skc1', a delta against the
- * device's latest 'skc1' message (or a keyframe).  The new blob replaces the
- * old one only once it has been decompressed and its hash checked.  0 also
- * when nothing was done; -1 only for database errors (a message that does
- * not repack stays as it is, with a warning). */
+/* Builds the 'skc1' form of a 'zstd' message row of device_id (0: device
+ * not known yet, a keyframe): packs its container, picks the device's
+ * latest 'skc1' message as the base (or none, every
+ * archive_keyframe_interval links), compresses, and reads the new frame
+ * back (hash checked).  raw: the message's bytes if the caller has them
+ * (NULL: decompressed from the row).  Only reads: runs inside or outside a
+ * transaction.  1 with *prep_r, 0 when the message does not repack (*warn_r
+ * says why), -1 on database errors. */
 static int
-archive_repack(struct store *store, int64_t message_id, int64_t device_id, char **error_r)
+repack_build(struct store *store, const struct msg_row *row, GBytes *raw, int64_t device_id,
+	     struct repack_prep **prep_r, char **warn_r, char **error_r)
 {
-	struct msg_row row;
-	GBytes *raw = NULL, *container = NULL, *base = NULL, *frame = NULL, *check = NULL,
-	       *check_raw = NULL;
-	int64_t base_id = 0, depth = 0;
-	char *warn = NULL;
+	struct repack_prep *prep = g_new0(struct repack_prep, 1);
+	GBytes *own_raw = NULL, *base = NULL, *check = NULL, *check_raw = NULL;
 	sqlite3_stmt *stmt;
 	int rc, ret = -1;
 
+	prep->message_id = row->id;
+	g_strlcpy(prep->sha256, row->sha256, sizeof(prep->sha256));
+	prep->raw_size = row->raw_size;
+	prep->base_depth = -1;
+	if (raw == NULL) {
+		if (raw_from_zstd_row(row, &own_raw, warn_r) < 0) {
+			ret = 0;
+			goto out;
+		}
+		raw = own_raw;
+	}
+	gsize raw_len, clen;
+	const void *raw_data = g_bytes_get_data(raw, &raw_len);
+	prep->container = archive_container_pack(raw_data, raw_len, NULL);
+	const void *cdata = g_bytes_get_data(prep->container, &clen);
+
+	if (device_id > 0) {
+		stmt = stmt_get(store, STMT_ARCH_BASE, error_r);
+		if (stmt == NULL)
+			goto out;
+		sqlite3_bind_int64(stmt, 1, device_id);
+		sqlite3_bind_int64(stmt, 2, row->id);
+		rc = stmt_row(store, stmt, "finding a delta base", error_r);
+		if (rc < 0)
+			goto out;
+		if (rc > 0) {
+			int64_t id = sqlite3_column_int64(stmt, 0);
+			int64_t d = sqlite3_column_int64(stmt, 1);
+			const char *sha = (const char *)sqlite3_column_text(stmt, 2);
+			char base_sha[ARCHIVE_SHA256_HEX_LEN + 1];
+			g_strlcpy(base_sha, sha != NULL ? sha : "", sizeof(base_sha));
+			sqlite3_reset(stmt);
+			if (d + 1 < (int64_t)store->settings.archive_keyframe_interval) {
+				char *why = NULL;
+				if (container_get(store, id, &base, &why) == 0) {
+					prep->base_id = id;
+					prep->base_depth = d;
+					g_strlcpy(prep->base_sha256, base_sha, sizeof(prep->base_sha256));
+				} else {
+					log_warnx("store: event=repack-base-unreadable message=%" G_GINT64_FORMAT
+						  " base=%" G_GINT64_FORMAT " reason=\"%s\"", row->id, id, why);
+					g_free(why);
+				}
+			}
+		}
+	}
+
+	gsize blen = 0, flen;
+	const void *bdata = base != NULL ? g_bytes_get_data(base, &blen) : NULL;
+	if (archive_compress(cdata, clen, bdata, blen, store->settings.archive_repack_level, &prep->frame,
+			     warn_r) < 0) {
+		ret = 0;
+		goto out;
+	}
+	const void *fdata = g_bytes_get_data(prep->frame, &flen);
+	/* Never lose bytes: read the new form back before it may replace the old. */
+	if (archive_decompress(fdata, flen, bdata, blen, archive_container_bound(row->raw_size), &check,
+			       warn_r) < 0 ||
+	    raw_from_container(row, check, &check_raw, warn_r) < 0) {
+		ret = 0;
+		goto out;
+	}
+	*prep_r = prep;
+	prep = NULL;
+	ret = 1;
+out:
+	repack_prep_free(&prep);
+	if (own_raw != NULL)
+		g_bytes_unref(own_raw);
+	if (base != NULL)
+		g_bytes_unref(base);
+	if (check != NULL)
+		g_bytes_unref(check);
+	if (check_raw != NULL)
+		g_bytes_unref(check_raw);
+	return ret;
+}
+
+/* Replaces the message's blob by the prepared one if the message is still
+ * the same 'zstd' message and the base is still the same 'skc1' message at
+ * the same depth; otherwise leaves it (plain zstd: correct, only bigger;
+ * store_repack_backlog may repack it later).  Cheap: no compression.  Runs
+ * inside the caller's write transaction.  0 (applied or skipped) or -1. */
+static int
+repack_apply(struct store *store, const struct repack_prep *prep, bool *applied_r, char **error_r)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	*applied_r = false;
+	if (prep->base_id > 0) {
+		stmt = stmt_get(store, STMT_ARCH_BASE_CHECK, error_r);
+		if (stmt == NULL)
+			return -1;
+		sqlite3_bind_int64(stmt, 1, prep->base_id);
+		bind_text(stmt, 2, prep->base_sha256);
+		sqlite3_bind_int64(stmt, 3, prep->base_depth);
+		rc = stmt_row(store, stmt, "checking a delta base", error_r);
+		if (rc < 0)
+			return -1;
+		sqlite3_reset(stmt);
+		if (rc == 0) {
+			log_info("store: event=repack-stale message=%" G_GINT64_FORMAT " base=%" G_GINT64_FORMAT
+				 " action=left-plain", prep->message_id, prep->base_id);
+			return 0;
+		}
+	}
+	gsize flen;
+	const void *fdata = g_bytes_get_data(prep->frame, &flen);
+	stmt = stmt_get(store, STMT_ARCH_UPDATE, error_r);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, prep->message_id);
+	bind_id(stmt, 2, prep->base_id);
+	sqlite3_bind_int64(stmt, 3, prep->base_id > 0 ? prep->base_depth + 1 : 0);
+	sqlite3_bind_int64(stmt, 4, (sqlite3_int64)flen);
+	sqlite3_bind_blob64(stmt, 5, fdata, flen, SQLITE_STATIC);
+	bind_text(stmt, 6, prep->sha256);
+	if (stmt_exec(store, stmt, "repacking a message", error_r) < 0)
+		return -1;
+	if (sqlite3_changes(store->db) == 0)
+		return 0;   /* repacked meanwhile, or not the same message */
+	cache_put(store, prep->message_id, prep->sha256, prep->container);
+	*applied_r = true;
+	log_debug("store: event=repack message=%" G_GINT64_FORMAT " base=%" G_GINT64_FORMAT
+		  " raw=%zu container=%zu stored=%zu", prep->message_id, prep->base_id, prep->raw_size,
+		  g_bytes_get_size(prep->container), (size_t)flen);
+	return 0;
+}
+
+/* The repack step of store_result_commit, inside its transaction: the
+ * prepared repack of this message if there is one (cheap), else the whole
+ * repack here (the slow path, for callers that do not prepare).  0 also
+ * when nothing was done; -1 only for database errors. */
+static int
+archive_repack(struct store *store, int64_t message_id, int64_t device_id, char **error_r)
+{
+	struct repack_prep *prep = NULL;
+	struct msg_row row;
+	char *warn = NULL;
+	bool applied;
+	int rc, ret = -1;
+
+	if (store->prep != NULL && store->prep->message_id == message_id) {
+		prep = store->prep;
+		store->prep = NULL;
+		ret = repack_apply(store, prep, &applied, error_r);
+		repack_prep_free(&prep);
+		return ret;
+	}
 	rc = msg_row_read(store, message_id, &row, error_r);
 	if (rc <= 0) {
 		if (rc == 0)
@@ -967,88 +1174,161 @@ archive_repack(struct store *store, int64_t message_id, int64_t device_id, char 
 		ret = 0;
 		goto out;
 	}
-	if (raw_from_zstd_row(&row, &raw, &warn) < 0) {
+	rc = repack_build(store, &row, NULL, device_id, &prep, &warn, error_r);
+	if (rc < 0)
+		goto out;
+	if (rc == 0) {
+		log_warnx("store: event=repack-skipped message=%" G_GINT64_FORMAT " reason=\"%s\"", message_id,
+			  warn != NULL ? warn : "unknown");
 		ret = 0;
 		goto out;
 	}
-	gsize raw_len, clen;
-	const void *raw_data = g_bytes_get_data(raw, &raw_len);
-	container = archive_container_pack(raw_data, raw_len, NULL);
-	const void *cdata = g_bytes_get_data(container, &clen);
+	ret = repack_apply(store, prep, &applied, error_r);
+out:
+	repack_prep_free(&prep);
+	g_free(warn);
+	msg_row_clear(&row);
+	return ret;
+}
 
-	stmt = stmt_get(store, STMT_ARCH_BASE, error_r);
-	if (stmt == NULL)
-		goto out;
-	sqlite3_bind_int64(stmt, 1, device_id);
-	sqlite3_bind_int64(stmt, 2, message_id);
-	rc = stmt_row(store, stmt, "finding a delta base", error_r);
+/* The serial a parse result will be stored under (store_result_commit's
+ * rule), or NULL. */
+static const char *
+result_serial(const struct snapshot *snap, const struct store_hints *hints)
+{
+	if (snap != NULL && snap->serial != NULL && snap->serial[0] != '\0')
+		return snap->serial;
+	if (hints != NULL && hints->subject_serial != NULL && hints->subject_serial[0] != '\0')
+		return hints->subject_serial;
+	return NULL;
+}
+
+bool
+store_repack_prepare(struct store *store, int64_t message_id, GBytes *raw, enum store_outcome outcome,
+		     const struct snapshot *snap, const struct store_hints *hints)
+{
+	struct repack_prep *prep = NULL;
+	struct msg_row row;
+	const char *serial = result_serial(snap, hints);
+	char *warn = NULL, *error = NULL;
+	int64_t device_id = 0;
+	int rc;
+
+	repack_prep_free(&store->prep);
+	if ((outcome != STORE_OUTCOME_STORED && outcome != STORE_OUTCOME_DUPLICATE) || snap == NULL ||
+	    serial == NULL)
+		return false;
+	rc = msg_row_read(store, message_id, &row, &error);
+	if (rc <= 0)
+		goto fail;
+	if (row.delta_form) {
+		msg_row_clear(&row);
+		return false;
+	}
+	if (raw != NULL) {
+		/* The caller's bytes must be this message's (checked again on the
+		 * frame read back). */
+		char sha[ARCHIVE_SHA256_HEX_LEN + 1];
+		gsize len;
+		const void *data = g_bytes_get_data(raw, &len);
+		archive_sha256_hex(data, len, sha);
+		if (strcmp(sha, row.sha256) != 0)
+			raw = NULL;
+	}
+	/* An unknown device gets a keyframe; the device row comes with the commit. */
+	if (id_lookup(store, STMT_DEV_FIND, serial, &device_id, &error) < 0)
+		goto fail;
+	rc = repack_build(store, &row, raw, device_id, &prep, &warn, &error);
+	msg_row_clear(&row);
 	if (rc < 0)
-		goto out;
-	if (rc > 0) {
-		int64_t id = sqlite3_column_int64(stmt, 0);
-		int64_t d = sqlite3_column_int64(stmt, 1);
+		goto fail;
+	if (rc == 0) {
+		log_warnx("store: event=repack-skipped message=%" G_GINT64_FORMAT " reason=\"%s\"", message_id,
+			  warn != NULL ? warn : "unknown");
+		g_free(warn);
+		return false;
+	}
+	store->prep = prep;
+	return true;
+fail:
+	msg_row_clear(&row);
+	log_warnx("store: event=repack-prepare-failed message=%" G_GINT64_FORMAT " error=\"%s\"", message_id,
+		  error != NULL ? error : "no such message");
+	g_free(error);
+	return false;
+}
+
+int
+store_repack_backlog(struct store *store, unsigned max, unsigned *repacked_r, char **error_r)
+{
+	GArray *ids = g_array_new(FALSE, FALSE, sizeof(int64_t) * 2);
+	int64_t after = 0;
+	unsigned done = 0, seen = 0;
+	int ret = -1;
+
+	*repacked_r = 0;
+	while (max == 0 || seen < max) {
+		sqlite3_stmt *stmt = stmt_get(store, STMT_ARCH_BACKLOG, error_r);
+		int rc;
+		if (stmt == NULL)
+			goto out;
+		g_array_set_size(ids, 0);
+		sqlite3_bind_int64(stmt, 1, after);
+		sqlite3_bind_int64(stmt, 2, 256);
+		while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+			int64_t pair[2] = { sqlite3_column_int64(stmt, 0), sqlite3_column_int64(stmt, 1) };
+			g_array_append_val(ids, pair);
+		}
 		sqlite3_reset(stmt);
-		if (d + 1 < (int64_t)store->settings.archive_keyframe_interval) {
-			char *why = NULL;
-			if (container_get(store, id, &base, &why) == 0) {
-				base_id = id;
-				depth = d + 1;
-			} else {
-				log_warnx("store: event=repack-base-unreadable message=%" G_GINT64_FORMAT
-					  " base=%" G_GINT64_FORMAT " reason=\"%s\"", message_id, id, why);
-				g_free(why);
+		if (rc != SQLITE_DONE) {
+			set_db_error(store, "listing plain messages", error_r);
+			goto out;
+		}
+		if (ids->len == 0)
+			break;
+		for (guint i = 0; i < ids->len && (max == 0 || seen < max); i++) {
+			const int64_t *pair = &g_array_index(ids, int64_t, 2 * i);
+			struct repack_prep *prep = NULL;
+			struct msg_row row;
+			char *warn = NULL;
+			bool applied = false;
+			struct tx tx;
+			after = pair[0];
+			seen++;
+			/* Build outside any transaction, apply in a short one. */
+			rc = msg_row_read(store, pair[0], &row, error_r);
+			if (rc < 0)
+				goto out;
+			if (rc == 0 || row.delta_form) {
+				msg_row_clear(&row);
+				continue;
 			}
+			rc = repack_build(store, &row, NULL, pair[1], &prep, &warn, error_r);
+			msg_row_clear(&row);
+			if (rc < 0)
+				goto out;
+			if (rc == 0) {
+				log_warnx("store: event=repack-skipped message=%" G_GINT64_FORMAT " reason=\"%s\"",
+					  pair[0], warn != NULL ? warn : "unknown");
+				g_free(warn);
+				continue;
+			}
+			if (tx_enter(store, &tx, error_r) < 0) {
+				repack_prep_free(&prep);
+				goto out;
+			}
+			rc = repack_apply(store, prep, &applied, error_r);
+			repack_prep_free(&prep);
+			if (tx_leave(store, &tx, rc == 0, error_r) < 0)
+				goto out;
+			if (applied)
+				done++;
 		}
 	}
-
-	gsize blen = 0;
-	const void *bdata = base != NULL ? g_bytes_get_data(base, &blen) : NULL;
-	if (archive_compress(cdata, clen, bdata, blen, store->settings.archive_repack_level, &frame,
-			     &warn) < 0)
-		goto skip;
-	gsize flen;
-	const void *fdata = g_bytes_get_data(frame, &flen);
-	/* Never lose bytes: read the new form back before replacing the old. */
-	if (archive_decompress(fdata, flen, bdata, blen, archive_container_bound(row.raw_size), &check,
-			       &warn) < 0 ||
-	    raw_from_container(&row, check, &check_raw, &warn) < 0)
-		goto skip;
-
-	stmt = stmt_get(store, STMT_ARCH_UPDATE, error_r);
-	if (stmt == NULL)
-		goto out;
-	sqlite3_bind_int64(stmt, 1, message_id);
-	bind_id(stmt, 2, base_id);
-	sqlite3_bind_int64(stmt, 3, depth);
-	sqlite3_bind_int64(stmt, 4, (sqlite3_int64)flen);
-	sqlite3_bind_blob64(stmt, 5, fdata, flen, SQLITE_STATIC);
-	if (stmt_exec(store, stmt, "repacking a message", error_r) < 0)
-		goto out;
-	cache_put(store, message_id, row.sha256, container);
-	log_debug("store: event=repack message=%" G_GINT64_FORMAT " base=%" G_GINT64_FORMAT
-		  " depth=%" G_GINT64_FORMAT " raw=%zu container=%zu stored=%zu", message_id, base_id,
-		  depth, row.raw_size, (size_t)clen, (size_t)flen);
-	ret = 0;
-	goto out;
-skip:
-	log_warnx("store: event=repack-skipped message=%" G_GINT64_FORMAT " reason=\"%s\"", message_id,
-		  warn != NULL ? warn : "unknown");
 	ret = 0;
 out:
-	g_free(warn);
-	if (raw != NULL)
-		g_bytes_unref(raw);
-	if (container != NULL)
-		g_bytes_unref(container);
-	if (base != NULL)
-		g_bytes_unref(base);
-	if (frame != NULL)
-		g_bytes_unref(frame);
-	if (check != NULL)
-		g_bytes_unref(check);
-	if (check_raw != NULL)
-		g_bytes_unref(check_raw);
-	msg_row_clear(&row);
+	*repacked_r = done;
+	g_array_free(ids, TRUE);
 	return ret;
 }
 
@@ -1311,22 +1591,6 @@ store_hints_record(struct store *store, int64_t message_id, const struct store_h
 	return stmt_exec(store, stmt, "recording hints", error_r);
 }
 
-static int
-id_lookup(struct store *store, enum stmt_id sid, const char *text, int64_t *id_r, char **error_r)
-{
-	sqlite3_stmt *stmt = stmt_get(store, sid, error_r);
-	int rc;
-
-	if (stmt == NULL)
-		return -1;
-	bind_text(stmt, 1, text);
-	rc = stmt_row(store, stmt, "lookup", error_r);
-	if (rc > 0) {
-		*id_r = sqlite3_column_int64(stmt, 0);
-		sqlite3_reset(stmt);
-	}
-	return rc;
-}
 
 static int
 counter_name_id(struct store *store, const char *name, int64_t *id_r, char **error_r)
@@ -1609,10 +1873,19 @@ insert_events(struct store *store, int64_t device_id, int64_t snapshot_id, const
 		if (rc < 0)
 			return -1;
 		if (rc > 0) {
+			/* Known: move its first or last report only when this
+			 * snapshot is earlier or later (the statements would be
+			 * no-ops otherwise; they are most of a commit's time). */
 			int64_t event_id = sqlite3_column_int64(stmt, 0);
+			const char *first = (const char *)sqlite3_column_text(stmt, 1);
+			const char *last = (const char *)sqlite3_column_text(stmt, 2);
+			bool earlier = first == NULL || strcmp(taken_utc, first) < 0;
+			bool later = last == NULL || strcmp(taken_utc, last) > 0;
 			sqlite3_reset(stmt);
-			if (event_update(store, STMT_EVENT_FIRST, event_id, snapshot_id, taken_utc, error_r) < 0 ||
-			    event_update(store, STMT_EVENT_LAST, event_id, snapshot_id, taken_utc, error_r) < 0)
+			if ((earlier && event_update(store, STMT_EVENT_FIRST, event_id, snapshot_id, taken_utc,
+						     error_r) < 0) ||
+			    (later && event_update(store, STMT_EVENT_LAST, event_id, snapshot_id, taken_utc,
+						   error_r) < 0))
 				return -1;
 			continue;
 		}
@@ -1983,10 +2256,7 @@ store_result_commit(struct store *store, int64_t message_id, enum store_outcome 
 		goto fail;
 
 	if (outcome == STORE_OUTCOME_STORED || outcome == STORE_OUTCOME_DUPLICATE) {
-		serial = snap->serial != NULL && snap->serial[0] != '\0' ? snap->serial
-		       : hints != NULL && hints->subject_serial != NULL && hints->subject_serial[0] != '\0'
-			       ? hints->subject_serial
-			       : NULL;
+		serial = result_serial(snap, hints);
 		if (serial == NULL) {
 			recorded = STORE_OUTCOME_FAILED;
 			detail = "the snapshot names no serial number (document nor subject)";

@@ -17,7 +17,9 @@
  *     the snapshot says (counters, supplies, identity).
  *  5. A message's archive blob is replaced (delta repack) only after the new
  *     blob has been read back and its hash checked; delta chains are at
- *     most archive_keyframe_interval long.
+ *     most archive_keyframe_interval long.  The compression runs before the
+ *     write transaction (store_repack_prepare); inside it only a re-check
+ *     that the base is unchanged and one UPDATE.
  * The tables and the public views are in schema/ (documented in
  * schema/README); the byte formats of the archive in archive.h. */
 #ifndef SK_STORE_H
@@ -139,11 +141,35 @@ struct store_hints {
  * then the message's receive time.  A failure committed for a message that
  * already has its snapshot stored (a reparse gone worse) changes nothing and
  * reports STORED.  Counters lower than in the device's previous snapshot
- * are flagged (view counter_regressions).  The repack may take tens of ms
- * for a multi-megabyte message, inside the transaction. */
+ * are flagged (view counter_regressions).  The repack applies the one
+ * prepared by store_repack_prepare for this message (cheap); without one it
+ * runs here, inside the transaction (3-9 ms per mail, ~90 ms for a 2.7 MB
+ * legacy mail, holding the write lock). */
 int store_result_commit(struct store *store, int64_t message_id, enum store_outcome outcome,
 			const char *detail, const struct snapshot *snap,
 			const struct store_hints *hints, enum store_outcome *outcome_r,
 			char **error_r);
+
+/* The expensive half of the delta repack, to run BEFORE store_begin (no
+ * write lock held; reads only): packs message_id's container, decompresses
+ * its base (the latest 'skc1' message of the device the result names, found
+ * by serial; an unknown device gets a keyframe), compresses and reads the
+ * frame back.  raw: the message's bytes if the caller has them (checked by
+ * hash; NULL: read from the archive).  The arguments after raw are those
+ * the caller will pass to store_result_commit.  The result is kept on the
+ * connection (one at a time; a new call replaces it) and used by the next
+ * store_result_commit of message_id, which re-checks inside its transaction
+ * that the base is still the same 'skc1' message (same hash and depth):
+ * otherwise the message stays plain 'zstd', correct but bigger, and
+ * store_repack_backlog may repack it later.  Returns true when a repack was
+ * prepared; failures are logged, never fatal (the message stays plain). */
+bool store_repack_prepare(struct store *store, int64_t message_id, GBytes *raw, enum store_outcome outcome,
+			  const struct snapshot *snap, const struct store_hints *hints);
+
+/* Repacks parsed messages still in plain 'zstd' form (a stale prepared
+ * repack, an interrupted daemon), each built outside any transaction and
+ * applied in its own short one; at most max messages looked at (0: all).
+ * Not inside a caller's transaction.  0 with *repacked_r, or -1. */
+int store_repack_backlog(struct store *store, unsigned max, unsigned *repacked_r, char **error_r);
 
 #endif

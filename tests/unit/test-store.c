@@ -1081,6 +1081,135 @@ test_repack_odd_mails(struct fixture *f, gconstpointer data)
 	g_free(eml);
 }
 
+static int64_t
+msg_int(struct store *store, const char *column, int64_t id)
+{
+	char *sql = g_strdup_printf("SELECT coalesce(%s, -1) FROM messages WHERE id = %" G_GINT64_FORMAT, column, id);
+	int64_t v = query_int(store, sql, NULL);
+	g_free(sql);
+	return v;
+}
+
+static bool
+msg_is(struct store *store, int64_t id, const char *method)
+{
+	char *sql = g_strdup_printf("SELECT method = ?1 FROM messages WHERE id = %" G_GINT64_FORMAT, id);
+	int64_t v = query_int(store, sql, method);
+	g_free(sql);
+	return v == 1;
+}
+
+/* The repack prepared outside the transaction (store_repack_prepare) is
+ * what the commit applies; a base that changed in between leaves the
+ * message plain, and store_repack_backlog repacks it later. */
+static void
+test_repack_prepared(struct fixture *f, gconstpointer data)
+{
+	size_t len;
+	char *eml = read_example("futuresmart-color-mfp.eml", &len);
+	struct store_hints hints = { .subject = "Device Snapshot" };
+	GPtrArray *mails = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+	GArray *ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
+	char *error = NULL;
+	unsigned repacked = 0;
+
+	for (int i = 0; i < 9; i++) {
+		char *m = g_strdup_printf("X-Seq: %d\r\n%s", i, eml);
+		g_ptr_array_add(mails, g_bytes_new_take(m, strlen(m)));
+	}
+	/* A series of one device, each prepared before its commit. */
+	for (int i = 0; i < 5; i++) {
+		GBytes *m = g_ptr_array_index(mails, i);
+		int64_t id = add_message(f->store, "smtp", g_bytes_get_data(m, NULL), g_bytes_get_size(m), NULL);
+		struct snapshot *snap = make_snapshot("PHB6820301", 1 + i, 100 + i, 1, 1);
+		/* The third one gets the wrong bytes: they are ignored, the
+		 * archive's are used. */
+		GBytes *given = i == 2 ? g_ptr_array_index(mails, 0) : m;
+		g_assert_true(store_repack_prepare(f->store, id, given, STORE_OUTCOME_STORED, snap, &hints));
+		g_assert_true(msg_is(f->store, id, "zstd"));
+		g_assert_cmpint(commit(f->store, id, STORE_OUTCOME_STORED, NULL, snap), ==, STORE_OUTCOME_STORED);
+		g_assert_true(msg_is(f->store, id, "skc1"));
+		g_assert_cmpint(msg_int(f->store, "chain_depth", id), ==, i);
+		if (i > 0)
+			g_assert_cmpint(msg_int(f->store, "base_id", id), ==, g_array_index(ids, int64_t, i - 1));
+		else
+			g_assert_cmpint(msg_int(f->store, "base_id", id), ==, -1);
+		g_array_append_val(ids, id);
+		/* Already repacked: nothing to prepare. */
+		g_assert_false(store_repack_prepare(f->store, id, m, STORE_OUTCOME_STORED, snap, &hints));
+		snapshot_free(&snap);
+	}
+
+	/* The base changes between prepare and commit (prune re-encodes a
+	 * chain): the message stays plain zstd and readable. */
+	GBytes *m5 = g_ptr_array_index(mails, 5);
+	int64_t id5 = add_message(f->store, "smtp", g_bytes_get_data(m5, NULL), g_bytes_get_size(m5), NULL);
+	struct snapshot *snap5 = make_snapshot("PHB6820301", 6, 105, 1, 1);
+	g_assert_true(store_repack_prepare(f->store, id5, m5, STORE_OUTCOME_STORED, snap5, &hints));
+	int64_t base = g_array_index(ids, int64_t, 4);
+	char *sql = g_strdup_printf("UPDATE messages SET chain_depth = chain_depth + 1 WHERE id = %" G_GINT64_FORMAT, base);
+	g_assert_cmpint(sqlite3_exec(store_db(f->store), sql, NULL, NULL, NULL), ==, SQLITE_OK);
+	g_free(sql);
+	g_assert_cmpint(commit(f->store, id5, STORE_OUTCOME_STORED, NULL, snap5), ==, STORE_OUTCOME_STORED);
+	g_assert_true(msg_is(f->store, id5, "zstd"));
+	assert_get_equals(f->store, id5, g_bytes_get_data(m5, NULL), g_bytes_get_size(m5));
+	/* The later pass repacks it (outside a transaction, short ones). */
+	g_assert_cmpint(store_repack_backlog(f->store, 0, &repacked, &error), ==, 0);
+	g_assert_cmpuint(repacked, ==, 1);
+	g_assert_true(msg_is(f->store, id5, "skc1"));
+	g_assert_cmpint(msg_int(f->store, "base_id", id5), ==, base);
+	g_assert_cmpint(store_repack_backlog(f->store, 0, &repacked, &error), ==, 0);
+	g_assert_cmpuint(repacked, ==, 0);
+	g_array_append_val(ids, id5);
+	snapshot_free(&snap5);
+
+	/* A device seen for the first time gets a keyframe. */
+	GBytes *m6 = g_ptr_array_index(mails, 6);
+	int64_t id6 = add_message(f->store, "smtp", g_bytes_get_data(m6, NULL), g_bytes_get_size(m6), NULL);
+	struct snapshot *other = make_snapshot("NEWDEV0001", 1, 5, 1, 1);
+	g_assert_true(store_repack_prepare(f->store, id6, m6, STORE_OUTCOME_STORED, other, &hints));
+	g_assert_cmpint(commit(f->store, id6, STORE_OUTCOME_STORED, NULL, other), ==, STORE_OUTCOME_STORED);
+	g_assert_true(msg_is(f->store, id6, "skc1"));
+	g_assert_cmpint(msg_int(f->store, "base_id", id6), ==, -1);
+	g_array_append_val(ids, id6);
+	snapshot_free(&other);
+
+	/* A prepared repack of one message is not used for another: m8 is
+	 * committed without one (repacked inside its transaction), then m7
+	 * with its own. */
+	GBytes *m7 = g_ptr_array_index(mails, 7), *m8 = g_ptr_array_index(mails, 8);
+	int64_t id7 = add_message(f->store, "smtp", g_bytes_get_data(m7, NULL), g_bytes_get_size(m7), NULL);
+	int64_t id8 = add_message(f->store, "smtp", g_bytes_get_data(m8, NULL), g_bytes_get_size(m8), NULL);
+	struct snapshot *s7 = make_snapshot("PHB6820301", 7, 107, 1, 1), *s8 = make_snapshot("PHB6820301", 8, 108, 1, 1);
+	g_assert_true(store_repack_prepare(f->store, id7, m7, STORE_OUTCOME_STORED, s7, &hints));
+	g_assert_cmpint(commit(f->store, id8, STORE_OUTCOME_STORED, NULL, s8), ==, STORE_OUTCOME_STORED);
+	g_assert_cmpint(commit(f->store, id7, STORE_OUTCOME_STORED, NULL, s7), ==, STORE_OUTCOME_STORED);
+	g_assert_true(msg_is(f->store, id7, "skc1"));
+	g_assert_true(msg_is(f->store, id8, "skc1"));
+	g_array_append_val(ids, id7);
+	g_array_append_val(ids, id8);
+	snapshot_free(&s7);
+	snapshot_free(&s8);
+
+	/* Nothing to prepare for results that are not snapshots. */
+	g_assert_false(store_repack_prepare(f->store, id7, m7, STORE_OUTCOME_FAILED, NULL, &hints));
+	struct snapshot *x = make_snapshot("X", 1, 1, 1, 1);
+	g_assert_false(store_repack_prepare(f->store, 4242, m7, STORE_OUTCOME_STORED, x, &hints));
+	snapshot_free(&x);
+
+	/* Every message exact from a fresh connection. */
+	store_free(&f->store);
+	f->store = open_store(f->path, true);
+	for (guint i = 0; i < ids->len; i++) {
+		int64_t id = g_array_index(ids, int64_t, i);
+		GBytes *m = g_ptr_array_index(mails, i);   /* ids in the order of mails */
+		assert_get_equals(f->store, id, g_bytes_get_data(m, NULL), g_bytes_get_size(m));
+	}
+	g_array_free(ids, TRUE);
+	g_ptr_array_unref(mails);
+	g_free(eml);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1102,6 +1231,7 @@ main(int argc, char **argv)
 	ADD("result-failures", test_result_failures);
 	ADD("result-time-fallback", test_result_time_fallback);
 	ADD("repack-odd-mails", test_repack_odd_mails);
+	ADD("repack-prepared", test_repack_prepared);
 #undef ADD
 	return g_test_run();
 }
