@@ -68,8 +68,14 @@ header_cb(char *data, size_t size, size_t nmemb, void *userp)
 	 * untagged data: the tagged or +OK/-ERR answer of the command. */
 	if (len > 0 && !(len >= 2 && data[0] == '*' && data[1] == ' ')) {
 		char *text = clean_text(data, len);
-		if (*text != '\0') {
+		/* A refusal ("A005 NO ...", "A005 BAD ...", "-ERR ...") is kept
+		 * over what follows it (libcurl logs out after an error). */
+		const char *sp = strchr(text, ' ');
+		bool refusal = g_str_has_prefix(text, "-ERR") ||
+			       (sp != NULL && (g_str_has_prefix(sp + 1, "NO") || g_str_has_prefix(sp + 1, "BAD")));
+		if (*text != '\0' && (refusal || !pc->refused)) {
 			g_string_assign(pc->last_reply, text);
+			pc->refused = refusal;
 		}
 		g_free(text);
 	}
@@ -225,6 +231,10 @@ describe(struct poll_curl *pc, CURLcode code, const char *custom)
 
 	if (pc->forbid_new_connection && code == CURLE_COULDNT_CONNECT)
 		return g_strdup_printf("connection to %s:%u lost during the session", s->host, s->port);
+	/* libcurl reports a refused SELECT as a denied login. */
+	if (code == CURLE_LOGIN_DENIED && strstr(pc->errbuf, "Select") != NULL)
+		return g_strdup_printf("cannot open the mailbox%s%s", server ? ": server said: " : "",
+				       server ? server : "");
 	switch (code) {
 	case CURLE_LOGIN_DENIED:
 		return g_strdup_printf("login denied for user %s at %s:%u (check password_file)%s%s", s->user,
@@ -266,6 +276,7 @@ poll_curl_perform(struct poll_curl *pc, const char *url, const char *custom, boo
 
 	pc->errbuf[0] = '\0';
 	g_string_truncate(pc->last_reply, 0);
+	pc->refused = false;
 	g_string_truncate(pc->line, 0);
 	pc->line_overflow = false;
 	pc->on_line = on_line;

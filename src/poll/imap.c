@@ -47,6 +47,13 @@
 
 /* UID sets in one command stay below this (servers accept 8000+ octets). */
 #define UID_SET_MAX 1000
+/* Messages named by one command, and FETCH lines asked for at once.  libcurl
+ * passes every IMAP response line through its header accounting, which in
+ * 7.88 (Debian 12) charges each line with the rest of the read buffer and
+ * fails a transfer past 300 KB ("Too large response headers"): a response
+ * must stay at a few hundred short lines, so listings are fetched in
+ * windows of sequence numbers and actions go out in chunks. */
+#define IMAP_CHUNK 50
 
 /* --- strings ------------------------------------------------------------------------ */
 
@@ -180,7 +187,8 @@ skip_word(const char **p, const char *word)
 }
 
 int
-poll_imap_parse_fetch(const char *line, uint64_t *uid_r, uint64_t *size_r, bool *seen_r, bool *deleted_r)
+poll_imap_parse_fetch(const char *line, uint64_t *seq_r, uint64_t *uid_r, uint64_t *size_r, bool *seen_r,
+		      bool *deleted_r)
 {
 	const char *p = line;
 	uint64_t seq, v;
@@ -241,7 +249,8 @@ poll_imap_parse_fetch(const char *line, uint64_t *uid_r, uint64_t *size_r, bool 
 		if (*p == ' ')
 			p++;
 	}
-	return have_uid && *uid_r > 0 && *uid_r <= UINT32_MAX ? 0 : -1;
+	*seq_r = seq;
+	return have_uid && *uid_r > 0 && *uid_r <= UINT32_MAX && seq > 0 ? 0 : -1;
 }
 
 /* --- the session ---------------------------------------------------------------------------- */
@@ -345,16 +354,35 @@ on_status(void *ctx, const char *line, size_t len)
 	return 0;
 }
 
+struct list_window {
+	struct imap_session *is;
+	uint64_t overlap_seq;   /* the previous window's last message, asked for again */
+	uint64_t overlap_uid;   /* ... and the UID it had then */
+	bool overlap_ok;
+	uint64_t last_seq, last_uid;
+	unsigned lines;
+};
+
 static int
-on_fetch_list(void *ctx, const char *line, size_t len)
+on_fetch_window(void *ctx, const char *line, size_t len)
 {
-	struct imap_session *is = ctx;
+	struct list_window *w = ctx;
+	struct imap_session *is = w->is;
 	struct imap_entry e = { 0 };
+	uint64_t seq;
 	bool deleted;
 
-	if (poll_imap_parse_fetch(line, &e.uid, &e.size, &e.seen, &deleted) < 0)
-		return 0; /* EXISTS, EXPUNGE, FETCH of flags only: not ours */
-	/* "lo:*" also returns the highest UID when it is below lo. */
+	if (poll_imap_parse_fetch(line, &seq, &e.uid, &e.size, &e.seen, &deleted) < 0)
+		return 0; /* EXISTS, EXPUNGE, a FETCH of flags only: not ours */
+	w->lines++;
+	if (seq > w->last_seq) {
+		w->last_seq = seq;
+		w->last_uid = e.uid;
+	}
+	if (w->overlap_seq != 0 && seq == w->overlap_seq) {
+		w->overlap_ok = e.uid == w->overlap_uid;
+		return 0;
+	}
 	if (e.uid < is->list_lo)
 		return 0;
 	if (is->entries->len >= is->settings->pass_max) {
@@ -362,6 +390,22 @@ on_fetch_list(void *ctx, const char *line, size_t len)
 		return 0;
 	}
 	g_array_append_val(is->entries, e);
+	return 0;
+}
+
+struct uid_probe {
+	uint64_t seq, uid;
+};
+
+static int
+on_uid_probe(void *ctx, const char *line, size_t len)
+{
+	struct uid_probe *pr = ctx;
+	uint64_t seq, uid, size;
+	bool seen, deleted;
+
+	if (poll_imap_parse_fetch(line, &seq, &uid, &size, &seen, &deleted) == 0 && seq == pr->seq)
+		pr->uid = uid;
 	return 0;
 }
 
@@ -473,7 +517,7 @@ uid_command(struct imap_session *is, const char *verb, const uint64_t *uids, siz
 
 	while (done < count) {
 		size_t used = 0;
-		char *set = poll_imap_uid_set(uids + done, count - done, UID_SET_MAX, &used);
+		char *set = poll_imap_uid_set(uids + done, MIN(count - done, IMAP_CHUNK), UID_SET_MAX, &used);
 		char *cmd = g_strdup_printf("UID %s %s%s%s", verb, set, tail ? " " : "", tail ? tail : "");
 		int r = command(is, is->box_url, cmd, on_ignore, NULL, error_r);
 		g_free(cmd);
@@ -628,6 +672,88 @@ fetch_one(struct imap_session *is, struct poll_item *it, char **error_r)
 	return -1;
 }
 
+/* The UID of message number seq: 0 with *uid_r, -1. */
+static int
+uid_at(struct imap_session *is, uint64_t seq, uint64_t *uid_r, char **error_r)
+{
+	struct uid_probe pr = { .seq = seq };
+	char cmd[64];
+
+	g_snprintf(cmd, sizeof(cmd), "FETCH %" G_GUINT64_FORMAT " (UID)", (guint64)seq);
+	if (command(is, is->box_url, cmd, on_uid_probe, &pr, error_r) < 0)
+		return -1;
+	if (pr.uid == 0) {
+		*error_r = g_strdup_printf("no UID for message %" G_GUINT64_FORMAT " (mailbox changed?)", (guint64)seq);
+		return -1;
+	}
+	*uid_r = pr.uid;
+	return 0;
+}
+
+/* The candidates (UID >= list_lo, at most pass_max) in windows of message
+ * numbers.  Each window asks again for the previous window's last message:
+ * if its UID changed, someone expunged meanwhile and the numbers shifted,
+ * so the listing starts over (a message must not slip through: with flag
+ * and keep the checkpoint would pass it).  0 or -1. */
+static int
+list_entries(struct imap_session *is, char **error_r)
+{
+	uint64_t m = is->messages, start = 1, uid;
+
+	for (unsigned attempt = 0;; attempt++) {
+		g_array_set_size(is->entries, 0);
+		is->list_more = false;
+		if (is->list_lo > 1) {
+			/* The first message with UID >= list_lo, by bisection. */
+			if (uid_at(is, m, &uid, error_r) < 0)
+				return -1;
+			if (uid < is->list_lo)
+				return 0;
+			uint64_t lo = 1, hi = m;
+			while (lo < hi) {
+				uint64_t mid = lo + (hi - lo) / 2;
+				if (uid_at(is, mid, &uid, error_r) < 0)
+					return -1;
+				if (uid < is->list_lo)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			start = lo;
+		}
+		struct list_window w = { .is = is };
+		bool shifted = false;
+		for (uint64_t s = start; s <= m && !is->list_more;) {
+			uint64_t e = MIN(s + IMAP_CHUNK - 1, m);
+			uint64_t from = w.overlap_seq != 0 ? w.overlap_seq : s;
+			char cmd[96];
+			g_snprintf(cmd, sizeof(cmd), "FETCH %" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT
+				   " (UID FLAGS RFC822.SIZE)", (guint64)from, (guint64)e);
+			w.overlap_ok = w.overlap_seq == 0;
+			w.lines = 0;
+			if (command(is, is->box_url, cmd, on_fetch_window, &w, error_r) < 0)
+				return -1;
+			if (!w.overlap_ok) {
+				shifted = true;
+				break;
+			}
+			if (w.lines == 0 || w.last_seq < e)
+				break; /* the mailbox shrank: what is left is listed */
+			w.overlap_seq = w.last_seq;
+			w.overlap_uid = w.last_uid;
+			s = e + 1;
+		}
+		if (!shifted)
+			return 0;
+		if (attempt >= 2) {
+			*error_r = g_strdup("the mailbox kept changing while it was listed; trying again later");
+			return -1;
+		}
+		log_info("poll: event=relist name=%s mailbox=%s detail=\"messages expunged meanwhile\"",
+			 is->settings->name, is->settings->key);
+	}
+}
+
 static void
 session_free(struct imap_session *is)
 {
@@ -711,9 +837,7 @@ poll_imap_pass(struct poll_pass *pass, struct poll_curl *pc, char **error_r)
 		ret = 0;
 		goto out;
 	}
-	g_free(cmd);
-	cmd = g_strdup_printf("UID FETCH %" G_GUINT64_FORMAT ":* (UID FLAGS RFC822.SIZE)", (guint64)is.list_lo);
-	if (command(&is, is.box_url, cmd, on_fetch_list, &is, error_r) < 0)
+	if (list_entries(&is, error_r) < 0)
 		goto out;
 	g_array_sort(is.entries, entry_cmp);
 	pass->stats.listed = is.entries->len;

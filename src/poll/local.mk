@@ -12,3 +12,8 @@ src_libsnapkeep_a_SOURCES += \
 	%reldir%/settings.c %reldir%/state.c %reldir%/pass.c %reldir%/curl.c \
 	%reldir%/imap.c %reldir%/idle.c %reldir%/pop3.c %reldir%/maildir.c \
 	%reldir%/poller.c %reldir%/registry.c %reldir%/cli.c
+
+# Integration tests against a real Dovecot (Debian: dovecot-imapd,
+# dovecot-pop3d; certtool from gnutls-bin for the TLS variant).
+TESTS += tests/integ/poll-imap.py
+EXTRA_DIST += tests/integ/poll-lib.py tests/integ/poll-imap.py

@@ -104,7 +104,8 @@ struct poll_curl {
 	const struct poll_settings *settings;
 	volatile gint *stop;
 	char errbuf[CURL_ERROR_SIZE];
-	GString *last_reply;     /* the last response line that was not untagged data */
+	GString *last_reply;     /* the last refusal, else the last line that was not untagged data */
+	bool refused;
 	/* body sink: either lines to a callback, or bytes to a buffer */
 	GByteArray *body;
 	size_t body_max;
@@ -164,9 +165,10 @@ char *poll_imap_quote(const char *text);
 /* "1:3,7,9:10" of sorted uids, at most max_len characters: *used_r tells
  * how many uids it covers. */
 char *poll_imap_uid_set(const uint64_t *uids, size_t count, size_t max_len, size_t *used_r);
-/* Parses an untagged FETCH line "* N FETCH (UID u FLAGS (..) RFC822.SIZE s)":
+/* Parses an untagged FETCH line "* N FETCH (UID u FLAGS (..) RFC822.SIZE s)"
+ * (N in *seq_r):
  * 0 with the values, -1 when it is not one. */
-int poll_imap_parse_fetch(const char *line, uint64_t *uid_r, uint64_t *size_r, bool *seen_r,
+int poll_imap_parse_fetch(const char *line, uint64_t *seq_r, uint64_t *uid_r, uint64_t *size_r, bool *seen_r,
 			  bool *deleted_r);
 
 /* Maildir (maildir.c): the name with the S flag added ("x:2,FS"), and
