@@ -15,5 +15,5 @@ src_libsnapkeep_a_SOURCES += \
 
 # Integration tests against a real Dovecot (Debian: dovecot-imapd,
 # dovecot-pop3d; certtool from gnutls-bin for the TLS variant).
-TESTS += tests/integ/poll-imap.py tests/integ/poll-pop3.py tests/integ/poll-tls.py
-EXTRA_DIST += tests/integ/poll-lib.py tests/integ/poll-imap.py tests/integ/poll-pop3.py tests/integ/poll-tls.py
+TESTS += tests/integ/poll-imap.py tests/integ/poll-pop3.py tests/integ/poll-tls.py tests/integ/poll-daemon.py
+EXTRA_DIST += tests/integ/poll-lib.py tests/integ/poll-imap.py tests/integ/poll-pop3.py tests/integ/poll-tls.py tests/integ/poll-daemon.py
