@@ -1,1 +1,48 @@
-# src/web: see the files for what they do.
+# src/web: the web view served by snapkeepd (libmicrohttpd): HTML pages with
+# server-drawn SVG charts, JSON under /api/, CSV exports, /metrics, /healthz.
+#
+# The templates, CSS and JavaScript in web/ are embedded in the binary as a
+# GResource (src/web/web-resources.c, generated) and installed for admins
+# under $(pkgdatadir)/web ([web] assets_dir can point at a copy).  Add a file
+# to SK_WEB_FILES and to the table in src/web/assets.c.
+SK_WEB_FILES = \
+	web/templates/layout.html \
+	web/templates/error.html \
+	web/static/style.css \
+	web/static/app.js \
+	web/static/favicon.svg
+
+# The indexes the web view needs, as a migration of its own.
+SK_SCHEMA_FILES += schema/005-web-indexes.sql
+
+src_libsnapkeep_a_SOURCES += \
+	%reldir%/web.h %reldir%/internal.h \
+	%reldir%/config.c %reldir%/auth.c %reldir%/assets.c %reldir%/request.c \
+	%reldir%/server.c %reldir%/html.c %reldir%/svg.c %reldir%/data.c \
+	%reldir%/pages.c %reldir%/page-device.c %reldir%/page-snapshot.c \
+	%reldir%/api.c %reldir%/export.c %reldir%/metrics.c %reldir%/snapxml.c
+nodist_src_libsnapkeep_a_SOURCES += %reldir%/web-resources.c
+
+nobase_dist_pkgdata_DATA += $(SK_WEB_FILES)
+
+BUILT_SOURCES += %reldir%/web-resources.c
+CLEANFILES += %reldir%/web-resources.c %reldir%/web.gresource.xml
+
+%reldir%/web.gresource.xml: %reldir%/local.mk
+	$(AM_V_GEN)$(MKDIR_P) %reldir% && { \
+	  echo '<?xml version="1.0" encoding="UTF-8"?>'; \
+	  echo '<gresources><gresource prefix="/org/snapkeep">'; \
+	  for f in $(SK_WEB_FILES); do echo "<file>$$f</file>"; done; \
+	  echo '</gresource></gresources>'; } > $@.tmp && mv $@.tmp $@
+
+%reldir%/web-resources.c: %reldir%/web.gresource.xml $(SK_WEB_FILES:%=$(top_srcdir)/%)
+	$(AM_V_GEN)gcr=`$(PKG_CONFIG) --variable=glib_compile_resources gio-2.0 2>/dev/null`; \
+	test -n "$$gcr" || gcr=glib-compile-resources; \
+	$$gcr --version >/dev/null 2>&1 || { \
+	  echo "glib-compile-resources not found: install the Debian package libglib2.0-dev-bin" >&2; exit 1; }; \
+	$$gcr --sourcedir=$(top_srcdir) --generate-source --c-name web_assets \
+	  --target=$@ %reldir%/web.gresource.xml
+
+check_PROGRAMS += tests/unit/test-web
+TESTS += tests/unit/test-web
+tests_unit_test_web_SOURCES = tests/unit/test-web.c
