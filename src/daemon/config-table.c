@@ -43,7 +43,8 @@ const struct config_key config_keys[] = {
 
 	/* [intake] */
 	{ "intake", "parse_workers", CONFIG_UINT, "2",
-	  "Parse worker processes; each parses one message at a time." },
+	  "Parse worker processes; each parses one message at a time.  0: accept only; messages "
+	  "stay pending until snapkeep reparse, or a start with workers, parses them." },
 	{ "intake", "parse_timeout", CONFIG_DURATION, "30s",
 	  "Wall-clock time a worker may spend on one message before it is killed and the "
 	  "message marked failed." },
@@ -120,7 +121,7 @@ const struct config_key config_keys[] = {
 	{ "smtp", "max_pending_commits", CONFIG_UINT, "64",
 	  "Messages handed to the store at once (they share group commits); further finished "
 	  "messages wait in their spool files." },
-	{ "smtp", "max_pending_size", CONFIG_SIZE, "24M",
+	{ "smtp", "max_pending_size", CONFIG_SIZE, "16M",
 	  "Bytes of messages handed to the store at once (they are mapped in memory); bounds "
 	  "the daemon's memory under many large messages." },
 

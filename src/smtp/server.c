@@ -43,7 +43,7 @@
 
 #define SMTP_READ_CHUNK (64 * 1024)
 #define SMTP_READS_PER_WAKEUP 8
-#define SMTP_SPOOL_BUFFER (64 * 1024)
+#define SMTP_SPOOL_BUFFER (32 * 1024)
 #define SMTP_LISTEN_BACKLOG 128
 
 /* What a session started with; reference-counted so that a reload does not
@@ -162,7 +162,7 @@ smtp_server_settings_default(struct smtp_server_settings *s)
 	s->db_dir = ".";
 	s->min_free_space = 64 * 1024 * 1024;
 	s->max_pending_commits = 64;
-	s->max_pending_size = 24 * 1024 * 1024;
+	s->max_pending_size = 16 * 1024 * 1024;
 }
 
 /* ---- configuration ----------------------------------------------------- */

@@ -51,6 +51,9 @@
 
 #include "util/log.h"
 
+/* An input buffer that grew beyond this is freed once empty. */
+#define SMTP_SESSION_KEEP_BUFFER 4096
+
 /* The longest path we accept (RFC 5321 4.5.3.1.3: 256 with the brackets). */
 #define SMTP_PATH_MAX 254
 
@@ -94,6 +97,7 @@ struct smtp_session {
 	GByteArray *in;     /* unprocessed input from in_pos on */
 	size_t in_pos;
 	bool discarding;    /* skipping the rest of an over-long line */
+	bool in_big;        /* in grew beyond SMTP_SESSION_KEEP_BUFFER */
 	bool pregreet;
 	bool sync_pending;  /* a sync point's reply is not flushed yet */
 	bool in_process;
@@ -1128,13 +1132,11 @@ smtp_data_count(struct smtp_session *s, const guint8 *p, size_t len)
 	}
 }
 
-/* Consumes DATA input up to the end of data or of the buffer (rule 3). */
-static void
-smtp_data_consume(struct smtp_session *s)
+/* Consumes DATA bytes from p up to the end of data (rule 3) or end.
+ * Returns where it stopped: after the final dot's LF, or end. */
+static const guint8 *
+smtp_data_scan(struct smtp_session *s, const guint8 *p, const guint8 *end)
 {
-	const guint8 *p = s->in->data + s->in_pos;
-	const guint8 *end = s->in->data + s->in->len;
-
 	while (p < end) {
 		guint8 c = *p;
 		switch (s->dstate) {
@@ -1158,9 +1160,8 @@ smtp_data_consume(struct smtp_session *s)
 		case SMTP_DATA_DOT_CR:
 			p++;
 			if (c == '\n') {
-				s->in_pos = (size_t)(p - s->in->data);
 				smtp_data_end(s);
-				return;
+				return p;
 			}
 			/* ".<CR>x": the dot goes, the CR was bare, x is content. */
 			smtp_data_emit(s, "\r", 1);
@@ -1197,7 +1198,15 @@ smtp_data_consume(struct smtp_session *s)
 			continue;
 		}
 	}
-	s->in_pos = s->in->len;
+	return end;
+}
+
+static void
+smtp_data_consume(struct smtp_session *s)
+{
+	const guint8 *start = s->in->data;
+	const guint8 *p = smtp_data_scan(s, start + s->in_pos, start + s->in->len);
+	s->in_pos = (size_t)(p - start);
 }
 
 /* ---- driving ----------------------------------------------------------- */
@@ -1412,15 +1421,34 @@ smtp_session_feed(struct smtp_session *s, const void *data, size_t len)
 	default:
 		break;
 	}
-	if (s->in->len + len > SMTP_SESSION_BUFFER_MAX + s->set->line_length_limit + 2 &&
-	    s->state != SMTP_STATE_DATA) {
-		s->verb = "-";
-		smtp_refuse_close(s, "input-overflow", "421 4.7.0 %s Error: too much pipelined input",
-				  s->set->hostname);
-		return;
+	/* The message body streams from the caller's buffer to the host
+	 * without a copy here; only what follows the final dot is kept. */
+	if (s->state == SMTP_STATE_DATA && s->in->len == 0 && !s->in_process &&
+	    !s->sync_pending && s->result == SMTP_RESULT_NONE) {
+		const guint8 *p = smtp_data_scan(s, data, (const guint8 *)data + len);
+		len -= (size_t)(p - (const guint8 *)data);
+		data = p;
 	}
-	g_byte_array_append(s->in, data, (guint)len);
+	if (len > 0) {
+		if (s->in->len + len > SMTP_SESSION_BUFFER_MAX + s->set->line_length_limit + 2 &&
+		    s->state != SMTP_STATE_DATA) {
+			s->verb = "-";
+			smtp_refuse_close(s, "input-overflow",
+					  "421 4.7.0 %s Error: too much pipelined input",
+					  s->set->hostname);
+			return;
+		}
+		g_byte_array_append(s->in, data, (guint)len);
+		if (s->in->len > SMTP_SESSION_KEEP_BUFFER)
+			s->in_big = true;
+	}
 	smtp_process(s);
+	/* Give back a buffer grown by a big read once it is empty. */
+	if (s->in_big && s->in->len == 0) {
+		g_byte_array_free(s->in, TRUE);
+		s->in = g_byte_array_new();
+		s->in_big = false;
+	}
 }
 
 void
