@@ -247,6 +247,9 @@ describe(struct poll_curl *pc, CURLcode code, const char *custom)
 	case CURLE_USE_SSL_FAILED:
 		return g_strdup_printf("%s:%u does not offer STARTTLS (use %ss://, or starttls = no on a trusted "
 				       "network)", s->host, s->port, poll_kind_name(s->kind));
+	case CURLE_SSL_CONNECT_ERROR:
+		return g_strdup_printf("TLS handshake with %s:%u failed (is it a TLS port?): %s", s->host, s->port,
+				       pc->errbuf[0] ? pc->errbuf : curl_easy_strerror(code));
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CACERT_BADFILE:
 		return g_strdup_printf("TLS certificate of %s:%u not trusted: %s (set tls_ca_file)", s->host, s->port,

@@ -17,3 +17,7 @@ src_libsnapkeep_a_SOURCES += \
 # dovecot-pop3d; certtool from gnutls-bin for the TLS variant).
 TESTS += tests/integ/poll-imap.py tests/integ/poll-pop3.py tests/integ/poll-tls.py tests/integ/poll-daemon.py
 EXTRA_DIST += tests/integ/poll-lib.py tests/integ/poll-imap.py tests/integ/poll-pop3.py tests/integ/poll-tls.py tests/integ/poll-daemon.py
+
+check_PROGRAMS += tests/unit/test-poll
+TESTS += tests/unit/test-poll
+tests_unit_test_poll_SOURCES = tests/unit/test-poll.c
