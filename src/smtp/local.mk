@@ -32,3 +32,5 @@ tests_fuzz_fuzz_smtp_SOURCES = tests/fuzz/fuzz-smtp.c tests/fuzz/replay.c
 TESTS += tests/fuzz/fuzz-smtp
 VALGRIND_TESTS += tests/fuzz/fuzz-smtp
 EXTRA_DIST += tests/fuzz/corpus/smtp
+TESTS += tests/integ/smtp-memory.py
+EXTRA_DIST += tests/integ/smtp-memory.py
