@@ -15,8 +15,8 @@ src_libsnapkeep_a_SOURCES += \
 
 # Integration tests against a real Dovecot (Debian: dovecot-imapd,
 # dovecot-pop3d; certtool from gnutls-bin for the TLS variant).
-TESTS += tests/integ/poll-imap.py tests/integ/poll-pop3.py tests/integ/poll-tls.py tests/integ/poll-daemon.py
-EXTRA_DIST += tests/integ/poll-lib.py tests/integ/poll-imap.py tests/integ/poll-pop3.py tests/integ/poll-tls.py tests/integ/poll-daemon.py
+TESTS += tests/integ/poll-imap.py tests/integ/poll-pop3.py tests/integ/poll-tls.py tests/integ/poll-daemon.py tests/integ/poll-maildir.py
+EXTRA_DIST += tests/integ/poll-lib.py tests/integ/poll-imap.py tests/integ/poll-pop3.py tests/integ/poll-tls.py tests/integ/poll-daemon.py tests/integ/poll-maildir.py
 
 check_PROGRAMS += tests/unit/test-poll
 TESTS += tests/unit/test-poll
