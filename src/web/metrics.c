@@ -203,7 +203,7 @@ web_metrics_histogram(struct web_metrics *m, const char *name, const char *help,
 	}
 	char buf[G_ASCII_DTOSTR_BUF_SIZE];
 	for (size_t i = 0; i < n; i++)
-		no_labels(f->samples, name, "_bucket", "le", g_ascii_dtostr(buf, sizeof(buf), bounds[i]),
+		no_labels(f->samples, name, "_bucket", "le", g_ascii_formatd(buf, sizeof(buf), "%.6g", bounds[i]),
 			  (double)counts[i], NULL);
 	no_labels(f->samples, name, "_bucket", "le", "+Inf", (double)count, NULL);
 	no_labels(f->samples, name, "_sum", NULL, NULL, sum, NULL);

@@ -716,16 +716,12 @@ log_listen(struct web_server *s, struct web_config *c)
 }
 
 int
-web_server_start(const struct web_settings *settings, struct intake *intake,
-		 const struct web_hooks *hooks, struct web_server **server_r, char **error_r)
+web_server_new(const struct web_settings *settings, struct web_server **server_r, char **error_r)
 {
 	struct web_server *s = g_new0(struct web_server, 1);
 	g_mutex_init(&s->lock);
 	g_mutex_init(&s->stats_lock);
 	s->listen_fd = -1;
-	s->intake = intake;
-	if (hooks != NULL)
-		s->hooks = *hooks;
 
 	if (web_config_new(settings, &s->config, error_r) < 0)
 		goto fail;
@@ -735,28 +731,63 @@ web_server_start(const struct web_settings *settings, struct intake *intake,
 	}
 	web_pool_new(s->config->db_path, s->config->s.threads, &s->pool);
 	s->fleet = web_fleet_cache_new();
+	if (listen_socket(s->config, &s->listen_fd, &s->port, error_r) < 0)
+		goto fail;
+	*server_r = s;
+	return 0;
+fail:
+	web_server_free(&s);
+	return -1;
+}
 
+int
+web_server_run(struct web_server *s, struct intake *intake, const struct web_hooks *hooks,
+	       char **error_r)
+{
+	s->intake = intake;
+	if (hooks != NULL)
+		s->hooks = *hooks;
 	/* Fail early and clearly when the database cannot be read. */
 	char *dberr = NULL;
 	struct store *probe = web_pool_get(s->pool, &dberr);
 	if (probe == NULL) {
 		*error_r = g_strdup_printf("web: %s", dberr);
 		g_free(dberr);
-		goto fail;
+		return -1;
 	}
 	web_pool_put(s->pool, probe);
-
-	if (listen_socket(s->config, &s->listen_fd, &s->port, error_r) < 0)
-		goto fail;
+	g_mutex_lock(&s->lock);
 	s->mhd = mhd_start(s, s->config, s->listen_fd, error_r);
+	g_mutex_unlock(&s->lock);
 	if (s->mhd == NULL)
-		goto fail;
+		return -1;
 	log_listen(s, s->config);
+	return 0;
+}
+
+int
+web_server_start(const struct web_settings *settings, struct intake *intake,
+		 const struct web_hooks *hooks, struct web_server **server_r, char **error_r)
+{
+	struct web_server *s = NULL;
+	if (web_server_new(settings, &s, error_r) < 0)
+		return -1;
+	if (web_server_run(s, intake, hooks, error_r) < 0) {
+		web_server_free(&s);
+		return -1;
+	}
 	*server_r = s;
 	return 0;
-fail:
-	web_server_free(&s);
-	return -1;
+}
+
+int
+web_settings_check(const struct web_settings *settings, char **error_r)
+{
+	struct web_config *c = NULL;
+	if (web_config_new(settings, &c, error_r) < 0)
+		return -1;
+	web_config_unref(&c);
+	return 0;
 }
 
 unsigned
@@ -790,7 +821,21 @@ web_server_reload(struct web_server *s, const struct web_settings *settings, cha
 		       nc->s.max_connections_per_ip != old->s.max_connections_per_ip ||
 		       nc->s.connection_timeout != old->s.connection_timeout ||
 		       nc->s.max_request_size != old->s.max_request_size;
-	if (restart) {
+	if (restart && s->mhd == NULL) {
+		/* Not serving yet (between new and run): only a new socket. */
+		int fd = -1;
+		unsigned port = s->port;
+		if (relisten) {
+			if (listen_socket(nc, &fd, &port, error_r) < 0) {
+				g_mutex_unlock(&s->lock);
+				web_config_unref(&nc);
+				return -1;
+			}
+			close(s->listen_fd);
+			s->listen_fd = fd;
+			s->port = port;
+		}
+	} else if (restart) {
 		int fd = s->listen_fd;
 		unsigned port = s->port;
 		if (relisten && listen_socket(nc, &fd, &port, error_r) < 0) {

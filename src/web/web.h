@@ -83,6 +83,20 @@ struct web_hooks {
 	void *context;
 };
 
+/* Checks the settings as web_server_new would (users file, certificate,
+ * time zone, assets, the remote-listen rule) without binding.  0 or -1. */
+int web_settings_check(const struct web_settings *settings, char **error_r);
+
+/* In two steps, for a daemon that drops privileges in between:
+ * web_server_new checks the settings, reads the certificate, key, users
+ * file and assets, and binds the listening socket (as root, for a port
+ * below 1024); web_server_run opens the database (read-only; it must exist
+ * by then) and starts serving.  web_server_start does both. */
+int web_server_new(const struct web_settings *settings, struct web_server **server_r,
+		   char **error_r);
+int web_server_run(struct web_server *server, struct intake *intake,
+		   const struct web_hooks *hooks, char **error_r);
+
 /* Starts the server: checks the settings (a non-loopback listen without
  * TLS and users refuses to start unless allow_insecure_remote), binds,
  * loads users, certificate and assets, and starts the worker threads.
