@@ -179,6 +179,77 @@ const struct config_key config_keys[] = {
 	  "memory." },
 	{ "poll.*", "accept_jobs", CONFIG_UINT, "8",
 	  "Messages of one poller handed to the store at once (they share commits)." },
+
+	/* [web]: the web view (src/web/, service-web.c) */
+	{ "web", "enabled", CONFIG_BOOL, "true",
+	  "Serve the web view (fleet, devices, snapshots, attention, intake; JSON under /api/, "
+	  "CSV, /metrics, /healthz).  Changed by a restart." },
+	{ "web", "listen", CONFIG_STRING, "127.0.0.1:8080",
+	  "ADDRESS:PORT or [IPV6]:PORT of the web view.  Port 0 picks a free port (logged).  "
+	  "When the default address is taken the daemon runs without the web view and logs a "
+	  "warning; an address set here must be free.  A non-loopback address needs "
+	  "tls_cert_file, tls_key_file and users_file, or allow_insecure_remote." },
+	{ "web", "tls_cert_file", CONFIG_PATH, "",
+	  "PEM certificate chain: with tls_key_file the web view speaks HTTPS only.  Reloaded "
+	  "on SIGHUP." },
+	{ "web", "tls_key_file", CONFIG_PATH, "",
+	  "PEM private key of tls_cert_file (read before privileges are dropped, and again on "
+	  "SIGHUP)." },
+	{ "web", "users_file", CONFIG_PATH, "",
+	  "user:crypt-hash lines (mkpasswd, openssl passwd -6): when set, every page but "
+	  "/healthz needs HTTP Basic authentication, and reprocessing needs a logged-in user.  "
+	  "Reloaded on SIGHUP." },
+	{ "web", "display_timezone", CONFIG_STRING, "",
+	  "Time zone of the times shown (an IANA name such as Europe/Berlin, or UTC); UTC is "
+	  "shown on hover.  Empty: the system's zone." },
+	{ "web", "allow_insecure_remote", CONFIG_BOOL, "false",
+	  "Allow a non-loopback listen address without TLS and authentication (logged as a "
+	  "warning at start)." },
+	{ "web", "allowed_hosts", CONFIG_LIST, "",
+	  "Host names the web view answers to besides localhost, the loopback addresses, the "
+	  "listen address and the system's host name; other Host headers get 421 (DNS "
+	  "rebinding).  * allows any (not recommended)." },
+	{ "web", "max_connections", CONFIG_UINT, "64",
+	  "Open HTTP connections at once." },
+	{ "web", "max_connections_per_ip", CONFIG_UINT, "16",
+	  "Open HTTP connections from one client address." },
+	{ "web", "connection_timeout", CONFIG_DURATION, "30s",
+	  "An idle HTTP connection is closed after this long." },
+	{ "web", "threads", CONFIG_UINT, "4",
+	  "Threads serving requests, each with its own read-only database connection." },
+	{ "web", "max_request_size", CONFIG_SIZE, "32K",
+	  "Request line and headers of one request; larger requests are refused." },
+	{ "web", "max_url_length", CONFIG_UINT, "2048",
+	  "Longest URL, in bytes; longer ones get 414." },
+	{ "web", "max_query_params", CONFIG_UINT, "32",
+	  "Query parameters in one URL; more get 400." },
+	{ "web", "max_post_size", CONFIG_SIZE, "4K",
+	  "Largest form body (the reprocess action); larger ones get 413." },
+	{ "web", "page_size", CONFIG_UINT, "100",
+	  "Rows per page of the fleet and the JSON lists, unless per_page says otherwise." },
+	{ "web", "max_page_size", CONFIG_UINT, "1000",
+	  "Largest per_page a request may ask for." },
+	{ "web", "recent_days", CONFIG_UINT, "30",
+	  "The window of \"recent\" pages per day, recent errors and the supply slope behind "
+	  "days-to-empty." },
+	{ "web", "overdue_percent", CONFIG_UINT, "200",
+	  "A device is overdue when its last snapshot is older than this share of its usual "
+	  "sending interval (200: twice the interval)." },
+	{ "web", "overdue_default_interval", CONFIG_DURATION, "168h",
+	  "The sending interval assumed for a device with a single snapshot." },
+	{ "web", "attention_days", CONFIG_UINT, "7",
+	  "The attention page lists devices first seen, and error events first reported, within "
+	  "this many days." },
+	{ "web", "max_api_points", CONFIG_UINT, "100000",
+	  "Most rows in one counter or supply history answer (JSON and CSV); ask for a shorter "
+	  "range or a longer interval beyond it." },
+	{ "web", "auth_cache_time", CONFIG_DURATION, "5m",
+	  "A verified login is remembered this long (as a hash), so that Basic authentication "
+	  "does not run crypt(3) on every request." },
+	{ "web", "assets_dir", CONFIG_PATH, "",
+	  "A directory with templates/ and static/ to use instead of the built-in templates, "
+	  "CSS and JavaScript (a copy of the installed share/snapkeep/web).  Read at start and "
+	  "on SIGHUP." },
 };
 
 const size_t config_keys_count = G_N_ELEMENTS(config_keys);

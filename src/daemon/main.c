@@ -40,6 +40,7 @@
 
 /* Every service snapkeepd runs; [web] and [poll.NAME] join here. */
 static const struct daemon_service_ops *const services[] = {
+	&daemon_service_web, /* first: freed first, its /metrics reads the others */
 	&daemon_service_smtp,
 	&daemon_service_poll,
 };
@@ -57,6 +58,20 @@ struct daemon {
 	unsigned stop_signals;
 	int ready_fd; /* to the waiting parent, or -1 */
 };
+
+/* The running daemon, for daemon_service_state(). */
+static struct daemon *daemon_running;
+
+void *
+daemon_service_state(const char *name)
+{
+	if (daemon_running == NULL)
+		return NULL;
+	for (size_t i = 0; i < N_SERVICES; i++)
+		if (strcmp(services[i]->name, name) == 0)
+			return daemon_running->state[i];
+	return NULL;
+}
 
 static int
 daemon_config_read(struct daemon *d, struct config **config_r, char **error_r)
@@ -409,6 +424,7 @@ main(int argc, char **argv)
 	if (intake_open(&is, &d.intake, &error) < 0)
 		goto fail;
 	d.loop = g_main_loop_new(NULL, FALSE);
+	daemon_running = &d;
 	for (size_t i = 0; i < N_SERVICES; i++) {
 		char *why = NULL;
 		if (d.state[i] == NULL)
