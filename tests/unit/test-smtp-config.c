@@ -123,24 +123,27 @@ sample_entries(void)
 
 	for (guint i = 0; lines[i] != NULL; i++) {
 		const char *l = lines[i];
-		GMatchInfo *m = NULL;
+		GMatchInfo *m = NULL, *k = NULL;
 		if (l[0] == '[') {
 			g_free(section);
 			section = g_strndup(l + 1, strlen(l) - 2);
 		} else if (g_regex_match(doc_re, l, 0, &m)) {
 			g_free(type);
 			type = g_match_info_fetch(m, 2);
-		} else if (g_regex_match(key_re, l, 0, &m)) {
+		} else if (g_regex_match(key_re, l, 0, &k)) {
 			struct entry *e = g_new0(struct entry, 1);
 			e->section = g_strdup(section);
-			e->key = g_match_info_fetch(m, 1);
-			e->value = g_match_info_fetch(m, 2);
+			e->key = g_match_info_fetch(k, 1);
+			e->value = g_match_info_fetch(k, 2);
 			if (e->value == NULL)
 				e->value = g_strdup("");
 			e->type = g_strdup(type != NULL ? type : "?");
 			g_ptr_array_add(out, e);
 		}
-		g_match_info_free(m);
+		if (m != NULL)
+			g_match_info_free(m);
+		if (k != NULL)
+			g_match_info_free(k);
 	}
 	g_regex_unref(doc_re);
 	g_regex_unref(key_re);
