@@ -6,7 +6,8 @@
 SK_SCHEMA_FILES = \
 	schema/001-tables.sql \
 	schema/002-views.sql \
-	schema/004-new-events.sql
+	schema/004-new-events.sql \
+	schema/006-retention.sql
 
 src_libsnapkeep_a_SOURCES += \
 	%reldir%/store.h %reldir%/store.c \

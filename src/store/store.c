@@ -26,6 +26,7 @@
 #include "store/store.h"
 
 #include <gio/gio.h>
+#include <glib/gstdio.h>
 #include <string.h>
 
 #include "store/archive.h"
@@ -39,6 +40,11 @@ GResource *store_schema_get_resource(void);
 /* Links followed when reading a chain; a sane chain has at most
  * archive_keyframe_interval, this only stops a damaged database. */
 #define ARCHIVE_CHAIN_MAX 4096
+/* Messages past their retention (see store_prune; ?1 and ?2 are cut-offs in
+ * microseconds).  Pending messages are never pruned. */
+#define PRUNE_CRITERIA \
+	"method IN ('zstd', 'skc1') AND ((outcome IN ('stored', 'duplicate') AND first_received_us < ?1)" \
+	" OR (outcome IN ('failed', 'not-snapshot') AND first_received_us < ?2))"
 
 enum stmt_id {
 	STMT_MSG_FIND,
@@ -89,6 +95,16 @@ enum stmt_id {
 	STMT_SUPPLY_ORPHANS,
 	STMT_SUPPLY_SPAN,
 	STMT_DROPS_DEPENDENTS,
+	STMT_PRUNE_CANDIDATES,
+	STMT_PRUNE_DEPENDANTS,
+	STMT_PRUNE_REENCODE,
+	STMT_PRUNE_DEPTHS,
+	STMT_PRUNE_BATCH_CLEAR,
+	STMT_PRUNE_BATCH_ADD,
+	STMT_PRUNE_BATCH_KEEP,
+	STMT_PRUNE_BATCH_SUM,
+	STMT_PRUNE_APPLY,
+	STMT_VERIFY_LIST,
 	STMT_COUNT
 };
 
@@ -98,7 +114,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
 	[STMT_MSG_INSERT] = "INSERT INTO messages (sha256, raw_size, method, stored_size,"
 			    " first_received_utc, first_received_us, blob)"
 			    " VALUES (?1, ?2, 'zstd', ?3, ?4, ?5, ?6)",
-	[STMT_MSG_ROW] = "SELECT method, base_id, raw_size, sha256, chain_depth, blob FROM messages"
+	[STMT_MSG_ROW] = "SELECT method, base_id, raw_size, sha256, chain_depth, blob, pruned_utc FROM messages"
 			 " WHERE id = ?1",
 	[STMT_MSG_STATE] = "SELECT outcome, device_id, first_received_utc, first_received_us"
 			   " FROM messages WHERE id = ?1",
@@ -106,8 +122,9 @@ static const char *const stmt_sql[STMT_COUNT] = {
 			   " hint_message_id = ?5, hint_serial = ?6, hint_time_utc = ?7 WHERE id = ?1",
 	[STMT_MSG_OUTCOME] = "UPDATE messages SET outcome = ?2, detail = ?3,"
 			     " device_id = COALESCE(?4, device_id) WHERE id = ?1",
-	[STMT_MSG_LIST_ALL] = "SELECT id FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2",
-	[STMT_MSG_LIST_OUTCOME] = "SELECT id FROM messages WHERE outcome = ?3 AND id > ?1"
+	/* Pruned messages have no bytes to parse again. */
+	[STMT_MSG_LIST_ALL] = "SELECT id FROM messages WHERE id > ?1 AND method <> 'pruned' ORDER BY id LIMIT ?2",
+	[STMT_MSG_LIST_OUTCOME] = "SELECT id FROM messages WHERE outcome = ?3 AND id > ?1 AND method <> 'pruned'"
 				  " ORDER BY id LIMIT ?2",
 	[STMT_INTAKE_INSERT] = "INSERT INTO intake (received_utc, received_us, source, source_name, peer,"
 			       " helo, mail_from, rcpt_to, subject, outcome, detail, serial, message_id)"
@@ -229,6 +246,35 @@ static const char *const stmt_sql[STMT_COUNT] = {
 			     " AND EXISTS (SELECT 1 FROM supply_levels l WHERE l.supply_id = supplies.id)",
 	[STMT_DROPS_DEPENDENTS] = "SELECT DISTINCT d.snapshot_id, sn.taken_utc FROM counter_drops d"
 				  " JOIN snapshots sn ON sn.id = d.snapshot_id WHERE d.previous_snapshot_id = ?1",
+	/* Retention: ?1 the cut-off (first_received_us) of parsed messages,
+	 * ?2 that of failed and not-snapshot ones.  Dependants before their
+	 * bases (a delta is one deeper than its base). */
+	[STMT_PRUNE_CANDIDATES] = "SELECT id, raw_size, stored_size FROM messages WHERE " PRUNE_CRITERIA
+				  " ORDER BY chain_depth DESC, id DESC",
+	[STMT_PRUNE_DEPENDANTS] = "SELECT id FROM messages WHERE base_id = ?1 AND method = 'skc1'",
+	[STMT_PRUNE_REENCODE] = "UPDATE messages SET base_id = NULL, chain_depth = 0, stored_size = ?3, blob = ?4"
+				" WHERE id = ?1 AND method = 'skc1' AND base_id = ?2 AND sha256 = ?5",
+	/* The depths below a message that became a keyframe. */
+	[STMT_PRUNE_DEPTHS] = "WITH RECURSIVE sub(id, depth) AS ("
+			      " SELECT id, 1 FROM messages WHERE base_id = ?1 AND method = 'skc1'"
+			      " UNION ALL SELECT m.id, sub.depth + 1 FROM messages m JOIN sub ON m.base_id = sub.id"
+			      " WHERE m.method = 'skc1' AND sub.depth < " G_STRINGIFY(ARCHIVE_CHAIN_MAX) ")"
+			      " UPDATE messages SET chain_depth = (SELECT min(depth) FROM sub WHERE sub.id = messages.id)"
+			      " WHERE id IN (SELECT id FROM sub)",
+	[STMT_PRUNE_BATCH_CLEAR] = "DELETE FROM temp.prune_batch",
+	[STMT_PRUNE_BATCH_ADD] = "INSERT OR IGNORE INTO temp.prune_batch (id) SELECT id FROM messages"
+				 " WHERE id = ?3 AND " PRUNE_CRITERIA,
+	/* Never prune a base that a message staying in the archive still needs. */
+	[STMT_PRUNE_BATCH_KEEP] = "DELETE FROM temp.prune_batch WHERE id IN (SELECT m.base_id FROM messages m"
+				  " WHERE m.base_id IN (SELECT id FROM temp.prune_batch) AND m.method = 'skc1'"
+				  " AND m.id NOT IN (SELECT id FROM temp.prune_batch))",
+	[STMT_PRUNE_BATCH_SUM] = "SELECT count(*), coalesce(sum(raw_size), 0), coalesce(sum(stored_size), 0)"
+				 " FROM messages WHERE id IN (SELECT id FROM temp.prune_batch)",
+	[STMT_PRUNE_APPLY] = "UPDATE messages SET method = 'pruned', blob = NULL, stored_size = 0, base_id = NULL,"
+			     " chain_depth = 0, pruned_utc = ?1 WHERE id IN (SELECT id FROM temp.prune_batch)",
+	/* Device by device: a chain's containers stay in the cache. */
+	[STMT_VERIFY_LIST] = "SELECT id, method, device_id IS NOT NULL AND outcome IN ('stored', 'duplicate'),"
+			     " raw_size FROM messages ORDER BY device_id, id",
 };
 
 /* A decompressed container, kept for the next delta or read of its chain. */
@@ -291,6 +337,9 @@ store_settings_default(struct store_settings *settings)
 	settings->archive_level = 3;
 	settings->archive_repack_level = 9;
 	settings->archive_cache_entries = 8;
+	settings->retention_days = 0;
+	settings->retention_failed_days = 365;
+	settings->prune_batch = 256;
 }
 
 const char *
@@ -575,9 +624,35 @@ out:
 	return ret;
 }
 
+/* Fails when PRAGMA foreign_key_check reports any row. */
+static int
+foreign_key_check(struct store *store, char **error_r)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(store->db, "PRAGMA foreign_key_check", -1, &stmt, NULL) != SQLITE_OK) {
+		set_db_error(store, "checking foreign keys", error_r);
+		return -1;
+	}
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*error_r = g_strdup_printf("store: after migrating, table %s row %lld breaks a foreign key to %s",
+					   (const char *)sqlite3_column_text(stmt, 0),
+					   (long long)sqlite3_column_int64(stmt, 1),
+					   (const char *)sqlite3_column_text(stmt, 2));
+	else if (rc != SQLITE_DONE)
+		set_db_error(store, "checking foreign keys", error_r);
+	sqlite3_finalize(stmt);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 /* Applies the migrations newer than PRAGMA user_version, all in one
  * transaction (another process migrating at the same time waits on the
- * busy timeout and then finds nothing left to do). */
+ * busy timeout and then finds nothing left to do).  Foreign keys are off
+ * meanwhile (a migration may rebuild a table: SQLite's 12-step procedure)
+ * and checked with PRAGMA foreign_key_check before the commit; the caller
+ * turns them on afterwards. */
 static int
 store_migrate(struct store *store, char **error_r)
 {
@@ -588,7 +663,8 @@ store_migrate(struct store *store, char **error_r)
 	if (migrations_list(&list, error_r) < 0)
 		return -1;
 	latest = (int)list->len;
-	if (exec_sql(store, "BEGIN IMMEDIATE", error_r) < 0)
+	if (exec_sql(store, "PRAGMA foreign_keys = OFF", error_r) < 0 ||
+	    exec_sql(store, "BEGIN IMMEDIATE", error_r) < 0)
 		goto fail;
 	in_tx = true;
 	if (read_user_version(store, &current, error_r) < 0)
@@ -620,6 +696,8 @@ store_migrate(struct store *store, char **error_r)
 		}
 		log_info("store: event=migrate version=%d name=%s", v, m->name);
 	}
+	if (current < latest && foreign_key_check(store, error_r) < 0)
+		goto fail;
 	if (current < latest) {
 		/* PRAGMA takes no parameters: the integer is ours. */
 		char *pragma = g_strdup_printf("PRAGMA user_version = %d", latest);
@@ -711,11 +789,12 @@ store_open(const struct store_settings *settings, struct store **store_r, char *
 			goto fail;
 		}
 	}
-	if (exec_sql(store, "PRAGMA foreign_keys = ON", error_r) < 0 ||
-	    exec_sql(store, settings->durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
+	if (exec_sql(store, settings->durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
 		     error_r) < 0)
 		goto fail;
 	if (settings->readonly ? store_check_version(store, error_r) < 0 : store_migrate(store, error_r) < 0)
+		goto fail;
+	if (exec_sql(store, "PRAGMA foreign_keys = ON", error_r) < 0)
 		goto fail;
 	*store_r = store;
 	return 0;
@@ -842,6 +921,14 @@ msg_row_read(struct store *store, int64_t id, struct msg_row *row, char **error_
 	const char *method = (const char *)sqlite3_column_text(stmt, 0);
 	const char *sha = (const char *)sqlite3_column_text(stmt, 3);
 	sqlite3_int64 raw_size = sqlite3_column_int64(stmt, 2);
+	if (method != NULL && strcmp(method, "pruned") == 0) {
+		const char *when = (const char *)sqlite3_column_text(stmt, 6);
+		*error_r = g_strdup_printf("store: message %" G_GINT64_FORMAT " was pruned by retention on %s:"
+					   " its raw bytes are no longer kept (the rows parsed from it are)",
+					   id, when != NULL ? when : "an unknown date");
+		sqlite3_reset(stmt);
+		return -1;
+	}
 	row->id = id;
 	row->delta_form = method != NULL && strcmp(method, "skc1") == 0;
 	row->base_id = sqlite3_column_int64(stmt, 1);
@@ -900,6 +987,12 @@ container_get(struct store *store, int64_t message_id, GBytes **container_r, cha
 			goto out;
 		}
 		rc = msg_row_read(store, cur, &row, error_r);
+		if (rc < 0 && cur != message_id) {
+			char *inner = *error_r;
+			*error_r = g_strdup_printf("store: archive chain of message %" G_GINT64_FORMAT ": %s",
+						   message_id, inner);
+			g_free(inner);
+		}
 		if (rc <= 0) {
 			if (rc == 0)
 				*error_r = g_strdup_printf("store: archive chain of message %" G_GINT64_FORMAT
@@ -2295,4 +2388,460 @@ fail:
 out_fail:
 	g_free(own_detail);
 	return -1;
+}
+
+/* --- retention ---------------------------------------------------------------- */
+
+struct prune_reencode {
+	int64_t id;       /* a message that stays */
+	int64_t base_id;  /* its base, to be pruned */
+};
+
+/* Rewrites a kept 'skc1' message as a keyframe (its base is about to be
+ * pruned): built from its chain outside any transaction, verified, then
+ * swapped in a short transaction if the row is still the same.  The depths
+ * of the messages that build on it are recomputed.  1 done, 0 skipped (the
+ * base is then kept), -1 database error. */
+static int
+prune_reencode(struct store *store, const struct prune_reencode *r, char **error_r)
+{
+	struct msg_row row;
+	GBytes *container = NULL, *frame = NULL, *check = NULL, *raw = NULL;
+	char *warn = NULL;
+	sqlite3_stmt *stmt;
+	struct tx tx;
+	int rc, ret = -1;
+
+	rc = msg_row_read(store, r->id, &row, error_r);
+	if (rc <= 0)
+		return rc;
+	if (!row.delta_form || row.base_id != r->base_id) {
+		ret = 0;
+		goto out;
+	}
+	if (container_get(store, r->id, &container, &warn) < 0 ||
+	    raw_from_container(&row, container, &raw, &warn) < 0)
+		goto skip;
+	gsize clen, flen;
+	const void *cdata = g_bytes_get_data(container, &clen);
+	if (archive_compress(cdata, clen, NULL, 0, store->settings.archive_repack_level, &frame, &warn) < 0)
+		goto skip;
+	const void *fdata = g_bytes_get_data(frame, &flen);
+	g_bytes_unref(raw);
+	raw = NULL;
+	if (archive_decompress(fdata, flen, NULL, 0, archive_container_bound(row.raw_size), &check, &warn) < 0 ||
+	    raw_from_container(&row, check, &raw, &warn) < 0)
+		goto skip;
+
+	if (tx_enter(store, &tx, error_r) < 0)
+		goto out;
+	stmt = stmt_get(store, STMT_PRUNE_REENCODE, error_r);
+	bool ok = stmt != NULL;
+	if (ok) {
+		sqlite3_bind_int64(stmt, 1, r->id);
+		sqlite3_bind_int64(stmt, 2, r->base_id);
+		sqlite3_bind_int64(stmt, 3, (sqlite3_int64)flen);
+		sqlite3_bind_blob64(stmt, 4, fdata, flen, SQLITE_STATIC);
+		bind_text(stmt, 5, row.sha256);
+		ok = stmt_exec(store, stmt, "re-encoding a message", error_r) == 0;
+	}
+	bool changed = ok && sqlite3_changes(store->db) > 0;
+	if (changed)
+		ok = exec_ids(store, STMT_PRUNE_DEPTHS, r->id, 0, NULL, "recomputing chain depths", error_r) == 0;
+	if (tx_leave(store, &tx, ok, error_r) < 0)
+		goto out;
+	ret = changed ? 1 : 0;
+	if (changed)
+		log_debug("store: event=reencode message=%" G_GINT64_FORMAT " old-base=%" G_GINT64_FORMAT
+			  " stored=%zu", r->id, r->base_id, (size_t)flen);
+	goto out;
+skip:
+	log_warnx("store: event=reencode-skipped message=%" G_GINT64_FORMAT " base=%" G_GINT64_FORMAT
+		  " reason=\"%s\" action=base-kept", r->id, r->base_id, warn != NULL ? warn : "unknown");
+	ret = 0;
+out:
+	g_free(warn);
+	if (container != NULL)
+		g_bytes_unref(container);
+	if (frame != NULL)
+		g_bytes_unref(frame);
+	if (check != NULL)
+		g_bytes_unref(check);
+	if (raw != NULL)
+		g_bytes_unref(raw);
+	msg_row_clear(&row);
+	return ret;
+}
+
+/* Prunes one batch of candidates in one transaction. */
+static int
+prune_batch(struct store *store, const int64_t *ids, guint n, int64_t cut_ok_us, int64_t cut_failed_us,
+	    const char *now_utc, struct store_prune_stats *stats, char **error_r)
+{
+	sqlite3_stmt *stmt;
+	int64_t added = 0, count = 0, raw = 0, stored = 0;
+	struct tx tx;
+	bool ok = false;
+
+	if (tx_enter(store, &tx, error_r) < 0)
+		return -1;
+	if (exec_ids(store, STMT_PRUNE_BATCH_CLEAR, 0, 0, NULL, "pruning", error_r) < 0)
+		goto out;
+	added = 0;
+	for (guint i = 0; i < n; i++) {
+		stmt = stmt_get(store, STMT_PRUNE_BATCH_ADD, error_r);
+		if (stmt == NULL)
+			goto out;
+		sqlite3_bind_int64(stmt, 1, cut_ok_us);
+		sqlite3_bind_int64(stmt, 2, cut_failed_us);
+		sqlite3_bind_int64(stmt, 3, ids[i]);
+		if (stmt_exec(store, stmt, "pruning", error_r) < 0)
+			goto out;
+		added += sqlite3_changes(store->db);
+	}
+	/* Until nothing changes: a base kept may be the dependant of another
+	 * message of the batch, which must then be kept too. */
+	for (guint round = 0; round <= n; round++) {
+		if (exec_ids(store, STMT_PRUNE_BATCH_KEEP, 0, 0, NULL, "pruning", error_r) < 0)
+			goto out;
+		if (sqlite3_changes(store->db) == 0)
+			break;
+	}
+	stmt = stmt_get(store, STMT_PRUNE_BATCH_SUM, error_r);
+	if (stmt == NULL || stmt_row(store, stmt, "pruning", error_r) <= 0)
+		goto out;
+	count = sqlite3_column_int64(stmt, 0);
+	raw = sqlite3_column_int64(stmt, 1);
+	stored = sqlite3_column_int64(stmt, 2);
+	sqlite3_reset(stmt);
+	stmt = stmt_get(store, STMT_PRUNE_APPLY, error_r);
+	if (stmt == NULL)
+		goto out;
+	bind_text(stmt, 1, now_utc);
+	if (stmt_exec(store, stmt, "pruning", error_r) < 0)
+		goto out;
+	ok = true;
+out:
+	if (tx_leave(store, &tx, ok, error_r) < 0)
+		return -1;
+	stats->pruned += (uint64_t)count;
+	stats->pruned_raw_bytes += (uint64_t)raw;
+	stats->pruned_stored_bytes += (uint64_t)stored;
+	stats->kept_as_base += (uint64_t)(added - count);
+	return 0;
+}
+
+int
+store_prune(struct store *store, int64_t now, bool dry_run, struct store_prune_stats *stats_r,
+	    char **error_r)
+{
+	const struct store_settings *set = &store->settings;
+	GArray *ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
+	GArray *reencode = g_array_new(FALSE, FALSE, sizeof(struct prune_reencode));
+	GHashTable *doomed = g_hash_table_new(g_int64_hash, g_int64_equal);
+	char now_utc[SK_UTC_SIZE];
+	int64_t cut_ok_us, cut_failed_us;
+	sqlite3_stmt *stmt;
+	int rc, ret = -1;
+
+	memset(stats_r, 0, sizeof(*stats_r));
+	if (set->readonly) {
+		*error_r = g_strdup("store: pruning needs a writable database");
+		goto out;
+	}
+	if (!sqlite3_get_autocommit(store->db)) {
+		*error_r = g_strdup("store: store_prune runs its own transactions, not inside one");
+		goto out;
+	}
+	if (set->retention_days == 0) {
+		ret = 0;
+		goto out;
+	}
+	sk_time_format_utc(now, now_utc);
+	cut_ok_us = (now - (int64_t)set->retention_days * 86400) * G_USEC_PER_SEC;
+	/* Failed and not-snapshot messages: never before the parsed ones. */
+	cut_failed_us = set->retention_failed_days == 0
+				? INT64_MIN
+				: (now - (int64_t)MAX(set->retention_days, set->retention_failed_days) * 86400) *
+					  G_USEC_PER_SEC;
+
+	/* 1. The candidates, dependants before their bases. */
+	stmt = stmt_get(store, STMT_PRUNE_CANDIDATES, error_r);
+	if (stmt == NULL)
+		goto out;
+	sqlite3_bind_int64(stmt, 1, cut_ok_us);
+	sqlite3_bind_int64(stmt, 2, cut_failed_us);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(stmt, 0);
+		g_array_append_val(ids, id);
+		if (dry_run) {
+			stats_r->pruned_raw_bytes += (uint64_t)sqlite3_column_int64(stmt, 1);
+			stats_r->pruned_stored_bytes += (uint64_t)sqlite3_column_int64(stmt, 2);
+		}
+	}
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE) {
+		set_db_error(store, "listing messages to prune", error_r);
+		goto out;
+	}
+	stats_r->candidates = ids->len;
+	for (guint i = 0; i < ids->len; i++)
+		g_hash_table_add(doomed, &g_array_index(ids, int64_t, i));
+
+	/* 2. Kept messages built on a candidate. */
+	for (guint i = 0; i < ids->len; i++) {
+		int64_t base = g_array_index(ids, int64_t, i);
+		stmt = stmt_get(store, STMT_PRUNE_DEPENDANTS, error_r);
+		if (stmt == NULL)
+			goto out;
+		sqlite3_bind_int64(stmt, 1, base);
+		while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+			struct prune_reencode r = { sqlite3_column_int64(stmt, 0), base };
+			if (!g_hash_table_contains(doomed, &r.id))
+				g_array_append_val(reencode, r);
+		}
+		sqlite3_reset(stmt);
+		if (rc != SQLITE_DONE) {
+			set_db_error(store, "finding delta dependants", error_r);
+			goto out;
+		}
+	}
+	if (dry_run) {
+		stats_r->pruned = ids->len;
+		stats_r->reencoded = reencode->len;
+		ret = 0;
+		goto out;
+	}
+
+	/* 3. Cut the chains: those become keyframes. */
+	for (guint i = 0; i < reencode->len; i++) {
+		rc = prune_reencode(store, &g_array_index(reencode, struct prune_reencode, i), error_r);
+		if (rc < 0)
+			goto out;
+		stats_r->reencoded += (uint64_t)rc;
+	}
+
+	/* 4. Remove the bytes, a batch per transaction. */
+	if (exec_sql(store, "CREATE TEMP TABLE IF NOT EXISTS prune_batch (id INTEGER PRIMARY KEY)", error_r) < 0)
+		goto out;
+	guint batch = MAX(set->prune_batch, 1u);
+	for (guint i = 0; i < ids->len; i += batch) {
+		guint n = MIN(batch, ids->len - i);
+		if (prune_batch(store, &g_array_index(ids, int64_t, i), n, cut_ok_us, cut_failed_us, now_utc,
+				stats_r, error_r) < 0)
+			goto out;
+	}
+	log_info("store: event=prune retention_days=%u failed_days=%u candidates=%" G_GUINT64_FORMAT
+		 " pruned=%" G_GUINT64_FORMAT " raw_bytes=%" G_GUINT64_FORMAT " stored_bytes=%" G_GUINT64_FORMAT
+		 " reencoded=%" G_GUINT64_FORMAT " kept_as_base=%" G_GUINT64_FORMAT,
+		 set->retention_days, set->retention_failed_days, stats_r->candidates, stats_r->pruned,
+		 stats_r->pruned_raw_bytes, stats_r->pruned_stored_bytes, stats_r->reencoded,
+		 stats_r->kept_as_base);
+	ret = 0;
+out:
+	g_hash_table_destroy(doomed);
+	g_array_free(ids, TRUE);
+	g_array_free(reencode, TRUE);
+	return ret;
+}
+
+/* --- verification and statistics -------------------------------------------------- */
+
+/* A read transaction around a series of reads, when the caller has none. */
+static int
+read_begin(struct store *store, bool *own_r, char **error_r)
+{
+	*own_r = sqlite3_get_autocommit(store->db) != 0;
+	return *own_r ? exec_sql(store, "BEGIN", error_r) : 0;
+}
+
+static void
+read_end(struct store *store, bool own)
+{
+	char *ignored = NULL;
+
+	if (own && !sqlite3_get_autocommit(store->db))
+		(void)exec_sql(store, "COMMIT", &ignored);
+	g_free(ignored);
+}
+
+int
+store_archive_verify(struct store *store, struct store_verify_stats *stats_r, GPtrArray *problems,
+		     unsigned max_problems, char **error_r)
+{
+	sqlite3_stmt *stmt;
+	bool own;
+	int rc, ret = -1;
+
+	memset(stats_r, 0, sizeof(*stats_r));
+	if (read_begin(store, &own, error_r) < 0)
+		return -1;
+	stmt = stmt_get(store, STMT_VERIFY_LIST, error_r);
+	if (stmt == NULL)
+		goto out;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(stmt, 0);
+		const char *method = (const char *)sqlite3_column_text(stmt, 1);
+		bool parsed = sqlite3_column_int(stmt, 2) != 0;
+		GBytes *raw = NULL;
+		char *why = NULL;
+
+		stats_r->messages++;
+		if (method != NULL && strcmp(method, "pruned") == 0) {
+			stats_r->pruned++;
+			continue;
+		}
+		if (store_message_get(store, id, &raw, &why) < 0) {
+			stats_r->damaged++;
+			log_warnx("store: event=verify-damaged message=%" G_GINT64_FORMAT " reason=\"%s\"", id, why);
+			if (problems != NULL && problems->len < max_problems)
+				g_ptr_array_add(problems, g_strdup_printf("message %" G_GINT64_FORMAT ": %s", id, why));
+			g_free(why);
+			continue;
+		}
+		stats_r->verified++;
+		stats_r->raw_bytes += g_bytes_get_size(raw);
+		if (parsed && method != NULL && strcmp(method, "zstd") == 0)
+			stats_r->plain_parsed++;
+		g_bytes_unref(raw);
+	}
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE) {
+		set_db_error(store, "listing the archive", error_r);
+		goto out;
+	}
+	ret = 0;
+out:
+	read_end(store, own);
+	return ret;
+}
+
+/* One integer from SQL without parameters (pragmas, counts). */
+static int
+query_int64(struct store *store, const char *sql, int64_t *v_r, char **error_r)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(store->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		set_db_error(store, sql, error_r);
+		return -1;
+	}
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*v_r = sqlite3_column_int64(stmt, 0);
+	else
+		set_db_error(store, sql, error_r);
+	sqlite3_finalize(stmt);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+static char *
+column_dup(sqlite3_stmt *stmt, int i)
+{
+	const char *t = (const char *)sqlite3_column_text(stmt, i);
+	return t != NULL ? g_strdup(t) : NULL;
+}
+
+static int64_t
+file_size(const char *path)
+{
+	GStatBuf st;
+
+	return g_stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
+}
+
+void
+store_stats_clear(struct store_stats *stats)
+{
+	if (stats == NULL)
+		return;
+	if (stats->tables != NULL) {
+		for (guint i = 0; i < stats->tables->len; i++)
+			g_free(g_array_index(stats->tables, struct store_table_rows, i).name);
+		g_array_free(stats->tables, TRUE);
+	}
+	g_free(stats->oldest_snapshot_utc);
+	g_free(stats->newest_snapshot_utc);
+	g_free(stats->oldest_received_utc);
+	g_free(stats->newest_received_utc);
+	memset(stats, 0, sizeof(*stats));
+}
+
+int
+store_stats_get(struct store *store, struct store_stats *stats_r, char **error_r)
+{
+	sqlite3_stmt *stmt = NULL, *count = NULL;
+	char *wal;
+	bool own;
+	int rc, ret = -1;
+
+	memset(stats_r, 0, sizeof(*stats_r));
+	stats_r->tables = g_array_new(FALSE, TRUE, sizeof(struct store_table_rows));
+	if (read_begin(store, &own, error_r) < 0)
+		goto fail;
+	if (query_int64(store, "PRAGMA page_size", &stats_r->page_size, error_r) < 0 ||
+	    query_int64(store, "PRAGMA page_count", &stats_r->page_count, error_r) < 0 ||
+	    query_int64(store, "PRAGMA freelist_count", &stats_r->freelist_count, error_r) < 0)
+		goto fail;
+	stats_r->file_bytes = file_size(store->path);
+	wal = g_strconcat(store->path, "-wal", NULL);
+	stats_r->wal_bytes = file_size(wal);
+	g_free(wal);
+
+	/* Rows per table.  Table names come from the schema itself and are
+	 * quoted as identifiers (%w); nothing else is built at run time. */
+	if (sqlite3_prepare_v2(store->db, "SELECT name FROM sqlite_schema WHERE type = 'table'"
+					  " AND name NOT LIKE 'sqlite!_%' ESCAPE '!' ORDER BY name",
+			       -1, &stmt, NULL) != SQLITE_OK) {
+		set_db_error(store, "listing tables", error_r);
+		goto fail;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct store_table_rows t = { column_dup(stmt, 0), 0 };
+		char *sql = sqlite3_mprintf("SELECT count(*) FROM main.\"%w\"", t.name);
+		rc = query_int64(store, sql, &t.rows, error_r);
+		sqlite3_free(sql);
+		g_array_append_val(stats_r->tables, t);
+		if (rc < 0)
+			goto fail;
+	}
+	if (rc != SQLITE_DONE) {
+		set_db_error(store, "listing tables", error_r);
+		goto fail;
+	}
+
+	if (sqlite3_prepare_v2(store->db,
+			       "SELECT count(*), coalesce(sum(method = 'zstd'), 0), coalesce(sum(method = 'skc1'), 0),"
+			       " coalesce(sum(method = 'pruned'), 0),"
+			       " coalesce(sum(CASE WHEN method <> 'pruned' THEN raw_size END), 0),"
+			       " coalesce(sum(CASE WHEN method <> 'pruned' THEN stored_size END), 0),"
+			       " coalesce(sum(CASE WHEN method = 'pruned' THEN raw_size END), 0),"
+			       " min(first_received_utc), max(first_received_utc),"
+			       " (SELECT min(taken_utc) FROM snapshots), (SELECT max(taken_utc) FROM snapshots)"
+			       " FROM messages", -1, &count, NULL) != SQLITE_OK ||
+	    sqlite3_step(count) != SQLITE_ROW) {
+		set_db_error(store, "summing the archive", error_r);
+		goto fail;
+	}
+	stats_r->messages = sqlite3_column_int64(count, 0);
+	stats_r->messages_plain = sqlite3_column_int64(count, 1);
+	stats_r->messages_delta = sqlite3_column_int64(count, 2);
+	stats_r->messages_pruned = sqlite3_column_int64(count, 3);
+	stats_r->raw_bytes = sqlite3_column_int64(count, 4);
+	stats_r->stored_bytes = sqlite3_column_int64(count, 5);
+	stats_r->pruned_raw_bytes = sqlite3_column_int64(count, 6);
+	stats_r->oldest_received_utc = column_dup(count, 7);
+	stats_r->newest_received_utc = column_dup(count, 8);
+	stats_r->oldest_snapshot_utc = column_dup(count, 9);
+	stats_r->newest_snapshot_utc = column_dup(count, 10);
+	ret = 0;
+	goto out;
+fail:
+	store_stats_clear(stats_r);
+out:
+	sqlite3_finalize(stmt);
+	sqlite3_finalize(count);
+	read_end(store, own);
+	return ret;
 }

@@ -43,6 +43,14 @@ struct store_settings {
 	int archive_level;           /* zstd level at accept time; default 3 */
 	int archive_repack_level;    /* zstd level of the delta repack; default 9 */
 	unsigned archive_cache_entries; /* decompressed containers kept; default 8 */
+	/* Retention (store_prune): raw messages are kept retention_days days
+	 * after their first arrival (0, the default: forever); the rows parsed
+	 * from them stay.  Messages that failed to parse or were not snapshots
+	 * are kept retention_failed_days (default 365; 0: forever), so that a
+	 * fixed parser can still read them.  Pending messages are never pruned. */
+	unsigned retention_days;
+	unsigned retention_failed_days;
+	unsigned prune_batch;        /* messages pruned per transaction; default 256 */
 };
 
 void store_settings_default(struct store_settings *settings);
@@ -171,5 +179,70 @@ bool store_repack_prepare(struct store *store, int64_t message_id, GBytes *raw, 
  * applied in its own short one; at most max messages looked at (0: all).
  * Not inside a caller's transaction.  0 with *repacked_r, or -1. */
 int store_repack_backlog(struct store *store, unsigned max, unsigned *repacked_r, char **error_r);
+
+/* --- keeping it for years: retention, verification, statistics --- */
+
+struct store_prune_stats {
+	uint64_t candidates;         /* messages past their retention */
+	uint64_t pruned;             /* raw bytes removed (method 'pruned') */
+	uint64_t pruned_raw_bytes;   /* their raw size */
+	uint64_t pruned_stored_bytes;/* archive bytes freed (reused by SQLite, the file does not shrink) */
+	uint64_t reencoded;          /* kept messages re-encoded as keyframes: their base was pruned */
+	uint64_t kept_as_base;       /* old messages kept because a kept message still needs them */
+};
+
+/* Prunes the raw bytes of messages past the retention of the store's
+ * settings at now (unix seconds).  Delta chains stay decodable: a kept
+ * message whose base is to be pruned is first re-encoded as a keyframe (read
+ * and compressed outside any transaction, replaced in a short one after a
+ * re-check, hash verified), and a message that a kept message still uses as
+ * its base is never pruned (checked inside each pruning transaction).
+ * Works in transactions of settings.prune_batch messages, so the daemon's
+ * writers wait at most one batch.  dry_run: only counts (candidates,
+ * pruned = what would be, reencoded = keyframes needed).  Not inside a
+ * caller's transaction.  0 with *stats_r, or -1 with *error_r (what was
+ * done so far stays done and consistent). */
+int store_prune(struct store *store, int64_t now, bool dry_run, struct store_prune_stats *stats_r,
+		char **error_r);
+
+struct store_verify_stats {
+	uint64_t messages;           /* rows in the archive */
+	uint64_t verified;           /* decompressed, hash checked */
+	uint64_t pruned;             /* no bytes kept (retention) */
+	uint64_t damaged;            /* fail to decompress or to match their hash */
+	uint64_t raw_bytes;          /* of the verified messages */
+	uint64_t plain_parsed;       /* parsed messages still in plain 'zstd' form (repack backlog) */
+};
+
+/* Reads every archived message back (chains decoded, SHA-256 checked)
+ * inside one read transaction.  problems (may be NULL) receives one
+ * g_strdup'd line per damaged message, at most max_problems.  0 with
+ * *stats_r (damage is counted, not an error), -1 if the database cannot be
+ * read at all. */
+int store_archive_verify(struct store *store, struct store_verify_stats *stats_r, GPtrArray *problems,
+			 unsigned max_problems, char **error_r);
+
+struct store_table_rows {
+	char *name;
+	int64_t rows;
+};
+
+struct store_stats {
+	int64_t page_size, page_count, freelist_count; /* the main database file */
+	int64_t file_bytes;          /* size of the database file */
+	int64_t wal_bytes;           /* size of its -wal file (0: none) */
+	GArray *tables;              /* struct store_table_rows, by name */
+	int64_t messages, messages_plain, messages_delta, messages_pruned;
+	int64_t raw_bytes;           /* raw size of the messages whose bytes are kept */
+	int64_t stored_bytes;        /* their compressed size in the archive */
+	int64_t pruned_raw_bytes;
+	char *oldest_snapshot_utc, *newest_snapshot_utc;   /* NULL: no snapshot */
+	char *oldest_received_utc, *newest_received_utc;   /* first arrivals of messages */
+};
+
+/* Figures of the database, read in one read transaction.  0 or -1;
+ * store_stats_clear frees the members. */
+int store_stats_get(struct store *store, struct store_stats *stats_r, char **error_r);
+void store_stats_clear(struct store_stats *stats);
 
 #endif

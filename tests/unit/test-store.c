@@ -1210,6 +1210,348 @@ test_repack_prepared(struct fixture *f, gconstpointer data)
 	g_free(eml);
 }
 
+/* --- retention ------------------------------------------------------------------ */
+
+#define DAY_S INT64_C(86400)
+#define T0 INT64_C(1735689600) /* 2025-01-01T00:00:00Z */
+
+struct series {
+	GPtrArray *mails;   /* GBytes, by day */
+	GArray *ids;        /* message ids, by day */
+};
+
+static struct store *
+open_store_retention(const char *path, unsigned days, unsigned failed_days)
+{
+	struct store_settings s;
+	struct store *store = NULL;
+	char *error = NULL;
+
+	store_settings_default(&s);
+	s.path = path;
+	s.busy_timeout_ms = 200;
+	s.archive_keyframe_interval = 4;
+	s.retention_days = days;
+	s.retention_failed_days = failed_days;
+	s.prune_batch = 3;
+	if (store_open(&s, &store, &error) < 0)
+		g_error("store_open %s: %s", path, error);
+	return store;
+}
+
+static int64_t
+add_message_at(struct store *store, const void *raw, size_t len, int64_t received)
+{
+	struct store_arrival a = { .source = "smtp", .received_us = received * G_USEC_PER_SEC };
+	struct store_receipt r;
+	char *error = NULL;
+
+	if (store_message_add(store, &a, raw, len, &r, &error) < 0)
+		g_error("store_message_add: %s", error);
+	return r.message_id;
+}
+
+/* days daily snapshots of one device, received at T0 + day, committed. */
+static void
+series_add(struct store *store, struct series *sr, int days)
+{
+	size_t len;
+	char *eml = read_example("futuresmart-color-mfp.eml", &len);
+
+	sr->mails = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+	sr->ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
+	for (int d = 0; d < days; d++) {
+		char *m = g_strdup_printf("X-Day: %d\r\n%s", d, eml);
+		GBytes *b = g_bytes_new_take(m, strlen(m));
+		int64_t id = add_message_at(store, g_bytes_get_data(b, NULL), g_bytes_get_size(b), T0 + d * DAY_S);
+		struct snapshot *snap = make_snapshot("PHB6820301", 1 + d, 1000 + d, 1 + d, 3);
+		g_assert_cmpint(commit(store, id, STORE_OUTCOME_STORED, NULL, snap), ==, STORE_OUTCOME_STORED);
+		snapshot_free(&snap);
+		g_ptr_array_add(sr->mails, b);
+		g_array_append_val(sr->ids, id);
+	}
+	g_free(eml);
+}
+
+static void
+series_free(struct series *sr)
+{
+	g_ptr_array_unref(sr->mails);
+	g_array_free(sr->ids, TRUE);
+}
+
+#define SERIES_ID(sr, d) g_array_index((sr)->ids, int64_t, (d))
+
+static void
+series_assert_exact(struct store *store, struct series *sr, int from, int to)
+{
+	for (int d = from; d <= to; d++) {
+		GBytes *m = g_ptr_array_index(sr->mails, d);
+		assert_get_equals(store, SERIES_ID(sr, d), g_bytes_get_data(m, NULL), g_bytes_get_size(m));
+	}
+}
+
+/* Retention prunes old raw messages, keeps every parsed row, re-encodes the
+ * kept message whose base goes, and leaves failed and pending messages for
+ * longer. */
+static void
+test_prune(struct fixture *f, gconstpointer data)
+{
+	struct series sr;
+	struct store_prune_stats ps;
+	char *error = NULL, *s;
+
+	store_free(&f->store);
+	f->store = open_store_retention(f->path, 30, 60);
+	series_add(f->store, &sr, 12);
+	static const char failed[] = "Subject: broken\r\n\r\n<Device";
+	static const char alert[] = "Subject: [Alert]\r\n\r\nalert\r\n";
+	static const char pending[] = "Subject: not yet\r\n\r\nwait\r\n";
+	int64_t id_failed = add_message_at(f->store, failed, sizeof(failed) - 1, T0);
+	int64_t id_alert = add_message_at(f->store, alert, sizeof(alert) - 1, T0 + DAY_S);
+	int64_t id_pending = add_message_at(f->store, pending, sizeof(pending) - 1, T0);
+	commit(f->store, id_failed, STORE_OUTCOME_FAILED, "xml: truncated", NULL);
+	commit(f->store, id_alert, STORE_OUTCOME_NOT_SNAPSHOT, "no Device.xml part", NULL);
+	/* Keyframes every 4: days 0, 4, 8; day 5 builds on day 4. */
+	g_assert_cmpint(msg_int(f->store, "base_id", SERIES_ID(&sr, 5)), ==, SERIES_ID(&sr, 4));
+	g_assert_cmpint(msg_int(f->store, "chain_depth", SERIES_ID(&sr, 7)), ==, 3);
+
+	char *rows_before = dump_tables_but(f->store, "SELECT id, sha256");
+	char *all_before = dump_tables(f->store);
+	int64_t now = T0 + 35 * DAY_S - 60;   /* days 0..4 are older than 30 days */
+
+	/* A dry run counts and changes nothing. */
+	g_assert_cmpint(store_prune(f->store, now, true, &ps, &error), ==, 0);
+	g_assert_cmpuint(ps.candidates, ==, 5);
+	g_assert_cmpuint(ps.pruned, ==, 5);
+	g_assert_cmpuint(ps.reencoded, ==, 1);
+	g_assert_cmpuint(ps.pruned_raw_bytes, ==,
+			 query_int(f->store, "SELECT sum(raw_size) FROM messages WHERE id <= 5", NULL));
+	s = dump_tables(f->store);
+	g_assert_cmpstr(s, ==, all_before);
+	g_free(s);
+
+	g_assert_cmpint(store_prune(f->store, now, false, &ps, &error), ==, 0);
+	g_assert_cmpuint(ps.candidates, ==, 5);
+	g_assert_cmpuint(ps.pruned, ==, 5);
+	g_assert_cmpuint(ps.reencoded, ==, 1);
+	g_assert_cmpuint(ps.kept_as_base, ==, 0);
+	for (int d = 0; d < 5; d++)
+		g_assert_true(msg_is(f->store, SERIES_ID(&sr, d), "pruned"));
+	g_assert_cmpint(query_int(f->store, "SELECT count(*) FROM messages WHERE method = 'pruned'"
+					    " AND blob IS NULL AND stored_size = 0 AND pruned_utc = ?1",
+				  "2025-02-04T23:59:00Z"), ==, 5);
+	/* Day 5 is a keyframe now, the days built on it one link shorter. */
+	g_assert_cmpint(msg_int(f->store, "base_id", SERIES_ID(&sr, 5)), ==, -1);
+	g_assert_cmpint(msg_int(f->store, "chain_depth", SERIES_ID(&sr, 5)), ==, 0);
+	g_assert_cmpint(msg_int(f->store, "chain_depth", SERIES_ID(&sr, 6)), ==, 1);
+	g_assert_cmpint(msg_int(f->store, "chain_depth", SERIES_ID(&sr, 7)), ==, 2);
+
+	/* Parsed rows and the views are untouched, intake_log keeps every arrival. */
+	s = dump_tables_but(f->store, "SELECT id, sha256");
+	g_assert_cmpstr(s, ==, rows_before);
+	g_free(s);
+	g_assert_cmpint(query_int(f->store, "SELECT snapshot_count FROM device_status", NULL), ==, 12);
+	g_assert_cmpint(query_int(f->store, "SELECT count(*) FROM snapshot_list", NULL), ==, 12);
+	g_assert_cmpint(query_int(f->store, "SELECT count(*) FROM intake_log WHERE sha256 IS NOT NULL", NULL), ==,
+			15);
+
+	/* Old raw messages are gone, with a clear reason; the newer all exact
+	 * from a fresh connection (no cached containers). */
+	store_free(&f->store);
+	f->store = open_store_retention(f->path, 30, 60);
+	GBytes *raw = NULL;
+	g_assert_cmpint(store_message_get(f->store, SERIES_ID(&sr, 2), &raw, &error), ==, -1);
+	g_assert_nonnull(strstr(error, "pruned by retention on 2025-02-04T23:59:00Z"));
+	g_clear_pointer(&error, g_free);
+	series_assert_exact(f->store, &sr, 5, 11);
+	assert_get_equals(f->store, id_failed, failed, sizeof(failed) - 1);
+	/* Pruned messages are not offered to reparse. */
+	GArray *ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
+	g_assert_cmpint(store_message_list(f->store, STORE_SELECT_ALL, 0, 100, ids, &error), ==, 0);
+	g_assert_cmpuint(ids->len, ==, 10);
+	g_array_free(ids, TRUE);
+
+	struct store_verify_stats vs;
+	g_assert_cmpint(store_archive_verify(f->store, &vs, NULL, 0, &error), ==, 0);
+	g_assert_cmpuint(vs.messages, ==, 15);
+	g_assert_cmpuint(vs.pruned, ==, 5);
+	g_assert_cmpuint(vs.verified, ==, 10);
+	g_assert_cmpuint(vs.damaged, ==, 0);
+
+	/* Again at the same time: nothing left to do. */
+	g_assert_cmpint(store_prune(f->store, now, false, &ps, &error), ==, 0);
+	g_assert_cmpuint(ps.candidates, ==, 0);
+
+	/* 100 days on: every parsed message and the failed ones (60 days) go;
+	 * the pending one stays. */
+	g_assert_cmpint(store_prune(f->store, T0 + 100 * DAY_S, false, &ps, &error), ==, 0);
+	g_assert_cmpuint(ps.pruned, ==, 9);
+	g_assert_true(msg_is(f->store, id_failed, "pruned"));
+	g_assert_true(msg_is(f->store, id_alert, "pruned"));
+	g_assert_true(msg_is(f->store, id_pending, "zstd"));
+	assert_get_equals(f->store, id_pending, pending, sizeof(pending) - 1);
+	g_assert_cmpint(query_int(f->store, "SELECT count(*) FROM counter_history", NULL), ==, 12 * 5);
+	g_assert_cmpint(store_archive_verify(f->store, &vs, NULL, 0, &error), ==, 0);
+	g_assert_cmpuint(vs.damaged, ==, 0);
+	g_assert_cmpuint(vs.verified, ==, 1);
+
+	/* Retention off: nothing at all. */
+	store_free(&f->store);
+	f->store = open_store_retention(f->path, 0, 60);
+	g_assert_cmpint(store_prune(f->store, T0 + 1000 * DAY_S, false, &ps, &error), ==, 0);
+	g_assert_cmpuint(ps.candidates, ==, 0);
+	g_free(rows_before);
+	g_free(all_before);
+	series_free(&sr);
+}
+
+/* Failed messages are kept longer, and 0 keeps them forever. */
+static void
+test_prune_failed_forever(struct fixture *f, gconstpointer data)
+{
+	struct store_prune_stats ps;
+	char *error = NULL;
+	static const char failed[] = "Subject: broken\r\n\r\n<Device";
+
+	store_free(&f->store);
+	f->store = open_store_retention(f->path, 10, 0);
+	int64_t id = add_message_at(f->store, failed, sizeof(failed) - 1, T0);
+	commit(f->store, id, STORE_OUTCOME_FAILED, "xml: truncated", NULL);
+	g_assert_cmpint(store_prune(f->store, T0 + 5000 * DAY_S, false, &ps, &error), ==, 0);
+	g_assert_cmpuint(ps.candidates, ==, 0);
+	assert_get_equals(f->store, id, failed, sizeof(failed) - 1);
+	/* A failed limit below the parsed one is raised to it. */
+	store_free(&f->store);
+	f->store = open_store_retention(f->path, 10, 3);
+	g_assert_cmpint(store_prune(f->store, T0 + 5 * DAY_S, false, &ps, &error), ==, 0);
+	g_assert_cmpuint(ps.candidates, ==, 0);
+	g_assert_cmpint(store_prune(f->store, T0 + 11 * DAY_S, false, &ps, &error), ==, 0);
+	g_assert_cmpuint(ps.pruned, ==, 1);
+}
+
+/* A base that a kept message still needs is never pruned: here the kept
+ * message cannot be re-encoded (its base is damaged), so the base stays. */
+static void
+test_prune_keeps_needed_base(struct fixture *f, gconstpointer data)
+{
+	struct series sr;
+	struct store_prune_stats ps;
+	char *error = NULL;
+
+	store_free(&f->store);
+	f->store = open_store_retention(f->path, 30, 60);
+	series_add(f->store, &sr, 7);
+	/* Day 4 (keyframe, candidate) damaged: day 5 cannot be rebuilt. */
+	char *sql = g_strdup_printf("UPDATE messages SET blob = zeroblob(length(blob)) WHERE id = %" G_GINT64_FORMAT,
+				    SERIES_ID(&sr, 4));
+	g_assert_cmpint(sqlite3_exec(store_db(f->store), sql, NULL, NULL, NULL), ==, SQLITE_OK);
+	g_free(sql);
+	store_free(&f->store);
+	f->store = open_store_retention(f->path, 30, 60);   /* no cached container */
+	g_assert_cmpint(store_prune(f->store, T0 + 35 * DAY_S - 60, false, &ps, &error), ==, 0);
+	g_assert_cmpuint(ps.candidates, ==, 5);
+	g_assert_cmpuint(ps.reencoded, ==, 0);
+	g_assert_cmpuint(ps.kept_as_base, ==, 1);
+	g_assert_cmpuint(ps.pruned, ==, 4);
+	g_assert_true(msg_is(f->store, SERIES_ID(&sr, 4), "skc1"));
+	g_assert_cmpint(msg_int(f->store, "base_id", SERIES_ID(&sr, 5)), ==, SERIES_ID(&sr, 4));
+	/* verify names the damage: day 4 and the days built on it. */
+	struct store_verify_stats vs;
+	GPtrArray *problems = g_ptr_array_new_with_free_func(g_free);
+	g_assert_cmpint(store_archive_verify(f->store, &vs, problems, 10, &error), ==, 0);
+	g_assert_cmpuint(vs.damaged, ==, 3);
+	g_assert_cmpuint(problems->len, ==, 3);
+	g_ptr_array_unref(problems);
+	series_free(&sr);
+}
+
+/* A database at schema 5 (before retention) migrates: messages rebuilt with
+ * 'pruned' allowed, rows, foreign keys and views kept. */
+static void
+test_migrate_retention(struct fixture *f, gconstpointer data)
+{
+	const char *srcdir = g_getenv("SK_TOP_SRCDIR");
+	char *dir, *path, *error = NULL;
+	GError *gerr = NULL;
+	sqlite3 *db = NULL;
+	static const char raw[] = "Subject: Device Snapshot\r\n\r\nold\r\n";
+	char sha[ARCHIVE_SHA256_HEX_LEN + 1];
+	GBytes *frame = NULL;
+
+	if (srcdir == NULL)
+		g_error("SK_TOP_SRCDIR is not set (run under make check)");
+	dir = g_build_filename(srcdir, "schema", NULL);
+	path = g_build_filename(f->dir, "old.db", NULL);
+	g_assert_cmpint(sqlite3_open(path, &db), ==, SQLITE_OK);
+	for (int v = 1; v <= 5; v++) {
+		GDir *d = g_dir_open(dir, 0, &gerr);
+		const char *name;
+		char *prefix = g_strdup_printf("%03d-", v);
+		bool found = false;
+		g_assert_no_error(gerr);
+		while ((name = g_dir_read_name(d)) != NULL) {
+			if (g_str_has_prefix(name, prefix) && g_str_has_suffix(name, ".sql")) {
+				char *file = g_build_filename(dir, name, NULL), *sql = NULL;
+				g_assert_true(g_file_get_contents(file, &sql, NULL, NULL));
+				g_assert_cmpint(sqlite3_exec(db, sql, NULL, NULL, NULL), ==, SQLITE_OK);
+				g_free(sql);
+				g_free(file);
+				found = true;
+			}
+		}
+		g_dir_close(d);
+		g_free(prefix);
+		g_assert_true(found);
+	}
+	archive_sha256_hex(raw, sizeof(raw) - 1, sha);
+	g_assert_cmpint(archive_compress(raw, sizeof(raw) - 1, NULL, 0, 3, &frame, &error), ==, 0);
+	sqlite3_stmt *stmt;
+	g_assert_cmpint(sqlite3_prepare_v2(db, "INSERT INTO messages (sha256, raw_size, method, stored_size,"
+					       " first_received_utc, first_received_us, blob)"
+					       " VALUES (?1, ?2, 'zstd', ?3, '2025-01-01T00:00:00Z', 1, ?4)",
+					   -1, &stmt, NULL), ==, SQLITE_OK);
+	sqlite3_bind_text(stmt, 1, sha, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 2, sizeof(raw) - 1);
+	sqlite3_bind_int64(stmt, 3, (sqlite3_int64)g_bytes_get_size(frame));
+	sqlite3_bind_blob(stmt, 4, g_bytes_get_data(frame, NULL), (int)g_bytes_get_size(frame), SQLITE_STATIC);
+	g_assert_cmpint(sqlite3_step(stmt), ==, SQLITE_DONE);
+	sqlite3_finalize(stmt);
+	g_assert_cmpint(sqlite3_exec(db, "INSERT INTO intake (received_utc, received_us, source, message_id)"
+					 " VALUES ('2025-01-01T00:00:00Z', 1, 'file', 1);"
+					 "PRAGMA user_version = 5;", NULL, NULL, NULL), ==, SQLITE_OK);
+	sqlite3_close(db);
+	g_bytes_unref(frame);
+
+	struct store *store = open_store(path, false);
+	g_assert_cmpint(store_schema_version(store), >=, 6);
+	assert_get_equals(store, 1, raw, sizeof(raw) - 1);
+	g_assert_cmpint(query_int(store, "SELECT count(*) FROM intake_log WHERE sha256 = ?1", sha), ==, 1);
+	g_assert_cmpint(query_int(store, "PRAGMA foreign_keys", NULL), ==, 1);
+	g_assert_cmpint(query_int(store, "SELECT count(*) FROM pragma_foreign_key_check", NULL), ==, 0);
+	g_assert_cmpint(query_int(store, "SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
+					 " AND tbl_name = 'messages' AND name NOT LIKE 'sqlite_%'", NULL), ==, 4);
+	/* 'pruned' goes with a NULL blob only. */
+	g_assert_cmpint(sqlite3_exec(store_db(store), "UPDATE messages SET method = 'pruned' WHERE id = 1",
+				     NULL, NULL, NULL), ==, SQLITE_CONSTRAINT_CHECK);
+	g_assert_cmpint(sqlite3_exec(store_db(store), "UPDATE messages SET method = 'pruned', blob = NULL,"
+				     " stored_size = 0 WHERE id = 1", NULL, NULL, NULL), ==, SQLITE_OK);
+	/* Foreign keys are on again after the migration. */
+	g_assert_cmpint(sqlite3_exec(store_db(store), "DELETE FROM messages WHERE id = 1", NULL, NULL, NULL), ==,
+			SQLITE_CONSTRAINT_FOREIGNKEY);
+	store_free(&store);
+	g_unlink(path);
+	char *side = g_strconcat(path, "-wal", NULL);
+	g_unlink(side);
+	g_free(side);
+	side = g_strconcat(path, "-shm", NULL);
+	g_unlink(side);
+	g_free(side);
+	g_free(path);
+	g_free(dir);
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -1232,6 +1574,10 @@ main(int argc, char **argv)
 	ADD("result-time-fallback", test_result_time_fallback);
 	ADD("repack-odd-mails", test_repack_odd_mails);
 	ADD("repack-prepared", test_repack_prepared);
+	ADD("prune", test_prune);
+	ADD("prune-failed-forever", test_prune_failed_forever);
+	ADD("prune-keeps-needed-base", test_prune_keeps_needed_base);
+	ADD("migrate-retention", test_migrate_retention);
 #undef ADD
 	return g_test_run();
 }
