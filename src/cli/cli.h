@@ -13,6 +13,7 @@
 #define CLI_EX_DATAERR 65
 #define CLI_EX_NOINPUT 66
 #define CLI_EX_SOFTWARE 70
+#define CLI_EX_CANTCREAT 73
 #define CLI_EX_TEMPFAIL 75
 
 int cli_import(int argc, char **argv);
@@ -20,6 +21,10 @@ int cli_devices(int argc, char **argv);
 int cli_show(int argc, char **argv);
 int cli_reparse(int argc, char **argv);
 int cli_check(int argc, char **argv);
+int cli_prune(int argc, char **argv);
+int cli_verify(int argc, char **argv);
+int cli_backup(int argc, char **argv);
+int cli_stats(int argc, char **argv);
 
 /* The database path: --db, else $SNAPKEEP_DB, else snapkeep.db. */
 const char *cli_default_db(void);

@@ -1,7 +1,7 @@
 # src/cli: snapkeep, the command line.
 src_libsnapkeep_a_SOURCES += \
 	%reldir%/cli.h %reldir%/output.c %reldir%/import.c %reldir%/query.c %reldir%/reparse.c \
-	%reldir%/check.c
+	%reldir%/check.c %reldir%/prune.c %reldir%/verify.c %reldir%/backup.c %reldir%/stats.c
 
 bin_PROGRAMS += snapkeep
 snapkeep_SOURCES = %reldir%/main.c

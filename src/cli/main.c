@@ -22,6 +22,10 @@ static const struct cli_command cli_commands[] = {
 	{ "show", cli_show, "show one device: identity, counters, supplies, events" },
 	{ "check", cli_check, "monitoring plugin: low supplies, overdue devices, new errors (exit 0-3)" },
 	{ "reparse", cli_reparse, "parse archived messages again (--failed, --all, --id N)" },
+	{ "prune", cli_prune, "remove raw messages past their retention (--days N), keep parsed rows" },
+	{ "verify", cli_verify, "check every archived message (hash, chains) and the database file" },
+	{ "backup", cli_backup, "an online, consistent copy of the database: backup FILE" },
+	{ "stats", cli_stats, "database size, rows per table, archive bytes and compression" },
 };
 
 static void
