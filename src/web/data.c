@@ -77,6 +77,7 @@ row_free(gpointer p)
 	g_free(r->low_supply);
 	g_free(r->low_supply_color);
 	g_free(r->low_supply_state);
+	g_free(r->low_supply_type);
 	g_free(r->last_error_code);
 	g_free(r->last_error_text);
 	g_free(r->haystack);
@@ -230,7 +231,7 @@ fleet_build(sqlite3 *db, unsigned recent_days, struct web_fleet **fleet_r, char 
 
 	/* The lowest current supply of each device. */
 	if (prepare(db,
-		    "SELECT device_id, supply, color, level_percent, state, low_threshold"
+		    "SELECT device_id, supply, color, level_percent, state, low_threshold, type"
 		    " FROM supply_status",
 		    &st, error_r) < 0)
 		goto fail;
@@ -247,6 +248,8 @@ fleet_build(sqlite3 *db, unsigned recent_days, struct web_fleet **fleet_r, char 
 		g_free(r->low_supply);
 		g_free(r->low_supply_color);
 		g_free(r->low_supply_state);
+		g_free(r->low_supply_type);
+		r->low_supply_type = web_col_text(st, 6);
 		r->low_supply = web_col_text(st, 1);
 		r->low_supply_color = web_col_text(st, 2);
 		r->low_supply_level = level;

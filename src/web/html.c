@@ -236,6 +236,42 @@ color_class(const char *color)
 	return "c-other";
 }
 
+/* "imageDrum" -> "Image drum". */
+static char *
+humanize(const char *key)
+{
+	GString *out = g_string_new(NULL);
+	for (const char *p = key; *p != '\0'; p++) {
+		if (g_ascii_isupper(*p) && p != key && !g_ascii_isupper(p[-1])) {
+			g_string_append_c(out, ' ');
+			g_string_append_c(out, g_ascii_tolower(*p));
+		} else {
+			g_string_append_c(out, p == key ? g_ascii_toupper(*p) : *p);
+		}
+	}
+	return g_string_free(out, FALSE);
+}
+
+char *
+web_supply_name(const char *key, const char *color, const char *description, const char *type,
+		bool brief)
+{
+	if (!brief && description != NULL && *description != '\0')
+		return g_strdup(description);
+	if (color != NULL && *color != '\0' && strcmp(color_class(color), "c-other") != 0) {
+		char *c = humanize(color);
+		if (brief)
+			return c;
+		const char *what = type != NULL && strstr(type, "rum") != NULL ? "drum" : "toner";
+		char *r = g_strdup_printf("%s %s", c, what);
+		g_free(c);
+		return r;
+	}
+	if (type != NULL && *type != '\0' && strcmp(type, "tonerCartridge") != 0)
+		return humanize(type);
+	return humanize(key != NULL && *key != '\0' ? key : "supply");
+}
+
 void
 html_supply_swatch(GString *out, const char *color)
 {

@@ -206,6 +206,10 @@ void html_page(struct web_request *req, struct web_response *resp, const char *t
 /* Local display time of a Unix time, "%Y-%m-%d %H:%M" (g_free). */
 char *web_format_local(struct web_request *req, int64_t unix_time, const char *fmt);
 void html_supply_swatch(GString *out, const char *color);
+/* A readable supply name: "Black toner" ("Black" when brief), the
+ * device's description, or the type or key in words ("Maintenance kit"). */
+char *web_supply_name(const char *key, const char *color, const char *description,
+		      const char *type, bool brief);
 
 /* ---- svg.c ---- */
 
@@ -235,6 +239,7 @@ struct svg_chart {
 	double y_min, y_max;  /* NAN: from the data (y_min 0 for bars) */
 	int64_t bar_width_s;  /* SVG_BARS: seconds each bar spans */
 	bool stacked;         /* SVG_BARS: series stack */
+	bool area;            /* SVG_LINE: shade below each line */
 	GPtrArray *series;    /* struct svg_series * */
 	GPtrArray *markers;   /* struct svg_marker * */
 	struct web_request *req;
@@ -273,7 +278,7 @@ struct web_fleet_row {
 	int64_t total;              /* SNAPSHOT_ABSENT when not reported */
 	double pages_per_day;       /* NAN: unknown */
 	int64_t interval_s;         /* estimated sending interval; 0 unknown */
-	char *low_supply, *low_supply_color, *low_supply_state;
+	char *low_supply, *low_supply_color, *low_supply_state, *low_supply_type;
 	int64_t low_supply_level;   /* SNAPSHOT_ABSENT: no supply */
 	int64_t low_supply_threshold;
 	int64_t recent_errors;

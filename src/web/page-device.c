@@ -123,25 +123,6 @@ supply_css(const char *color, guint index)
 	return other[index % G_N_ELEMENTS(other)];
 }
 
-/* "Black cartridge" / "Maintenance kit": a readable supply name. */
-static char *
-supply_name(const char *key, const char *color, const char *description, const char *type)
-{
-	if (description != NULL && *description != '\0')
-		return g_strdup(description);
-	if (color != NULL && *color != '\0') {
-		char *c = g_strdup(color);
-		c[0] = g_ascii_toupper(c[0]);
-		char *r = g_strdup_printf("%s %s", c,
-					  type != NULL && strstr(type, "rum") != NULL ? "drum" : "toner");
-		g_free(c);
-		return r;
-	}
-	if (type != NULL && strcmp(type, "maintenanceKit") == 0)
-		return g_strdup("Maintenance kit");
-	return g_strdup(key != NULL ? key : "supply");
-}
-
 static void
 render_supplies(GString *b, struct web_request *req, GPtrArray *supplies)
 {
@@ -154,7 +135,7 @@ render_supplies(GString *b, struct web_request *req, GPtrArray *supplies)
 		"<th class=\"num\">Days left</th><th>Installed</th></tr></thead><tbody>");
 	for (guint i = 0; i < supplies->len; i++) {
 		const struct web_supply *s = supplies->pdata[i];
-		char *name = supply_name(s->key, s->color, s->description, s->type);
+		char *name = web_supply_name(s->key, s->color, s->description, s->type, false);
 		const char *cls = html_level_class(s->level, s->state, s->low_threshold);
 		html(b, "<tr><td>");
 		html_supply_swatch(b, s->color);
@@ -270,6 +251,7 @@ chart_total(GString *b, struct web_request *req, const struct counter_points *cp
 	g_ptr_array_add(c.series, s);
 	c.x_min = since;
 	c.x_max = until;
+	c.area = true;
 	svg_chart_render(b, &c);
 	svg_chart_clear(&c);
 }
@@ -367,7 +349,7 @@ chart_supplies(GString *b, struct web_request *req, struct web_response *resp, i
 		const char *color = (const char *)sqlite3_column_text(st, 2);
 		int64_t t = web_utc_unix((const char *)sqlite3_column_text(st, 7));
 		if (cur == NULL || g_strcmp0(key, cur_key) != 0) {
-			char *name = supply_name(key, color, NULL, (const char *)sqlite3_column_text(st, 4));
+			char *name = web_supply_name(key, color, NULL, (const char *)sqlite3_column_text(st, 4), false);
 			cur = svg_series_new(name, supply_css(color, c.series->len));
 			g_free(name);
 			g_ptr_array_add(c.series, cur);
@@ -617,7 +599,7 @@ web_page_device(struct web_request *req, struct web_response *resp)
 		const struct web_supply *s = supplies->pdata[i];
 		const char *cls = html_level_class(s->level, s->state, s->low_threshold);
 		if (strcmp(cls, "lvl-ok") != 0 && strcmp(cls, "lvl-unknown") != 0) {
-			char *name = supply_name(s->key, s->color, s->description, s->type);
+			char *name = web_supply_name(s->key, s->color, s->description, s->type, false);
 			html(b, "<span class=\"badge big %R\">%s %s</span>",
 			     strcmp(cls, "lvl-out") == 0 ? "bad" : "warn", name,
 			     strcmp(cls, "lvl-out") == 0 ? "out" : "low");

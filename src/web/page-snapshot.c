@@ -57,7 +57,7 @@ render_media(GString *b, const struct snapshot *s)
 	}
 	html(b, "<div class=\"table-wrap\"><table class=\"data compact\"><thead><tr><th>Media size</th>");
 	for (guint j = 0; j < names->len; j++)
-		html(b, "<th class=\"num\">%s</th>", (const char *)names->pdata[j]);
+		html(b, "<th class=\"num name\">%s</th>", (const char *)names->pdata[j]);
 	html(b, "</tr></thead><tbody>");
 	for (guint i = 0; i < sizes->len; i++) {
 		html(b, "<tr><td class=\"code\">%s</td>", (const char *)sizes->pdata[i]);
@@ -160,10 +160,12 @@ render_document(GString *b, struct web_request *req, const struct snapshot *s)
 		for (guint i = 0; i < s->events->len; i++)
 			n += g_strcmp0(((struct snapshot_event *)s->events->pdata[i])->log != NULL
 					   ? ((struct snapshot_event *)s->events->pdata[i])->log : "", log) == 0;
-		html(b, "<section class=\"card\"><h2>Log: %s <span class=\"count\">%u</span></h2>"
+		/* Long logs start folded: the page stays readable. */
+		html(b, "<section class=\"card\"><details class=\"log\"%R><summary><h2>Log: %s "
+			"<span class=\"count\">%u</span></h2></summary>"
 			"<div class=\"table-wrap\"><table class=\"data compact\"><thead><tr><th class=\"num\">Seq.</th>"
 			"<th>Time</th><th>Code</th><th>Description</th><th class=\"num\">Page count</th><th>Details</th>"
-			"</tr></thead><tbody>", *log != '\0' ? log : "(unnamed)", n);
+			"</tr></thead><tbody>", n <= 25 ? " open" : "", *log != '\0' ? log : "(unnamed)", n);
 		for (guint i = 0; i < s->events->len && shown < SNAPSHOT_EVENTS_SHOWN; i++) {
 			const struct snapshot_event *e = s->events->pdata[i];
 			if (g_strcmp0(e->log != NULL ? e->log : "", log) != 0)
@@ -178,7 +180,7 @@ render_document(GString *b, struct web_request *req, const struct snapshot *s)
 		html(b, "</tbody></table></div>");
 		if (n > shown)
 			html(b, "<p class=\"more\">%u more entries are in the XML below.</p>", n - shown);
-		html(b, "</section>");
+		html(b, "</details></section>");
 	}
 	g_ptr_array_unref(logs);
 }

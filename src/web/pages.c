@@ -44,7 +44,9 @@ fleet_supply_cell(GString *out, const struct web_fleet_row *r)
 	html_level_bar(out, r->low_supply_level, r->low_supply_state, NULL);
 	html(out, "<span class=\"lvl\">");
 	html_supply_swatch(out, r->low_supply_color);
-	html(out, "%s ", r->low_supply);
+	char *name = web_supply_name(r->low_supply, r->low_supply_color, NULL, r->low_supply_type, true);
+	html(out, "%s ", name);
+	g_free(name);
 	if (r->low_supply_level != SNAPSHOT_ABSENT)
 		html(out, "%L%%", r->low_supply_level);
 	else if (r->low_supply_state != NULL)
@@ -164,8 +166,10 @@ web_page_fleet(struct web_request *req, struct web_response *resp)
 			html(b, "<td class=\"num\">%N</td>", (int64_t)llround(r->pages_per_day));
 		fleet_supply_cell(b, r);
 		if (r->recent_errors > 0)
-			html(b, "<td class=\"num\"><span class=\"badge err\" title=\"%s %s\">%L</span></td>",
-			     r->last_error_code, r->last_error_text, r->recent_errors);
+			html(b, "<td class=\"num errs%R\"><a href=\"%s#events\" title=\"latest: %s %s\">%L</a>"
+				"<small class=\"code\">%s</small></td>",
+			     r->recent_errors >= 10 ? " many" : "", path, r->last_error_code, r->last_error_text,
+			     r->recent_errors, r->last_error_code);
 		else
 			html(b, "<td class=\"num muted\">0</td>");
 		html(b, "</tr>");
@@ -205,7 +209,7 @@ attention_supplies(struct web_request *req, struct web_response *resp, GString *
 {
 	sqlite3_stmt *st = web_prepare(req, resp,
 		"SELECT s.serial, d.hostname, d.model, s.supply, s.color, s.level_percent, s.state,"
-		" s.low_threshold, s.reported_utc, s.product_number"
+		" s.low_threshold, s.reported_utc, s.product_number, s.type"
 		" FROM supply_status s JOIN device_status d ON d.device_id = s.device_id"
 		" WHERE s.state IN ('low', 'out', 'empty')"
 		"  OR s.level_percent <= COALESCE(s.low_threshold, 10)"
@@ -227,9 +231,12 @@ attention_supplies(struct web_request *req, struct web_response *resp, GString *
 			     (const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 2));
 		html(rows, "<td>");
 		html_supply_swatch(rows, (const char *)sqlite3_column_text(st, 4));
-		html(rows, "%s <small>%s</small></td><td class=\"supply %R\">",
-		     (const char *)sqlite3_column_text(st, 3), (const char *)sqlite3_column_text(st, 9),
-		     html_level_class(level, state, web_col_int(st, 7)));
+		char *name = web_supply_name((const char *)sqlite3_column_text(st, 3),
+					     (const char *)sqlite3_column_text(st, 4), NULL,
+					     (const char *)sqlite3_column_text(st, 10), false);
+		html(rows, "%s <small>%s</small></td><td class=\"supply %R\">", name,
+		     (const char *)sqlite3_column_text(st, 9), html_level_class(level, state, web_col_int(st, 7)));
+		g_free(name);
 		html_level_bar(rows, level, state, NULL);
 		html(rows, "<span class=\"lvl\">");
 		if (level != SNAPSHOT_ABSENT)
@@ -283,8 +290,11 @@ attention_overdue(struct web_request *req, struct web_response *resp, GString *b
 		if (web_fleet_row_overdue(req, fleet->rows->pdata[i]))
 			g_ptr_array_add(od, fleet->rows->pdata[i]);
 	g_ptr_array_sort(od, cmp_last_asc);
-	section_head(b, "overdue", "Devices overdue", od->len,
-		     "No snapshot for longer than twice their usual sending interval (the default factor; see overdue_factor).");
+	char *blurb = g_strdup_printf("No snapshot for longer than %.0f %% of their usual sending interval"
+				      " ([web] overdue_percent); a device with one snapshot is expected every %u h.",
+				      req->config->s.overdue_factor * 100, req->config->s.overdue_default_hours);
+	section_head(b, "overdue", "Devices overdue", od->len, blurb);
+	g_free(blurb);
 	if (od->len > 0) {
 		html(b, "<div class=\"table-wrap\"><table class=\"data\"><thead><tr><th>Serial</th><th>Host</th>"
 			"<th>Last snapshot</th><th>Silent for</th><th>Usually every</th></tr></thead><tbody>");

@@ -331,6 +331,16 @@ draw_lines(GString *out, const struct svg_chart *c, const struct scale *sc)
 		if (s->x->len == 0)
 			continue;
 		html(out, "<g class=\"series %s\">", s->css);
+		if (c->area) {
+			g_string_append_printf(out, "<path class=\"area\" d=\"M%.1f %.1f",
+					       sx(sc, g_array_index(s->x, int64_t, 0)), sc->py1);
+			for (guint j = 0; j < s->x->len; j++)
+				g_string_append_printf(out, " L%.1f %.1f",
+						       sx(sc, g_array_index(s->x, int64_t, j)),
+						       sy(sc, g_array_index(s->y, double, j)));
+			g_string_append_printf(out, " L%.1f %.1f Z\"/>",
+					       sx(sc, g_array_index(s->x, int64_t, s->x->len - 1)), sc->py1);
+		}
 		g_string_append(out, "<path class=\"line\" d=\"");
 		guint b = 0;
 		for (guint j = 0; j < s->x->len; j++) {
