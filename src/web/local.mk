@@ -46,3 +46,9 @@ CLEANFILES += %reldir%/web-resources.c %reldir%/web.gresource.xml
 check_PROGRAMS += tests/unit/test-web
 TESTS += tests/unit/test-web
 tests_unit_test_web_SOURCES = tests/unit/test-web.c
+
+# Integration tests against the real snapkeepd (urllib, the Prometheus
+# client's parser: python3-prometheus-client, certtool: gnutls-bin), and the
+# real-browser test (chromium, node, `npm ci` in tests/browser).
+TESTS += tests/integ/web-daemon.py
+EXTRA_DIST += tests/integ/web-lib.py tests/integ/web-daemon.py

@@ -1,0 +1,300 @@
+"""web-lib: helpers for the web view's integration tests (TAP output).
+
+WebDaemon starts the real snapkeepd from the build tree in the foreground,
+with SMTP and the web view on ephemeral loopback ports read back from its
+log; get()/post() are urllib requests that never follow redirects and
+return (status, headers, body) for any status.  Mails are built from the
+test data (the hostile one carries markup in its host name and model).
+"""
+import base64
+import crypt
+import http.client
+import os
+import re
+import signal
+import smtplib
+import sqlite3
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import warnings
+
+TOP_BUILDDIR = os.environ.get("SK_TOP_BUILDDIR", os.getcwd())
+TOP_SRCDIR = os.environ.get("SK_TOP_SRCDIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+TESTDATA = os.environ.get("SK_TESTDATA", os.path.join(TOP_SRCDIR, "tests", "data"))
+
+XSS_HOST = "<script>alert(1)</script>"
+XSS_MODEL = 'Evil"><img src=x onerror=alert(2)> 9000'
+XSS_SERIAL = "XSS0000001"
+
+
+class Tap:
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def ok(self, cond, name, detail=None):
+        self.n += 1
+        if not cond:
+            self.failed += 1
+        print("%s %d - %s" % ("ok" if cond else "not ok", self.n, name))
+        if not cond and detail is not None:
+            for line in str(detail).splitlines()[:40]:
+                print("# " + line)
+        sys.stdout.flush()
+        return cond
+
+    def eq(self, got, want, name):
+        return self.ok(got == want, name, "got:  %r\nwant: %r" % (got, want))
+
+    def diag(self, text):
+        for line in str(text).splitlines():
+            print("# " + line)
+        sys.stdout.flush()
+
+    def bail(self, why):
+        print("Bail out! " + why)
+        sys.stdout.flush()
+        sys.exit(1)
+
+    def done(self):
+        print("1..%d" % self.n)
+        sys.exit(1 if self.failed else 0)
+
+
+def program(tap, name):
+    path = os.path.join(TOP_BUILDDIR, name)
+    if not os.access(path, os.X_OK):
+        tap.bail("%s is not built at %s" % (name, path))
+    return path
+
+
+# ---- mails ----
+
+def example_path(name):
+    return os.path.join(TESTDATA, "examples", name)
+
+
+def examples():
+    return [example_path(n) for n in ("futuresmart-color-mfp.eml", "futuresmart-mfp.eml",
+                                      "legacy-color-mfp.eml")]
+
+
+def xss_xml():
+    with open(os.path.join(TESTDATA, "xml", "variant-fs-noprefix.xml"), encoding="utf-8") as f:
+        xml = f.read()
+
+    def esc(s):
+        return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    return (xml.replace("NOPFX00001", XSS_SERIAL).replace("NPI000001", esc(XSS_HOST))
+            .replace("HP LaserJet Enterprise M609", esc(XSS_MODEL)))
+
+
+def mail_with_xml(xml, subject="Device Snapshot <b>bold</b>", sender="evil@fleet.example"):
+    b64 = base64.encodebytes(xml.encode("utf-8") if isinstance(xml, str) else xml).decode()
+    return ("From: %s\r\nTo: fleet-intake@fleet.example\r\nSubject: %s\r\n"
+            "Message-ID: <%d@test>\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
+            "--b1\r\nContent-Type: text/plain\r\n\r\nsee attachment\r\n"
+            "--b1\r\nContent-Type: text/xml; name=\"Device.xml\"\r\n"
+            "Content-Disposition: attachment; filename=\"Device.xml\"\r\n"
+            "Content-Transfer-Encoding: base64\r\n\r\n%s\r\n--b1--\r\n"
+            % (sender, subject, time.time_ns(), b64.replace("\n", "\r\n"))).encode()
+
+
+def xss_mail():
+    return mail_with_xml(xss_xml())
+
+
+def broken_mail():
+    """A snapshot mail whose Device.xml is cut short: parses as failed."""
+    return mail_with_xml("<?xml version=\"1.0\"?><DeviceService><TicketMetaData><TimeStamp>2025",
+                         subject="Device Snapshot (truncated)", sender="broken@fleet.example")
+
+
+def users_file(directory, users):
+    """name:sha512crypt lines, as `openssl passwd -6` makes them."""
+    path = os.path.join(directory, "web-users")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        lines = ["%s:%s" % (u, crypt.crypt(p, crypt.mksalt(crypt.METHOD_SHA512)))
+                 for u, p in users.items()]
+    with open(path, "w") as f:
+        f.write("# web users\n" + "\n".join(lines) + "\n")
+    return path
+
+
+def make_cert(tap, directory, name="localhost"):
+    """A self-signed certificate for 127.0.0.1 and localhost (certtool)."""
+    if not os.path.exists("/usr/bin/certtool"):
+        tap.bail("certtool is missing: apt-get install gnutls-bin")
+    key = os.path.join(directory, "web-key.pem")
+    cert = os.path.join(directory, "web-cert.pem")
+    tmpl = os.path.join(directory, "web-cert.cfg")
+    with open(tmpl, "w") as f:
+        f.write('cn = "%s"\ndns_name = "localhost"\nip_address = "127.0.0.1"\n'
+                "expiration_days = 2\ntls_www_server\nsigning_key\nencryption_key\n" % name)
+    for args in (["certtool", "--generate-privkey", "--key-type=ecdsa", "--outfile", key],
+                 ["certtool", "--generate-self-signed", "--load-privkey", key, "--template", tmpl,
+                  "--outfile", cert]):
+        r = subprocess.run(args, capture_output=True)
+        if r.returncode != 0:
+            tap.bail("certtool failed: %s" % r.stderr.decode(errors="replace"))
+    return cert, key
+
+
+# ---- the daemon ----
+
+class WebDaemon:
+    def __init__(self, tap, settings=None, workdir=None, db=None):
+        self.tap = tap
+        self.dir = workdir or tempfile.mkdtemp(prefix="sk-web-")
+        self.db = db or os.path.join(self.dir, "snapkeep.db")
+        self.settings = {
+            "daemon": {"user": "", "state_dir": self.dir, "log_level": "info"},
+            "store": {"db": self.db},
+            "smtp": {"listen": "127.0.0.1:0", "hostname": "mx.test"},
+            "intake": {"parse_workers": "1"},
+            "web": {"listen": "127.0.0.1:0", "display_timezone": "UTC"},
+        }
+        for section, keys in (settings or {}).items():
+            self.settings.setdefault(section, {}).update(keys)
+        self.proc = None
+        self.conf = os.path.join(self.dir, "snapkeep.conf")
+        self.log_path = os.path.join(self.dir, "snapkeepd.log")
+        self.write_config()
+
+    def write_config(self):
+        with open(self.conf, "w") as f:
+            for section, keys in self.settings.items():
+                f.write("[%s]\n" % section)
+                for k, v in keys.items():
+                    f.write("%s = %s\n" % (k, v))
+
+    def check(self):
+        return subprocess.run([program(self.tap, "snapkeepd"), "--config", self.conf, "-n"],
+                              capture_output=True, text=True)
+
+    def start(self):
+        self.log = open(self.log_path, "ab")
+        self.offset = os.path.getsize(self.log_path)
+        self.proc = subprocess.Popen([program(self.tap, "snapkeepd"), "--config", self.conf,
+                                      "--foreground"], stdin=subprocess.DEVNULL,
+                                     stdout=self.log, stderr=self.log)
+        text = self.wait_log(r"daemon: event=ready")
+        m = re.findall(r"web: event=listen address=(\S+) port=(\d+) tls=(\w+)", text)
+        if not m:
+            self.tap.bail("no web listen line in the log:\n" + text)
+        self.web_port = int(m[-1][1])
+        self.tls = m[-1][2] == "yes"
+        m = re.findall(r"event=listening address=([0-9.]+):(\d+)", text)
+        self.smtp_port = int(m[-1][1]) if m else None
+        return self
+
+    def log_text(self):
+        with open(self.log_path, "rb") as f:
+            f.seek(self.offset)
+            return f.read().decode("utf-8", "replace")
+
+    def wait_log(self, pattern, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            text = self.log_text()
+            if re.search(pattern, text):
+                return text
+            if self.proc.poll() is not None:
+                self.tap.bail("snapkeepd exited (%s) waiting for %r:\n%s"
+                              % (self.proc.returncode, pattern, text[-3000:]))
+            time.sleep(0.05)
+        self.tap.bail("timeout waiting for %r:\n%s" % (pattern, self.log_text()[-3000:]))
+
+    def reload(self):
+        self.proc.send_signal(signal.SIGHUP)
+        self.wait_log(r"daemon: event=reloaded")
+
+    def stop(self):
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+        self.log.close()
+
+    def send(self, raw):
+        s = smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=30)
+        s.sendmail("mfp@fleet.example", ["fleet-intake@fleet.example"], raw)
+        s.quit()
+
+    def wait_parsed(self, count, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            con = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True)
+            try:
+                n, pending = con.execute(
+                    "SELECT count(*), coalesce(sum(outcome = 'pending'), 0) FROM intake").fetchone()
+            except sqlite3.Error:
+                n, pending = 0, 1
+            finally:
+                con.close()
+            if n >= count and pending == 0:
+                return
+            time.sleep(0.1)
+        self.tap.bail("messages not parsed in time")
+
+    def query(self, sql, args=()):
+        con = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True)
+        try:
+            return con.execute(sql, args).fetchall()
+        finally:
+            con.close()
+
+    def url(self, path):
+        return "%s://127.0.0.1:%d%s" % ("https" if self.tls else "http", self.web_port, path)
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+def request(url, method="GET", data=None, headers=None, user=None, context=None, timeout=30):
+    """(status, headers as a dict of lower-case names, body bytes)."""
+    hdrs = dict(headers or {})
+    if user is not None:
+        hdrs["Authorization"] = "Basic " + base64.b64encode(user.encode()).decode()
+    req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
+    handlers = [NoRedirect()]
+    if context is not None:
+        handlers.append(urllib.request.HTTPSHandler(context=context))
+    opener = urllib.request.build_opener(*handlers)
+    try:
+        with opener.open(req, timeout=timeout) as r:
+            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+
+def raw_http(port, data, timeout=10):
+    """Sends bytes on a fresh connection, returns what comes back until close."""
+    import socket
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.sendall(data)
+    out = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    except OSError:
+        pass
+    s.close()
+    return out
