@@ -46,3 +46,7 @@ TESTS += tests/unit/test-store tests/unit/test-archive
 tests_unit_test_store_SOURCES = tests/unit/test-store.c
 tests_unit_test_archive_SOURCES = tests/unit/test-archive.c
 VALGRIND_TESTS += tests/unit/test-archive tests/unit/test-store
+
+# Keeping it for years: stats, verify, prune, backup through the command line.
+TESTS += tests/integ/store-maint.py tests/integ/store-backup.py
+EXTRA_DIST += tests/integ/store-maint.py tests/integ/store-backup.py
