@@ -310,7 +310,66 @@ tap.ok(b"250 STARTTLS" in ehlo(c), "a reload with a broken key keeps the running
 c.close()
 tap.eq(d2.stop(), 0, "second daemon stops with 0")
 
-for line in d.log_text().splitlines() + d2.log_text().splitlines():
+# A third daemon: the total connection limit, a full disk (452), a storage
+# failure (451: another process holds the database's write lock longer than
+# busy_timeout), a failed TLS handshake.
+d3 = sk.Daemon(tap, {"smtp": {"max_connections": "2"},
+                     "store": {"busy_timeout": "300ms"}})
+cert3, key3 = sk.make_cert(tap, d3.dir)
+d3.settings["smtp"].update({"tls_cert_file": cert3, "tls_key_file": key3})
+d3.write_config()
+d3.start()
+a, b = sk.Raw(d3.port), sk.Raw(d3.port)
+c = sk.Raw(d3.port, greet=False)
+tap.eq(c.rest(), b"421 4.7.0 mx.test Error: too many connections\r\n",
+       "third connection over max_connections = 2: 421")
+c.close()
+b.close()
+ehlo(a)
+a.send(ENVELOPE)
+tap.eq(a.reply() + a.reply() + a.reply(), ENVELOPE_OK, "envelope while the database is locked")
+import sqlite3
+locker = sqlite3.connect(d3.db, isolation_level=None, timeout=30)
+locker.execute("BEGIN IMMEDIATE")
+since = os.path.getsize(d3.log_path)
+lost = sk.unique_message(sk.example(), "locked-out")
+a.send(lost + b".\r\n")
+tap.eq(a.reply(), b"451 4.3.0 Error: temporary failure storing the message, try again later\r\n",
+       "the database cannot be written: 451 4.3.0 after the dot")
+d3.wait_log(r"smtp: event=commit-failed session=\w+ peer=127\.0\.0\.1", since=since)
+locker.execute("ROLLBACK")
+locker.close()
+tap.eq(d3.query("SELECT count(*) FROM intake_log WHERE sha256 = ?", (sk.sha256(lost),))[0][0], 0,
+       "the refused message is not stored")
+a.send(ENVELOPE)
+a.reply(), a.reply(), a.reply()
+a.send(lost + b".\r\n")
+tap.ok(QUEUED.match(a.reply()) is not None, "the client's retry in the same session: 250")
+tap.eq(d3.query("SELECT count(*) FROM intake_log WHERE sha256 = ?", (sk.sha256(lost),))[0][0], 1,
+       "and it is stored once")
+a.close()
+d3.stop()
+d3.settings["store"]["min_free_space"] = "1000T"
+d3.write_config()
+d3.start()
+c = sk.Raw(d3.port)
+ehlo(c)
+c.send(b"MAIL FROM:<a@b> SIZE=1000\r\n")
+tap.eq(c.reply(), b"452 4.3.1 Insufficient system storage\r\n",
+       "less free space than min_free_space: 452 4.3.1 at MAIL")
+c.close()
+d3.wait_log(r"smtp: event=low-space session=\w+ dir=\S+ available=\d+ needed=\d+")
+c = sk.Raw(d3.port)
+ehlo(c)
+c.send(b"STARTTLS\r\n")
+c.reply()
+c.send(b"\x16\x03\x01\x00\x05hello, not a ClientHello\r\n")
+tap.eq(c.rest()[:1], b"", "garbage instead of a TLS handshake: closed")
+c.close()
+d3.wait_log(r"smtp: event=tls-failed session=\w+ peer=127\.0\.0\.1 error=")
+tap.eq(d3.stop(), 0, "third daemon stops with 0")
+
+for line in d.log_text().splitlines() + d2.log_text().splitlines() + d3.log_text().splitlines():
     if "event=refused" in line or ("event=closed" in line and " cmd=" in line):
         if not re.search(r"reason=[a-z-]+ code=[245]\d\d status=[245]\.\d+\.\d+", line):
             tap.ok(False, "refusal log line has reason, code and status", line)
@@ -319,4 +378,5 @@ else:
     tap.ok(True, "every refusal log line has reason, code and status")
 d.cleanup()
 d2.cleanup()
+d3.cleanup()
 tap.done()
