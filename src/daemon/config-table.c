@@ -12,6 +12,7 @@
 
 /* Keep this table, snapkeep.conf.5 and snapkeep.conf.sample in the same
  * order, with the same defaults. */
+/* clang-format off */
 const struct config_key config_keys[] = {
 	/* [daemon] */
 	{ "daemon", "user", CONFIG_STRING, "snapkeep",
@@ -251,6 +252,7 @@ const struct config_key config_keys[] = {
 	  "CSS and JavaScript (a copy of the installed share/snapkeep/web).  Read at start and "
 	  "on SIGHUP." },
 };
+/* clang-format on */
 
 const size_t config_keys_count = G_N_ELEMENTS(config_keys);
 
@@ -261,7 +263,7 @@ struct config {
 };
 
 static const char *const config_type_names[] = {
-	"string", "path", "list", "boolean", "integer", "size", "duration", "level",
+    "string", "path", "list", "boolean", "integer", "size", "duration", "level",
 };
 
 const char *
@@ -279,8 +281,8 @@ config_find(const char *section, const char *key)
 		size_t n = strlen(k->section);
 		bool section_ok = strcmp(k->section, section) == 0;
 		if (!section_ok && n > 2 && strcmp(k->section + n - 2, ".*") == 0)
-			section_ok = strncmp(section, k->section, n - 1) == 0 &&
-				     section[n - 1] != '\0';
+			section_ok =
+			    strncmp(section, k->section, n - 1) == 0 && section[n - 1] != '\0';
 		if (section_ok && (key == NULL || strcmp(k->key, key) == 0))
 			return k;
 	}
@@ -290,8 +292,8 @@ config_find(const char *section, const char *key)
 static int
 parse_bool(const char *value, bool *b_r)
 {
-	static const char *const yes[] = { "true", "yes", "on", "1" };
-	static const char *const no[] = { "false", "no", "off", "0" };
+	static const char *const yes[] = {"true", "yes", "on", "1"};
+	static const char *const no[] = {"false", "no", "off", "0"};
 	for (size_t i = 0; i < G_N_ELEMENTS(yes); i++) {
 		if (g_ascii_strcasecmp(value, yes[i]) == 0) {
 			*b_r = true;
@@ -336,17 +338,17 @@ parse_scaled(const char *value, const char *const *suffixes, const uint64_t *mul
 static int
 parse_size(const char *value, uint64_t *size_r)
 {
-	static const char *const suffixes[] = { "", "K", "M", "G", "T" };
-	static const uint64_t mult[] = { 1, 1024, 1024 * 1024, 1024 * 1024 * 1024,
-					 1024ull * 1024 * 1024 * 1024 };
+	static const char *const suffixes[] = {"", "K", "M", "G", "T"};
+	static const uint64_t mult[] = {1, 1024, 1024 * 1024, 1024 * 1024 * 1024,
+					1024ull * 1024 * 1024 * 1024};
 	return parse_scaled(value, suffixes, mult, G_N_ELEMENTS(suffixes), size_r);
 }
 
 static int
 parse_ms(const char *value, uint64_t *ms_r)
 {
-	static const char *const suffixes[] = { "", "ms", "s", "m", "h" };
-	static const uint64_t mult[] = { 1000, 1, 1000, 60 * 1000, 3600 * 1000 };
+	static const char *const suffixes[] = {"", "ms", "s", "m", "h"};
+	static const uint64_t mult[] = {1000, 1, 1000, 60 * 1000, 3600 * 1000};
 	if (parse_scaled(value, suffixes, mult, G_N_ELEMENTS(suffixes), ms_r) < 0)
 		return -1;
 	return *ms_r <= G_MAXUINT ? 0 : -1;
@@ -413,8 +415,8 @@ config_load(const char *path, struct config **config_r, char **error_r)
 			goto out;
 		}
 		if (len > CONFIG_FILE_MAX) {
-			*error_r = g_strdup_printf("%s: larger than %d bytes", path,
-						   CONFIG_FILE_MAX);
+			*error_r =
+			    g_strdup_printf("%s: larger than %d bytes", path, CONFIG_FILE_MAX);
 			goto out;
 		}
 		if (!g_key_file_load_from_data(config->file, text, len, G_KEY_FILE_NONE, &gerr)) {

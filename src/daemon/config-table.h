@@ -42,11 +42,11 @@ enum config_type {
 };
 
 struct config_key {
-	const char *section;       /* "smtp", or "poll.*" */
+	const char *section; /* "smtp", or "poll.*" */
 	const char *key;
 	enum config_type type;
 	const char *default_value; /* "" for none */
-	const char *doc;           /* a sentence or two for the manual page */
+	const char *doc;	   /* a sentence or two for the manual page */
 };
 
 extern const struct config_key config_keys[];

@@ -40,9 +40,9 @@
 
 /* Every service snapkeepd runs; [web] and [poll.NAME] join here. */
 static const struct daemon_service_ops *const services[] = {
-	&daemon_service_web, /* first: freed first, its /metrics reads the others */
-	&daemon_service_smtp,
-	&daemon_service_poll,
+    &daemon_service_web, /* first: freed first, its /metrics reads the others */
+    &daemon_service_smtp,
+    &daemon_service_poll,
 };
 #define N_SERVICES G_N_ELEMENTS(services)
 
@@ -113,14 +113,14 @@ daemon_intake_settings(const struct config *config, struct intake_settings *s)
 	s->parse_timeout_ms = config_get_ms(config, "intake", "parse_timeout");
 	s->parse_cpu_seconds = MAX(1u, config_get_ms(config, "intake", "parse_cpu_time") / 1000);
 	s->parse_memory_mb =
-		(unsigned)MAX(1u, config_get_size(config, "intake", "parse_memory_limit") >> 20);
+	    (unsigned)MAX(1u, config_get_size(config, "intake", "parse_memory_limit") >> 20);
 	s->commit_batch_max = config_get_uint(config, "intake", "commit_batch_max");
 	s->commit_delay_us = config_get_ms(config, "intake", "commit_delay") * 1000u;
 	s->queue_max_bytes = (size_t)config_get_size(config, "intake", "queue_max_size");
 	s->store.busy_timeout_ms = (int)config_get_ms(config, "store", "busy_timeout");
 	s->store.archive_level = (int)config_get_uint(config, "store", "archive_level");
 	s->store.archive_keyframe_interval =
-		config_get_uint(config, "store", "archive_keyframe_interval");
+	    config_get_uint(config, "store", "archive_keyframe_interval");
 }
 
 static int
@@ -152,8 +152,8 @@ daemon_drop_privileges(const struct config *config, char **error_r)
 		*error_r = g_strdup("privileges could be regained after setuid");
 		return -1;
 	}
-	log_info("daemon: event=privileges-dropped user=%s uid=%ld gid=%ld", user,
-		 (long)pw->pw_uid, (long)pw->pw_gid);
+	log_info("daemon: event=privileges-dropped user=%s uid=%ld gid=%ld", user, (long)pw->pw_uid,
+		 (long)pw->pw_gid);
 	return 0;
 }
 
@@ -284,8 +284,10 @@ daemon_on_reload(gpointer data)
 	}
 	static const struct {
 		const char *section, *key;
-	} restart[] = { { "store", "db" },       { "daemon", "user" },
-			{ "daemon", "state_dir" }, { "intake", "parse_workers" } };
+	} restart[] = {{"store", "db"},
+		       {"daemon", "user"},
+		       {"daemon", "state_dir"},
+		       {"intake", "parse_workers"}};
 	for (size_t i = 0; i < G_N_ELEMENTS(restart); i++)
 		if (strcmp(config_get(config, restart[i].section, restart[i].key),
 			   config_get(d->config, restart[i].section, restart[i].key)) != 0)
@@ -322,7 +324,7 @@ daemon_check(struct daemon *d, char **error_r)
 int
 main(int argc, char **argv)
 {
-	struct daemon d = { .ready_fd = -1 };
+	struct daemon d = {.ready_fd = -1};
 	gchar *config_path = NULL, *db = NULL;
 	gchar **listen = NULL;
 	gboolean foreground = FALSE, check = FALSE, version = FALSE;
@@ -331,18 +333,17 @@ main(int argc, char **argv)
 	enum log_level level;
 	int status = 1;
 	GOptionEntry entries[] = {
-		{ "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
-		  "Configuration file (default " SK_SYSCONFDIR "/snapkeep/snapkeep.conf if it exists)",
-		  "FILE" },
-		{ "db", 0, 0, G_OPTION_ARG_FILENAME, &db, "Database file ([store] db)", "FILE" },
-		{ "smtp-listen", 0, 0, G_OPTION_ARG_STRING_ARRAY, &listen,
-		  "Accept SMTP on ADDR:PORT ([smtp] listen); repeatable", "ADDR:PORT" },
-		{ "foreground", 'f', 0, G_OPTION_ARG_NONE, &foreground,
-		  "Stay in the foreground (for systemd and tests)", NULL },
-		{ "check", 'n', 0, G_OPTION_ARG_NONE, &check, "Check the configuration and exit",
-		  NULL },
-		{ "version", 'V', 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
-		{ NULL, 0, 0, 0, NULL, NULL, NULL },
+	    {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
+	     "Configuration file (default " SK_SYSCONFDIR "/snapkeep/snapkeep.conf if it exists)",
+	     "FILE"},
+	    {"db", 0, 0, G_OPTION_ARG_FILENAME, &db, "Database file ([store] db)", "FILE"},
+	    {"smtp-listen", 0, 0, G_OPTION_ARG_STRING_ARRAY, &listen,
+	     "Accept SMTP on ADDR:PORT ([smtp] listen); repeatable", "ADDR:PORT"},
+	    {"foreground", 'f', 0, G_OPTION_ARG_NONE, &foreground,
+	     "Stay in the foreground (for systemd and tests)", NULL},
+	    {"check", 'n', 0, G_OPTION_ARG_NONE, &check, "Check the configuration and exit", NULL},
+	    {"version", 'V', 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 	GOptionContext *opts = g_option_context_new("- receive device snapshots by SMTP");
 
@@ -402,8 +403,9 @@ main(int argc, char **argv)
 	}
 
 	if (chdir(config_get(d.config, "daemon", "state_dir")) < 0) {
-		error = g_strdup_printf("[daemon] state_dir: %s: %s",
-					config_get(d.config, "daemon", "state_dir"), g_strerror(errno));
+		error =
+		    g_strdup_printf("[daemon] state_dir: %s: %s",
+				    config_get(d.config, "daemon", "state_dir"), g_strerror(errno));
 		goto fail;
 	}
 	for (size_t i = 0; i < N_SERVICES; i++) {

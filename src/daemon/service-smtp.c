@@ -128,13 +128,13 @@ smtp_service_free(void **state)
 }
 
 const struct daemon_service_ops daemon_service_smtp = {
-	.name = "smtp",
-	.check = smtp_service_check,
-	.prepare = smtp_service_prepare,
-	.start = smtp_service_start,
-	.reload = smtp_service_reload,
-	.stop = smtp_service_stop,
-	.busy = smtp_service_busy,
-	.stop_timeout_ms = smtp_service_stop_timeout,
-	.free = smtp_service_free,
+    .name = "smtp",
+    .check = smtp_service_check,
+    .prepare = smtp_service_prepare,
+    .start = smtp_service_start,
+    .reload = smtp_service_reload,
+    .stop = smtp_service_stop,
+    .busy = smtp_service_busy,
+    .stop_timeout_ms = smtp_service_stop_timeout,
+    .free = smtp_service_free,
 };

@@ -9,14 +9,14 @@
 
 struct smtp_auth {
 	GHashTable *users; /* name -> crypt hash */
-	char *dummy;       /* hash of nothing, checked for unknown users */
+	char *dummy;	   /* hash of nothing, checked for unknown users */
 };
 
 static bool
 smtp_auth_is_crypt(const char *hash)
 {
 	static const char des_chars[] =
-		"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+	    "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 	if (hash[0] == '$')
 		return strchr(hash + 1, '$') != NULL && strlen(hash) >= 8;
 	/* Traditional DES: 13 characters of the salt alphabet. */

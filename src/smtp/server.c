@@ -111,7 +111,7 @@ struct smtp_conn {
 	size_t tls_again_len; /* a gnutls_record_send to resume with NULL, 0 */
 	int64_t connected_us, active_us;
 	struct smtp_job *job; /* running or waiting */
-	bool dead;            /* closed; freed when the job returns */
+	bool dead;	      /* closed; freed when the job returns */
 	/* spool */
 	int spool_fd;
 	guint8 *spool_buf;
@@ -131,7 +131,7 @@ struct smtp_server {
 	GHashTable *per_ip; /* peer -> GUINT count */
 	unsigned active;
 	GThreadPool *pool;
-	GQueue waiting;     /* struct smtp_job * */
+	GQueue waiting; /* struct smtp_job * */
 	unsigned pending_jobs;
 	uint64_t pending_bytes;
 	unsigned max_pending_commits;
@@ -201,8 +201,8 @@ config_new(const struct smtp_server_settings *set, struct smtp_config **config_r
 	c->refs = 1;
 	c->networks = g_ptr_array_new_with_free_func(g_object_unref);
 	c->session = set->session;
-	c->hostname = g_strdup(hostname != NULL && hostname[0] != '\0' ? hostname
-									: g_get_host_name());
+	c->hostname =
+	    g_strdup(hostname != NULL && hostname[0] != '\0' ? hostname : g_get_host_name());
 	c->session.hostname = c->hostname;
 	c->recipients = g_strdupv(set->session.recipients);
 	c->session.recipients = c->recipients;
@@ -217,8 +217,8 @@ config_new(const struct smtp_server_settings *set, struct smtp_config **config_r
 		GError *gerr = NULL;
 		GInetAddressMask *mask = g_inet_address_mask_new_from_string(*n, &gerr);
 		if (mask == NULL) {
-			*error_r = g_strdup_printf("allowed_networks: \"%s\": %s", *n,
-						   gerr->message);
+			*error_r =
+			    g_strdup_printf("allowed_networks: \"%s\": %s", *n, gerr->message);
 			g_error_free(gerr);
 			goto fail;
 		}
@@ -267,7 +267,7 @@ address_unmap(GInetAddress *addr)
 {
 	if (g_inet_address_get_family(addr) == G_SOCKET_FAMILY_IPV6) {
 		const guint8 *b = g_inet_address_to_bytes(addr);
-		static const guint8 prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+		static const guint8 prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 		if (memcmp(b, prefix, 12) == 0)
 			return g_inet_address_new_from_bytes(b + 12, G_SOCKET_FAMILY_IPV4);
 	}
@@ -284,8 +284,8 @@ sockaddr_text(const struct sockaddr *sa, socklen_t len, bool with_port)
 			g_object_unref(gsa);
 		return g_strdup("unknown");
 	}
-	GInetAddress *addr = address_unmap(
-		g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(gsa)));
+	GInetAddress *addr =
+	    address_unmap(g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(gsa)));
 	char *host = g_inet_address_to_string(addr);
 	guint16 port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(gsa));
 	if (!with_port)
@@ -371,7 +371,7 @@ listener_open(struct smtp_server *srv, GSocketAddress *gsa, char **error_r)
 	l->address = sockaddr_text((struct sockaddr *)&ss, len, true);
 	g_ptr_array_add(srv->listeners, l);
 	return 0;
-fail: {
+fail : {
 	int err = errno;
 	char *text = sockaddr_text((struct sockaddr *)&ss, len, true);
 	*error_r = g_strdup_printf("listen: %s: %s", text, g_strerror(err));
@@ -446,16 +446,17 @@ static int
 conn_storage_check(void *ctx, uint64_t declared)
 {
 	struct smtp_conn *c = ctx;
-	const char *dirs[2] = { c->server->spool_dir, c->server->db_dir };
+	const char *dirs[2] = {c->server->spool_dir, c->server->db_dir};
 	for (size_t i = 0; i < G_N_ELEMENTS(dirs); i++) {
 		struct statvfs st;
 		if (statvfs(dirs[i], &st) < 0)
 			continue;
 		uint64_t avail = (uint64_t)st.f_bavail * st.f_frsize;
 		if (avail < c->config->min_free_space + declared) {
-			log_warnx("smtp: event=low-space session=%s dir=%s available=%" G_GUINT64_FORMAT
-				  " needed=%" G_GUINT64_FORMAT,
-				  c->id, dirs[i], avail, c->config->min_free_space + declared);
+			log_warnx(
+			    "smtp: event=low-space session=%s dir=%s available=%" G_GUINT64_FORMAT
+			    " needed=%" G_GUINT64_FORMAT,
+			    c->id, dirs[i], avail, c->config->min_free_space + declared);
 			return -1;
 		}
 	}
@@ -638,14 +639,14 @@ conn_starttls(void *ctx)
 }
 
 static const struct smtp_session_host conn_host = {
-	.output = conn_output,
-	.storage_check = conn_storage_check,
-	.data_begin = conn_data_begin,
-	.data_write = conn_data_write,
-	.data_abort = conn_data_abort,
-	.message_end = conn_message_end,
-	.auth_check = conn_auth_check,
-	.starttls = conn_starttls,
+    .output = conn_output,
+    .storage_check = conn_storage_check,
+    .data_begin = conn_data_begin,
+    .data_write = conn_data_write,
+    .data_abort = conn_data_abort,
+    .message_end = conn_message_end,
+    .auth_check = conn_auth_check,
+    .starttls = conn_starttls,
 };
 
 /* ---- jobs -------------------------------------------------------------- */
@@ -663,15 +664,15 @@ job_run(gpointer data, gpointer user_data)
 		job->ok = smtp_auth_verify(job->conn->config->auth, job->user, job->password);
 	} else if (job->raw != NULL) {
 		struct store_arrival arrival = {
-			.source = "smtp",
-			.peer = job->peer,
-			.helo = job->helo,
-			.mail_from = job->mail_from,
-			.rcpt_to = job->rcpt_to,
-			.received_us = job->received_us,
+		    .source = "smtp",
+		    .peer = job->peer,
+		    .helo = job->helo,
+		    .mail_from = job->mail_from,
+		    .rcpt_to = job->rcpt_to,
+		    .received_us = job->received_us,
 		};
-		job->rc = intake_accept(srv->intake, &arrival, job->raw, &job->receipt,
-					&job->error);
+		job->rc =
+		    intake_accept(srv->intake, &arrival, job->raw, &job->receipt, &job->error);
 	}
 	g_main_context_invoke(srv->context, job_done, job);
 }
@@ -754,9 +755,10 @@ job_done(gpointer data)
 				 c->dead ? " client=gone" : "");
 		} else {
 			srv->stats.temp_failures++;
-			log_warnx("smtp: event=commit-failed session=%s peer=%s size=%" G_GUINT64_FORMAT
-				  " error=\"%s\"",
-				  c->id, c->peer, job->size, job->error != NULL ? job->error : "?");
+			log_warnx(
+			    "smtp: event=commit-failed session=%s peer=%s size=%" G_GUINT64_FORMAT
+			    " error=\"%s\"",
+			    c->id, c->peer, job->size, job->error != NULL ? job->error : "?");
 		}
 	}
 	if (c->dead) {
@@ -790,7 +792,8 @@ conn_close(struct smtp_conn *c, const char *reason)
 		if (n <= 1)
 			g_hash_table_remove(srv->per_ip, c->peer);
 		else
-			g_hash_table_insert(srv->per_ip, g_strdup(c->peer), GUINT_TO_POINTER(n - 1));
+			g_hash_table_insert(srv->per_ip, g_strdup(c->peer),
+					    GUINT_TO_POINTER(n - 1));
 	}
 	log_info("smtp: event=disconnect session=%s peer=%s reason=%s messages=%u duration_ms=%lld",
 		 c->id, c->peer, reason, smtp_session_messages(c->session),
@@ -834,7 +837,8 @@ conn_set_events(struct smtp_conn *c)
 		ev = gnutls_record_get_direction(c->tls) ? G_IO_OUT : G_IO_IN;
 	} else {
 		if (smtp_session_wants_input(c->session) &&
-		    conn_out_pending(c) < SMTP_SERVER_OUTPUT_MAX && !smtp_session_closed(c->session))
+		    conn_out_pending(c) < SMTP_SERVER_OUTPUT_MAX &&
+		    !smtp_session_closed(c->session))
 			ev |= G_IO_IN;
 		if (conn_out_pending(c) > 0 || c->tls_again_len > 0)
 			ev |= G_IO_OUT;
@@ -1014,7 +1018,7 @@ conn_source_dispatch(GSource *source, GSourceFunc callback, gpointer data)
 	return G_SOURCE_CONTINUE;
 }
 
-static GSourceFuncs conn_source_funcs = { NULL, NULL, conn_source_dispatch, NULL, NULL, NULL };
+static GSourceFuncs conn_source_funcs = {NULL, NULL, conn_source_dispatch, NULL, NULL, NULL};
 
 static void
 conn_start(struct smtp_conn *c, const char *refusal)
@@ -1041,12 +1045,12 @@ config_network_allowed(const struct smtp_config *config, const struct sockaddr *
 	GSocketAddress *gsa = g_socket_address_new_from_native((gpointer)sa, len);
 	bool ok = false;
 	if (gsa != NULL && G_IS_INET_SOCKET_ADDRESS(gsa)) {
-		GInetAddress *addr = address_unmap(
-			g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(gsa)));
+		GInetAddress *addr =
+		    address_unmap(g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(gsa)));
 		for (guint i = 0; i < config->networks->len && !ok; i++) {
 			GInetAddressMask *mask = g_ptr_array_index(config->networks, i);
 			ok = g_inet_address_mask_get_family(mask) ==
-				     g_inet_address_get_family(addr) &&
+				 g_inet_address_get_family(addr) &&
 			     g_inet_address_mask_matches(mask, addr);
 		}
 		g_object_unref(addr);
@@ -1082,8 +1086,8 @@ server_accept_one(struct smtp_server *srv, int fd, const struct sockaddr *sa, so
 		refusal = g_strdup_printf("554 5.7.1 %s Error: access denied for %s",
 					  config->hostname, c->peer);
 	else if (config->max_connections > 0 && srv->active >= config->max_connections)
-		refusal = g_strdup_printf("421 4.7.0 %s Error: too many connections",
-					  config->hostname);
+		refusal =
+		    g_strdup_printf("421 4.7.0 %s Error: too many connections", config->hostname);
 	else if (config->max_connections_per_ip > 0 && per_ip >= config->max_connections_per_ip)
 		refusal = g_strdup_printf("421 4.7.0 %s Error: too many connections from %s",
 					  config->hostname, c->peer);
@@ -1129,7 +1133,8 @@ listener_cb(gint fd, GIOCondition cond, gpointer data)
 			    errno == ENOMEM) {
 				log_warn("smtp: event=accept-failed action=pause");
 				for (guint j = 0; j < srv->listeners->len; j++) {
-					struct smtp_listener *l = g_ptr_array_index(srv->listeners, j);
+					struct smtp_listener *l =
+					    g_ptr_array_index(srv->listeners, j);
 					if (l->fd == fd && l->source != NULL) {
 						l->paused = true;
 						g_source_destroy(l->source);
@@ -1316,8 +1321,9 @@ smtp_server_reload(struct smtp_server *srv, const struct smtp_server_settings *s
 	srv->max_pending_size = settings->max_pending_size;
 	if (srv->pool != NULL)
 		g_thread_pool_set_max_threads(srv->pool, (gint)srv->max_pending_commits, NULL);
-	log_info("smtp: event=reloaded tls=%s auth=%s networks=%u", config->tls != NULL ? "yes" : "no",
-		 config->auth != NULL ? "yes" : "no", config->networks->len);
+	log_info("smtp: event=reloaded tls=%s auth=%s networks=%u",
+		 config->tls != NULL ? "yes" : "no", config->auth != NULL ? "yes" : "no",
+		 config->networks->len);
 	server_dispatch(srv);
 	return 0;
 }
@@ -1356,8 +1362,7 @@ smtp_server_stop(struct smtp_server *srv)
 		conn_pump(c);
 	}
 	g_list_free(conns);
-	log_info("smtp: event=stopping open=%u in_data=%u", g_hash_table_size(srv->conns),
-		 in_data);
+	log_info("smtp: event=stopping open=%u in_data=%u", g_hash_table_size(srv->conns), in_data);
 }
 
 unsigned

@@ -31,10 +31,10 @@
 
 struct smtp_server_settings {
 	struct smtp_session_settings session; /* hostname NULL: the host's name */
-	char **listen;                /* "ADDR:PORT", "[V6]:PORT", "*:PORT" */
-	unsigned max_connections;     /* all clients */
+	char **listen;			      /* "ADDR:PORT", "[V6]:PORT", "*:PORT" */
+	unsigned max_connections;	      /* all clients */
 	unsigned max_connections_per_ip;
-	char **allowed_networks;      /* CIDR; NULL or empty: any */
+	char **allowed_networks; /* CIDR; NULL or empty: any */
 	unsigned command_timeout_ms;
 	unsigned data_timeout_ms;     /* between reads in DATA, and for the commit */
 	unsigned greet_pause_ms;      /* wait before the greeting (pregreet test) */
@@ -43,9 +43,9 @@ struct smtp_server_settings {
 	const char *tls_key_file;
 	const char *tls_priority;
 	const char *auth_users_file;  /* set: AUTH offered over TLS */
-	const char *spool_dir;        /* unlinked spool files */
+	const char *spool_dir;	      /* unlinked spool files */
 	uint64_t min_free_space;      /* in spool_dir and db_dir, else 452 */
-	const char *db_dir;           /* where the database lives (free space) */
+	const char *db_dir;	      /* where the database lives (free space) */
 	unsigned max_pending_commits; /* intake_accept calls at once */
 	uint64_t max_pending_size;    /* bytes of messages in those calls */
 };

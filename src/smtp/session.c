@@ -72,11 +72,11 @@ enum smtp_state {
 
 /* Where DATA is within a line: see rule 3 above. */
 enum smtp_data_state {
-	SMTP_DATA_BOL,    /* at the start of a line */
-	SMTP_DATA_DOT,    /* "." at the start of a line, withheld */
+	SMTP_DATA_BOL,	  /* at the start of a line */
+	SMTP_DATA_DOT,	  /* "." at the start of a line, withheld */
 	SMTP_DATA_DOT_CR, /* ".<CR>" at the start of a line, withheld */
-	SMTP_DATA_TEXT,   /* inside a line */
-	SMTP_DATA_CR,     /* <CR> inside a line, withheld */
+	SMTP_DATA_TEXT,	  /* inside a line */
+	SMTP_DATA_CR,	  /* <CR> inside a line, withheld */
 };
 
 enum smtp_result {
@@ -94,20 +94,20 @@ struct smtp_session {
 	char *peer;
 
 	enum smtp_state state;
-	GByteArray *in;     /* unprocessed input from in_pos on */
+	GByteArray *in; /* unprocessed input from in_pos on */
 	size_t in_pos;
-	bool discarding;    /* skipping the rest of an over-long line */
-	bool in_big;        /* in grew beyond SMTP_SESSION_KEEP_BUFFER */
+	bool discarding; /* skipping the rest of an over-long line */
+	bool in_big;	 /* in grew beyond SMTP_SESSION_KEEP_BUFFER */
 	bool pregreet;
-	bool sync_pending;  /* a sync point's reply is not flushed yet */
+	bool sync_pending; /* a sync point's reply is not flushed yet */
 	bool in_process;
 	bool shutting_down;
 	bool tls;
 	bool esmtp;
 	char *helo;
 	char *auth_user;
-	char *login_user;   /* AUTH LOGIN: the name, until the password */
-	const char *verb;   /* the command being handled, for logs */
+	char *login_user; /* AUTH LOGIN: the name, until the password */
+	const char *verb; /* the command being handled, for logs */
 	size_t tls_discarded;
 
 	/* The transaction. */
@@ -123,7 +123,7 @@ struct smtp_session {
 
 	/* DATA. */
 	enum smtp_data_state dstate;
-	bool data_open;     /* the host's spool is open */
+	bool data_open; /* the host's spool is open */
 	bool data_oversize;
 	bool data_failed;
 	uint64_t data_size;
@@ -166,8 +166,7 @@ smtp_session_settings_default(struct smtp_session_settings *settings)
 
 /* ---- replies ----------------------------------------------------------- */
 
-static void G_GNUC_PRINTF(2, 3)
-smtp_reply(struct smtp_session *s, const char *fmt, ...)
+static void G_GNUC_PRINTF(2, 3) smtp_reply(struct smtp_session *s, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -203,7 +202,7 @@ smtp_log_reply(struct smtp_session *s, const char *event, const char *reason, co
 /* Sends a refusal (a whole reply "CODE X.Y.Z text"), logs it with reason,
  * and counts it against max_errors when counted. */
 static void G_GNUC_PRINTF(4, 5)
-smtp_refuse(struct smtp_session *s, bool counted, const char *reason, const char *fmt, ...)
+    smtp_refuse(struct smtp_session *s, bool counted, const char *reason, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -226,7 +225,7 @@ smtp_refuse(struct smtp_session *s, bool counted, const char *reason, const char
 
 /* A refusal that ends the session. */
 static void G_GNUC_PRINTF(3, 4)
-smtp_refuse_close(struct smtp_session *s, const char *reason, const char *fmt, ...)
+    smtp_refuse_close(struct smtp_session *s, const char *reason, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -419,7 +418,8 @@ smtp_proceed_ehlo(struct smtp_session *s, const char *args)
 	s->esmtp = true;
 	g_ptr_array_add(lines, g_strdup(s->set->hostname));
 	g_ptr_array_add(lines, g_strdup("PIPELINING"));
-	g_ptr_array_add(lines, g_strdup_printf("SIZE %" G_GUINT64_FORMAT, s->set->max_message_size));
+	g_ptr_array_add(lines,
+			g_strdup_printf("SIZE %" G_GUINT64_FORMAT, s->set->max_message_size));
 	g_ptr_array_add(lines, g_strdup("8BITMIME"));
 	g_ptr_array_add(lines, g_strdup("ENHANCEDSTATUSCODES"));
 	if (s->set->tls_available && !s->tls)
@@ -458,8 +458,7 @@ smtp_check_mail(struct smtp_session *s, const char *args)
 	}
 	p = smtp_args_after(args, "FROM:");
 	g_clear_pointer(&s->arg_path, g_free);
-	if (p == NULL || (s->arg_path = smtp_path_parse(&p)) == NULL ||
-	    (*p != '\0' && *p != ' ')) {
+	if (p == NULL || (s->arg_path = smtp_path_parse(&p)) == NULL || (*p != '\0' && *p != ' ')) {
 		smtp_refuse(s, true, "syntax", "501 5.5.4 Syntax: MAIL FROM:<address>");
 		goto out;
 	}
@@ -485,8 +484,7 @@ smtp_check_mail(struct smtp_session *s, const char *args)
 				smtp_refuse(s, true, "syntax", "501 5.5.4 Bad BODY keyword syntax");
 				goto out;
 			}
-		} else if (g_ascii_strncasecmp(param, "AUTH=", 5) == 0 &&
-			   s->set->auth_available) {
+		} else if (g_ascii_strncasecmp(param, "AUTH=", 5) == 0 && s->set->auth_available) {
 			/* RFC 4954 5: accepted, not trusted, not used. */
 		} else {
 			smtp_refuse(s, true, "syntax", "555 5.5.4 Unsupported option: %.64s",
@@ -495,8 +493,7 @@ smtp_check_mail(struct smtp_session *s, const char *args)
 		}
 	}
 	if (s->arg_size > s->set->max_message_size) {
-		smtp_refuse(s, true, "too-big",
-			    "552 5.3.4 Message size exceeds fixed limit");
+		smtp_refuse(s, true, "too-big", "552 5.3.4 Message size exceeds fixed limit");
 		goto out;
 	}
 	if (s->host->storage_check != NULL && s->host->storage_check(s->ctx, s->arg_size) < 0) {
@@ -533,8 +530,7 @@ smtp_check_rcpt(struct smtp_session *s, const char *args)
 	}
 	p = smtp_args_after(args, "TO:");
 	g_clear_pointer(&s->arg_path, g_free);
-	if (p == NULL || (s->arg_path = smtp_path_parse(&p)) == NULL ||
-	    (*p != '\0' && *p != ' ')) {
+	if (p == NULL || (s->arg_path = smtp_path_parse(&p)) == NULL || (*p != '\0' && *p != ' ')) {
 		smtp_refuse(s, true, "syntax", "501 5.5.4 Syntax: RCPT TO:<address>");
 		goto out;
 	}
@@ -784,8 +780,8 @@ smtp_auth_plain(struct smtp_session *s, const char *response)
 	/* authzid NUL authcid NUL passwd (RFC 4616). */
 	const char *authz = (const char *)raw;
 	const char *nul1 = memchr(raw, '\0', len);
-	const char *nul2 = nul1 != NULL ? memchr(nul1 + 1, '\0', len - (gsize)(nul1 + 1 - authz))
-				      : NULL;
+	const char *nul2 =
+	    nul1 != NULL ? memchr(nul1 + 1, '\0', len - (gsize)(nul1 + 1 - authz)) : NULL;
 	if (nul1 == NULL || nul2 == NULL ||
 	    memchr(nul2 + 1, '\0', len - (gsize)(nul2 + 1 - authz)) != NULL || nul2 == nul1 + 1) {
 		s->state = SMTP_STATE_COMMAND;
@@ -857,12 +853,14 @@ static int
 smtp_check_auth(struct smtp_session *s, const char *args)
 {
 	if (!s->set->auth_available) {
-		smtp_refuse(s, true, "auth-disabled", "503 5.5.1 Error: authentication not enabled");
+		smtp_refuse(s, true, "auth-disabled",
+			    "503 5.5.1 Error: authentication not enabled");
 		return -1;
 	}
 	if (!s->tls) {
-		smtp_refuse(s, true, "auth-needs-tls",
-			    "538 5.7.11 Encryption required for requested authentication mechanism");
+		smtp_refuse(
+		    s, true, "auth-needs-tls",
+		    "538 5.7.11 Encryption required for requested authentication mechanism");
 		return -1;
 	}
 	if (s->helo == NULL) {
@@ -884,7 +882,8 @@ smtp_check_auth(struct smtp_session *s, const char *args)
 	if (n < 1 || n > 2 || words[0][0] == '\0' ||
 	    (g_ascii_strcasecmp(words[0], "PLAIN") != 0 &&
 	     g_ascii_strcasecmp(words[0], "LOGIN") != 0)) {
-		smtp_refuse(s, true, "auth-mechanism", "504 5.5.4 Unrecognized authentication type");
+		smtp_refuse(s, true, "auth-mechanism",
+			    "504 5.5.4 Unrecognized authentication type");
 		ret = -1;
 	}
 	g_strfreev(words);
@@ -917,27 +916,27 @@ smtp_proceed_auth(struct smtp_session *s, const char *args)
 }
 
 static const struct smtp_command smtp_commands[] = {
-	{ "HELO", SMTP_CMD_SYNC, smtp_check_helo, smtp_proceed_helo },
-	{ "EHLO", SMTP_CMD_SYNC, smtp_check_helo, smtp_proceed_ehlo },
-	{ "MAIL", 0, smtp_check_mail, smtp_proceed_mail },
-	{ "RCPT", 0, smtp_check_rcpt, smtp_proceed_rcpt },
-	{ "DATA", SMTP_CMD_SYNC, smtp_check_data, smtp_proceed_data },
-	{ "RSET", 0, smtp_check_noargs, smtp_proceed_rset },
-	{ "NOOP", SMTP_CMD_SYNC, smtp_check_any, smtp_proceed_noop },
-	{ "QUIT", 0, smtp_check_any, smtp_proceed_quit },
-	{ "HELP", 0, smtp_check_any, smtp_proceed_help },
-	{ "VRFY", SMTP_CMD_SYNC, smtp_check_vrfy, smtp_proceed_vrfy },
-	{ "EXPN", SMTP_CMD_SYNC, smtp_check_expn, NULL },
-	{ "STARTTLS", 0, smtp_check_starttls, smtp_proceed_starttls },
-	{ "AUTH", 0, smtp_check_auth, smtp_proceed_auth },
+    {"HELO", SMTP_CMD_SYNC, smtp_check_helo, smtp_proceed_helo},
+    {"EHLO", SMTP_CMD_SYNC, smtp_check_helo, smtp_proceed_ehlo},
+    {"MAIL", 0, smtp_check_mail, smtp_proceed_mail},
+    {"RCPT", 0, smtp_check_rcpt, smtp_proceed_rcpt},
+    {"DATA", SMTP_CMD_SYNC, smtp_check_data, smtp_proceed_data},
+    {"RSET", 0, smtp_check_noargs, smtp_proceed_rset},
+    {"NOOP", SMTP_CMD_SYNC, smtp_check_any, smtp_proceed_noop},
+    {"QUIT", 0, smtp_check_any, smtp_proceed_quit},
+    {"HELP", 0, smtp_check_any, smtp_proceed_help},
+    {"VRFY", SMTP_CMD_SYNC, smtp_check_vrfy, smtp_proceed_vrfy},
+    {"EXPN", SMTP_CMD_SYNC, smtp_check_expn, NULL},
+    {"STARTTLS", 0, smtp_check_starttls, smtp_proceed_starttls},
+    {"AUTH", 0, smtp_check_auth, smtp_proceed_auth},
 };
 
 /* Rule 7: what a web client sends (Postfix's smtpd_forbidden_commands). */
 static bool
 smtp_forbidden_verb(const char *verb)
 {
-	static const char *const http[] = { "GET", "POST", "HEAD", "PUT", "CONNECT",
-					    "OPTIONS", "DELETE", "PATCH", "TRACE" };
+	static const char *const http[] = {"GET",     "POST",	"HEAD",	 "PUT",	 "CONNECT",
+					   "OPTIONS", "DELETE", "PATCH", "TRACE"};
 	size_t len = strlen(verb);
 	if (len > 0 && verb[len - 1] == ':')
 		return true;
@@ -1324,7 +1323,8 @@ smtp_process(struct smtp_session *s)
 		if (s->sync_pending) {
 			/* Rule 5. */
 			s->verb = "-";
-			smtp_refuse_close(s, "pipelining", "554 5.5.0 Error: SMTP protocol synchronization");
+			smtp_refuse_close(s, "pipelining",
+					  "554 5.5.0 Error: SMTP protocol synchronization");
 			continue;
 		}
 		if (s->state == SMTP_STATE_DATA)
@@ -1345,8 +1345,8 @@ smtp_process(struct smtp_session *s)
 /* ---- the public side --------------------------------------------------- */
 
 struct smtp_session *
-smtp_session_new(const struct smtp_session_settings *settings,
-		 const struct smtp_session_host *host, void *ctx, const char *id, const char *peer)
+smtp_session_new(const struct smtp_session_settings *settings, const struct smtp_session_host *host,
+		 void *ctx, const char *id, const char *peer)
 {
 	struct smtp_session *s = g_new0(struct smtp_session, 1);
 	s->set = settings;
@@ -1423,8 +1423,8 @@ smtp_session_feed(struct smtp_session *s, const void *data, size_t len)
 	}
 	/* The message body streams from the caller's buffer to the host
 	 * without a copy here; only what follows the final dot is kept. */
-	if (s->state == SMTP_STATE_DATA && s->in->len == 0 && !s->in_process &&
-	    !s->sync_pending && s->result == SMTP_RESULT_NONE) {
+	if (s->state == SMTP_STATE_DATA && s->in->len == 0 && !s->in_process && !s->sync_pending &&
+	    s->result == SMTP_RESULT_NONE) {
 		const guint8 *p = smtp_data_scan(s, data, (const guint8 *)data + len);
 		len -= (size_t)(p - (const guint8 *)data);
 		data = p;

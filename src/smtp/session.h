@@ -40,16 +40,16 @@
 /* The limits and policy one session runs with; the host keeps it alive (and
  * unchanged) for the session's lifetime. */
 struct smtp_session_settings {
-	const char *hostname;       /* in the greeting and replies */
+	const char *hostname;	    /* in the greeting and replies */
 	uint64_t max_message_size;  /* bytes after dot-unstuffing; SIZE announces it */
 	unsigned max_recipients;    /* RCPT per transaction */
 	size_t line_length_limit;   /* command line, without CRLF */
-	unsigned max_errors;        /* error replies before 421 */
+	unsigned max_errors;	    /* error replies before 421 */
 	unsigned max_auth_failures; /* failed AUTH before 421 */
-	bool require_tls;           /* MAIL needs STARTTLS first */
-	bool require_auth;          /* MAIL needs AUTH first */
-	bool tls_available;         /* offer STARTTLS */
-	bool auth_available;        /* offer AUTH (only ever over TLS) */
+	bool require_tls;	    /* MAIL needs STARTTLS first */
+	bool require_auth;	    /* MAIL needs AUTH first */
+	bool tls_available;	    /* offer STARTTLS */
+	bool auth_available;	    /* offer AUTH (only ever over TLS) */
 	/* Accepted recipients: "user@domain" or "@domain", compared without
 	 * case.  NULL or empty: any recipient.  "postmaster" is always taken. */
 	char **recipients;
@@ -61,12 +61,12 @@ void smtp_session_settings_default(struct smtp_session_settings *settings);
 /* One transaction, as handed to host->message_end. */
 struct smtp_envelope {
 	const char *helo;
-	const char *mail_from;      /* "" for the null sender <> */
-	GPtrArray *rcpts;           /* char *, accepted recipients */
-	uint64_t size;              /* bytes given to host->data_write */
-	bool body_8bit;             /* BODY=8BITMIME */
+	const char *mail_from; /* "" for the null sender <> */
+	GPtrArray *rcpts;      /* char *, accepted recipients */
+	uint64_t size;	       /* bytes given to host->data_write */
+	bool body_8bit;	       /* BODY=8BITMIME */
 	bool tls;
-	const char *auth_user;      /* NULL unless authenticated */
+	const char *auth_user;		/* NULL unless authenticated */
 	unsigned bare_lf, bare_cr, nul; /* counts in the body (kept as content) */
 };
 

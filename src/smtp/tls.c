@@ -26,12 +26,11 @@ smtp_tls_load(const char *cert_file, const char *key_file, const char *priority,
 	rc = gnutls_certificate_set_x509_key_file(tls->cred, cert_file, key_file,
 						  GNUTLS_X509_FMT_PEM);
 	if (rc < 0) {
-		*error_r = g_strdup_printf("tls: %s / %s: %s", cert_file, key_file,
-					   gnutls_strerror(rc));
+		*error_r =
+		    g_strdup_printf("tls: %s / %s: %s", cert_file, key_file, gnutls_strerror(rc));
 		goto fail_set;
 	}
-	rc = gnutls_priority_init(&tls->priority, priority != NULL ? priority : "NORMAL",
-				  &err_pos);
+	rc = gnutls_priority_init(&tls->priority, priority != NULL ? priority : "NORMAL", &err_pos);
 	if (rc < 0) {
 		*error_r = g_strdup_printf("tls_priority: %s at \"%s\"", gnutls_strerror(rc),
 					   err_pos != NULL ? err_pos : "");

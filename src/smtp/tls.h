@@ -20,7 +20,6 @@ struct smtp_tls *smtp_tls_ref(struct smtp_tls *tls);
 void smtp_tls_unref(struct smtp_tls **tls);
 
 /* A server session on fd with these credentials.  0 or -1. */
-int smtp_tls_session_new(struct smtp_tls *tls, int fd, gnutls_session_t *session_r,
-			 char **error_r);
+int smtp_tls_session_new(struct smtp_tls *tls, int fd, gnutls_session_t *session_r, char **error_r);
 
 #endif

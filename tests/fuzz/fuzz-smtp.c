@@ -104,14 +104,14 @@ fz_starttls(void *ctx)
 }
 
 static const struct smtp_session_host fz_host = {
-	.output = fz_output,
-	.storage_check = fz_storage,
-	.data_begin = fz_begin,
-	.data_write = fz_write,
-	.data_abort = fz_abort,
-	.message_end = fz_end,
-	.auth_check = fz_auth,
-	.starttls = fz_starttls,
+    .output = fz_output,
+    .storage_check = fz_storage,
+    .data_begin = fz_begin,
+    .data_write = fz_write,
+    .data_abort = fz_abort,
+    .message_end = fz_end,
+    .auth_check = fz_auth,
+    .starttls = fz_starttls,
 };
 
 static void
@@ -138,7 +138,8 @@ fz_check_output(const GString *out)
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		if (nl == NULL || nl - p < 5 || nl[-1] != '\r' || !g_ascii_isdigit(p[0]) ||
-		    !g_ascii_isdigit(p[1]) || !g_ascii_isdigit(p[2]) || (p[3] != ' ' && p[3] != '-'))
+		    !g_ascii_isdigit(p[1]) || !g_ascii_isdigit(p[2]) ||
+		    (p[3] != ' ' && p[3] != '-'))
 			abort();
 		p = nl + 1;
 	}
@@ -147,9 +148,9 @@ fz_check_output(const GString *out)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char *recipients[] = { "snap@fleet.test", "@print.test", NULL };
+	static char *recipients[] = {"snap@fleet.test", "@print.test", NULL};
 	struct smtp_session_settings set;
-	struct fz f = { 0 };
+	struct fz f = {0};
 	size_t piece;
 
 	if (size < 2)

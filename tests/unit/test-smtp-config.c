@@ -55,8 +55,8 @@ man_entries(void)
 	gchar **lines = g_strsplit(text, "\n", -1);
 	GPtrArray *out = g_ptr_array_new_with_free_func(entry_free);
 	char *section = NULL;
-	GRegex *type_re = g_regex_new("^Type: ([a-z]+)\\.  Default: (?:\\\\fB(.*)\\\\fR|(empty))\\.$",
-				      0, 0, NULL);
+	GRegex *type_re = g_regex_new(
+	    "^Type: ([a-z]+)\\.  Default: (?:\\\\fB(.*)\\\\fR|(empty))\\.$", 0, 0, NULL);
 	bool in_settings = false;
 
 	for (guint i = 0; lines[i] != NULL; i++) {
@@ -162,14 +162,16 @@ compare_with_table(const char *what, GPtrArray *entries)
 		const struct config_key *k = i < config_keys_count ? &config_keys[i] : NULL;
 		const struct entry *e = i < entries->len ? g_ptr_array_index(entries, i) : NULL;
 		if (k == NULL || e == NULL || g_strcmp0(k->section, e->section) != 0 ||
-		    strcmp(k->key, e->key) != 0 || strcmp(config_type_name(k->type), e->type) != 0 ||
+		    strcmp(k->key, e->key) != 0 ||
+		    strcmp(config_type_name(k->type), e->type) != 0 ||
 		    strcmp(k->default_value, e->value) != 0) {
-			g_test_message("%s, setting %u: table [%s] %s (%s) = \"%s\"; %s has [%s] %s "
-				       "(%s) = \"%s\"",
-				       what, i + 1, k ? k->section : "-", k ? k->key : "-",
-				       k ? config_type_name(k->type) : "-",
-				       k ? k->default_value : "-", what, e ? e->section : "-",
-				       e ? e->key : "-", e ? e->type : "-", e ? e->value : "-");
+			g_test_message(
+			    "%s, setting %u: table [%s] %s (%s) = \"%s\"; %s has [%s] %s "
+			    "(%s) = \"%s\"",
+			    what, i + 1, k ? k->section : "-", k ? k->key : "-",
+			    k ? config_type_name(k->type) : "-", k ? k->default_value : "-", what,
+			    e ? e->section : "-", e ? e->key : "-", e ? e->type : "-",
+			    e ? e->value : "-");
 			g_test_fail();
 			return;
 		}
@@ -201,8 +203,10 @@ test_defaults_load(void)
 {
 	for (size_t i = 0; i < config_keys_count; i++) {
 		char *why = NULL;
-		if (config_value_check(config_keys[i].type, config_keys[i].default_value, &why) < 0) {
-			g_test_message("[%s] %s: %s", config_keys[i].section, config_keys[i].key, why);
+		if (config_value_check(config_keys[i].type, config_keys[i].default_value, &why) <
+		    0) {
+			g_test_message("[%s] %s: %s", config_keys[i].section, config_keys[i].key,
+				       why);
 			g_test_fail();
 			g_free(why);
 		}
@@ -301,16 +305,17 @@ test_errors(void)
 	static const struct {
 		const char *text, *error;
 	} cases[] = {
-		{ "[smpt]\nlisten = x\n", "unknown section [smpt]" },
-		{ "[smtp]\nlisen = 127.0.0.1:25\n", "[smtp] unknown key \"lisen\"" },
-		{ "[smtp]\nmax_message_size = 10MB\n", "[smtp] max_message_size: \"10MB\" is not a valid size" },
-		{ "[smtp]\nmax_message_size = -1\n", "is not a valid size" },
-		{ "[smtp]\ncommand_timeout = 5 minutes\n", "is not a valid duration" },
-		{ "[smtp]\nrequire_tls = maybe\n", "is not a valid boolean" },
-		{ "[smtp]\nmax_connections = 99999999999\n", "is not a valid integer" },
-		{ "[daemon]\nlog_level = loud\n", "is not a valid level" },
-		{ "[smtp\n", "c.conf" },
-		{ "listen = 1\n", "c.conf" },
+	    {"[smpt]\nlisten = x\n", "unknown section [smpt]"},
+	    {"[smtp]\nlisen = 127.0.0.1:25\n", "[smtp] unknown key \"lisen\""},
+	    {"[smtp]\nmax_message_size = 10MB\n",
+	     "[smtp] max_message_size: \"10MB\" is not a valid size"},
+	    {"[smtp]\nmax_message_size = -1\n", "is not a valid size"},
+	    {"[smtp]\ncommand_timeout = 5 minutes\n", "is not a valid duration"},
+	    {"[smtp]\nrequire_tls = maybe\n", "is not a valid boolean"},
+	    {"[smtp]\nmax_connections = 99999999999\n", "is not a valid integer"},
+	    {"[daemon]\nlog_level = loud\n", "is not a valid level"},
+	    {"[smtp\n", "c.conf"},
+	    {"listen = 1\n", "c.conf"},
 	};
 	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
 		char *error = NULL;
@@ -318,7 +323,8 @@ test_errors(void)
 		g_assert_null(c);
 		g_assert_nonnull(error);
 		if (strstr(error, cases[i].error) == NULL) {
-			g_test_message("case %zu: error \"%s\" lacks \"%s\"", i, error, cases[i].error);
+			g_test_message("case %zu: error \"%s\" lacks \"%s\"", i, error,
+				       cases[i].error);
 			g_test_fail();
 		}
 		g_free(error);

@@ -31,6 +31,7 @@ struct step {
 	size_t len;
 };
 
+/* clang-format off */
 #define SEND(s) { STEP_SEND, s, sizeof(s) - 1 }
 #define TIMEOUT { STEP_TIMEOUT, NULL, 0 }
 #define SHUTDOWN { STEP_SHUTDOWN, NULL, 0 }
@@ -398,6 +399,7 @@ static const struct tcase cases[] = {
 	  "421 4.7.0 mx.test Error: too many connections\r\n",
 	  true },
 };
+/* clang-format on */
 
 /* ---- the host ---------------------------------------------------------- */
 
@@ -405,8 +407,8 @@ struct harness {
 	const struct tcase *tc;
 	struct smtp_session *session;
 	GString *out;
-	GByteArray *body;     /* spool of the open message */
-	GPtrArray *messages;  /* GBytes bodies handed to message_end */
+	GByteArray *body;    /* spool of the open message */
+	GPtrArray *messages; /* GBytes bodies handed to message_end */
 	bool pending_message, pending_auth, pending_tls;
 	bool auth_ok;
 	bool hold;
@@ -485,14 +487,14 @@ h_starttls(void *ctx)
 }
 
 static const struct smtp_session_host harness_host = {
-	.output = h_output,
-	.storage_check = h_storage_check,
-	.data_begin = h_data_begin,
-	.data_write = h_data_write,
-	.data_abort = h_data_abort,
-	.message_end = h_message_end,
-	.auth_check = h_auth_check,
-	.starttls = h_starttls,
+    .output = h_output,
+    .storage_check = h_storage_check,
+    .data_begin = h_data_begin,
+    .data_write = h_data_write,
+    .data_abort = h_data_abort,
+    .message_end = h_message_end,
+    .auth_check = h_auth_check,
+    .starttls = h_starttls,
 };
 
 /* Completes what the machine asked for.  A TLS handshake is completed
@@ -519,7 +521,7 @@ harness_complete(struct harness *h, bool with_tls)
 
 enum feed_mode { FEED_WHOLE, FEED_BYTES, FEED_RANDOM };
 
-static char *recipients[] = { "snap@fleet.test", "@print.test", NULL };
+static char *recipients[] = {"snap@fleet.test", "@print.test", NULL};
 
 static void
 settings_for(const struct tcase *tc, struct smtp_session_settings *set)
@@ -543,7 +545,7 @@ harness_run(const struct tcase *tc, enum feed_mode mode, GString *transcript_r, 
 	    bool *closed_r)
 {
 	struct smtp_session_settings set;
-	struct harness h = { .tc = tc };
+	struct harness h = {.tc = tc};
 	GRand *rand = g_rand_new_with_seed(42);
 	size_t first = 0;
 
@@ -556,8 +558,8 @@ harness_run(const struct tcase *tc, enum feed_mode mode, GString *transcript_r, 
 		first = 1;
 	}
 	smtp_session_start(h.session, (tc->opts & OPT_REFUSE) != 0
-					      ? "421 4.7.0 mx.test Error: too many connections"
-					      : NULL);
+					  ? "421 4.7.0 mx.test Error: too many connections"
+					  : NULL);
 	smtp_session_flushed(h.session);
 	for (size_t i = first; i < G_N_ELEMENTS(tc->steps) && tc->steps[i].kind != STEP_END; i++) {
 		const struct step *st = &tc->steps[i];
@@ -609,7 +611,7 @@ static void
 test_case(gconstpointer data)
 {
 	const struct tcase *tc = data;
-	static const char *const mode_names[] = { "whole", "bytes", "random" };
+	static const char *const mode_names[] = {"whole", "bytes", "random"};
 
 	for (int mode = FEED_WHOLE; mode <= FEED_RANDOM; mode++) {
 		GString *transcript = g_string_new(NULL);
@@ -620,7 +622,8 @@ test_case(gconstpointer data)
 		if (strcmp(transcript->str, tc->transcript) != 0) {
 			char *got = g_strescape(transcript->str, NULL);
 			char *want = g_strescape(tc->transcript, NULL);
-			g_test_message("feeding %s\n got: %s\nwant: %s", mode_names[mode], got, want);
+			g_test_message("feeding %s\n got: %s\nwant: %s", mode_names[mode], got,
+				       want);
 			g_free(got);
 			g_free(want);
 			g_test_fail();
@@ -654,9 +657,9 @@ test_case(gconstpointer data)
 static void
 test_streaming(void)
 {
-	struct tcase tc = { .name = "stream" };
+	struct tcase tc = {.name = "stream"};
 	struct smtp_session_settings set;
-	struct harness h = { .tc = &tc };
+	struct harness h = {.tc = &tc};
 	GPtrArray *bodies = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
 	const char *env = "EHLO p\r\n";
 
