@@ -56,7 +56,7 @@ read_line(struct poll_idle *id, char **line_r, gint64 deadline, int wake_fd, cha
 			id->skip -= n;
 		}
 		if (id->skip == 0) {
-			guint8 *nl = memchr(id->in->data, '\n', id->in->len);
+			guint8 *nl = id->in->len > 0 ? memchr(id->in->data, '\n', id->in->len) : NULL;
 			if (nl != NULL) {
 				guint n = (guint)(nl - id->in->data);
 				char *line = g_strndup((const char *)id->in->data, n > 0 && nl[-1] == '\r' ? n - 1 : n);

@@ -293,7 +293,12 @@ def write_password(d, pw=PASSWORD):
 
 
 def count(db, sql, args=()):
-    return db_rows(db, sql, args)[0]["n"]
+    """A count from the database; 0 while it is still being created."""
+    import sqlite3
+    try:
+        return db_rows(db, sql, args)[0]["n"]
+    except sqlite3.OperationalError:
+        return 0
 
 
 def wait_for(pred, timeout=20, step=0.05):
