@@ -240,6 +240,7 @@ struct svg_chart {
 	int64_t bar_width_s;  /* SVG_BARS: seconds each bar spans */
 	bool stacked;         /* SVG_BARS: series stack */
 	bool area;            /* SVG_LINE: shade below each line */
+	bool integer;         /* whole numbers: no fractional ticks */
 	GPtrArray *series;    /* struct svg_series * */
 	GPtrArray *markers;   /* struct svg_marker * */
 	struct web_request *req;

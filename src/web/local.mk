@@ -50,5 +50,6 @@ tests_unit_test_web_SOURCES = tests/unit/test-web.c
 # Integration tests against the real snapkeepd (urllib, the Prometheus
 # client's parser: python3-prometheus-client, certtool: gnutls-bin), and the
 # real-browser test (chromium, node, `npm ci` in tests/browser).
-TESTS += tests/integ/web-daemon.py
-EXTRA_DIST += tests/integ/web-lib.py tests/integ/web-daemon.py
+TESTS += tests/integ/web-daemon.py tests/integ/web-browser.py
+EXTRA_DIST += tests/integ/web-lib.py tests/integ/web-daemon.py tests/integ/web-browser.py \
+	tests/browser/package.json tests/browser/package-lock.json tests/browser/web-browser.mjs

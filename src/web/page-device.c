@@ -252,6 +252,7 @@ chart_total(GString *b, struct web_request *req, const struct counter_points *cp
 	c.x_min = since;
 	c.x_max = until;
 	c.area = true;
+	c.integer = true;
 	svg_chart_render(b, &c);
 	svg_chart_clear(&c);
 }
@@ -268,6 +269,7 @@ chart_periods(GString *b, struct web_request *req, const struct counter_points *
 	GTimeZone *tz = req->config->tz;
 	svg_chart_init(&c, SVG_BARS, "chart-period", titles[interval], "pages", req);
 	c.stacked = color_device;
+	c.integer = true;
 	struct svg_series *mono = svg_series_new(color_device ? "Mono" : "Pages", "s-mono");
 	struct svg_series *colr = color_device ? svg_series_new("Colour", "s-color") : NULL;
 	int64_t bucket = INT64_MIN;

@@ -272,7 +272,10 @@ draw_y_axis(GString *out, const struct scale *sc, double step)
 				       "<line class=\"grid\" x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" "
 				       "y2=\"%.1f\"/><text x=\"%.0f\" y=\"%.1f\">",
 				       sc->px0, sc->px1, y, y, sc->px0 - 8, y + 4);
-		svg_format_value(out, fabs(v) < step * 1e-6 ? 0 : v);
+		if (step < 1 && fabs(v) < 1e4)
+			g_string_append_printf(out, "%.*f", step >= 0.1 ? 1 : 2, v);
+		else
+			svg_format_value(out, fabs(v) < step * 1e-6 ? 0 : v);
 		g_string_append(out, "</text>");
 	}
 	html(out, "</g>");
@@ -474,9 +477,19 @@ svg_chart_render(GString *out, const struct svg_chart *c)
 		y0 = c->y_min;
 	if (!isnan(c->y_max))
 		y1 = c->y_max;
+	if (y1 - y0 < 1e-9) {
+		/* One value (one snapshot, a flat line): a band around it. */
+		double pad = MAX(1.0, fabs(y0) * 0.02);
+		if (isnan(c->y_min))
+			y0 -= pad;
+		if (isnan(c->y_max))
+			y1 += pad;
+	}
 	if (y1 <= y0)
 		y1 = y0 + 1;
 	double step = nice_step(y1 - y0, 4);
+	if (c->integer && step < 1)
+		step = 1;
 	if (isnan(c->y_min))
 		y0 = floor(y0 / step) * step;
 	if (isnan(c->y_max))
