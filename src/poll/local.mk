@@ -21,3 +21,4 @@ EXTRA_DIST += tests/integ/poll-lib.py tests/integ/poll-imap.py tests/integ/poll-
 check_PROGRAMS += tests/unit/test-poll
 TESTS += tests/unit/test-poll
 tests_unit_test_poll_SOURCES = tests/unit/test-poll.c
+VALGRIND_TESTS += tests/unit/test-poll
