@@ -62,8 +62,8 @@ settings_from_config(const struct config *config, GPtrArray **list_r, char **err
 		s->password_file = g_strdup(config_get(config, section, "password_file"));
 		s->interval_s = seconds(config, section, "interval");
 		if (after[0] != '\0' && poll_after_parse(after, &s->after) < 0) {
-			*error_r = g_strdup_printf("[%s] after: \"%s\": use move, flag, delete or keep", section,
-						   after);
+			*error_r = g_strdup_printf(
+			    "[%s] after: \"%s\": use move, flag, delete or keep", section, after);
 			g_free(section);
 			goto out;
 		}
@@ -80,8 +80,8 @@ settings_from_config(const struct config *config, GPtrArray **list_r, char **err
 		else if (strcmp(starttls, "no") == 0)
 			s->starttls = POLL_STARTTLS_NO;
 		else {
-			*error_r = g_strdup_printf("[%s] starttls: \"%s\": use auto, required or no", section,
-						   starttls);
+			*error_r = g_strdup_printf(
+			    "[%s] starttls: \"%s\": use auto, required or no", section, starttls);
 			g_free(section);
 			goto out;
 		}
@@ -194,13 +194,13 @@ poll_service_free(void **statep)
 }
 
 const struct daemon_service_ops daemon_service_poll = {
-	.name = "poll",
-	.check = poll_service_check,
-	.prepare = poll_service_prepare,
-	.start = poll_service_start,
-	.reload = poll_service_reload,
-	.stop = poll_service_stop,
-	.busy = poll_service_busy,
-	.stop_timeout_ms = poll_service_stop_timeout_ms,
-	.free = poll_service_free,
+    .name = "poll",
+    .check = poll_service_check,
+    .prepare = poll_service_prepare,
+    .start = poll_service_start,
+    .reload = poll_service_reload,
+    .stop = poll_service_stop,
+    .busy = poll_service_busy,
+    .stop_timeout_ms = poll_service_stop_timeout_ms,
+    .free = poll_service_free,
 };

@@ -36,33 +36,40 @@ GOptionGroup *
 poll_cli_option_group(void)
 {
 	static GOptionEntry entries[] = {
-		{ "password-file", 0, 0, G_OPTION_ARG_FILENAME, &opt_password_file,
-		  "mailbox urls: file holding the password", "FILE" },
-		{ "after", 0, 0, G_OPTION_ARG_STRING, &opt_after,
-		  "mailbox urls: move, flag, delete or keep once stored (default: IMAP move, POP3 delete, "
-		  "Maildir flag)", "ACTION" },
-		{ "move-to", 0, 0, G_OPTION_ARG_STRING, &opt_move_to,
-		  "mailbox urls: folder for stored messages (default snapkeep/processed)", "FOLDER" },
-		{ "failed-to", 0, 0, G_OPTION_ARG_STRING, &opt_failed_to,
-		  "mailbox urls: folder for messages that are not snapshots (default snapkeep/failed, \"\" none)",
-		  "FOLDER" },
-		{ "tls-ca-file", 0, 0, G_OPTION_ARG_FILENAME, &opt_tls_ca_file,
-		  "mailbox urls: trusted CA certificates (PEM)", "FILE" },
-		{ "no-tls-verify", 0, 0, G_OPTION_ARG_NONE, &opt_no_tls_verify,
-		  "mailbox urls: do not verify the server's certificate (insecure)", NULL },
-		{ "starttls", 0, 0, G_OPTION_ARG_STRING, &opt_starttls,
-		  "mailbox urls: STARTTLS on imap:// and pop3://: auto (required except to loopback), required, no",
-		  "MODE" },
-		{ "batch-size", 0, 0, G_OPTION_ARG_INT, &opt_batch_size,
-		  "mailbox urls: messages fetched before acting on them (default 100)", "N" },
-		{ "parse-wait", 0, 0, G_OPTION_ARG_INT, &opt_parse_wait,
-		  "mailbox urls: seconds to wait for parse results to pick move-to or failed-to (default 10)", "S" },
-		{ "timeout", 0, 0, G_OPTION_ARG_INT, &opt_timeout,
-		  "mailbox urls: connect and stall timeout in seconds (default 60)", "S" },
-		{ NULL, 0, 0, 0, NULL, NULL, NULL },
+	    {"password-file", 0, 0, G_OPTION_ARG_FILENAME, &opt_password_file,
+	     "mailbox urls: file holding the password", "FILE"},
+	    {"after", 0, 0, G_OPTION_ARG_STRING, &opt_after,
+	     "mailbox urls: move, flag, delete or keep once stored (default: IMAP move, POP3 "
+	     "delete, "
+	     "Maildir flag)",
+	     "ACTION"},
+	    {"move-to", 0, 0, G_OPTION_ARG_STRING, &opt_move_to,
+	     "mailbox urls: folder for stored messages (default snapkeep/processed)", "FOLDER"},
+	    {"failed-to", 0, 0, G_OPTION_ARG_STRING, &opt_failed_to,
+	     "mailbox urls: folder for messages that are not snapshots (default snapkeep/failed, "
+	     "\"\" none)",
+	     "FOLDER"},
+	    {"tls-ca-file", 0, 0, G_OPTION_ARG_FILENAME, &opt_tls_ca_file,
+	     "mailbox urls: trusted CA certificates (PEM)", "FILE"},
+	    {"no-tls-verify", 0, 0, G_OPTION_ARG_NONE, &opt_no_tls_verify,
+	     "mailbox urls: do not verify the server's certificate (insecure)", NULL},
+	    {"starttls", 0, 0, G_OPTION_ARG_STRING, &opt_starttls,
+	     "mailbox urls: STARTTLS on imap:// and pop3://: auto (required except to loopback), "
+	     "required, no",
+	     "MODE"},
+	    {"batch-size", 0, 0, G_OPTION_ARG_INT, &opt_batch_size,
+	     "mailbox urls: messages fetched before acting on them (default 100)", "N"},
+	    {"parse-wait", 0, 0, G_OPTION_ARG_INT, &opt_parse_wait,
+	     "mailbox urls: seconds to wait for parse results to pick move-to or failed-to "
+	     "(default 10)",
+	     "S"},
+	    {"timeout", 0, 0, G_OPTION_ARG_INT, &opt_timeout,
+	     "mailbox urls: connect and stall timeout in seconds (default 60)", "S"},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
-	GOptionGroup *group = g_option_group_new("mailbox", "Mailbox url options (imap://, imaps://, pop3://, "
-							    "pop3s://, maildir:)",
+	GOptionGroup *group = g_option_group_new("mailbox",
+						 "Mailbox url options (imap://, imaps://, pop3://, "
+						 "pop3s://, maildir:)",
 						 "Show the mailbox url options", NULL, NULL);
 	g_option_group_add_entries(group, entries);
 	return group;
@@ -101,7 +108,8 @@ settings_from_options(const char *url, struct poll_settings **settings_r, char *
 		else if (strcmp(opt_starttls, "no") == 0)
 			s->starttls = POLL_STARTTLS_NO;
 		else {
-			*error_r = g_strdup_printf("--starttls %s: use auto, required or no", opt_starttls);
+			*error_r = g_strdup_printf("--starttls %s: use auto, required or no",
+						   opt_starttls);
 			goto fail;
 		}
 	}
@@ -112,8 +120,10 @@ settings_from_options(const char *url, struct poll_settings **settings_r, char *
 	if (opt_timeout > 0)
 		s->timeout_s = (unsigned)opt_timeout;
 	if (s->kind != POLL_KIND_MAILDIR && s->password_file == NULL) {
-		*error_r = g_strdup_printf("%s: give --password-file FILE (the password is never taken from the "
-					   "command line)", s->key);
+		*error_r = g_strdup_printf(
+		    "%s: give --password-file FILE (the password is never taken from the "
+		    "command line)",
+		    s->key);
 		goto fail;
 	}
 	if (poll_settings_check(s, error_r) < 0)
@@ -143,7 +153,8 @@ poll_progress_draw(void *ctx, const struct poll_pass_stats *st, unsigned total)
 	for (unsigned i = 0; i < width; i++)
 		cells[i] = i < fill ? '#' : '.';
 	cells[width] = '\0';
-	fprintf(stderr, "\r%s: [%s] %u/%u messages, %.1f MB", bar->label, cells, done, total, st->bytes / 1e6);
+	fprintf(stderr, "\r%s: [%s] %u/%u messages, %.1f MB", bar->label, cells, done, total,
+		st->bytes / 1e6);
 	fflush(stderr);
 }
 
@@ -156,11 +167,11 @@ poll_progress_end(struct poll_progress *bar)
 }
 
 int
-poll_cli_import(struct intake *intake, const char *db_path, const char *url, bool progress, bool quiet,
-		char **error_r)
+poll_cli_import(struct intake *intake, const char *db_path, const char *url, bool progress,
+		bool quiet, char **error_r)
 {
 	struct poll_settings *s = NULL;
-	struct poll_pass_stats total = { 0 }, st;
+	struct poll_pass_stats total = {0}, st;
 	gint64 started = g_get_monotonic_time();
 	int r = 0;
 
@@ -180,10 +191,12 @@ poll_cli_import(struct intake *intake, const char *db_path, const char *url, boo
 			break;
 	}
 	if (!quiet)
-		printf("import: %s: %u messages, %.1f MB in %.2f s: %u new, %u duplicate, %u to %s, %u left in "
+		printf("import: %s: %u messages, %.1f MB in %.2f s: %u new, %u duplicate, %u to "
+		       "%s, %u left in "
 		       "place%s\n",
-		       s->key, total.listed, total.bytes / 1e6, (g_get_monotonic_time() - started) / 1e6, total.taken,
-		       total.duplicates, total.failed, s->failed_to[0] != '\0' ? s->failed_to : "failed_to",
+		       s->key, total.listed, total.bytes / 1e6,
+		       (g_get_monotonic_time() - started) / 1e6, total.taken, total.duplicates,
+		       total.failed, s->failed_to[0] != '\0' ? s->failed_to : "failed_to",
 		       total.skipped, r < 0 ? " (stopped by an error)" : "");
 	poll_settings_free(&s);
 	return r;

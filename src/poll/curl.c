@@ -35,10 +35,12 @@ curl_global_once(void)
 char *
 poll_curl_base_url(const struct poll_settings *s)
 {
-	const char *scheme = s->kind == POLL_KIND_IMAP ? (s->tls ? "imaps" : "imap") : (s->tls ? "pop3s" : "pop3");
+	const char *scheme =
+	    s->kind == POLL_KIND_IMAP ? (s->tls ? "imaps" : "imap") : (s->tls ? "pop3s" : "pop3");
 	bool v6 = strchr(s->host, ':') != NULL;
 
-	return g_strdup_printf("%s://%s%s%s:%u/", scheme, v6 ? "[" : "", s->host, v6 ? "]" : "", s->port);
+	return g_strdup_printf("%s://%s%s%s:%u/", scheme, v6 ? "[" : "", s->host, v6 ? "]" : "",
+			       s->port);
 }
 
 /* Server text for an error message: printable, bounded. */
@@ -72,7 +74,8 @@ header_cb(char *data, size_t size, size_t nmemb, void *userp)
 		 * over what follows it (libcurl logs out after an error). */
 		const char *sp = strchr(text, ' ');
 		bool refusal = g_str_has_prefix(text, "-ERR") ||
-			       (sp != NULL && (g_str_has_prefix(sp + 1, "NO") || g_str_has_prefix(sp + 1, "BAD")));
+			       (sp != NULL && (g_str_has_prefix(sp + 1, "NO") ||
+					       g_str_has_prefix(sp + 1, "BAD")));
 		if (*text != '\0' && (refusal || !pc->refused)) {
 			g_string_assign(pc->last_reply, text);
 			pc->refused = refusal;
@@ -104,7 +107,8 @@ write_cb(char *data, size_t size, size_t nmemb, void *userp)
 			size_t n = pc->line->len;
 			if (n > 0 && pc->line->str[n - 1] == '\r')
 				g_string_truncate(pc->line, n - 1);
-			if (!pc->line_overflow && pc->on_line(pc->line_ctx, pc->line->str, pc->line->len) < 0)
+			if (!pc->line_overflow &&
+			    pc->on_line(pc->line_ctx, pc->line->str, pc->line->len) < 0)
 				return 0;
 			g_string_truncate(pc->line, 0);
 			pc->line_overflow = false;
@@ -141,7 +145,8 @@ opensocket_cb(void *userp, curlsocktype purpose, struct curl_sockaddr *address)
 }
 
 int
-poll_curl_open(struct poll_curl *pc, const struct poll_settings *s, volatile gint *stop, char **error_r)
+poll_curl_open(struct poll_curl *pc, const struct poll_settings *s, volatile gint *stop,
+	       char **error_r)
 {
 	char *base;
 
@@ -171,8 +176,9 @@ poll_curl_open(struct poll_curl *pc, const struct poll_settings *s, volatile gin
 #if LIBCURL_VERSION_NUM >= 0x075500
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "imap,imaps,pop3,pop3s");
 #else
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS,
-			 (long)(CURLPROTO_IMAP | CURLPROTO_IMAPS | CURLPROTO_POP3 | CURLPROTO_POP3S));
+	curl_easy_setopt(
+	    c, CURLOPT_PROTOCOLS,
+	    (long)(CURLPROTO_IMAP | CURLPROTO_IMAPS | CURLPROTO_POP3 | CURLPROTO_POP3S));
 #endif
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, pc->errbuf);
@@ -196,7 +202,8 @@ poll_curl_open(struct poll_curl *pc, const struct poll_settings *s, volatile gin
 		curl_easy_setopt(c, CURLOPT_CAINFO, s->tls_ca_file);
 	if (!s->tls)
 		curl_easy_setopt(c, CURLOPT_USE_SSL,
-				 s->starttls == POLL_STARTTLS_NO ? (long)CURLUSESSL_NONE : (long)CURLUSESSL_ALL);
+				 s->starttls == POLL_STARTTLS_NO ? (long)CURLUSESSL_NONE
+								 : (long)CURLUSESSL_ALL);
 	if (g_getenv("SNAPKEEP_CURL_VERBOSE") != NULL)
 		curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
 	return 0;
@@ -230,33 +237,39 @@ describe(struct poll_curl *pc, CURLcode code, const char *custom)
 	const char *server = pc->last_reply->len > 0 ? pc->last_reply->str : NULL;
 
 	if (pc->forbid_new_connection && code == CURLE_COULDNT_CONNECT)
-		return g_strdup_printf("connection to %s:%u lost during the session", s->host, s->port);
+		return g_strdup_printf("connection to %s:%u lost during the session", s->host,
+				       s->port);
 	/* libcurl reports a refused SELECT as a denied login. */
 	if (code == CURLE_LOGIN_DENIED && strstr(pc->errbuf, "Select") != NULL)
-		return g_strdup_printf("cannot open the mailbox%s%s", server ? ": server said: " : "",
-				       server ? server : "");
+		return g_strdup_printf("cannot open the mailbox%s%s",
+				       server ? ": server said: " : "", server ? server : "");
 	switch (code) {
 	case CURLE_LOGIN_DENIED:
-		return g_strdup_printf("login denied for user %s at %s:%u (check password_file)%s%s", s->user,
-				       s->host, s->port, server ? ": server said: " : "", server ? server : "");
+		return g_strdup_printf(
+		    "login denied for user %s at %s:%u (check password_file)%s%s", s->user, s->host,
+		    s->port, server ? ": server said: " : "", server ? server : "");
 	case CURLE_COULDNT_CONNECT:
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_OPERATION_TIMEDOUT:
 		return g_strdup_printf("cannot reach %s:%u: %s", s->host, s->port,
 				       pc->errbuf[0] ? pc->errbuf : curl_easy_strerror(code));
 	case CURLE_USE_SSL_FAILED:
-		return g_strdup_printf("%s:%u does not offer STARTTLS (use %ss://, or starttls = no on a trusted "
-				       "network)", s->host, s->port, poll_kind_name(s->kind));
+		return g_strdup_printf(
+		    "%s:%u does not offer STARTTLS (use %ss://, or starttls = no on a trusted "
+		    "network)",
+		    s->host, s->port, poll_kind_name(s->kind));
 	case CURLE_SSL_CONNECT_ERROR:
-		return g_strdup_printf("TLS handshake with %s:%u failed (is it a TLS port?): %s", s->host, s->port,
+		return g_strdup_printf("TLS handshake with %s:%u failed (is it a TLS port?): %s",
+				       s->host, s->port,
 				       pc->errbuf[0] ? pc->errbuf : curl_easy_strerror(code));
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CACERT_BADFILE:
-		return g_strdup_printf("TLS certificate of %s:%u not trusted: %s (set tls_ca_file)", s->host, s->port,
+		return g_strdup_printf("TLS certificate of %s:%u not trusted: %s (set tls_ca_file)",
+				       s->host, s->port,
 				       pc->errbuf[0] ? pc->errbuf : curl_easy_strerror(code));
 	case CURLE_REMOTE_FILE_NOT_FOUND:
-		return g_strdup_printf("%s: not found or UIDVALIDITY changed%s%s", what, server ? ": server said: " : "",
-				       server ? server : "");
+		return g_strdup_printf("%s: not found or UIDVALIDITY changed%s%s", what,
+				       server ? ": server said: " : "", server ? server : "");
 	case CURLE_ABORTED_BY_CALLBACK:
 		return g_strdup("stopped");
 	case CURLE_SEND_ERROR:
@@ -266,14 +279,16 @@ describe(struct poll_curl *pc, CURLcode code, const char *custom)
 		return g_strdup_printf("connection to %s:%u lost: %s", s->host, s->port,
 				       pc->errbuf[0] ? pc->errbuf : curl_easy_strerror(code));
 	default:
-		return g_strdup_printf("%s: %s%s%s", what, pc->errbuf[0] ? pc->errbuf : curl_easy_strerror(code),
+		return g_strdup_printf("%s: %s%s%s", what,
+				       pc->errbuf[0] ? pc->errbuf : curl_easy_strerror(code),
 				       server ? ": server said: " : "", server ? server : "");
 	}
 }
 
 int
 poll_curl_perform(struct poll_curl *pc, const char *url, const char *custom, bool nobody,
-		  int (*on_line)(void *ctx, const char *line, size_t len), void *ctx, char **error_r)
+		  int (*on_line)(void *ctx, const char *line, size_t len), void *ctx,
+		  char **error_r)
 {
 	CURLcode code;
 
@@ -294,12 +309,13 @@ poll_curl_perform(struct poll_curl *pc, const char *url, const char *custom, boo
 		if (on_line(ctx, pc->line->str, pc->line->len) < 0)
 			code = CURLE_WRITE_ERROR;
 	if (code == CURLE_OK && pc->line_overflow) {
-		*error_r = g_strdup_printf("%s: a response line longer than %d bytes", custom ? custom : "fetch",
-					   POLL_LINE_MAX);
+		*error_r = g_strdup_printf("%s: a response line longer than %d bytes",
+					   custom ? custom : "fetch", POLL_LINE_MAX);
 		return -1;
 	}
 	if (code == CURLE_WRITE_ERROR && pc->body_too_large) {
-		*error_r = g_strdup_printf("message larger than max_message_size (%zu bytes)", pc->body_max);
+		*error_r = g_strdup_printf("message larger than max_message_size (%zu bytes)",
+					   pc->body_max);
 		return -1;
 	}
 	if (code != CURLE_OK) {

@@ -40,7 +40,7 @@ struct poll_idle {
 	GByteArray *in;
 	unsigned tag;
 	bool overflow;
-	uint64_t skip;  /* literal bytes still to skip */
+	uint64_t skip; /* literal bytes still to skip */
 	const struct poll_settings *settings;
 };
 
@@ -56,10 +56,12 @@ read_line(struct poll_idle *id, char **line_r, gint64 deadline, int wake_fd, cha
 			id->skip -= n;
 		}
 		if (id->skip == 0) {
-			guint8 *nl = id->in->len > 0 ? memchr(id->in->data, '\n', id->in->len) : NULL;
+			guint8 *nl =
+			    id->in->len > 0 ? memchr(id->in->data, '\n', id->in->len) : NULL;
 			if (nl != NULL) {
 				guint n = (guint)(nl - id->in->data);
-				char *line = g_strndup((const char *)id->in->data, n > 0 && nl[-1] == '\r' ? n - 1 : n);
+				char *line = g_strndup((const char *)id->in->data,
+						       n > 0 && nl[-1] == '\r' ? n - 1 : n);
 				g_byte_array_remove_range(id->in, 0, n + 1);
 				if (id->overflow) {
 					id->overflow = false;
@@ -68,17 +70,23 @@ read_line(struct poll_idle *id, char **line_r, gint64 deadline, int wake_fd, cha
 				}
 				/* "... {123}": a literal follows; skip it. */
 				size_t len = strlen(line);
-				char *open = len > 2 && line[len - 1] == '}' ? strrchr(line, '{') : NULL;
+				char *open =
+				    len > 2 && line[len - 1] == '}' ? strrchr(line, '{') : NULL;
 				if (open != NULL) {
-					char *digits = g_strndup(open + 1, (gsize)(line + len - 1 - (open + 1)));
+					char *digits = g_strndup(
+					    open + 1, (gsize)(line + len - 1 - (open + 1)));
 					guint64 v = 0;
-					bool numeric = digits[0] != '\0' && strspn(digits, "0123456789") == strlen(digits);
-					bool ok = numeric && g_ascii_string_to_unsigned(digits, 10, 0, LITERAL_SKIP_MAX, &v,
-											NULL);
+					bool numeric =
+					    digits[0] != '\0' &&
+					    strspn(digits, "0123456789") == strlen(digits);
+					bool ok = numeric &&
+						  g_ascii_string_to_unsigned(
+						      digits, 10, 0, LITERAL_SKIP_MAX, &v, NULL);
 					g_free(digits);
 					if (numeric && !ok) {
 						g_free(line);
-						*error_r = g_strdup("IDLE: oversized literal from the server");
+						*error_r = g_strdup(
+						    "IDLE: oversized literal from the server");
 						return -1;
 					}
 					id->skip = v;
@@ -111,7 +119,8 @@ read_line(struct poll_idle *id, char **line_r, gint64 deadline, int wake_fd, cha
 		gint64 now = g_get_monotonic_time();
 		if (now >= deadline)
 			return 0;
-		struct pollfd fds[2] = { { .fd = id->sock, .events = POLLIN }, { .fd = wake_fd, .events = POLLIN } };
+		struct pollfd fds[2] = {{.fd = id->sock, .events = POLLIN},
+					{.fd = wake_fd, .events = POLLIN}};
 		gint64 wait_ms = (deadline - now + 999) / 1000;
 		int r = poll(fds, wake_fd >= 0 ? 2 : 1, (int)MIN(wait_ms, 60000));
 		if (r < 0 && errno != EINTR) {
@@ -142,7 +151,7 @@ send_text(struct poll_idle *id, const char *text, char **error_r)
 			*error_r = g_strdup_printf("IDLE: send: %s", curl_easy_strerror(code));
 			return -1;
 		}
-		struct pollfd pfd = { .fd = id->sock, .events = POLLOUT };
+		struct pollfd pfd = {.fd = id->sock, .events = POLLOUT};
 		poll(&pfd, 1, 1000);
 	}
 	return 0;
@@ -170,7 +179,8 @@ is_new_mail(const char *line)
  * *new_mail_r is set when an EXISTS/RECENT went by.  For IDLE, returns at
  * the continuation "+". */
 static int
-run(struct poll_idle *id, const char *command, bool *new_mail_r, bool *offers_idle_r, char **error_r)
+run(struct poll_idle *id, const char *command, bool *new_mail_r, bool *offers_idle_r,
+    char **error_r)
 {
 	char tag[16];
 	gint64 deadline = g_get_monotonic_time() + (gint64)id->settings->timeout_s * G_USEC_PER_SEC;
@@ -187,8 +197,8 @@ run(struct poll_idle *id, const char *command, bool *new_mail_r, bool *offers_id
 		r = read_line(id, &line, deadline, -1, error_r);
 		if (r <= 0) {
 			if (r == 0)
-				*error_r = g_strdup_printf("IDLE: no answer to %s within %us", command,
-							   id->settings->timeout_s);
+				*error_r = g_strdup_printf("IDLE: no answer to %s within %us",
+							   command, id->settings->timeout_s);
 			return -1;
 		}
 		if (is_new_mail(line) && new_mail_r != NULL)
@@ -246,12 +256,14 @@ poll_idle_open(const struct poll_settings *settings, const char *mailbox_wire, v
 	curl_easy_setopt(id->pc.curl, CURLOPT_CONNECT_ONLY, 1L);
 	CURLcode code = curl_easy_perform(id->pc.curl);
 	if (code != CURLE_OK) {
-		*error_r = g_strdup_printf("IDLE connection: %s", id->pc.errbuf[0] ? id->pc.errbuf
-										  : curl_easy_strerror(code));
+		*error_r =
+		    g_strdup_printf("IDLE connection: %s",
+				    id->pc.errbuf[0] ? id->pc.errbuf : curl_easy_strerror(code));
 		goto out;
 	}
 	curl_socket_t s = CURL_SOCKET_BAD;
-	if (curl_easy_getinfo(id->pc.curl, CURLINFO_ACTIVESOCKET, &s) != CURLE_OK || s == CURL_SOCKET_BAD) {
+	if (curl_easy_getinfo(id->pc.curl, CURLINFO_ACTIVESOCKET, &s) != CURLE_OK ||
+	    s == CURL_SOCKET_BAD) {
 		*error_r = g_strdup("IDLE connection: no socket");
 		goto out;
 	}
@@ -311,7 +323,8 @@ poll_idle_wait(struct poll_idle *id, unsigned timeout_ms, int wake_fd, char **er
 		return -1;
 	char tag[16];
 	g_snprintf(tag, sizeof(tag), "SK%u ", id->tag);
-	gint64 done_deadline = g_get_monotonic_time() + (gint64)id->settings->timeout_s * G_USEC_PER_SEC;
+	gint64 done_deadline =
+	    g_get_monotonic_time() + (gint64)id->settings->timeout_s * G_USEC_PER_SEC;
 	for (;;) {
 		char *line = NULL;
 		int r = read_line(id, &line, done_deadline, -1, error_r);

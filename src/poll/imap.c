@@ -79,7 +79,8 @@ poll_imap_mutf7(const char *utf8)
 		/* A run of characters outside printable ASCII: UTF-16BE in
 		 * base64 with ',' for '/', no padding, between '&' and '-'. */
 		const char *end = p;
-		while (*end != '\0' && !((unsigned char)*end >= 0x20 && (unsigned char)*end <= 0x7e))
+		while (*end != '\0' &&
+		       !((unsigned char)*end >= 0x20 && (unsigned char)*end <= 0x7e))
 			end = g_utf8_next_char(end);
 		glong n16 = 0;
 		gunichar2 *u16 = g_utf8_to_utf16(p, end - p, NULL, &n16, NULL);
@@ -140,10 +141,11 @@ poll_imap_uid_set(const uint64_t *uids, size_t count, size_t max_len, size_t *us
 			j++;
 		char part[48];
 		if (j > i)
-			g_snprintf(part, sizeof(part), "%s%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT, out->len ? "," : "",
-				   (guint64)uids[i], (guint64)uids[j]);
+			g_snprintf(part, sizeof(part), "%s%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT,
+				   out->len ? "," : "", (guint64)uids[i], (guint64)uids[j]);
 		else
-			g_snprintf(part, sizeof(part), "%s%" G_GUINT64_FORMAT, out->len ? "," : "", (guint64)uids[i]);
+			g_snprintf(part, sizeof(part), "%s%" G_GUINT64_FORMAT, out->len ? "," : "",
+				   (guint64)uids[i]);
 		if (out->len > 0 && out->len + strlen(part) > max_len)
 			break;
 		g_string_append(out, part);
@@ -187,8 +189,8 @@ skip_word(const char **p, const char *word)
 }
 
 int
-poll_imap_parse_fetch(const char *line, uint64_t *seq_r, uint64_t *uid_r, uint64_t *size_r, bool *seen_r,
-		      bool *deleted_r)
+poll_imap_parse_fetch(const char *line, uint64_t *seq_r, uint64_t *uid_r, uint64_t *size_r,
+		      bool *seen_r, bool *deleted_r)
 {
 	const char *p = line;
 	uint64_t seq, v;
@@ -196,8 +198,8 @@ poll_imap_parse_fetch(const char *line, uint64_t *seq_r, uint64_t *uid_r, uint64
 
 	*size_r = 0;
 	*seen_r = *deleted_r = false;
-	if (!skip_word(&p, "*") || parse_number(&p, &seq) < 0 || *p++ != ' ' || !skip_word(&p, "FETCH") ||
-	    *p++ != '(')
+	if (!skip_word(&p, "*") || parse_number(&p, &seq) < 0 || *p++ != ' ' ||
+	    !skip_word(&p, "FETCH") || *p++ != '(')
 		return -1;
 	while (*p != '\0' && *p != ')') {
 		const char *name = p;
@@ -230,7 +232,8 @@ poll_imap_parse_fetch(const char *line, uint64_t *seq_r, uint64_t *uid_r, uint64
 			if (name_len == 3 && g_ascii_strncasecmp(name, "UID", 3) == 0) {
 				*uid_r = v;
 				have_uid = true;
-			} else if (name_len == 11 && g_ascii_strncasecmp(name, "RFC822.SIZE", 11) == 0) {
+			} else if (name_len == 11 &&
+				   g_ascii_strncasecmp(name, "RFC822.SIZE", 11) == 0) {
 				*size_r = v;
 			}
 		} else {
@@ -265,13 +268,13 @@ struct imap_session {
 	struct poll_pass *pass;
 	struct poll_curl *pc;
 	const struct poll_settings *settings;
-	char *base;             /* imap://host:port/ */
-	char *box_url;          /* base + escaped mailbox + ;UIDVALIDITY=v */
-	char *box_wire;         /* the mailbox as the server names it (mUTF-7, separator) */
-	char sep;               /* hierarchy separator, 0: none */
+	char *base;	/* imap://host:port/ */
+	char *box_url;	/* base + escaped mailbox + ;UIDVALIDITY=v */
+	char *box_wire; /* the mailbox as the server names it (mUTF-7, separator) */
+	char sep;	/* hierarchy separator, 0: none */
 	bool cap_move, cap_uidplus, cap_idle;
 	uint64_t messages, uidnext, uidvalidity;
-	GArray *entries;        /* struct imap_entry */
+	GArray *entries; /* struct imap_entry */
 	uint64_t list_lo;
 	bool list_more;
 	GHashTable *folders_ok; /* wire names known to exist */
@@ -356,8 +359,8 @@ on_status(void *ctx, const char *line, size_t len)
 
 struct list_window {
 	struct imap_session *is;
-	uint64_t overlap_seq;   /* the previous window's last message, asked for again */
-	uint64_t overlap_uid;   /* ... and the UID it had then */
+	uint64_t overlap_seq; /* the previous window's last message, asked for again */
+	uint64_t overlap_uid; /* ... and the UID it had then */
 	bool overlap_ok;
 	uint64_t last_seq, last_uid;
 	unsigned lines;
@@ -368,7 +371,7 @@ on_fetch_window(void *ctx, const char *line, size_t len)
 {
 	struct list_window *w = ctx;
 	struct imap_session *is = w->is;
-	struct imap_entry e = { 0 };
+	struct imap_entry e = {0};
 	uint64_t seq;
 	bool deleted;
 
@@ -445,7 +448,8 @@ folder_wire(struct imap_session *is, const char *folder, char **error_r)
 			if (*p != '/')
 				continue;
 			if (is->sep == 0) {
-				*error_r = g_strdup_printf("folder %s: the server has no folder hierarchy", folder);
+				*error_r = g_strdup_printf(
+				    "folder %s: the server has no folder hierarchy", folder);
 				g_free(name);
 				return NULL;
 			}
@@ -495,8 +499,8 @@ folder_ensure(struct imap_session *is, const char *wire, char **error_r)
 		g_free(cmd);
 		cmd = g_strdup_printf("SUBSCRIBE %s", quoted);
 		if (command(is, is->base, cmd, on_ignore, NULL, &error) < 0) {
-			log_debug("poll: event=subscribe-failed name=%s folder=%s error=\"%s\"", is->settings->name,
-				  wire, error);
+			log_debug("poll: event=subscribe-failed name=%s folder=%s error=\"%s\"",
+				  is->settings->name, wire, error);
 			g_free(error);
 		}
 	}
@@ -510,15 +514,17 @@ out:
 
 /* Runs "UID <verb> <set> <tail>" over uids in chunks. */
 static int
-uid_command(struct imap_session *is, const char *verb, const uint64_t *uids, size_t count, const char *tail,
-	    char **error_r)
+uid_command(struct imap_session *is, const char *verb, const uint64_t *uids, size_t count,
+	    const char *tail, char **error_r)
 {
 	size_t done = 0;
 
 	while (done < count) {
 		size_t used = 0;
-		char *set = poll_imap_uid_set(uids + done, MIN(count - done, IMAP_CHUNK), UID_SET_MAX, &used);
-		char *cmd = g_strdup_printf("UID %s %s%s%s", verb, set, tail ? " " : "", tail ? tail : "");
+		char *set = poll_imap_uid_set(uids + done, MIN(count - done, IMAP_CHUNK),
+					      UID_SET_MAX, &used);
+		char *cmd =
+		    g_strdup_printf("UID %s %s%s%s", verb, set, tail ? " " : "", tail ? tail : "");
 		int r = command(is, is->box_url, cmd, on_ignore, NULL, error_r);
 		g_free(cmd);
 		g_free(set);
@@ -542,7 +548,8 @@ expunge(struct imap_session *is, const uint64_t *uids, size_t count, char **erro
 }
 
 static int
-move_to(struct imap_session *is, const uint64_t *uids, size_t count, const char *folder, char **error_r)
+move_to(struct imap_session *is, const uint64_t *uids, size_t count, const char *folder,
+	char **error_r)
 {
 	char *wire = folder_wire(is, folder, error_r);
 	char *quoted = NULL;
@@ -591,11 +598,11 @@ batch_act(struct imap_session *is, struct poll_item *items, size_t count, char *
 		    (s->after == POLL_AFTER_KEEP || it->fate == POLL_FATE_FAILED))
 			g_array_append_val(unseen, it->uid);
 	}
-	if (unseen->len > 0 &&
-	    uid_command(is, "STORE", (uint64_t *)(void *)unseen->data, unseen->len, "-FLAGS.SILENT (\\Seen)",
-			error_r) < 0)
+	if (unseen->len > 0 && uid_command(is, "STORE", (uint64_t *)(void *)unseen->data,
+					   unseen->len, "-FLAGS.SILENT (\\Seen)", error_r) < 0)
 		goto out;
-	if (failed->len > 0 && move_to(is, (uint64_t *)(void *)failed->data, failed->len, s->failed_to, error_r) < 0)
+	if (failed->len > 0 &&
+	    move_to(is, (uint64_t *)(void *)failed->data, failed->len, s->failed_to, error_r) < 0)
 		goto out;
 	if (done->len > 0) {
 		const uint64_t *uids = (const uint64_t *)(void *)done->data;
@@ -605,7 +612,8 @@ batch_act(struct imap_session *is, struct poll_item *items, size_t count, char *
 				goto out;
 			break;
 		case POLL_AFTER_FLAG:
-			if (uid_command(is, "STORE", uids, done->len, "+FLAGS.SILENT (\\Seen)", error_r) < 0)
+			if (uid_command(is, "STORE", uids, done->len, "+FLAGS.SILENT (\\Seen)",
+					error_r) < 0)
 				goto out;
 			break;
 		case POLL_AFTER_DELETE:
@@ -663,8 +671,10 @@ fetch_one(struct imap_session *is, struct poll_item *it, char **error_r)
 	}
 	if (is->pc->body_too_large) {
 		it->too_large = true;
-		log_warnx("poll: event=too-large name=%s mailbox=%s uid=%" G_GUINT64_FORMAT " max_message_size=%zu",
-			  is->settings->name, is->settings->key, (guint64)it->uid, is->settings->max_message_size);
+		log_warnx("poll: event=too-large name=%s mailbox=%s uid=%" G_GUINT64_FORMAT
+			  " max_message_size=%zu",
+			  is->settings->name, is->settings->key, (guint64)it->uid,
+			  is->settings->max_message_size);
 		g_free(error);
 		return 1;
 	}
@@ -676,14 +686,15 @@ fetch_one(struct imap_session *is, struct poll_item *it, char **error_r)
 static int
 uid_at(struct imap_session *is, uint64_t seq, uint64_t *uid_r, char **error_r)
 {
-	struct uid_probe pr = { .seq = seq };
+	struct uid_probe pr = {.seq = seq};
 	char cmd[64];
 
 	g_snprintf(cmd, sizeof(cmd), "FETCH %" G_GUINT64_FORMAT " (UID)", (guint64)seq);
 	if (command(is, is->box_url, cmd, on_uid_probe, &pr, error_r) < 0)
 		return -1;
 	if (pr.uid == 0) {
-		*error_r = g_strdup_printf("no UID for message %" G_GUINT64_FORMAT " (mailbox changed?)", (guint64)seq);
+		*error_r = g_strdup_printf(
+		    "no UID for message %" G_GUINT64_FORMAT " (mailbox changed?)", (guint64)seq);
 		return -1;
 	}
 	*uid_r = pr.uid;
@@ -721,14 +732,16 @@ list_entries(struct imap_session *is, char **error_r)
 			}
 			start = lo;
 		}
-		struct list_window w = { .is = is };
+		struct list_window w = {.is = is};
 		bool shifted = false;
 		for (uint64_t s = start; s <= m && !is->list_more;) {
 			uint64_t e = MIN(s + IMAP_CHUNK - 1, m);
 			uint64_t from = w.overlap_seq != 0 ? w.overlap_seq : s;
 			char cmd[96];
-			g_snprintf(cmd, sizeof(cmd), "FETCH %" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT
-				   " (UID FLAGS RFC822.SIZE)", (guint64)from, (guint64)e);
+			g_snprintf(cmd, sizeof(cmd),
+				   "FETCH %" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT
+				   " (UID FLAGS RFC822.SIZE)",
+				   (guint64)from, (guint64)e);
 			w.overlap_ok = w.overlap_seq == 0;
 			w.lines = 0;
 			if (command(is, is->box_url, cmd, on_fetch_window, &w, error_r) < 0)
@@ -746,11 +759,13 @@ list_entries(struct imap_session *is, char **error_r)
 		if (!shifted)
 			return 0;
 		if (attempt >= 2) {
-			*error_r = g_strdup("the mailbox kept changing while it was listed; trying again later");
+			*error_r = g_strdup(
+			    "the mailbox kept changing while it was listed; trying again later");
 			return -1;
 		}
-		log_info("poll: event=relist name=%s mailbox=%s detail=\"messages expunged meanwhile\"",
-			 is->settings->name, is->settings->key);
+		log_info(
+		    "poll: event=relist name=%s mailbox=%s detail=\"messages expunged meanwhile\"",
+		    is->settings->name, is->settings->key);
 	}
 }
 
@@ -770,7 +785,7 @@ int
 poll_imap_pass(struct poll_pass *pass, struct poll_curl *pc, char **error_r)
 {
 	const struct poll_settings *s = pass->settings;
-	struct imap_session is = { 0 };
+	struct imap_session is = {0};
 	uint64_t cp_validity = 0, cp_last = 0;
 	struct poll_item *items = NULL;
 	char *cmd = NULL, *error = NULL;
@@ -814,21 +829,25 @@ poll_imap_pass(struct poll_pass *pass, struct poll_curl *pc, char **error_r)
 	}
 	if (is.uidvalidity == 0) {
 		g_free(escaped);
-		*error_r = g_strdup_printf("mailbox %s: the server gave no UIDVALIDITY", s->mailbox);
+		*error_r =
+		    g_strdup_printf("mailbox %s: the server gave no UIDVALIDITY", s->mailbox);
 		goto out;
 	}
-	is.box_url = g_strdup_printf("%s%s;UIDVALIDITY=%" G_GUINT64_FORMAT, is.base, escaped, (guint64)is.uidvalidity);
+	is.box_url = g_strdup_printf("%s%s;UIDVALIDITY=%" G_GUINT64_FORMAT, is.base, escaped,
+				     (guint64)is.uidvalidity);
 	g_free(escaped);
 
 	if (poll_state_imap_get(pass->store, pass->mailbox_id, &cp_validity, &cp_last, error_r) < 0)
 		goto out;
 	if (cp_validity != is.uidvalidity) {
 		if (cp_validity != 0)
-			log_warnx("poll: event=uidvalidity-changed name=%s mailbox=%s old=%" G_GUINT64_FORMAT
-				  " new=%" G_GUINT64_FORMAT " detail=\"checkpoint reset; duplicates are recognised\"",
+			log_warnx("poll: event=uidvalidity-changed name=%s mailbox=%s "
+				  "old=%" G_GUINT64_FORMAT " new=%" G_GUINT64_FORMAT
+				  " detail=\"checkpoint reset; duplicates are recognised\"",
 				  s->name, s->key, (guint64)cp_validity, (guint64)is.uidvalidity);
 		cp_last = 0;
-		if (poll_state_imap_set(pass->store, pass->mailbox_id, is.uidvalidity, 0, error_r) < 0)
+		if (poll_state_imap_set(pass->store, pass->mailbox_id, is.uidvalidity, 0, error_r) <
+		    0)
 			goto out;
 	}
 	bool by_checkpoint = s->after == POLL_AFTER_FLAG || s->after == POLL_AFTER_KEEP;
@@ -853,7 +872,8 @@ poll_imap_pass(struct poll_pass *pass, struct poll_curl *pc, char **error_r)
 		int fetch_failed = 0;
 		memset(items, 0, sizeof(*items) * s->batch_size);
 		for (size_t i = 0; i < n; i++) {
-			const struct imap_entry *e = &g_array_index(is.entries, struct imap_entry, start + i);
+			const struct imap_entry *e =
+			    &g_array_index(is.entries, struct imap_entry, start + i);
 			struct poll_item *it = &items[i];
 			it->uid = e->uid;
 			it->size = e->size;
@@ -869,9 +889,11 @@ poll_imap_pass(struct poll_pass *pass, struct poll_curl *pc, char **error_r)
 			}
 			if (it->size > s->max_message_size) {
 				it->too_large = true;
-				log_warnx("poll: event=too-large name=%s mailbox=%s uid=%" G_GUINT64_FORMAT
-					  " size=%" G_GUINT64_FORMAT " max_message_size=%zu",
-					  s->name, s->key, (guint64)it->uid, (guint64)it->size, s->max_message_size);
+				log_warnx("poll: event=too-large name=%s mailbox=%s "
+					  "uid=%" G_GUINT64_FORMAT " size=%" G_GUINT64_FORMAT
+					  " max_message_size=%zu",
+					  s->name, s->key, (guint64)it->uid, (guint64)it->size,
+					  s->max_message_size);
 				continue;
 			}
 			int r = fetch_one(&is, it, &error);
@@ -892,8 +914,9 @@ poll_imap_pass(struct poll_pass *pass, struct poll_curl *pc, char **error_r)
 		poll_pass_report(pass);
 		char *act_error = NULL;
 		if (batch_act(&is, items, n, &act_error) < 0) {
-			*error_r = g_strdup_printf("after storing: %s (the messages stay and are completed next pass)",
-						   act_error);
+			*error_r = g_strdup_printf(
+			    "after storing: %s (the messages stay and are completed next pass)",
+			    act_error);
 			g_free(act_error);
 			g_free(error);
 			error = NULL;
@@ -903,7 +926,8 @@ poll_imap_pass(struct poll_pass *pass, struct poll_curl *pc, char **error_r)
 						  : MAX(cp_last, items[n - 1].uid);
 		if (new_last != cp_last) {
 			cp_last = new_last;
-			if (poll_state_imap_set(pass->store, pass->mailbox_id, is.uidvalidity, cp_last, error_r) < 0)
+			if (poll_state_imap_set(pass->store, pass->mailbox_id, is.uidvalidity,
+						cp_last, error_r) < 0)
 				goto out;
 		}
 		if (fetch_failed) {
@@ -912,7 +936,8 @@ poll_imap_pass(struct poll_pass *pass, struct poll_curl *pc, char **error_r)
 			goto out;
 		}
 		if (pass->accept_error != NULL) {
-			*error_r = g_strdup_printf("the store did not take a message: %s", pass->accept_error);
+			*error_r = g_strdup_printf("the store did not take a message: %s",
+						   pass->accept_error);
 			goto out;
 		}
 	}

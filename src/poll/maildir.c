@@ -55,7 +55,8 @@ poll_maildir_seen_name(const char *name)
 	const char *info = strrchr(name, INFO_SEP);
 
 	if (info == NULL || !g_str_has_prefix(info + 1, "2,"))
-		return g_strdup_printf("%.*s%c2,S", info != NULL ? (int)(info - name) : (int)strlen(name), name,
+		return g_strdup_printf("%.*s%c2,S",
+				       info != NULL ? (int)(info - name) : (int)strlen(name), name,
 				       INFO_SEP);
 	if (strchr(info + 3, 'S') != NULL)
 		return g_strdup(name);
@@ -85,7 +86,7 @@ unique_name(const char *name)
 }
 
 struct md_file {
-	char *sub;   /* "new" or "cur" */
+	char *sub; /* "new" or "cur" */
 	char *name;
 };
 
@@ -108,7 +109,8 @@ md_file_free(gpointer p)
 }
 
 static int
-list_dir(struct poll_pass *pass, const char *sub, GPtrArray *files, GHashTable *present, char **error_r)
+list_dir(struct poll_pass *pass, const char *sub, GPtrArray *files, GHashTable *present,
+	 char **error_r)
 {
 	const struct poll_settings *s = pass->settings;
 	char *dir = g_build_filename(s->path, sub, NULL);
@@ -178,7 +180,8 @@ read_file(const char *path, size_t max, GBytes **raw_r, bool *too_large_r, char 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			*why_r = g_strdup(n < 0 ? g_strerror(errno) : "file shrank while being read");
+			*why_r =
+			    g_strdup(n < 0 ? g_strerror(errno) : "file shrank while being read");
 			g_free(buf);
 			close(fd);
 			return 2;
@@ -212,7 +215,7 @@ folder_dir(const struct poll_settings *s, const char *folder)
 static int
 folder_ensure(const char *dir, char **error_r)
 {
-	static const char *const subs[] = { "", "cur", "new", "tmp" };
+	static const char *const subs[] = {"", "cur", "new", "tmp"};
 
 	for (size_t i = 0; i < G_N_ELEMENTS(subs); i++) {
 		char *p = g_build_filename(dir, subs[i], NULL);
@@ -299,7 +302,8 @@ poll_maildir_pass(struct poll_pass *pass, char **error_r)
 	}
 	if (keep)
 		present = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-	if (list_dir(pass, "new", files, present, error_r) < 0 || list_dir(pass, "cur", files, present, error_r) < 0)
+	if (list_dir(pass, "new", files, present, error_r) < 0 ||
+	    list_dir(pass, "cur", files, present, error_r) < 0)
 		goto out;
 	g_ptr_array_sort(files, md_file_cmp);
 	if (keep) {
@@ -346,7 +350,7 @@ poll_maildir_pass(struct poll_pass *pass, char **error_r)
 		for (size_t i = 0; i < n; i++) {
 			const struct md_file *f = g_ptr_array_index(files, start + i);
 			struct poll_item *it = &items[i];
-			*it = (struct poll_item){ .uid = start + i, .accept_result = 2 };
+			*it = (struct poll_item){.uid = start + i, .accept_result = 2};
 			it->key = unique_name(f->name);
 			if (poll_pass_stopping(pass))
 				continue;
@@ -361,9 +365,14 @@ poll_maildir_pass(struct poll_pass *pass, char **error_r)
 			} else if (r == 1) {
 				it->accept_result = 1;
 			} else {
-				if (pass->warned == NULL || !g_hash_table_contains(pass->warned, path)) {
-					log_warnx("poll: event=unreadable name=%s file=%s reason=\"%s\"%s", s->name, path,
-						  why, it->too_large && have_failed_to ? " action=failed_to" : "");
+				if (pass->warned == NULL ||
+				    !g_hash_table_contains(pass->warned, path)) {
+					log_warnx("poll: event=unreadable name=%s file=%s "
+						  "reason=\"%s\"%s",
+						  s->name, path, why,
+						  it->too_large && have_failed_to
+						      ? " action=failed_to"
+						      : "");
 					if (pass->warned != NULL)
 						g_hash_table_add(pass->warned, g_strdup(path));
 				}
@@ -377,9 +386,11 @@ poll_maildir_pass(struct poll_pass *pass, char **error_r)
 		int r = 0;
 		for (size_t i = 0; i < n && r == 0; i++)
 			if (items[i].fate != POLL_FATE_NONE)
-				r = act(pass, g_ptr_array_index(files, start + i), items[i].fate, &act_error);
+				r = act(pass, g_ptr_array_index(files, start + i), items[i].fate,
+					&act_error);
 		if (r == 0 && keep)
-			r = poll_state_seen_add(pass->store, pass->mailbox_id, items, n, &act_error);
+			r = poll_state_seen_add(pass->store, pass->mailbox_id, items, n,
+						&act_error);
 		for (size_t i = 0; i < n; i++)
 			poll_item_clear(&items[i]);
 		if (r < 0) {
@@ -392,7 +403,8 @@ poll_maildir_pass(struct poll_pass *pass, char **error_r)
 			goto out;
 		}
 		if (pass->accept_error != NULL) {
-			*error_r = g_strdup_printf("the store did not take a message: %s", pass->accept_error);
+			*error_r = g_strdup_printf("the store did not take a message: %s",
+						   pass->accept_error);
 			goto out;
 		}
 	}
@@ -412,7 +424,7 @@ poll_maildir_watch_open(const char *path)
 
 	if (fd < 0)
 		return -1;
-	const char *subs[] = { "new", "cur" };
+	const char *subs[] = {"new", "cur"};
 	for (size_t i = 0; i < G_N_ELEMENTS(subs); i++) {
 		char *dir = g_build_filename(path, subs[i], NULL);
 		int w = inotify_add_watch(fd, dir, IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE);

@@ -33,9 +33,9 @@ accept_run(gpointer data, gpointer user_data)
 	struct accept_job *job = data;
 	struct poll_pass *pass = job->pass;
 	struct store_arrival arrival = {
-		.source = job->source,
-		.source_name = job->name,
-		.peer = pass->settings->key,
+	    .source = job->source,
+	    .source_name = job->name,
+	    .peer = pass->settings->key,
 	};
 	struct store_receipt receipt;
 	char *error = NULL;
@@ -55,8 +55,8 @@ accept_run(gpointer data, gpointer user_data)
 	g_cond_broadcast(&pass->cond);
 	g_mutex_unlock(&pass->lock);
 	if (r < 0)
-		log_warnx("poll: event=accept-failed name=%s mailbox=%s message=%s error=\"%s\"", pass->settings->name,
-			  pass->settings->key, job->name, error);
+		log_warnx("poll: event=accept-failed name=%s mailbox=%s message=%s error=\"%s\"",
+			  pass->settings->name, pass->settings->key, job->name, error);
 	g_free(error);
 	g_bytes_unref(job->raw);
 	g_free(job->source);
@@ -107,7 +107,8 @@ poll_pass_accept(struct poll_pass *pass, struct poll_item *item, GBytes *raw, co
 	struct accept_job *job = g_new0(struct accept_job, 1);
 
 	if (pass->pool == NULL)
-		pass->pool = g_thread_pool_new(accept_run, NULL, (gint)pass->settings->accept_jobs, FALSE, NULL);
+		pass->pool = g_thread_pool_new(accept_run, NULL, (gint)pass->settings->accept_jobs,
+					       FALSE, NULL);
 	job->pass = pass;
 	job->item = item;
 	job->raw = raw;
@@ -137,9 +138,11 @@ outcome_failed(enum store_outcome outcome)
 }
 
 void
-poll_pass_classify(struct poll_pass *pass, struct poll_item *items, size_t count, bool have_failed_to)
+poll_pass_classify(struct poll_pass *pass, struct poll_item *items, size_t count,
+		   bool have_failed_to)
 {
-	gint64 deadline = g_get_monotonic_time() + (gint64)pass->settings->parse_wait_s * G_USEC_PER_SEC;
+	gint64 deadline =
+	    g_get_monotonic_time() + (gint64)pass->settings->parse_wait_s * G_USEC_PER_SEC;
 	bool wait = have_failed_to && pass->settings->parse_wait_s > 0;
 	char *error = NULL;
 
@@ -147,7 +150,8 @@ poll_pass_classify(struct poll_pass *pass, struct poll_item *items, size_t count
 	for (size_t i = 0; i < count; i++) {
 		struct poll_item *it = &items[i];
 		if (it->accept_result != 0) {
-			it->fate = it->too_large && have_failed_to ? POLL_FATE_FAILED : POLL_FATE_NONE;
+			it->fate =
+			    it->too_large && have_failed_to ? POLL_FATE_FAILED : POLL_FATE_NONE;
 			continue;
 		}
 		it->fate = POLL_FATE_DONE;
@@ -158,9 +162,10 @@ poll_pass_classify(struct poll_pass *pass, struct poll_item *items, size_t count
 		 * stored either way). */
 		for (;;) {
 			enum store_outcome outcome;
-			if (poll_state_outcome(pass->store, it->receipt.message_id, &outcome, &error) < 0) {
-				log_warnx("poll: event=outcome-unknown name=%s error=\"%s\"", pass->settings->name,
-					  error);
+			if (poll_state_outcome(pass->store, it->receipt.message_id, &outcome,
+					       &error) < 0) {
+				log_warnx("poll: event=outcome-unknown name=%s error=\"%s\"",
+					  pass->settings->name, error);
 				g_clear_pointer(&error, g_free);
 				break;
 			}

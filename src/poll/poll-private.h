@@ -13,19 +13,19 @@
 
 /* What happens to one message after the funnel answered. */
 enum poll_fate {
-	POLL_FATE_NONE = 0,   /* not accepted (yet): leave it */
-	POLL_FATE_DONE,       /* stored: the configured action (move_to, flag, delete, keep) */
-	POLL_FATE_FAILED,     /* stored but not a snapshot / unparsable, or too large: failed_to */
+	POLL_FATE_NONE = 0, /* not accepted (yet): leave it */
+	POLL_FATE_DONE,	    /* stored: the configured action (move_to, flag, delete, keep) */
+	POLL_FATE_FAILED,   /* stored but not a snapshot / unparsable, or too large: failed_to */
 };
 
 /* One message of a batch. */
 struct poll_item {
-	uint64_t uid;          /* IMAP UID, POP3 message number, index */
-	char *key;             /* POP3 UIDL, Maildir file name; NULL for IMAP */
-	uint64_t size;         /* as the server announced it (0: unknown) */
-	bool was_seen;         /* IMAP: \Seen before we fetched it */
+	uint64_t uid;  /* IMAP UID, POP3 message number, index */
+	char *key;     /* POP3 UIDL, Maildir file name; NULL for IMAP */
+	uint64_t size; /* as the server announced it (0: unknown) */
+	bool was_seen; /* IMAP: \Seen before we fetched it */
 	bool too_large;
-	int accept_result;     /* 2 not tried, 1 gone from the mailbox, 0 accepted, -1 not accepted */
+	int accept_result; /* 2 not tried, 1 gone from the mailbox, 0 accepted, -1 not accepted */
 	struct store_receipt receipt;
 	enum poll_fate fate;
 };
@@ -33,9 +33,9 @@ struct poll_item {
 struct poll_pass {
 	const struct poll_settings *settings;
 	struct intake *intake;
-	struct store *store;         /* the poller's connection (checkpoints, outcomes) */
-	int64_t mailbox_id;          /* poll_mailboxes.id */
-	volatile gint *stop;         /* non-zero: stop as soon as possible */
+	struct store *store; /* the poller's connection (checkpoints, outcomes) */
+	int64_t mailbox_id;  /* poll_mailboxes.id */
+	volatile gint *stop; /* non-zero: stop as soon as possible */
 	struct poll_pass_stats stats;
 
 	/* progress (CLI) */
@@ -48,19 +48,20 @@ struct poll_pass {
 	GMutex lock;
 	GCond cond;
 	unsigned inflight;
-	char *accept_error;          /* first funnel error of the pass */
-	GHashTable *warned;          /* the poller's: names already warned about (unreadable) */
-	char *imap_mailbox_wire;     /* out: the mailbox as the server names it (for IDLE) */
+	char *accept_error;	 /* first funnel error of the pass */
+	GHashTable *warned;	 /* the poller's: names already warned about (unreadable) */
+	char *imap_mailbox_wire; /* out: the mailbox as the server names it (for IDLE) */
 };
 
 void poll_pass_init(struct poll_pass *pass, const struct poll_settings *settings,
-		    struct intake *intake, struct store *store, int64_t mailbox_id, volatile gint *stop);
+		    struct intake *intake, struct store *store, int64_t mailbox_id,
+		    volatile gint *stop);
 void poll_pass_deinit(struct poll_pass *pass);
 bool poll_pass_stopping(const struct poll_pass *pass);
 /* Hands raw (taken over) to the funnel in the background; blocks while
  * accept_jobs messages are in flight.  The result lands in item. */
-void poll_pass_accept(struct poll_pass *pass, struct poll_item *item, GBytes *raw, const char *source,
-		      const char *name);
+void poll_pass_accept(struct poll_pass *pass, struct poll_item *item, GBytes *raw,
+		      const char *source, const char *name);
 /* Waits until every accept of the pass has returned. */
 void poll_pass_wait(struct poll_pass *pass);
 /* Sets each accepted item's fate from its parse outcome, waiting up to
@@ -91,8 +92,8 @@ int poll_state_seen_add(struct store *store, int64_t mailbox_id, const struct po
 int poll_state_seen_sweep(struct store *store, int64_t mailbox_id, GHashTable *present,
 			  char **error_r);
 /* Adds a pass's result: counters, last success or last error. */
-int poll_state_pass_done(struct store *store, int64_t mailbox_id, const struct poll_pass_stats *stats,
-			 const char *error, char **error_r);
+int poll_state_pass_done(struct store *store, int64_t mailbox_id,
+			 const struct poll_pass_stats *stats, const char *error, char **error_r);
 /* The outcome of message_id (messages.outcome): 0 with *outcome_r, or -1. */
 int poll_state_outcome(struct store *store, int64_t message_id, enum store_outcome *outcome_r,
 		       char **error_r);
@@ -104,13 +105,13 @@ struct poll_curl {
 	const struct poll_settings *settings;
 	volatile gint *stop;
 	char errbuf[CURL_ERROR_SIZE];
-	GString *last_reply;     /* the last refusal, else the last line that was not untagged data */
+	GString *last_reply; /* the last refusal, else the last line that was not untagged data */
 	bool refused;
 	/* body sink: either lines to a callback, or bytes to a buffer */
 	GByteArray *body;
 	size_t body_max;
 	bool body_too_large;
-	GString *line;           /* partial line of a line sink */
+	GString *line; /* partial line of a line sink */
 	bool line_overflow;
 	int (*on_line)(void *ctx, const char *line, size_t len);
 	void *line_ctx;
@@ -150,8 +151,8 @@ int poll_maildir_pass(struct poll_pass *pass, char **error_r);
 struct poll_idle;
 /* Connects, logs in and EXAMINEs the mailbox; 0, -1 with *error_r, or 1
  * when the server does not offer IDLE (then poll by interval). */
-int poll_idle_open(const struct poll_settings *settings, const char *mailbox_wire, volatile gint *stop,
-		   struct poll_idle **idle_r, char **error_r);
+int poll_idle_open(const struct poll_settings *settings, const char *mailbox_wire,
+		   volatile gint *stop, struct poll_idle **idle_r, char **error_r);
 /* Waits up to timeout_ms for new mail or wake_fd: 1 new mail, 0 timeout
  * or woken, -1 error (the connection is unusable: free it). */
 int poll_idle_wait(struct poll_idle *idle, unsigned timeout_ms, int wake_fd, char **error_r);
@@ -168,8 +169,8 @@ char *poll_imap_uid_set(const uint64_t *uids, size_t count, size_t max_len, size
 /* Parses an untagged FETCH line "* N FETCH (UID u FLAGS (..) RFC822.SIZE s)"
  * (N in *seq_r):
  * 0 with the values, -1 when it is not one. */
-int poll_imap_parse_fetch(const char *line, uint64_t *seq_r, uint64_t *uid_r, uint64_t *size_r, bool *seen_r,
-			  bool *deleted_r);
+int poll_imap_parse_fetch(const char *line, uint64_t *seq_r, uint64_t *uid_r, uint64_t *size_r,
+			  bool *seen_r, bool *deleted_r);
 
 /* Maildir (maildir.c): the name with the S flag added ("x:2,FS"), and
  * whether a name carries S.  Exposed for the unit test. */

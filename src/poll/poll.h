@@ -30,10 +30,10 @@ enum poll_kind { POLL_KIND_IMAP, POLL_KIND_POP3, POLL_KIND_MAILDIR };
 /* What to do with a message once it is safely stored. */
 enum poll_after {
 	POLL_AFTER_DEFAULT = 0, /* IMAP move, POP3 delete, Maildir flag */
-	POLL_AFTER_MOVE,        /* IMAP: to move_to; Maildir: to the move_to folder */
-	POLL_AFTER_FLAG,        /* IMAP: \Seen; Maildir: new/ -> cur/ with :2,S */
-	POLL_AFTER_DELETE,      /* IMAP: \Deleted + expunge; POP3: DELE; Maildir: unlink */
-	POLL_AFTER_KEEP,        /* leave it; remember what was taken (UID, UIDL, name) */
+	POLL_AFTER_MOVE,	/* IMAP: to move_to; Maildir: to the move_to folder */
+	POLL_AFTER_FLAG,	/* IMAP: \Seen; Maildir: new/ -> cur/ with :2,S */
+	POLL_AFTER_DELETE,	/* IMAP: \Deleted + expunge; POP3: DELE; Maildir: unlink */
+	POLL_AFTER_KEEP,	/* leave it; remember what was taken (UID, UIDL, name) */
 };
 
 /* STARTTLS on imap:// and pop3:// (imaps:// and pop3s:// are TLS from the start). */
@@ -46,37 +46,44 @@ enum poll_starttls {
 /* One poller's settings: the keys of a [poll.NAME] section.  Every limit
  * has a default (poll_settings_new); strings are owned. */
 struct poll_settings {
-	char *name;               /* NAME of [poll.NAME]; "import" from the CLI */
-	char *url;                /* url: imap[s]://USER@HOST[:PORT]/MAILBOX, pop3[s]://USER@HOST[:PORT], maildir:/PATH */
-	char *password_file;      /* password_file: the password, one line (never in the url) */
-	unsigned interval_s;      /* interval: seconds between passes; default 60 */
-	enum poll_after after;    /* after: move | flag | delete | keep */
-	char *move_to;            /* move_to: default "snapkeep/processed" ('/' separates levels) */
-	char *failed_to;          /* failed_to: not-snapshot, unparsable or too large; default "snapkeep/failed"; "" = like the others */
-	bool tls_verify;          /* tls_verify: verify the server's certificate and name; default true */
-	char *tls_ca_file;        /* tls_ca_file: PEM bundle of trusted CAs; default the system's */
+	char *name;	     /* NAME of [poll.NAME]; "import" from the CLI */
+	char *url;	     /* url: imap[s]://USER@HOST[:PORT]/MAILBOX, pop3[s]://USER@HOST[:PORT],
+				maildir:/PATH */
+	char *password_file; /* password_file: the password, one line (never in the url) */
+	unsigned interval_s; /* interval: seconds between passes; default 60 */
+	enum poll_after after; /* after: move | flag | delete | keep */
+	char *move_to;	       /* move_to: default "snapkeep/processed" ('/' separates levels) */
+	char *failed_to;       /* failed_to: not-snapshot, unparsable or too large; default
+				  "snapkeep/failed"; "" = like the others */
+	bool tls_verify;   /* tls_verify: verify the server's certificate and name; default true */
+	char *tls_ca_file; /* tls_ca_file: PEM bundle of trusted CAs; default the system's */
 	enum poll_starttls starttls; /* starttls: auto | required | no */
-	unsigned batch_size;      /* batch_size: messages fetched before acting on them; default 100 */
-	bool idle;                /* idle: IMAP IDLE / inotify on the Maildir; default true */
-	unsigned idle_restart_s;  /* idle_restart: re-issue IDLE after this; default 1500 (RFC 2177: < 29 min) */
-	unsigned timeout_s;       /* timeout: connect and stall limit of one command; default 60 */
-	unsigned backoff_min_s;   /* backoff_min: first retry delay after an error; default 5 */
-	unsigned backoff_max_s;   /* backoff_max: longest retry delay; default 900 */
-	size_t max_message_size;  /* max_message_size: larger messages are not fetched; default 64 MiB */
-	unsigned parse_wait_s;    /* parse_wait: wait for parse outcomes before choosing move_to/failed_to; default 10 */
-	unsigned pass_max;        /* pass_max: messages per pass (the next pass follows at once); default 10000 */
-	unsigned accept_jobs;     /* accept_jobs: messages handed to the funnel at once (group commit); default 8 */
+	unsigned batch_size; /* batch_size: messages fetched before acting on them; default 100 */
+	bool idle;	     /* idle: IMAP IDLE / inotify on the Maildir; default true */
+	unsigned idle_restart_s; /* idle_restart: re-issue IDLE after this; default 1500 (RFC 2177:
+				    < 29 min) */
+	unsigned timeout_s;	 /* timeout: connect and stall limit of one command; default 60 */
+	unsigned backoff_min_s;	 /* backoff_min: first retry delay after an error; default 5 */
+	unsigned backoff_max_s;	 /* backoff_max: longest retry delay; default 900 */
+	size_t max_message_size; /* max_message_size: larger messages are not fetched; default 64
+				    MiB */
+	unsigned parse_wait_s;	 /* parse_wait: wait for parse outcomes before choosing
+				    move_to/failed_to; default 10 */
+	unsigned pass_max; /* pass_max: messages per pass (the next pass follows at once); default
+			      10000 */
+	unsigned accept_jobs; /* accept_jobs: messages handed to the funnel at once (group commit);
+				 default 8 */
 
 	/* Derived from url by poll_settings_set_url. */
 	enum poll_kind kind;
-	bool tls;                 /* imaps / pop3s */
-	char *host;               /* without brackets */
+	bool tls;   /* imaps / pop3s */
+	char *host; /* without brackets */
 	unsigned port;
 	char *user;
-	char *login_options;      /* ";AUTH=..." of the url (CURLOPT_LOGIN_OPTIONS), or NULL */
-	char *mailbox;            /* IMAP: decoded mailbox name (UTF-8); default INBOX */
-	char *path;               /* Maildir: the directory */
-	char *key;                /* the mailbox without secrets: checkpoint key, logs, state */
+	char *login_options; /* ";AUTH=..." of the url (CURLOPT_LOGIN_OPTIONS), or NULL */
+	char *mailbox;	     /* IMAP: decoded mailbox name (UTF-8); default INBOX */
+	char *path;	     /* Maildir: the directory */
+	char *key;	     /* the mailbox without secrets: checkpoint key, logs, state */
 };
 
 /* A settings object with every default; url unset.  Never NULL. */
@@ -99,12 +106,12 @@ int poll_settings_check_set(GPtrArray *list, char **error_r);
 /* Counts of one pass. */
 struct poll_pass_stats {
 	unsigned listed;     /* messages seen in the mailbox (to take) */
-	unsigned taken;      /* accepted by the funnel, new */
+	unsigned taken;	     /* accepted by the funnel, new */
 	unsigned duplicates; /* accepted, already stored */
 	unsigned failed;     /* sent to failed_to: not-snapshot, unparsable, too large */
-	unsigned skipped;    /* left in place: unreadable, not accepted, too large without failed_to */
+	unsigned skipped; /* left in place: unreadable, not accepted, too large without failed_to */
 	uint64_t bytes;
-	bool more;           /* pass_max reached: more is waiting */
+	bool more; /* pass_max reached: more is waiting */
 };
 
 /* One pass over a mailbox (snapkeep import URL): take everything there is,
@@ -147,16 +154,16 @@ void poll_set_wake(struct poll_set *set);
 /* The state of one poller, for the log, /metrics and the intake page. */
 struct poll_state {
 	char *name;
-	char *kind;               /* imap, pop3, maildir */
-	char *mailbox;            /* the url without secrets */
+	char *kind;    /* imap, pop3, maildir */
+	char *mailbox; /* the url without secrets */
 	char *after;
 	bool running;
-	bool idle;                /* waiting in IMAP IDLE or on inotify */
-	int64_t last_pass_us;     /* end of the last pass (wall clock, us), 0: none yet */
+	bool idle;	      /* waiting in IMAP IDLE or on inotify */
+	int64_t last_pass_us; /* end of the last pass (wall clock, us), 0: none yet */
 	int64_t last_success_us;
 	int64_t last_error_us;
-	char *last_error;         /* NULL when the last pass succeeded */
-	int64_t next_pass_us;     /* when the next pass is due at the latest */
+	char *last_error;     /* NULL when the last pass succeeded */
+	int64_t next_pass_us; /* when the next pass is due at the latest */
 	uint64_t passes, errors;
 	uint64_t taken, duplicates, failed, skipped;
 	unsigned consecutive_errors;

@@ -39,9 +39,9 @@ struct pass_env {
 	int64_t mailbox_id;
 	volatile gint *stop;
 	GHashTable *warned;
-	struct poll_curl pc;      /* IMAP: kept between passes */
+	struct poll_curl pc; /* IMAP: kept between passes */
 	bool pc_open;
-	char *mailbox_wire;       /* IMAP: learnt by the last pass */
+	char *mailbox_wire; /* IMAP: learnt by the last pass */
 	void (*progress)(void *ctx, const struct poll_pass_stats *stats, unsigned total);
 	void *progress_ctx;
 };
@@ -90,7 +90,8 @@ env_run_pass(struct pass_env *env, struct poll_pass_stats *stats_r, char **error
 	}
 	poll_pass_deinit(&pass);
 	*stats_r = pass.stats;
-	if (poll_state_pass_done(env->store, env->mailbox_id, stats_r, r < 0 ? *error_r : NULL, &db_error) < 0) {
+	if (poll_state_pass_done(env->store, env->mailbox_id, stats_r, r < 0 ? *error_r : NULL,
+				 &db_error) < 0) {
 		log_warnx("poll: event=state-not-saved name=%s error=\"%s\"", s->name, db_error);
 		g_free(db_error);
 	}
@@ -98,8 +99,8 @@ env_run_pass(struct pass_env *env, struct poll_pass_stats *stats_r, char **error
 }
 
 static int
-env_open(struct pass_env *env, const struct poll_settings *s, struct intake *intake, const char *db_path,
-	 volatile gint *stop, char **error_r)
+env_open(struct pass_env *env, const struct poll_settings *s, struct intake *intake,
+	 const char *db_path, volatile gint *stop, char **error_r)
 {
 	struct store_settings ss;
 
@@ -128,28 +129,32 @@ env_close(struct pass_env *env)
 }
 
 static void
-log_pass(const struct poll_settings *s, const struct poll_pass_stats *st, gint64 started, const char *error)
+log_pass(const struct poll_settings *s, const struct poll_pass_stats *st, gint64 started,
+	 const char *error)
 {
 	unsigned ms = (unsigned)((g_get_monotonic_time() - started) / 1000);
 
 	if (error != NULL)
-		log_warnx("poll: event=pass-failed name=%s mailbox=%s taken=%u duplicates=%u failed=%u ms=%u error=\"%s\"",
+		log_warnx("poll: event=pass-failed name=%s mailbox=%s taken=%u duplicates=%u "
+			  "failed=%u ms=%u error=\"%s\"",
 			  s->name, s->key, st->taken, st->duplicates, st->failed, ms, error);
 	else if (st->taken + st->duplicates + st->failed + st->skipped > 0)
-		log_info("poll: event=pass name=%s mailbox=%s listed=%u taken=%u duplicates=%u failed=%u skipped=%u "
+		log_info("poll: event=pass name=%s mailbox=%s listed=%u taken=%u duplicates=%u "
+			 "failed=%u skipped=%u "
 			 "bytes=%" G_GUINT64_FORMAT " ms=%u%s",
-			 s->name, s->key, st->listed, st->taken, st->duplicates, st->failed, st->skipped,
-			 (guint64)st->bytes, ms, st->more ? " more=yes" : "");
+			 s->name, s->key, st->listed, st->taken, st->duplicates, st->failed,
+			 st->skipped, (guint64)st->bytes, ms, st->more ? " more=yes" : "");
 	else
-		log_debug("poll: event=pass name=%s mailbox=%s listed=0 ms=%u", s->name, s->key, ms);
+		log_debug("poll: event=pass name=%s mailbox=%s listed=0 ms=%u", s->name, s->key,
+			  ms);
 }
 
 int
-poll_run_once(struct intake *intake, const char *db_path, const struct poll_settings *settings, bool progress,
-	      struct poll_pass_stats *stats_r, char **error_r)
+poll_run_once(struct intake *intake, const char *db_path, const struct poll_settings *settings,
+	      bool progress, struct poll_pass_stats *stats_r, char **error_r)
 {
 	struct pass_env env;
-	struct poll_progress bar = { .label = settings->key };
+	struct poll_progress bar = {.label = settings->key};
 	int r;
 
 	memset(stats_r, 0, sizeof(*stats_r));
@@ -201,7 +206,8 @@ wait_until(struct poller *p, gint64 deadline, int fd)
 		gint64 now = g_get_monotonic_time();
 		if (now >= deadline)
 			return 0;
-		struct pollfd fds[2] = { { .fd = p->wake[0], .events = POLLIN }, { .fd = fd, .events = POLLIN } };
+		struct pollfd fds[2] = {{.fd = p->wake[0], .events = POLLIN},
+					{.fd = fd, .events = POLLIN}};
 		int ms = (int)MIN((deadline - now + 999) / 1000, 60000);
 		int r = poll(fds, fd >= 0 ? 2 : 1, ms);
 		if (r < 0 && errno != EINTR)
@@ -229,24 +235,26 @@ poller_main(gpointer data)
 {
 	struct poller *p = data;
 	const struct poll_settings *s = p->settings;
-	struct pass_env env = { 0 };
+	struct pass_env env = {0};
 	struct poll_idle *idle = NULL;
 	bool idle_unsupported = false;
 	int watch_fd = -1;
 	unsigned backoff = 0;
 	char *error = NULL;
 
-	log_info("poll: event=start name=%s mailbox=%s after=%s interval=%u idle=%s", s->name, s->key,
-		 poll_after_name(s->after), s->interval_s, s->idle ? "yes" : "no");
+	log_info("poll: event=start name=%s mailbox=%s after=%s interval=%u idle=%s", s->name,
+		 s->key, poll_after_name(s->after), s->interval_s, s->idle ? "yes" : "no");
 	/* The store may be briefly unavailable at start: retry like any error. */
 	while (g_atomic_int_get(&p->stop) == 0) {
 		if (env_open(&env, s, p->intake, p->db_path, &p->stop, &error) == 0)
 			break;
 		env_close(&env);
 		backoff = backoff_next(s, backoff);
-		log_warnx("poll: event=store-unavailable name=%s error=\"%s\" retry_s=%u", s->name, error, backoff);
-		struct poll_pass_stats none = { 0 };
-		poll_registry_pass(p->entry, &none, error, sk_time_now_us() + (int64_t)backoff * G_USEC_PER_SEC);
+		log_warnx("poll: event=store-unavailable name=%s error=\"%s\" retry_s=%u", s->name,
+			  error, backoff);
+		struct poll_pass_stats none = {0};
+		poll_registry_pass(p->entry, &none, error,
+				   sk_time_now_us() + (int64_t)backoff * G_USEC_PER_SEC);
 		g_clear_pointer(&error, g_free);
 		wait_until(p, g_get_monotonic_time() + (gint64)backoff * G_USEC_PER_SEC, -1);
 	}
@@ -259,8 +267,9 @@ poller_main(gpointer data)
 	if (s->kind == POLL_KIND_MAILDIR && s->idle) {
 		watch_fd = poll_maildir_watch_open(s->path);
 		if (watch_fd < 0)
-			log_warnx("poll: event=no-inotify name=%s path=%s detail=\"polling every %us\"", s->name, s->path,
-				  s->interval_s);
+			log_warnx(
+			    "poll: event=no-inotify name=%s path=%s detail=\"polling every %us\"",
+			    s->name, s->path, s->interval_s);
 	}
 
 	while (g_atomic_int_get(&p->stop) == 0) {
@@ -275,18 +284,22 @@ poller_main(gpointer data)
 		if (r < 0) {
 			bool first = backoff == 0;
 			backoff = backoff_next(s, backoff);
-			poll_registry_pass(p->entry, &stats, error, sk_time_now_us() + (int64_t)backoff * G_USEC_PER_SEC);
-			log_warnx("poll: event=retry name=%s in_s=%u%s", s->name, backoff, first ? " first=yes" : "");
+			poll_registry_pass(p->entry, &stats, error,
+					   sk_time_now_us() + (int64_t)backoff * G_USEC_PER_SEC);
+			log_warnx("poll: event=retry name=%s in_s=%u%s", s->name, backoff,
+				  first ? " first=yes" : "");
 			g_clear_pointer(&error, g_free);
 			poll_idle_free(&idle);
-			wait_until(p, g_get_monotonic_time() + (gint64)backoff * G_USEC_PER_SEC, -1);
+			wait_until(p, g_get_monotonic_time() + (gint64)backoff * G_USEC_PER_SEC,
+				   -1);
 			continue;
 		}
 		if (backoff != 0)
 			log_info("poll: event=recovered name=%s mailbox=%s", s->name, s->key);
 		backoff = 0;
 		gint64 due = g_get_monotonic_time() + (gint64)s->interval_s * G_USEC_PER_SEC;
-		poll_registry_pass(p->entry, &stats, NULL, sk_time_now_us() + (int64_t)s->interval_s * G_USEC_PER_SEC);
+		poll_registry_pass(p->entry, &stats, NULL,
+				   sk_time_now_us() + (int64_t)s->interval_s * G_USEC_PER_SEC);
 		if (stats.more)
 			continue;
 
@@ -294,12 +307,14 @@ poller_main(gpointer data)
 		    env.mailbox_wire != NULL) {
 			int ir = poll_idle_open(s, env.mailbox_wire, &p->stop, &idle, &error);
 			if (ir < 0) {
-				log_warnx("poll: event=idle-failed name=%s error=\"%s\" detail=\"polling every %us\"",
+				log_warnx("poll: event=idle-failed name=%s error=\"%s\" "
+					  "detail=\"polling every %us\"",
 					  s->name, error, s->interval_s);
 				g_clear_pointer(&error, g_free);
 			} else if (ir > 0) {
 				idle_unsupported = true;
-				log_info("poll: event=no-idle name=%s detail=\"server offers no IDLE; polling every %us\"",
+				log_info("poll: event=no-idle name=%s detail=\"server offers no "
+					 "IDLE; polling every %us\"",
 					 s->name, s->interval_s);
 			} else {
 				log_info("poll: event=idle name=%s mailbox=%s", s->name, s->key);
@@ -307,15 +322,19 @@ poller_main(gpointer data)
 			}
 		}
 		if (idle != NULL) {
-			poll_registry_idle(p->entry, true, sk_time_now_us() + (int64_t)s->interval_s * G_USEC_PER_SEC);
+			poll_registry_idle(p->entry, true,
+					   sk_time_now_us() +
+					       (int64_t)s->interval_s * G_USEC_PER_SEC);
 			while (g_atomic_int_get(&p->stop) == 0) {
 				gint64 now = g_get_monotonic_time();
 				if (now >= due)
 					break;
-				unsigned ms = (unsigned)MIN((due - now) / 1000 + 1, (gint64)s->idle_restart_s * 1000);
+				unsigned ms = (unsigned)MIN((due - now) / 1000 + 1,
+							    (gint64)s->idle_restart_s * 1000);
 				int ir = poll_idle_wait(idle, ms, p->wake[0], &error);
 				if (ir < 0) {
-					log_warnx("poll: event=idle-lost name=%s error=\"%s\"", s->name, error);
+					log_warnx("poll: event=idle-lost name=%s error=\"%s\"",
+						  s->name, error);
 					g_clear_pointer(&error, g_free);
 					poll_idle_free(&idle);
 					break;
@@ -334,7 +353,8 @@ poller_main(gpointer data)
 			poll_registry_idle(p->entry, false, 0);
 			continue;
 		}
-		poll_registry_idle(p->entry, watch_fd >= 0, sk_time_now_us() + (int64_t)s->interval_s * G_USEC_PER_SEC);
+		poll_registry_idle(p->entry, watch_fd >= 0,
+				   sk_time_now_us() + (int64_t)s->interval_s * G_USEC_PER_SEC);
 		if (wait_until(p, due, watch_fd) > 0)
 			g_usleep(20000); /* let a burst of deliveries land together */
 		poll_registry_idle(p->entry, false, 0);
@@ -350,7 +370,8 @@ poller_main(gpointer data)
 }
 
 static struct poller *
-poller_start(struct intake *intake, const char *db_path, const struct poll_settings *settings, char **error_r)
+poller_start(struct intake *intake, const char *db_path, const struct poll_settings *settings,
+	     char **error_r)
 {
 	struct poller *p = g_new0(struct poller, 1);
 	GError *gerr = NULL;
@@ -405,8 +426,8 @@ struct poll_set {
 };
 
 int
-poll_set_start(struct intake *intake, const char *db_path, GPtrArray *settings, struct poll_set **set_r,
-	       char **error_r)
+poll_set_start(struct intake *intake, const char *db_path, GPtrArray *settings,
+	       struct poll_set **set_r, char **error_r)
 {
 	struct poll_set *set = g_new0(struct poll_set, 1);
 
@@ -414,7 +435,8 @@ poll_set_start(struct intake *intake, const char *db_path, GPtrArray *settings, 
 	set->db_path = g_strdup(db_path);
 	set->pollers = g_ptr_array_new();
 	for (guint i = 0; settings != NULL && i < settings->len; i++) {
-		struct poller *p = poller_start(intake, db_path, g_ptr_array_index(settings, i), error_r);
+		struct poller *p =
+		    poller_start(intake, db_path, g_ptr_array_index(settings, i), error_r);
 		if (p == NULL) {
 			poll_set_free(&set);
 			return -1;
@@ -429,12 +451,13 @@ poll_set_start(struct intake *intake, const char *db_path, GPtrArray *settings, 
 static char *
 settings_fingerprint(const struct poll_settings *s)
 {
-	return g_strdup_printf("%s|%s|%s|%u|%d|%s|%s|%d|%s|%d|%u|%d|%u|%u|%u|%u|%zu|%u|%u|%u", s->name, s->url,
-			       s->password_file ? s->password_file : "", s->interval_s, (int)s->after, s->move_to,
-			       s->failed_to, (int)s->tls_verify, s->tls_ca_file ? s->tls_ca_file : "",
-			       (int)s->starttls, s->batch_size, (int)s->idle, s->idle_restart_s, s->timeout_s,
-			       s->backoff_min_s, s->backoff_max_s, s->max_message_size, s->parse_wait_s, s->pass_max,
-			       s->accept_jobs);
+	return g_strdup_printf("%s|%s|%s|%u|%d|%s|%s|%d|%s|%d|%u|%d|%u|%u|%u|%u|%zu|%u|%u|%u",
+			       s->name, s->url, s->password_file ? s->password_file : "",
+			       s->interval_s, (int)s->after, s->move_to, s->failed_to,
+			       (int)s->tls_verify, s->tls_ca_file ? s->tls_ca_file : "",
+			       (int)s->starttls, s->batch_size, (int)s->idle, s->idle_restart_s,
+			       s->timeout_s, s->backoff_min_s, s->backoff_max_s,
+			       s->max_message_size, s->parse_wait_s, s->pass_max, s->accept_jobs);
 }
 
 int
@@ -470,7 +493,8 @@ poll_set_reload(struct poll_set *set, GPtrArray *settings, char **error_r)
 		const struct poll_settings *s = g_ptr_array_index(settings, j);
 		bool running = false;
 		for (guint i = 0; i < set->pollers->len && !running; i++)
-			running = strcmp(((struct poller *)g_ptr_array_index(set->pollers, i))->settings->name,
+			running = strcmp(((struct poller *)g_ptr_array_index(set->pollers, i))
+					     ->settings->name,
 					 s->name) == 0;
 		if (running)
 			continue;
@@ -507,7 +531,8 @@ bool
 poll_set_busy(struct poll_set *set)
 {
 	for (guint i = 0; set != NULL && i < set->pollers->len; i++)
-		if (g_atomic_int_get(&((struct poller *)g_ptr_array_index(set->pollers, i))->finished) == 0)
+		if (g_atomic_int_get(
+			&((struct poller *)g_ptr_array_index(set->pollers, i))->finished) == 0)
 			return true;
 	return false;
 }

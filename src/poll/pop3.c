@@ -40,8 +40,8 @@ struct pop3_entry {
 
 struct pop3_session {
 	const struct poll_settings *settings;
-	GArray *entries;        /* struct pop3_entry, in UIDL order */
-	GHashTable *by_number;  /* number -> index + 1 */
+	GArray *entries;       /* struct pop3_entry, in UIDL order */
+	GHashTable *by_number; /* number -> index + 1 */
 	bool bad_line;
 };
 
@@ -69,7 +69,7 @@ on_uidl(void *ctx, const char *line, size_t len)
 {
 	struct pop3_session *ps = ctx;
 	const char *p = line;
-	struct pop3_entry e = { 0 };
+	struct pop3_entry e = {0};
 
 	if (len == 0)
 		return 0;
@@ -94,7 +94,8 @@ on_uidl(void *ctx, const char *line, size_t len)
 	}
 	e.uidl = g_strdup(p);
 	g_array_append_val(ps->entries, e);
-	g_hash_table_insert(ps->by_number, GUINT_TO_POINTER((guint)e.number), GUINT_TO_POINTER(ps->entries->len));
+	g_hash_table_insert(ps->by_number, GUINT_TO_POINTER((guint)e.number),
+			    GUINT_TO_POINTER(ps->entries->len));
 	return 0;
 }
 
@@ -105,9 +106,11 @@ on_list(void *ctx, const char *line, size_t len)
 	const char *p = line;
 	uint64_t number, size;
 
-	if (parse_u64(&p, &number) < 0 || *p++ != ' ' || parse_u64(&p, &size) < 0 || number > UINT32_MAX)
+	if (parse_u64(&p, &number) < 0 || *p++ != ' ' || parse_u64(&p, &size) < 0 ||
+	    number > UINT32_MAX)
 		return 0;
-	guint index = GPOINTER_TO_UINT(g_hash_table_lookup(ps->by_number, GUINT_TO_POINTER((guint)number)));
+	guint index =
+	    GPOINTER_TO_UINT(g_hash_table_lookup(ps->by_number, GUINT_TO_POINTER((guint)number)));
 	if (index > 0)
 		g_array_index(ps->entries, struct pop3_entry, index - 1).size = size;
 	return 0;
@@ -128,7 +131,7 @@ int
 poll_pop3_pass(struct poll_pass *pass, char **error_r)
 {
 	const struct poll_settings *s = pass->settings;
-	struct pop3_session ps = { 0 };
+	struct pop3_session ps = {0};
 	struct poll_curl pc;
 	struct poll_item *items = NULL;
 	GPtrArray *todo = g_ptr_array_new(); /* struct pop3_entry * */
@@ -152,7 +155,8 @@ poll_pop3_pass(struct poll_pass *pass, char **error_r)
 	/* From here on the message numbers are this session's. */
 	pc.forbid_new_connection = true;
 	if (ps.bad_line)
-		log_warnx("poll: event=bad-uidl name=%s mailbox=%s detail=\"lines not of the form 'n uidl' ignored\"",
+		log_warnx("poll: event=bad-uidl name=%s mailbox=%s detail=\"lines not of the form "
+			  "'n uidl' ignored\"",
 			  s->name, s->key);
 	if (poll_curl_perform(&pc, base, NULL, false, on_list, &ps, error_r) < 0)
 		goto out;
@@ -163,7 +167,8 @@ poll_pop3_pass(struct poll_pass *pass, char **error_r)
 		if (present != NULL)
 			g_hash_table_add(present, e->uidl);
 		if (keep) {
-			int r = poll_state_seen_has(pass->store, pass->mailbox_id, e->uidl, error_r);
+			int r =
+			    poll_state_seen_has(pass->store, pass->mailbox_id, e->uidl, error_r);
 			if (r < 0) {
 				g_hash_table_destroy(present);
 				goto out;
@@ -178,7 +183,8 @@ poll_pop3_pass(struct poll_pass *pass, char **error_r)
 		g_ptr_array_add(todo, e);
 	}
 	if (present != NULL) {
-		if (!ps.bad_line && poll_state_seen_sweep(pass->store, pass->mailbox_id, present, &error) < 0) {
+		if (!ps.bad_line &&
+		    poll_state_seen_sweep(pass->store, pass->mailbox_id, present, &error) < 0) {
 			log_warnx("poll: event=sweep-failed name=%s error=\"%s\"", s->name, error);
 			g_clear_pointer(&error, g_free);
 		}
@@ -194,7 +200,8 @@ poll_pop3_pass(struct poll_pass *pass, char **error_r)
 		bool fetch_failed = false;
 		for (size_t i = 0; i < n; i++) {
 			const struct pop3_entry *e = g_ptr_array_index(todo, start + i);
-			items[i] = (struct poll_item){ .uid = e->number, .size = e->size, .accept_result = 2 };
+			items[i] = (struct poll_item){
+			    .uid = e->number, .size = e->size, .accept_result = 2};
 			items[i].key = g_strdup(e->uidl);
 		}
 		for (size_t i = 0; i < n && !fetch_failed; i++) {
@@ -206,9 +213,11 @@ poll_pop3_pass(struct poll_pass *pass, char **error_r)
 			}
 			if (it->size > s->max_message_size) {
 				it->too_large = true;
-				log_warnx("poll: event=too-large name=%s mailbox=%s uidl=%s size=%" G_GUINT64_FORMAT
+				log_warnx("poll: event=too-large name=%s mailbox=%s uidl=%s "
+					  "size=%" G_GUINT64_FORMAT
 					  " max_message_size=%zu detail=\"left on the server\"",
-					  s->name, s->key, it->key, (guint64)it->size, s->max_message_size);
+					  s->name, s->key, it->key, (guint64)it->size,
+					  s->max_message_size);
 				continue;
 			}
 			char *url = g_strdup_printf("%s%" G_GUINT64_FORMAT, base, (guint64)it->uid);
@@ -236,19 +245,24 @@ poll_pop3_pass(struct poll_pass *pass, char **error_r)
 		poll_pass_classify(pass, items, n, false);
 		poll_pass_report(pass);
 		if (keep) {
-			if (poll_state_seen_add(pass->store, pass->mailbox_id, items, n, error_r) < 0)
+			if (poll_state_seen_add(pass->store, pass->mailbox_id, items, n, error_r) <
+			    0)
 				goto out_batch;
 		} else {
 			for (size_t i = 0; i < n; i++) {
 				if (items[i].fate != POLL_FATE_DONE)
 					continue;
-				char *url = g_strdup_printf("%s%" G_GUINT64_FORMAT, base, (guint64)items[i].uid);
+				char *url = g_strdup_printf("%s%" G_GUINT64_FORMAT, base,
+							    (guint64)items[i].uid);
 				char *dele_error = NULL;
-				int r = poll_curl_perform(&pc, url, "DELE", true, NULL, NULL, &dele_error);
+				int r = poll_curl_perform(&pc, url, "DELE", true, NULL, NULL,
+							  &dele_error);
 				g_free(url);
 				if (r < 0) {
-					*error_r = g_strdup_printf("DELE after storing: %s (the messages stay and are "
-								   "completed next pass)", dele_error);
+					*error_r = g_strdup_printf(
+					    "DELE after storing: %s (the messages stay and are "
+					    "completed next pass)",
+					    dele_error);
 					g_free(dele_error);
 					goto out_batch;
 				}
@@ -260,13 +274,14 @@ poll_pop3_pass(struct poll_pass *pass, char **error_r)
 			goto out_batch;
 		}
 		if (pass->accept_error != NULL) {
-			*error_r = g_strdup_printf("the store did not take a message: %s", pass->accept_error);
+			*error_r = g_strdup_printf("the store did not take a message: %s",
+						   pass->accept_error);
 			goto out_batch;
 		}
 		for (size_t i = 0; i < n; i++)
 			poll_item_clear(&items[i]);
 		continue;
-out_batch:
+	out_batch:
 		for (size_t i = 0; i < n; i++)
 			poll_item_clear(&items[i]);
 		goto out;

@@ -71,8 +71,8 @@ poll_registry_remove(struct poll_state_entry **entryp)
 }
 
 void
-poll_registry_pass(struct poll_state_entry *e, const struct poll_pass_stats *stats, const char *error,
-		   int64_t next_pass_us)
+poll_registry_pass(struct poll_state_entry *e, const struct poll_pass_stats *stats,
+		   const char *error, int64_t next_pass_us)
 {
 	int64_t now = sk_time_now_us();
 
@@ -112,7 +112,8 @@ poll_registry_idle(struct poll_state_entry *e, bool idle, int64_t next_pass_us)
 static gint
 state_cmp(gconstpointer a, gconstpointer b)
 {
-	const struct poll_state *x = *(struct poll_state *const *)a, *y = *(struct poll_state *const *)b;
+	const struct poll_state *x = *(struct poll_state *const *)a,
+				*y = *(struct poll_state *const *)b;
 
 	return strcmp(x->name, y->name);
 }
@@ -131,7 +132,8 @@ poll_get_states(void)
 
 	g_mutex_lock(&registry_lock);
 	for (guint i = 0; registry != NULL && i < registry->len; i++) {
-		const struct poll_state *src = &((struct poll_state_entry *)g_ptr_array_index(registry, i))->state;
+		const struct poll_state *src =
+		    &((struct poll_state_entry *)g_ptr_array_index(registry, i))->state;
 		struct poll_state *st = g_new0(struct poll_state, 1);
 		*st = *src;
 		st->name = g_strdup(src->name);
@@ -162,7 +164,8 @@ append_label(GString *out, const char *value)
 }
 
 static void
-append_sample(GString *out, const char *metric, const struct poll_state *st, const char *result, double value)
+append_sample(GString *out, const char *metric, const struct poll_state *st, const char *result,
+	      double value)
 {
 	g_string_append_printf(out, "%s{poller=\"", metric);
 	append_label(out, st->name);
@@ -180,14 +183,18 @@ poll_metrics_write(GString *out)
 		g_ptr_array_unref(states);
 		return;
 	}
-	g_string_append(out, "# HELP snapkeep_poll_messages_total Messages taken from mailboxes, by result.\n"
-			     "# TYPE snapkeep_poll_messages_total counter\n");
+	g_string_append(
+	    out, "# HELP snapkeep_poll_messages_total Messages taken from mailboxes, by result.\n"
+		 "# TYPE snapkeep_poll_messages_total counter\n");
 	for (guint i = 0; i < states->len; i++) {
 		const struct poll_state *st = g_ptr_array_index(states, i);
 		append_sample(out, "snapkeep_poll_messages_total", st, "stored", (double)st->taken);
-		append_sample(out, "snapkeep_poll_messages_total", st, "duplicate", (double)st->duplicates);
-		append_sample(out, "snapkeep_poll_messages_total", st, "failed", (double)st->failed);
-		append_sample(out, "snapkeep_poll_messages_total", st, "skipped", (double)st->skipped);
+		append_sample(out, "snapkeep_poll_messages_total", st, "duplicate",
+			      (double)st->duplicates);
+		append_sample(out, "snapkeep_poll_messages_total", st, "failed",
+			      (double)st->failed);
+		append_sample(out, "snapkeep_poll_messages_total", st, "skipped",
+			      (double)st->skipped);
 	}
 	g_string_append(out, "# HELP snapkeep_poll_passes_total Passes over the mailbox.\n"
 			     "# TYPE snapkeep_poll_passes_total counter\n");
@@ -199,16 +206,21 @@ poll_metrics_write(GString *out)
 	for (guint i = 0; i < states->len; i++)
 		append_sample(out, "snapkeep_poll_errors_total", g_ptr_array_index(states, i), NULL,
 			      (double)((struct poll_state *)g_ptr_array_index(states, i))->errors);
-	g_string_append(out, "# HELP snapkeep_poll_last_success_timestamp_seconds End of the last good pass.\n"
-			     "# TYPE snapkeep_poll_last_success_timestamp_seconds gauge\n");
+	g_string_append(
+	    out, "# HELP snapkeep_poll_last_success_timestamp_seconds End of the last good pass.\n"
+		 "# TYPE snapkeep_poll_last_success_timestamp_seconds gauge\n");
 	for (guint i = 0; i < states->len; i++)
-		append_sample(out, "snapkeep_poll_last_success_timestamp_seconds", g_ptr_array_index(states, i), NULL,
-			      (double)((struct poll_state *)g_ptr_array_index(states, i))->last_success_us / 1e6);
+		append_sample(
+		    out, "snapkeep_poll_last_success_timestamp_seconds",
+		    g_ptr_array_index(states, i), NULL,
+		    (double)((struct poll_state *)g_ptr_array_index(states, i))->last_success_us /
+			1e6);
 	g_string_append(out, "# HELP snapkeep_poll_up 1 when the poller's last pass succeeded.\n"
 			     "# TYPE snapkeep_poll_up gauge\n");
 	for (guint i = 0; i < states->len; i++) {
 		const struct poll_state *st = g_ptr_array_index(states, i);
-		append_sample(out, "snapkeep_poll_up", st, NULL, st->passes > 0 && st->last_error == NULL ? 1.0 : 0.0);
+		append_sample(out, "snapkeep_poll_up", st, NULL,
+			      st->passes > 0 && st->last_error == NULL ? 1.0 : 0.0);
 	}
 	g_ptr_array_unref(states);
 }

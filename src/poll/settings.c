@@ -98,11 +98,8 @@ poll_settings_copy(const struct poll_settings *src)
 }
 
 static const char *const after_names[] = {
-	[POLL_AFTER_DEFAULT] = "default",
-	[POLL_AFTER_MOVE] = "move",
-	[POLL_AFTER_FLAG] = "flag",
-	[POLL_AFTER_DELETE] = "delete",
-	[POLL_AFTER_KEEP] = "keep",
+    [POLL_AFTER_DEFAULT] = "default", [POLL_AFTER_MOVE] = "move", [POLL_AFTER_FLAG] = "flag",
+    [POLL_AFTER_DELETE] = "delete",   [POLL_AFTER_KEEP] = "keep",
 };
 
 int
@@ -207,7 +204,8 @@ poll_settings_set_url(struct poll_settings *s, const char *url, char **error_r)
 		s->tls = true;
 		port = 995;
 	} else {
-		*error_r = g_strdup_printf("url: scheme %s is not imap, imaps, pop3, pop3s or maildir", scheme);
+		*error_r = g_strdup_printf(
+		    "url: scheme %s is not imap, imaps, pop3, pop3s or maildir", scheme);
 		goto out;
 	}
 	if (g_uri_get_password(uri) != NULL) {
@@ -225,7 +223,8 @@ poll_settings_set_url(struct poll_settings *s, const char *url, char **error_r)
 		goto out;
 	}
 	if (user == NULL || *user == '\0' || has_control(user)) {
-		*error_r = g_strdup_printf("url %s: no user (write %s://USER@%s/...)", url, scheme, host);
+		*error_r =
+		    g_strdup_printf("url %s: no user (write %s://USER@%s/...)", url, scheme, host);
 		goto out;
 	}
 	if (g_uri_get_port(uri) > 0)
@@ -244,24 +243,29 @@ poll_settings_set_url(struct poll_settings *s, const char *url, char **error_r)
 		size_t n = strlen(mailbox);
 		while (n > 0 && mailbox[n - 1] == '/')
 			mailbox[--n] = '\0';
-		if (has_control(mailbox) || strchr(mailbox, ';') != NULL || !g_utf8_validate(mailbox, -1, NULL)) {
-			*error_r = g_strdup_printf("url %s: unusable mailbox name (';' parameters, control "
-						   "characters or invalid UTF-8)", url);
+		if (has_control(mailbox) || strchr(mailbox, ';') != NULL ||
+		    !g_utf8_validate(mailbox, -1, NULL)) {
+			*error_r = g_strdup_printf(
+			    "url %s: unusable mailbox name (';' parameters, control "
+			    "characters or invalid UTF-8)",
+			    url);
 			g_free(mailbox);
 			goto out;
 		}
 		s->mailbox = mailbox;
 	} else if (*path != '\0') {
-		*error_r = g_strdup_printf("url %s: a pop3 url names no mailbox (the user's maildrop is polled)",
-					   url);
+		*error_r = g_strdup_printf(
+		    "url %s: a pop3 url names no mailbox (the user's maildrop is polled)", url);
 		goto out;
 	}
-	char *user_esc = g_uri_escape_string(s->user, G_URI_RESERVED_CHARS_SUBCOMPONENT_DELIMITERS, FALSE);
+	char *user_esc =
+	    g_uri_escape_string(s->user, G_URI_RESERVED_CHARS_SUBCOMPONENT_DELIMITERS, FALSE);
 	bool v6 = strchr(s->host, ':') != NULL;
-	s->key = g_strdup_printf("%s://%s@%s%s%s:%u%s%s", s->tls ? (s->kind == POLL_KIND_IMAP ? "imaps" : "pop3s")
-								 : poll_kind_name(s->kind),
-				 user_esc, v6 ? "[" : "", s->host, v6 ? "]" : "", s->port,
-				 s->mailbox != NULL ? "/" : "", s->mailbox != NULL ? s->mailbox : "");
+	s->key = g_strdup_printf(
+	    "%s://%s@%s%s%s:%u%s%s",
+	    s->tls ? (s->kind == POLL_KIND_IMAP ? "imaps" : "pop3s") : poll_kind_name(s->kind),
+	    user_esc, v6 ? "[" : "", s->host, v6 ? "]" : "", s->port, s->mailbox != NULL ? "/" : "",
+	    s->mailbox != NULL ? s->mailbox : "");
 	g_free(user_esc);
 	ret = 0;
 out:
@@ -289,13 +293,16 @@ poll_settings_check(struct poll_settings *s, char **error_r)
 			   : s->kind == POLL_KIND_POP3 ? POLL_AFTER_DELETE
 						       : POLL_AFTER_FLAG;
 	}
-	if (s->kind == POLL_KIND_POP3 && s->after != POLL_AFTER_DELETE && s->after != POLL_AFTER_KEEP) {
-		*error_r = g_strdup_printf("[poll.%s]: POP3 has no folders or flags: after = delete or keep",
-					   s->name);
+	if (s->kind == POLL_KIND_POP3 && s->after != POLL_AFTER_DELETE &&
+	    s->after != POLL_AFTER_KEEP) {
+		*error_r = g_strdup_printf(
+		    "[poll.%s]: POP3 has no folders or flags: after = delete or keep", s->name);
 		return -1;
 	}
-	if (s->kind != POLL_KIND_MAILDIR && (s->password_file == NULL || *s->password_file == '\0')) {
-		*error_r = g_strdup_printf("[poll.%s]: %s needs password_file", s->name, poll_kind_name(s->kind));
+	if (s->kind != POLL_KIND_MAILDIR &&
+	    (s->password_file == NULL || *s->password_file == '\0')) {
+		*error_r = g_strdup_printf("[poll.%s]: %s needs password_file", s->name,
+					   poll_kind_name(s->kind));
 		return -1;
 	}
 	if (s->after == POLL_AFTER_MOVE && (s->move_to == NULL || *s->move_to == '\0')) {
@@ -306,23 +313,26 @@ poll_settings_check(struct poll_settings *s, char **error_r)
 		s->failed_to = g_strdup("");
 	if (s->move_to == NULL)
 		s->move_to = g_strdup("");
-	const char *folders[] = { s->move_to, s->failed_to };
+	const char *folders[] = {s->move_to, s->failed_to};
 	for (size_t i = 0; i < G_N_ELEMENTS(folders); i++) {
 		if (has_control(folders[i]) || !g_utf8_validate(folders[i], -1, NULL)) {
-			*error_r = g_strdup_printf("[poll.%s]: folder name with control characters", s->name);
+			*error_r = g_strdup_printf("[poll.%s]: folder name with control characters",
+						   s->name);
 			return -1;
 		}
 		if (s->kind == POLL_KIND_MAILDIR && folders[i][0] != '/' &&
 		    (strstr(folders[i], "..") != NULL || folders[i][0] == '.')) {
-			*error_r = g_strdup_printf("[poll.%s]: Maildir folder %s: no '..' or leading '.'", s->name,
-						   folders[i]);
+			*error_r =
+			    g_strdup_printf("[poll.%s]: Maildir folder %s: no '..' or leading '.'",
+					    s->name, folders[i]);
 			return -1;
 		}
 	}
 	if (s->kind == POLL_KIND_IMAP && s->mailbox != NULL &&
 	    (strcmp(s->mailbox, s->move_to) == 0 || strcmp(s->mailbox, s->failed_to) == 0)) {
-		*error_r = g_strdup_printf("[poll.%s]: move_to and failed_to must differ from the polled mailbox",
-					   s->name);
+		*error_r = g_strdup_printf(
+		    "[poll.%s]: move_to and failed_to must differ from the polled mailbox",
+		    s->name);
 		return -1;
 	}
 	if (s->starttls == POLL_STARTTLS_AUTO && s->host != NULL)
@@ -330,9 +340,11 @@ poll_settings_check(struct poll_settings *s, char **error_r)
 	if (s->interval_s == 0 || s->batch_size == 0 || s->pass_max == 0 || s->accept_jobs == 0 ||
 	    s->timeout_s == 0 || s->backoff_min_s == 0 || s->backoff_max_s < s->backoff_min_s ||
 	    s->idle_restart_s == 0 || s->max_message_size == 0) {
-		*error_r = g_strdup_printf("[poll.%s]: interval, batch_size, pass_max, accept_jobs, timeout, "
-					   "idle_restart, max_message_size and backoff_min must be positive, "
-					   "backoff_max at least backoff_min", s->name);
+		*error_r = g_strdup_printf(
+		    "[poll.%s]: interval, batch_size, pass_max, accept_jobs, timeout, "
+		    "idle_restart, max_message_size and backoff_min must be positive, "
+		    "backoff_max at least backoff_min",
+		    s->name);
 		return -1;
 	}
 	if (s->batch_size > s->pass_max)
@@ -352,8 +364,9 @@ poll_settings_check_set(GPtrArray *list, char **error_r)
 	for (guint i = 0; i < list->len && ret == 0; i++) {
 		struct poll_settings *s = g_ptr_array_index(list, i);
 		if (g_hash_table_contains(keys, s->key)) {
-			*error_r = g_strdup_printf("[poll.%s]: mailbox %s is polled by another section too", s->name,
-						   s->key);
+			*error_r = g_strdup_printf(
+			    "[poll.%s]: mailbox %s is polled by another section too", s->name,
+			    s->key);
 			ret = -1;
 		}
 		g_hash_table_add(keys, s->key);
@@ -387,7 +400,9 @@ poll_password_read(const char *path, char **error_r)
 		return NULL;
 	}
 	if ((st.st_mode & 0004) != 0)
-		log_warnx("poll: event=password-file-readable path=%s detail=\"readable by every user\"", path);
+		log_warnx(
+		    "poll: event=password-file-readable path=%s detail=\"readable by every user\"",
+		    path);
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n < 0) {
@@ -399,7 +414,8 @@ poll_password_read(const char *path, char **error_r)
 	if (nl != NULL)
 		*nl = '\0';
 	else if (n > PASSWORD_MAX) {
-		*error_r = g_strdup_printf("password_file %s: longer than %d bytes", path, PASSWORD_MAX);
+		*error_r =
+		    g_strdup_printf("password_file %s: longer than %d bytes", path, PASSWORD_MAX);
 		return NULL;
 	}
 	if (buf[0] == '\0') {

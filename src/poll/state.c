@@ -40,17 +40,19 @@ now_utc(char utc[SK_UTC_SIZE])
 }
 
 int
-poll_state_mailbox(struct store *store, const struct poll_settings *settings, int64_t *id_r, char **error_r)
+poll_state_mailbox(struct store *store, const struct poll_settings *settings, int64_t *id_r,
+		   char **error_r)
 {
 	char utc[SK_UTC_SIZE];
 	sqlite3_stmt *stmt;
 	int ret = -1;
 
 	now_utc(utc);
-	stmt = prepare(store,
-		       "INSERT INTO poll_mailboxes (mailbox, poller, updated_utc) VALUES (?1, ?2, ?3) "
-		       "ON CONFLICT (mailbox) DO UPDATE SET poller = excluded.poller RETURNING id",
-		       error_r);
+	stmt =
+	    prepare(store,
+		    "INSERT INTO poll_mailboxes (mailbox, poller, updated_utc) VALUES (?1, ?2, ?3) "
+		    "ON CONFLICT (mailbox) DO UPDATE SET poller = excluded.poller RETURNING id",
+		    error_r);
 	if (stmt == NULL)
 		return -1;
 	sqlite3_bind_text(stmt, 1, settings->key, -1, SQLITE_TRANSIENT);
@@ -68,11 +70,11 @@ out:
 }
 
 int
-poll_state_imap_get(struct store *store, int64_t mailbox_id, uint64_t *uidvalidity_r, uint64_t *last_uid_r,
-		    char **error_r)
+poll_state_imap_get(struct store *store, int64_t mailbox_id, uint64_t *uidvalidity_r,
+		    uint64_t *last_uid_r, char **error_r)
 {
-	sqlite3_stmt *stmt = prepare(store, "SELECT uidvalidity, last_uid FROM poll_mailboxes WHERE id = ?1",
-				     error_r);
+	sqlite3_stmt *stmt = prepare(
+	    store, "SELECT uidvalidity, last_uid FROM poll_mailboxes WHERE id = ?1", error_r);
 	int ret = -1;
 
 	if (stmt == NULL)
@@ -91,14 +93,15 @@ out:
 }
 
 int
-poll_state_imap_set(struct store *store, int64_t mailbox_id, uint64_t uidvalidity, uint64_t last_uid,
-		    char **error_r)
+poll_state_imap_set(struct store *store, int64_t mailbox_id, uint64_t uidvalidity,
+		    uint64_t last_uid, char **error_r)
 {
 	char utc[SK_UTC_SIZE];
-	sqlite3_stmt *stmt = prepare(store,
-				     "UPDATE poll_mailboxes SET uidvalidity = ?2, last_uid = ?3, updated_utc = ?4 "
-				     "WHERE id = ?1",
-				     error_r);
+	sqlite3_stmt *stmt =
+	    prepare(store,
+		    "UPDATE poll_mailboxes SET uidvalidity = ?2, last_uid = ?3, updated_utc = ?4 "
+		    "WHERE id = ?1",
+		    error_r);
 	int ret = 0;
 
 	if (stmt == NULL)
@@ -117,7 +120,8 @@ poll_state_imap_set(struct store *store, int64_t mailbox_id, uint64_t uidvalidit
 int
 poll_state_seen_has(struct store *store, int64_t mailbox_id, const char *key, char **error_r)
 {
-	sqlite3_stmt *stmt = prepare(store, "SELECT 1 FROM poll_seen WHERE mailbox_id = ?1 AND key = ?2", error_r);
+	sqlite3_stmt *stmt =
+	    prepare(store, "SELECT 1 FROM poll_seen WHERE mailbox_id = ?1 AND key = ?2", error_r);
 	int r;
 
 	if (stmt == NULL)
@@ -134,8 +138,8 @@ poll_state_seen_has(struct store *store, int64_t mailbox_id, const char *key, ch
 }
 
 int
-poll_state_seen_add(struct store *store, int64_t mailbox_id, const struct poll_item *items, size_t count,
-		    char **error_r)
+poll_state_seen_add(struct store *store, int64_t mailbox_id, const struct poll_item *items,
+		    size_t count, char **error_r)
 {
 	char utc[SK_UTC_SIZE];
 	sqlite3_stmt *stmt = NULL;
@@ -143,7 +147,8 @@ poll_state_seen_add(struct store *store, int64_t mailbox_id, const struct poll_i
 	if (store_begin(store, error_r) < 0)
 		return -1;
 	stmt = prepare(store,
-		       "INSERT INTO poll_seen (mailbox_id, key, message_id, taken_utc) VALUES (?1, ?2, ?3, ?4) "
+		       "INSERT INTO poll_seen (mailbox_id, key, message_id, taken_utc) VALUES (?1, "
+		       "?2, ?3, ?4) "
 		       "ON CONFLICT DO NOTHING",
 		       error_r);
 	if (stmt == NULL)
@@ -227,13 +232,14 @@ poll_state_pass_done(struct store *store, int64_t mailbox_id, const struct poll_
 		     const char *error, char **error_r)
 {
 	char utc[SK_UTC_SIZE];
-	sqlite3_stmt *stmt = prepare(store,
-				     "UPDATE poll_mailboxes SET taken = taken + ?2, duplicates = duplicates + ?3, "
-				     "failed = failed + ?4, passes = passes + 1, updated_utc = ?5, "
-				     "last_success_utc = CASE WHEN ?6 IS NULL THEN ?5 ELSE last_success_utc END, "
-				     "last_error_utc = CASE WHEN ?6 IS NULL THEN last_error_utc ELSE ?5 END, "
-				     "last_error = ?6 WHERE id = ?1",
-				     error_r);
+	sqlite3_stmt *stmt =
+	    prepare(store,
+		    "UPDATE poll_mailboxes SET taken = taken + ?2, duplicates = duplicates + ?3, "
+		    "failed = failed + ?4, passes = passes + 1, updated_utc = ?5, "
+		    "last_success_utc = CASE WHEN ?6 IS NULL THEN ?5 ELSE last_success_utc END, "
+		    "last_error_utc = CASE WHEN ?6 IS NULL THEN last_error_utc ELSE ?5 END, "
+		    "last_error = ?6 WHERE id = ?1",
+		    error_r);
 	int ret = 0;
 
 	if (stmt == NULL)
@@ -255,15 +261,16 @@ poll_state_pass_done(struct store *store, int64_t mailbox_id, const struct poll_
 }
 
 int
-poll_state_outcome(struct store *store, int64_t message_id, enum store_outcome *outcome_r, char **error_r)
+poll_state_outcome(struct store *store, int64_t message_id, enum store_outcome *outcome_r,
+		   char **error_r)
 {
 	static const struct {
 		const char *name;
 		enum store_outcome outcome;
 	} names[] = {
-		{ "pending", STORE_OUTCOME_PENDING },	    { "stored", STORE_OUTCOME_STORED },
-		{ "duplicate", STORE_OUTCOME_DUPLICATE },   { "not-snapshot", STORE_OUTCOME_NOT_SNAPSHOT },
-		{ "failed", STORE_OUTCOME_FAILED },
+	    {"pending", STORE_OUTCOME_PENDING},	    {"stored", STORE_OUTCOME_STORED},
+	    {"duplicate", STORE_OUTCOME_DUPLICATE}, {"not-snapshot", STORE_OUTCOME_NOT_SNAPSHOT},
+	    {"failed", STORE_OUTCOME_FAILED},
 	};
 	sqlite3_stmt *stmt = prepare(store, "SELECT outcome FROM messages WHERE id = ?1", error_r);
 	int ret = -1;

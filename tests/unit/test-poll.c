@@ -39,14 +39,16 @@ test_urls(void)
 		bool tls;
 		unsigned port;
 	} good[] = {
-		{ "imap://u@h/INBOX", "imap://u@h:143/INBOX", "h", "u", "INBOX", POLL_KIND_IMAP, false, 143 },
-		{ "imaps://u@h", "imaps://u@h:993/INBOX", "h", "u", "INBOX", POLL_KIND_IMAP, true, 993 },
-		{ "IMAPS://u@h:1993/Snap%20shots/", "imaps://u@h:1993/Snap shots", "h", "u", "Snap shots",
-		  POLL_KIND_IMAP, true, 1993 },
-		{ "imap://fleet%40example.com@[::1]:10143/a/b", "imap://fleet%40example.com@[::1]:10143/a/b", "::1",
-		  "fleet@example.com", "a/b", POLL_KIND_IMAP, false, 10143 },
-		{ "pop3://u@h", "pop3://u@h:110", "h", "u", NULL, POLL_KIND_POP3, false, 110 },
-		{ "pop3s://u@h:2995/", "pop3s://u@h:2995", "h", "u", NULL, POLL_KIND_POP3, true, 2995 },
+	    {"imap://u@h/INBOX", "imap://u@h:143/INBOX", "h", "u", "INBOX", POLL_KIND_IMAP, false,
+	     143},
+	    {"imaps://u@h", "imaps://u@h:993/INBOX", "h", "u", "INBOX", POLL_KIND_IMAP, true, 993},
+	    {"IMAPS://u@h:1993/Snap%20shots/", "imaps://u@h:1993/Snap shots", "h", "u",
+	     "Snap shots", POLL_KIND_IMAP, true, 1993},
+	    {"imap://fleet%40example.com@[::1]:10143/a/b",
+	     "imap://fleet%40example.com@[::1]:10143/a/b", "::1", "fleet@example.com", "a/b",
+	     POLL_KIND_IMAP, false, 10143},
+	    {"pop3://u@h", "pop3://u@h:110", "h", "u", NULL, POLL_KIND_POP3, false, 110},
+	    {"pop3s://u@h:2995/", "pop3s://u@h:2995", "h", "u", NULL, POLL_KIND_POP3, true, 2995},
 	};
 	for (size_t i = 0; i < G_N_ELEMENTS(good); i++) {
 		struct poll_settings *s = parse_ok(good[i].url);
@@ -71,17 +73,17 @@ test_urls(void)
 	static const struct {
 		const char *url, *why;
 	} bad[] = {
-		{ "imap://u:secret@h/INBOX", "password_file" },
-		{ "imap://h/INBOX", "no user" },
-		{ "imap://u@/INBOX", "host" },
-		{ "http://u@h/", "scheme" },
-		{ "imap://u@h/INBOX?x=1", "query" },
-		{ "imap://u@h/INBOX;UIDVALIDITY=5", "mailbox" },
-		{ "imap://u@h/IN%0ABOX", "mailbox" },
-		{ "pop3://u@h/INBOX", "names no mailbox" },
-		{ "maildir://host/x", "maildir:/PATH" },
-		{ "maildir:", "Maildir path" },
-		{ "", "no url" },
+	    {"imap://u:secret@h/INBOX", "password_file"},
+	    {"imap://h/INBOX", "no user"},
+	    {"imap://u@/INBOX", "host"},
+	    {"http://u@h/", "scheme"},
+	    {"imap://u@h/INBOX?x=1", "query"},
+	    {"imap://u@h/INBOX;UIDVALIDITY=5", "mailbox"},
+	    {"imap://u@h/IN%0ABOX", "mailbox"},
+	    {"pop3://u@h/INBOX", "names no mailbox"},
+	    {"maildir://host/x", "maildir:/PATH"},
+	    {"maildir:", "Maildir path"},
+	    {"", "no url"},
 	};
 	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
 		char *error = NULL;
@@ -143,7 +145,8 @@ test_settings_check(void)
 
 	/* Two settings on one mailbox. */
 	GPtrArray *list = g_ptr_array_new();
-	struct poll_settings *a = parse_ok("imap://u@h/INBOX"), *b = parse_ok("imap://u@h:143/INBOX");
+	struct poll_settings *a = parse_ok("imap://u@h/INBOX"),
+			     *b = parse_ok("imap://u@h:143/INBOX");
 	g_ptr_array_add(list, a);
 	g_ptr_array_add(list, b);
 	g_assert_cmpint(poll_settings_check_set(list, &error), ==, -1);
@@ -167,13 +170,13 @@ test_mutf7(void)
 	static const struct {
 		const char *in, *out;
 	} cases[] = {
-		{ "INBOX", "INBOX" },
-		{ "a&b", "a&-b" },
-		{ "Entw\xc3\xbcrfe", "Entw&APw-rfe" },
-		/* RFC 3501 5.1.3: ~peter/mail/台北/日本語 */
-		{ "~peter/mail/\xe5\x8f\xb0\xe5\x8c\x97/\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e",
-		  "~peter/mail/&U,BTFw-/&ZeVnLIqe-" },
-		{ "\xf0\x9f\x93\xa0", "&2D3c4A-" }, /* a fax machine: a surrogate pair */
+	    {"INBOX", "INBOX"},
+	    {"a&b", "a&-b"},
+	    {"Entw\xc3\xbcrfe", "Entw&APw-rfe"},
+	    /* RFC 3501 5.1.3: ~peter/mail/台北/日本語 */
+	    {"~peter/mail/\xe5\x8f\xb0\xe5\x8c\x97/\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e",
+	     "~peter/mail/&U,BTFw-/&ZeVnLIqe-"},
+	    {"\xf0\x9f\x93\xa0", "&2D3c4A-"}, /* a fax machine: a surrogate pair */
 	};
 	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
 		char *out = poll_imap_mutf7(cases[i].in);
@@ -196,7 +199,7 @@ test_quote(void)
 static void
 test_uid_set(void)
 {
-	const uint64_t uids[] = { 1, 2, 3, 5, 7, 8, 100, 4294967295u };
+	const uint64_t uids[] = {1, 2, 3, 5, 7, 8, 100, 4294967295u};
 	size_t used;
 	char *set = poll_imap_uid_set(uids, G_N_ELEMENTS(uids), 1000, &used);
 
@@ -219,38 +222,43 @@ test_parse_fetch(void)
 	uint64_t seq, uid, size;
 	bool seen, deleted;
 
-	g_assert_cmpint(poll_imap_parse_fetch("* 12 FETCH (UID 345 FLAGS (\\Seen \\Recent) RFC822.SIZE 6789)", &seq, &uid,
-					      &size, &seen, &deleted), ==, 0);
+	g_assert_cmpint(
+	    poll_imap_parse_fetch("* 12 FETCH (UID 345 FLAGS (\\Seen \\Recent) RFC822.SIZE 6789)",
+				  &seq, &uid, &size, &seen, &deleted),
+	    ==, 0);
 	g_assert_cmpuint(seq, ==, 12);
 	g_assert_cmpuint(uid, ==, 345);
 	g_assert_cmpuint(size, ==, 6789);
 	g_assert_true(seen);
 	g_assert_false(deleted);
 	/* Another order, other items, lower case. */
-	g_assert_cmpint(poll_imap_parse_fetch("* 1 fetch (MODSEQ (5) rfc822.size 10 flags (\\Deleted $Label1 \\seen) "
-					      "X-GM-MSGID \"a b\" uid 9)",
-					      &seq, &uid, &size, &seen, &deleted), ==, 0);
+	g_assert_cmpint(poll_imap_parse_fetch(
+			    "* 1 fetch (MODSEQ (5) rfc822.size 10 flags (\\Deleted $Label1 \\seen) "
+			    "X-GM-MSGID \"a b\" uid 9)",
+			    &seq, &uid, &size, &seen, &deleted),
+			==, 0);
 	g_assert_cmpuint(uid, ==, 9);
 	g_assert_cmpuint(size, ==, 10);
 	g_assert_true(seen);
 	g_assert_true(deleted);
 	/* Flags that only look like ours. */
-	g_assert_cmpint(poll_imap_parse_fetch("* 2 FETCH (FLAGS ($Seen \\Seenx) UID 3)", &seq, &uid, &size, &seen,
-					      &deleted), ==, 0);
+	g_assert_cmpint(poll_imap_parse_fetch("* 2 FETCH (FLAGS ($Seen \\Seenx) UID 3)", &seq, &uid,
+					      &size, &seen, &deleted),
+			==, 0);
 	g_assert_false(seen);
 
 	static const char *const bad[] = {
-		"* 3 FETCH (FLAGS (\\Seen))",                 /* no UID */
-		"* 3 EXISTS",                                  /* not a FETCH */
-		"* FETCH (UID 3)",                             /* no number */
-		"* 3 FETCH (UID 0)",                           /* UID 0 */
-		"* 0 FETCH (UID 4)",                           /* message 0 */
-		"* 3 FETCH (UID 99999999999999999999999)",     /* overflow */
-		"* 3 FETCH (UID 4294967296)",                  /* beyond 32 bits */
-		"* 3 FETCH (UID",                              /* truncated */
-		"* 3 FETCH (FLAGS (\\Seen UID 4",              /* unclosed */
-		"A001 OK FETCH completed",
-		"",
+	    "* 3 FETCH (FLAGS (\\Seen))",	       /* no UID */
+	    "* 3 EXISTS",			       /* not a FETCH */
+	    "* FETCH (UID 3)",			       /* no number */
+	    "* 3 FETCH (UID 0)",		       /* UID 0 */
+	    "* 0 FETCH (UID 4)",		       /* message 0 */
+	    "* 3 FETCH (UID 99999999999999999999999)", /* overflow */
+	    "* 3 FETCH (UID 4294967296)",	       /* beyond 32 bits */
+	    "* 3 FETCH (UID",			       /* truncated */
+	    "* 3 FETCH (FLAGS (\\Seen UID 4",	       /* unclosed */
+	    "A001 OK FETCH completed",
+	    "",
 	};
 	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++)
 		if (poll_imap_parse_fetch(bad[i], &seq, &uid, &size, &seen, &deleted) != -1)
@@ -263,8 +271,9 @@ test_parse_fetch(void)
 		unsigned len = (unsigned)g_test_rand_int_range(0, sizeof(line) - 1);
 		bool structured = n % 2 == 0;
 		for (unsigned i = 0; i < len; i++)
-			line[i] = structured ? alphabet[g_test_rand_int_range(0, sizeof(alphabet) - 1)]
-					     : (char)g_test_rand_int_range(1, 256);
+			line[i] = structured
+				      ? alphabet[g_test_rand_int_range(0, sizeof(alphabet) - 1)]
+				      : (char)g_test_rand_int_range(1, 256);
 		line[len] = '\0';
 		if (structured && len > 12)
 			memcpy(line, "* 1 FETCH (", 11);
@@ -281,14 +290,14 @@ test_maildir_names(void)
 		const char *in, *out;
 		bool seen;
 	} cases[] = {
-		{ "1700000000.M1P2.host", "1700000000.M1P2.host:2,S", false },
-		{ "x:2,", "x:2,S", false },
-		{ "x:2,F", "x:2,FS", false },
-		{ "x:2,FT", "x:2,FST", false },
-		{ "x:2,DFPRT", "x:2,DFPRST", false },
-		{ "x:2,S", "x:2,S", true },
-		{ "x:2,FS", "x:2,FS", true },
-		{ "x:1,experimental", "x:2,S", false },
+	    {"1700000000.M1P2.host", "1700000000.M1P2.host:2,S", false},
+	    {"x:2,", "x:2,S", false},
+	    {"x:2,F", "x:2,FS", false},
+	    {"x:2,FT", "x:2,FST", false},
+	    {"x:2,DFPRT", "x:2,DFPRST", false},
+	    {"x:2,S", "x:2,S", true},
+	    {"x:2,FS", "x:2,FS", true},
+	    {"x:1,experimental", "x:2,S", false},
 	};
 	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
 		char *out = poll_maildir_seen_name(cases[i].in);
@@ -345,7 +354,7 @@ test_registry(void)
 	b->name = g_strdup("a \"quoted\"\\name");
 	a->after = POLL_AFTER_FLAG;
 	struct poll_state_entry *ea = poll_registry_add(a), *eb = poll_registry_add(b);
-	struct poll_pass_stats st = { .taken = 5, .duplicates = 2, .failed = 1 };
+	struct poll_pass_stats st = {.taken = 5, .duplicates = 2, .failed = 1};
 
 	poll_registry_pass(ea, &st, NULL, 0);
 	poll_registry_pass(ea, &st, NULL, 0);
@@ -376,9 +385,11 @@ test_registry(void)
 
 	GString *m = g_string_new(NULL);
 	poll_metrics_write(m);
-	g_assert_nonnull(strstr(m->str, "snapkeep_poll_messages_total{poller=\"t\",result=\"stored\"} 10\n"));
+	g_assert_nonnull(
+	    strstr(m->str, "snapkeep_poll_messages_total{poller=\"t\",result=\"stored\"} 10\n"));
 	g_assert_nonnull(strstr(m->str, "snapkeep_poll_up{poller=\"t\"} 1\n"));
-	g_assert_nonnull(strstr(m->str, "snapkeep_poll_up{poller=\"a \\\"quoted\\\"\\\\name\"} 0\n"));
+	g_assert_nonnull(
+	    strstr(m->str, "snapkeep_poll_up{poller=\"a \\\"quoted\\\"\\\\name\"} 0\n"));
 	g_assert_nonnull(strstr(m->str, "# TYPE snapkeep_poll_errors_total counter\n"));
 	g_string_free(m, TRUE);
 	g_ptr_array_unref(states);
@@ -393,7 +404,8 @@ test_registry(void)
 	poll_settings_free(&b);
 }
 
-/* --- a Maildir pass through the funnel ---------------------------------------------------------- */
+/* --- a Maildir pass through the funnel ----------------------------------------------------------
+ */
 
 static void
 write_file(const char *dir, const char *sub, const char *name, const char *text)
@@ -427,7 +439,7 @@ test_maildir_pass(void)
 	struct intake_settings is;
 	struct intake *intake = NULL;
 	char *error = NULL;
-	static const char *const subs[] = { "cur", "new", "tmp" };
+	static const char *const subs[] = {"cur", "new", "tmp"};
 
 	for (size_t i = 0; i < G_N_ELEMENTS(subs); i++) {
 		char *p = g_build_filename(md, subs[i], NULL);
@@ -437,8 +449,10 @@ test_maildir_pass(void)
 	write_file(md, "new", "1.a.host", "From: a@b\r\nSubject: one\r\n\r\nbody one\r\n");
 	write_file(md, "new", "2.b.host", "From: a@b\r\nSubject: two\r\n\r\nbody two\r\n");
 	write_file(md, "cur", "3.c.host:2,F", "From: a@b\r\nSubject: three\r\n\r\nbody three\r\n");
-	write_file(md, "cur", "4.d.host:2,S", "From: a@b\r\nSubject: seen\r\n\r\nalready taken\r\n");
-	write_file(md, "new", "5.big.host", "From: a@b\r\nSubject: big\r\n\r\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n");
+	write_file(md, "cur", "4.d.host:2,S",
+		   "From: a@b\r\nSubject: seen\r\n\r\nalready taken\r\n");
+	write_file(md, "new", "5.big.host",
+		   "From: a@b\r\nSubject: big\r\n\r\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n");
 	write_file(md, "tmp", "6.partial.host", "From: a@b\r\nSubject: being written\r\n");
 	char *fifo = g_build_filename(md, "new", "7.fifo.host", NULL);
 	g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
@@ -464,7 +478,7 @@ test_maildir_pass(void)
 	g_assert_cmpint(r, ==, 0);
 	g_assert_cmpuint(st.listed, ==, 7); /* 1, 2, 3, 5, 7, 8, 9; not 4 (seen), not tmp/ */
 	g_assert_cmpuint(st.taken, ==, 3);
-	g_assert_cmpuint(st.failed, ==, 1); /* too large: to failed_to */
+	g_assert_cmpuint(st.failed, ==, 1);  /* too large: to failed_to */
 	g_assert_cmpuint(st.skipped, ==, 3); /* the FIFO, the symlink, the directory */
 	/* new/ keeps what could not be taken; cur/ has the seen ones. */
 	g_assert_cmpuint(count_dir(md, "new"), ==, 3);
@@ -484,7 +498,8 @@ test_maildir_pass(void)
 	/* The delivery completes: the next pass takes it, nothing twice. */
 	char *from = g_build_filename(md, "tmp", "6.partial.host", NULL);
 	char *to = g_build_filename(md, "new", "6.partial.host", NULL);
-	g_assert_true(g_file_set_contents(from, "From: a@b\r\nSubject: being written\r\n\r\ndone\r\n", -1, NULL));
+	g_assert_true(g_file_set_contents(
+	    from, "From: a@b\r\nSubject: being written\r\n\r\ndone\r\n", -1, NULL));
 	g_assert_cmpint(g_rename(from, to), ==, 0);
 	r = poll_run_once(intake, db, s, false, &st, &error);
 	g_assert_cmpint(r, ==, 0);
@@ -496,7 +511,7 @@ test_maildir_pass(void)
 	write_file(md, "new", "10.keep.host", "From: a@b\r\nSubject: keep\r\n\r\nkept\r\n");
 	r = poll_run_once(intake, db, s, false, &st, &error);
 	g_assert_cmpint(r, ==, 0);
-	g_assert_cmpuint(st.taken, ==, 2);      /* the new one, and 4.d (seen, so flag passed it over) */
+	g_assert_cmpuint(st.taken, ==, 2); /* the new one, and 4.d (seen, so flag passed it over) */
 	g_assert_cmpuint(st.duplicates, ==, 4); /* the others in cur/, stored before */
 	r = poll_run_once(intake, db, s, false, &st, &error);
 	g_assert_cmpuint(st.taken + st.duplicates, ==, 0);
@@ -514,7 +529,7 @@ test_maildir_pass(void)
 
 	intake_free(&intake);
 	poll_settings_free(&s);
-	char *argv[] = { "rm", "-rf", dir, NULL };
+	char *argv[] = {"rm", "-rf", dir, NULL};
 	g_spawn_sync(NULL, argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL, NULL);
 	g_free(from);
 	g_free(to);
