@@ -35,7 +35,7 @@ fuzz:
 	    $(JSONGLIB_CFLAGS) -I$(top_srcdir)/src -o fuzz/$$t $(top_srcdir)/tests/fuzz/$$t.c \
 	    $(addprefix $(top_srcdir)/,$(FUZZ_LIB_GLOBS)) $(SK_LIBS) || exit 1; \
 	done
-FUZZ_TARGETS = fuzz-extract fuzz-devxml fuzz-mime
+FUZZ_TARGETS = fuzz-extract fuzz-devxml fuzz-mime fuzz-smtp
 # Library sources compiled into every fuzz binary (shell globs, from top_srcdir).
-FUZZ_LIB_GLOBS = src/util/*.c src/devxml/*.c src/mime/*.c src/intake/parse.c
+FUZZ_LIB_GLOBS = src/util/*.c src/devxml/*.c src/mime/*.c src/intake/parse.c src/smtp/session.c
 .PHONY: fuzz
