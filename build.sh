@@ -19,8 +19,9 @@ build=${BUILD_DIR:-$top/_build}
 PACKAGES="build-essential autoconf automake pkg-config
   libglib2.0-dev libgmime-3.0-dev libxml2-dev libsqlite3-dev sqlite3 libzstd-dev
   libjson-glib-dev libcurl4-gnutls-dev libgnutls28-dev libmicrohttpd-dev libcrypt-dev
-  python3 python3-aiosmtpd swaks curl gnutls-bin valgrind clang libclang-rt-14-dev
-  ca-certificates"
+  python3 python3-aiosmtpd python3-prometheus-client swaks curl gnutls-bin
+  dovecot-imapd dovecot-pop3d chromium valgrind clang libclang-rt-14-dev
+  libxml2-utils ca-certificates"
 
 need_install() {
 	for p in $PACKAGES; do
