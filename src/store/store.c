@@ -12,15 +12,29 @@
  *
  *   (accept) --store_message_add--> 'zstd' --store_result_commit, device known-->
  *   'skc1' (delta on the device's latest 'skc1' message, or a keyframe every
- *   archive_keyframe_interval links).  A repack replaces the blob only after
- *   decompressing the new one and checking the SHA-256; an 'skc1' message is
- *   never rewritten, so chains stay valid.  Only 'skc1' messages are bases,
- *   so a chain has no cycle and at most archive_keyframe_interval links.
+ *   archive_keyframe_interval links) --store_prune, past retention--> 'pruned'
+ *   (row kept, blob NULL).
+ *
+ *   The repack is built by store_repack_prepare before the write transaction
+ *   (repack_build: pack, compress, read back, hash checked) and applied by
+ *   store_result_commit inside it (repack_apply: the base must still be the
+ *   same 'skc1' message at the same depth, else the message stays 'zstd'
+ *   until store_repack_backlog).  Without a prepared repack the whole repack
+ *   runs inside the transaction.  The only rewrite of an 'skc1' message is
+ *   store_prune's re-encoding as a keyframe (same container, verified) when
+ *   its base is about to be pruned; a message a kept 'skc1' message still
+ *   uses as its base is never pruned (checked in each prune transaction).
+ *   Only 'skc1' messages are bases and a delta is one link deeper than its
+ *   base, so a chain has no cycle and at most archive_keyframe_interval
+ *   links.
  *
  * Every statement is prepared once (cached on the struct) with bound
  * parameters; the only SQL built at run time is the integer of
- * PRAGMA user_version.  Functions that write run inside the caller's
- * transaction (a savepoint), or their own BEGIN IMMEDIATE when there is none. */
+ * PRAGMA user_version and store_stats_get's row counts (table names from
+ * sqlite_schema, quoted with %w).  Functions that write run inside the
+ * caller's transaction (a savepoint), or their own BEGIN IMMEDIATE when
+ * there is none; store_prune and store_repack_backlog run their own short
+ * transactions. */
 #include "config.h"
 
 #include "store/store.h"
