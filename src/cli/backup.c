@@ -52,7 +52,8 @@ backup_check(const char *path, int want_version)
 	char *problem = NULL;
 
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-		problem = g_strdup_printf("cannot open the copy: %s", db != NULL ? sqlite3_errmsg(db) : "no memory");
+		problem = g_strdup_printf("cannot open the copy: %s",
+					  db != NULL ? sqlite3_errmsg(db) : "no memory");
 		goto out;
 	}
 	if (sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &stmt, NULL) != SQLITE_OK ||
@@ -69,7 +70,8 @@ backup_check(const char *path, int want_version)
 	stmt = NULL;
 	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL) != SQLITE_OK ||
 	    sqlite3_step(stmt) != SQLITE_ROW || sqlite3_column_int(stmt, 0) != want_version)
-		problem = g_strdup_printf("the copy has not the database's schema version %d", want_version);
+		problem = g_strdup_printf("the copy has not the database's schema version %d",
+					  want_version);
 out:
 	sqlite3_finalize(stmt);
 	sqlite3_close(db);
@@ -82,12 +84,13 @@ cli_backup(int argc, char **argv)
 	g_autofree gchar *db = NULL;
 	gboolean force = FALSE, quiet = FALSE;
 	GOptionEntry entries[] = {
-		{ "db", 'd', 0, G_OPTION_ARG_FILENAME, &db, "database file", "FILE" },
-		{ "force", 'f', 0, G_OPTION_ARG_NONE, &force, "replace BACKUP if it exists", NULL },
-		{ "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "no summary line", NULL },
-		{ NULL, 0, 0, 0, NULL, NULL, NULL },
+	    {"db", 'd', 0, G_OPTION_ARG_FILENAME, &db, "database file", "FILE"},
+	    {"force", 'f', 0, G_OPTION_ARG_NONE, &force, "replace BACKUP if it exists", NULL},
+	    {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "no summary line", NULL},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
-	GOptionContext *octx = g_option_context_new("BACKUP - an online, consistent copy of the database");
+	GOptionContext *octx =
+	    g_option_context_new("BACKUP - an online, consistent copy of the database");
 	GError *gerr = NULL;
 	struct store *store = NULL;
 	sqlite3_stmt *stmt = NULL;
@@ -146,12 +149,13 @@ cli_backup(int argc, char **argv)
 		 * file system has hard links. */
 		int e = errno;
 		if (e == EEXIST) {
-			fprintf(stderr, "snapkeep backup: %s exists (--force replaces it)\n", target);
+			fprintf(stderr, "snapkeep backup: %s exists (--force replaces it)\n",
+				target);
 			ret = CLI_EX_CANTCREAT;
 			goto cleanup;
 		}
-		if ((e != EPERM && e != ENOTSUP && e != EOPNOTSUPP) || g_file_test(target, G_FILE_TEST_EXISTS) ||
-		    g_rename(tmp, target) < 0) {
+		if ((e != EPERM && e != ENOTSUP && e != EOPNOTSUPP) ||
+		    g_file_test(target, G_FILE_TEST_EXISTS) || g_rename(tmp, target) < 0) {
 			problem = g_strdup_printf("%s: %s", target, g_strerror(e));
 			goto fail;
 		}
@@ -162,7 +166,8 @@ cli_backup(int argc, char **argv)
 		fprintf(stderr, "snapkeep backup: warning: fsync %s: %s\n", dir, g_strerror(errno));
 	if (!quiet) {
 		GStatBuf st;
-		g_autofree char *size = g_format_size(g_stat(target, &st) == 0 ? (guint64)st.st_size : 0);
+		g_autofree char *size =
+		    g_format_size(g_stat(target, &st) == 0 ? (guint64)st.st_size : 0);
 		printf("backup: %s: %s, schema %d, consistent copy of %s in %.2f s\n"
 		       "restore: stop snapkeepd, remove %s-wal and %s-shm, copy %s to %s\n",
 		       target, size, store_schema_version(store), path,

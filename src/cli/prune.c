@@ -24,14 +24,16 @@ cli_prune(int argc, char **argv)
 	gint days = -1, failed_days = -1;
 	gboolean dry_run = FALSE, quiet = FALSE;
 	GOptionEntry entries[] = {
-		{ "db", 'd', 0, G_OPTION_ARG_FILENAME, &db, "database file", "FILE" },
-		{ "days", 0, 0, G_OPTION_ARG_INT, &days, "keep raw messages N days (0: forever, the default)", "N" },
-		{ "failed-days", 0, 0, G_OPTION_ARG_INT, &failed_days,
-		  "keep failed and not-snapshot messages N days (default 365; 0: forever)", "N" },
-		{ "dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry_run, "only say what would be pruned", NULL },
-		{ "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "no summary line", NULL },
-		{ "now", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING, &now_text, "the current time (tests)", "UTC" },
-		{ NULL, 0, 0, 0, NULL, NULL, NULL },
+	    {"db", 'd', 0, G_OPTION_ARG_FILENAME, &db, "database file", "FILE"},
+	    {"days", 0, 0, G_OPTION_ARG_INT, &days,
+	     "keep raw messages N days (0: forever, the default)", "N"},
+	    {"failed-days", 0, 0, G_OPTION_ARG_INT, &failed_days,
+	     "keep failed and not-snapshot messages N days (default 365; 0: forever)", "N"},
+	    {"dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry_run, "only say what would be pruned", NULL},
+	    {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "no summary line", NULL},
+	    {"now", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING, &now_text,
+	     "the current time (tests)", "UTC"},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 	GOptionContext *octx = g_option_context_new("- remove raw messages past their retention");
 	GError *gerr = NULL;
@@ -52,7 +54,8 @@ cli_prune(int argc, char **argv)
 	}
 	g_option_context_free(octx);
 	if (argc > 1 || days < -1 || failed_days < -1) {
-		fprintf(stderr, "snapkeep prune: no arguments; --days and --failed-days take N >= 0\n");
+		fprintf(stderr,
+			"snapkeep prune: no arguments; --days and --failed-days take N >= 0\n");
 		return CLI_EX_USAGE;
 	}
 	if (now_text != NULL && sk_time_parse_utc(now_text, &now) < 0) {
@@ -82,7 +85,8 @@ cli_prune(int argc, char **argv)
 
 	gint64 started = g_get_monotonic_time();
 	if (store_prune(store, now, dry_run, &ps, &error) < 0) {
-		fprintf(stderr, "snapkeep prune: %s (what was pruned so far stays pruned)\n", error);
+		fprintf(stderr, "snapkeep prune: %s (what was pruned so far stays pruned)\n",
+			error);
 		g_clear_pointer(&error, g_free);
 		ret = CLI_EX_TEMPFAIL;
 		goto out;
@@ -98,10 +102,12 @@ cli_prune(int argc, char **argv)
 			   MAX(ss.retention_days, ss.retention_failed_days));
 	if (dry_run) {
 		if (!quiet)
-			printf("prune (dry run): retention %u days (failed and not-snapshot: %s): would prune %"
-			       G_GUINT64_FORMAT " messages (%s raw, %s in the archive) and re-encode %"
-			       G_GUINT64_FORMAT " as keyframes\n",
-			       ss.retention_days, failed_text, ps.pruned, raw, stored, ps.reencoded);
+			printf(
+			    "prune (dry run): retention %u days (failed and not-snapshot: %s): "
+			    "would prune %" G_GUINT64_FORMAT
+			    " messages (%s raw, %s in the archive) and re-encode %" G_GUINT64_FORMAT
+			    " as keyframes\n",
+			    ss.retention_days, failed_text, ps.pruned, raw, stored, ps.reencoded);
 		goto out;
 	}
 	unsigned repacked = 0;
@@ -113,9 +119,10 @@ cli_prune(int argc, char **argv)
 	if (!quiet)
 		printf("prune: retention %u days (failed and not-snapshot: %s): %" G_GUINT64_FORMAT
 		       " messages pruned (%s raw, %s in the archive), %" G_GUINT64_FORMAT
-		       " re-encoded as keyframes, %" G_GUINT64_FORMAT " kept as bases, %u repacked; %.2f s\n",
-		       ss.retention_days, failed_text, ps.pruned, raw, stored, ps.reencoded, ps.kept_as_base,
-		       repacked, secs);
+		       " re-encoded as keyframes, %" G_GUINT64_FORMAT
+		       " kept as bases, %u repacked; %.2f s\n",
+		       ss.retention_days, failed_text, ps.pruned, raw, stored, ps.reencoded,
+		       ps.kept_as_base, repacked, secs);
 out:
 	g_free(raw);
 	g_free(stored);

@@ -51,7 +51,8 @@ stats_print_json(const char *path, const struct store_stats *st)
 	json_builder_set_member_name(b, "tables");
 	json_builder_begin_object(b);
 	for (guint i = 0; i < st->tables->len; i++) {
-		const struct store_table_rows *t = &g_array_index(st->tables, struct store_table_rows, i);
+		const struct store_table_rows *t =
+		    &g_array_index(st->tables, struct store_table_rows, i);
 		stats_json_add_int(b, t->name, t->rows);
 	}
 	json_builder_end_object(b);
@@ -88,20 +89,25 @@ stats_print_text(const char *path, const struct store_stats *st)
 	g_autofree char *stored = g_format_size((guint64)st->stored_bytes);
 	g_autofree char *pruned = g_format_size((guint64)st->pruned_raw_bytes);
 
-	printf("database   %s: %s (%" G_GINT64_FORMAT " pages of %" G_GINT64_FORMAT " bytes, %s free), WAL %s\n",
+	printf("database   %s: %s (%" G_GINT64_FORMAT " pages of %" G_GINT64_FORMAT
+	       " bytes, %s free), WAL %s\n",
 	       path, file, st->page_count, st->page_size, free_bytes, wal);
-	printf("archive    %" G_GINT64_FORMAT " messages: %" G_GINT64_FORMAT " delta, %" G_GINT64_FORMAT
-	       " plain, %" G_GINT64_FORMAT " pruned (%s raw)\n",
+	printf("archive    %" G_GINT64_FORMAT " messages: %" G_GINT64_FORMAT
+	       " delta, %" G_GINT64_FORMAT " plain, %" G_GINT64_FORMAT " pruned (%s raw)\n",
 	       st->messages, st->messages_delta, st->messages_plain, st->messages_pruned, pruned);
 	if (st->stored_bytes > 0)
-		printf("           %s raw stored in %s: compression ratio 1/%.1f\n", raw, stored, stats_ratio(st));
-	printf("snapshots  oldest %s, newest %s\n", st->oldest_snapshot_utc ? st->oldest_snapshot_utc : "-",
+		printf("           %s raw stored in %s: compression ratio 1/%.1f\n", raw, stored,
+		       stats_ratio(st));
+	printf("snapshots  oldest %s, newest %s\n",
+	       st->oldest_snapshot_utc ? st->oldest_snapshot_utc : "-",
 	       st->newest_snapshot_utc ? st->newest_snapshot_utc : "-");
-	printf("received   oldest %s, newest %s\n", st->oldest_received_utc ? st->oldest_received_utc : "-",
+	printf("received   oldest %s, newest %s\n",
+	       st->oldest_received_utc ? st->oldest_received_utc : "-",
 	       st->newest_received_utc ? st->newest_received_utc : "-");
 	printf("rows\n");
 	for (guint i = 0; i < st->tables->len; i++) {
-		const struct store_table_rows *t = &g_array_index(st->tables, struct store_table_rows, i);
+		const struct store_table_rows *t =
+		    &g_array_index(st->tables, struct store_table_rows, i);
 		printf("  %-22s %12" G_GINT64_FORMAT "\n", t->name, t->rows);
 	}
 }
@@ -112,11 +118,12 @@ cli_stats(int argc, char **argv)
 	g_autofree gchar *db = NULL;
 	gboolean json = FALSE;
 	GOptionEntry entries[] = {
-		{ "db", 'd', 0, G_OPTION_ARG_FILENAME, &db, "database file", "FILE" },
-		{ "json", 0, 0, G_OPTION_ARG_NONE, &json, "JSON instead of text", NULL },
-		{ NULL, 0, 0, 0, NULL, NULL, NULL },
+	    {"db", 'd', 0, G_OPTION_ARG_FILENAME, &db, "database file", "FILE"},
+	    {"json", 0, 0, G_OPTION_ARG_NONE, &json, "JSON instead of text", NULL},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
-	GOptionContext *octx = g_option_context_new("- database size, rows, archive and compression");
+	GOptionContext *octx =
+	    g_option_context_new("- database size, rows, archive and compression");
 	GError *gerr = NULL;
 	struct store *store = NULL;
 	struct store_stats st;

@@ -44,11 +44,12 @@ cli_verify(int argc, char **argv)
 	g_autofree gchar *db = NULL;
 	gboolean quiet = FALSE;
 	GOptionEntry entries[] = {
-		{ "db", 'd', 0, G_OPTION_ARG_FILENAME, &db, "database file", "FILE" },
-		{ "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "only problems, no summary line", NULL },
-		{ NULL, 0, 0, 0, NULL, NULL, NULL },
+	    {"db", 'd', 0, G_OPTION_ARG_FILENAME, &db, "database file", "FILE"},
+	    {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "only problems, no summary line", NULL},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
-	GOptionContext *octx = g_option_context_new("- check every archived message and the database file");
+	GOptionContext *octx =
+	    g_option_context_new("- check every archived message and the database file");
 	GError *gerr = NULL;
 	struct store_settings ss;
 	struct store *store = NULL;
@@ -74,7 +75,7 @@ cli_verify(int argc, char **argv)
 	store_settings_default(&ss);
 	ss.path = db != NULL ? db : cli_default_db();
 	ss.readonly = true;
-	ss.archive_cache_entries = 64;   /* chains are read device by device */
+	ss.archive_cache_entries = 64; /* chains are read device by device */
 	if (!g_file_test(ss.path, G_FILE_TEST_EXISTS)) {
 		fprintf(stderr, "snapkeep verify: %s: no such database\n", ss.path);
 		g_ptr_array_unref(problems);
@@ -105,14 +106,17 @@ cli_verify(int argc, char **argv)
 		ret = 1;
 	if (!quiet) {
 		g_autofree char *raw = g_format_size(vs.raw_bytes);
-		printf("verify: %s: %" G_GUINT64_FORMAT " messages: %" G_GUINT64_FORMAT " verified (%s raw), %"
-		       G_GUINT64_FORMAT " pruned, %" G_GUINT64_FORMAT " damaged; database %s; %.2f s\n",
-		       ret == 0 ? "ok" : "DAMAGED", vs.messages, vs.verified, raw, vs.pruned, vs.damaged,
-		       sql_problem == NULL ? "quick_check ok" : "quick_check FAILED",
+		printf("verify: %s: %" G_GUINT64_FORMAT " messages: %" G_GUINT64_FORMAT
+		       " verified (%s raw), %" G_GUINT64_FORMAT " pruned, %" G_GUINT64_FORMAT
+		       " damaged; database %s; %.2f s\n",
+		       ret == 0 ? "ok" : "DAMAGED", vs.messages, vs.verified, raw, vs.pruned,
+		       vs.damaged, sql_problem == NULL ? "quick_check ok" : "quick_check FAILED",
 		       (double)(g_get_monotonic_time() - started) / 1e6);
 		if (vs.plain_parsed > 0)
-			printf("verify: %" G_GUINT64_FORMAT " parsed messages are still in plain form"
-			       " (snapkeep prune repacks them)\n", vs.plain_parsed);
+			printf("verify: %" G_GUINT64_FORMAT
+			       " parsed messages are still in plain form"
+			       " (snapkeep prune repacks them)\n",
+			       vs.plain_parsed);
 	}
 out:
 	g_free(sql_problem);
