@@ -75,8 +75,12 @@ tap.eq(len(ok), SESSIONS, "%d concurrent sessions of %.1f MB: all 250 (%.1f s)"
        % (SESSIONS, size_mb, elapsed))
 stored = {r[0] for r in d.query("SELECT sha256 FROM intake_log")}
 tap.ok(all(replies[i][1] in stored for i in ok), "every acknowledged message is in the database")
-tap.ok(peak_kb < LIMIT_KB, "peak RSS %.1f MB (idle %.1f MB) is under 64 MB"
-       % (peak_kb / 1024, idle_kb / 1024))
+if os.environ.get("SK_SANITIZERS") == "yes":
+    # ASan's shadow memory and quarantine make RSS meaningless as a bound.
+    tap.ok(True, "peak RSS %.1f MB # SKIP not bounded under AddressSanitizer" % (peak_kb / 1024))
+else:
+    tap.ok(peak_kb < LIMIT_KB, "peak RSS %.1f MB (idle %.1f MB) is under 64 MB"
+           % (peak_kb / 1024, idle_kb / 1024))
 tap.eq(d.stop(), 0, "stop")
 d.cleanup()
 tap.done()

@@ -7,8 +7,10 @@
 # ephemeral port, and runs the browser script (Debian's chromium, headless,
 # through playwright-core) against it.  Its TAP lines are passed through.
 # Screenshots: tests/browser/artifacts/ (SK_ARTIFACTS overrides), which CI
-# keeps.  Needs: chromium (apt-get install chromium), node and npm, and
-# `npm ci` run in tests/browser.
+# keeps.  Needs: chromium (apt-get install chromium), node and npm.  The
+# pinned playwright-core (tests/browser/package-lock.json) is used from
+# tests/browser/node_modules when present, else installed with `npm ci`
+# into the build tree (the source tree may be read-only, as in distcheck).
 import importlib.util
 import os
 import shutil
@@ -29,10 +31,24 @@ if node is None:
     tap.bail("node is missing: apt-get install nodejs npm")
 if not os.path.exists("/usr/bin/chromium"):
     tap.bail("/usr/bin/chromium is missing: apt-get install chromium")
+src_browser_dir = browser_dir
 if not os.path.isdir(os.path.join(browser_dir, "node_modules", "playwright-core")):
-    tap.bail("playwright-core is not installed: run `npm ci` in tests/browser")
+    # ESM resolves packages from the script's folder: run a copy beside them.
+    browser_dir = os.path.join(w.TOP_BUILDDIR, "tests", "browser")
+    os.makedirs(browser_dir, exist_ok=True)
+    for f in os.listdir(src_browser_dir):
+        if f.endswith((".mjs", ".json")):
+            shutil.copyfile(os.path.join(src_browser_dir, f), os.path.join(browser_dir, f))
+    if not os.path.isdir(os.path.join(browser_dir, "node_modules", "playwright-core")):
+        npm = shutil.which("npm")
+        if npm is None:
+            tap.bail("npm is missing: apt-get install npm")
+        r = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                           cwd=browser_dir, capture_output=True, text=True, timeout=600)
+        if r.returncode != 0:
+            tap.bail("npm ci in %s failed: %s" % (browser_dir, (r.stdout + r.stderr)[-2000:]))
 
-artifacts = os.environ.get("SK_ARTIFACTS", os.path.join(browser_dir, "artifacts"))
+artifacts = os.environ.get("SK_ARTIFACTS", os.path.join(src_browser_dir, "artifacts"))
 try:
     os.makedirs(artifacts, exist_ok=True)
     probe = os.path.join(artifacts, ".probe")
