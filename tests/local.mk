@@ -16,10 +16,11 @@ EXTRA_DIST += tests/fuzz/corpus/extract
 TESTS += \
 	tests/integ/examples.py \
 	tests/integ/funnel.py \
-	tests/integ/check.py
+	tests/integ/check.py \
+	tests/integ/maintenance.py
 EXTRA_DIST += \
 	tests/integ/sklib.py tests/integ/mails.py \
-	tests/integ/examples.py tests/integ/funnel.py tests/integ/check.py \
+	tests/integ/examples.py tests/integ/funnel.py tests/integ/check.py tests/integ/maintenance.py \
 	tests/data/examples
 
 # libFuzzer builds of every target (clang): make fuzz; run e.g.

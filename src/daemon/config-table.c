@@ -41,6 +41,16 @@ const struct config_key config_keys[] = {
 	  "zstd compression level of raw messages as they arrive." },
 	{ "store", "archive_keyframe_interval", CONFIG_UINT, "32",
 	  "Messages of one device stored as deltas between two complete copies." },
+	{ "store", "retention_days", CONFIG_UINT, "0",
+	  "Days raw messages are kept after they arrived; the rows parsed from them stay.  "
+	  "0: forever." },
+	{ "store", "retention_failed_days", CONFIG_UINT, "365",
+	  "Days messages that failed to parse or were not snapshots are kept, so that a fixed "
+	  "parser can still read them; at least retention_days.  0: forever." },
+	{ "store", "maintenance_interval", CONFIG_DURATION, "24h",
+	  "How often the daemon repacks messages left uncompressed against their device's "
+	  "previous one and applies the retention; the first pass runs a minute after start.  "
+	  "0: never." },
 
 	/* [intake] */
 	{ "intake", "parse_workers", CONFIG_UINT, "2",

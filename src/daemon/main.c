@@ -43,6 +43,7 @@ static const struct daemon_service_ops *const services[] = {
     &daemon_service_web, /* first: freed first, its /metrics reads the others */
     &daemon_service_smtp,
     &daemon_service_poll,
+    &daemon_service_maintenance,
 };
 #define N_SERVICES G_N_ELEMENTS(services)
 

@@ -39,6 +39,7 @@ struct daemon_service_ops {
 extern const struct daemon_service_ops daemon_service_smtp;
 extern const struct daemon_service_ops daemon_service_poll; /* [poll.NAME]: service-poll.c */
 extern const struct daemon_service_ops daemon_service_web;  /* [web]: service-web.c */
+extern const struct daemon_service_ops daemon_service_maintenance; /* retention: service-maintenance.c */
 
 /* The state of the service called name once services start (NULL before,
  * or when it is not enabled); the web view's /metrics reads the others'. */
