@@ -32,6 +32,7 @@
 struct intake_request {
 	const struct store_arrival *arrival;
 	GBytes *raw;
+	struct store_prepared *prepared; /* hashed and compressed by the caller */
 	struct store_receipt receipt;
 	char *error;
 	int result;
@@ -99,13 +100,11 @@ static int
 intake_commit_one(struct intake *in, struct intake_request *req)
 {
 	char *error = NULL;
-	gsize len = 0;
-	const void *data = g_bytes_get_data(req->raw, &len);
-
 	g_mutex_lock(&in->write_lock);
 	if (store_begin(in->accept_store, &error) < 0)
 		goto fail;
-	if (store_message_add(in->accept_store, req->arrival, data, len, &req->receipt, &error) < 0) {
+	if (store_message_add_prepared(in->accept_store, req->arrival, req->prepared, &req->receipt,
+				       &error) < 0) {
 		store_rollback(in->accept_store);
 		goto fail;
 	}
@@ -136,10 +135,8 @@ intake_commit_batch(struct intake *in, GPtrArray *batch)
 		goto one_by_one;
 	for (i = 0; i < batch->len; i++) {
 		struct intake_request *req = g_ptr_array_index(batch, i);
-		gsize len = 0;
-		const void *data = g_bytes_get_data(req->raw, &len);
-		if (store_message_add(in->accept_store, req->arrival, data, len, &req->receipt,
-				      &error) < 0) {
+		if (store_message_add_prepared(in->accept_store, req->arrival, req->prepared,
+					       &req->receipt, &error) < 0) {
 			store_rollback(in->accept_store);
 			goto one_by_one;
 		}
@@ -217,14 +214,22 @@ intake_accept(struct intake *in, const struct store_arrival *arrival, GBytes *ra
 	struct intake_request req = { .arrival = arrival, .raw = raw, .result = -1 };
 	size_t len = g_bytes_get_size(raw);
 
+	/* Hash and compress here, in the arriving thread, so that concurrent
+	 * arrivals use every core and the committer only inserts. */
+	if (store_message_prepare(g_bytes_get_data(raw, NULL), len, in->settings.store.archive_level,
+				  &req.prepared, error_r) < 0)
+		return -1;
+
 	g_mutex_lock(&in->lock);
 	if (in->stopping) {
 		g_mutex_unlock(&in->lock);
+		store_prepared_free(&req.prepared);
 		*error_r = g_strdup("intake: shutting down");
 		return -1;
 	}
 	if (in->accept_bytes > 0 && in->accept_bytes + len > in->settings.queue_max_bytes) {
 		g_mutex_unlock(&in->lock);
+		store_prepared_free(&req.prepared);
 		*error_r = g_strdup_printf("intake: commit queue full (queue_max_bytes=%zu)",
 					   in->settings.queue_max_bytes);
 		return -1;
@@ -235,6 +240,7 @@ intake_accept(struct intake *in, const struct store_arrival *arrival, GBytes *ra
 	while (!req.done)
 		g_cond_wait(&in->cond, &in->lock);
 	g_mutex_unlock(&in->lock);
+	store_prepared_free(&req.prepared);
 
 	if (req.result < 0) {
 		log_warnx("intake: event=accept-failed source=%s error=\"%s\"", arrival->source,

@@ -1458,14 +1458,69 @@ store_message_find(struct store *store, const char *sha256_hex, int64_t *message
 	return 1;
 }
 
+struct store_prepared {
+	char sha[ARCHIVE_SHA256_HEX_LEN + 1];
+	size_t len;
+	GBytes *frame;
+};
+
+int
+store_message_prepare(const void *raw, size_t len, int level, struct store_prepared **prepared_r,
+		      char **error_r)
+{
+	struct store_prepared *p;
+
+	if (raw == NULL && len > 0) {
+		*error_r = g_strdup("store: no message bytes");
+		return -1;
+	}
+	p = g_new0(struct store_prepared, 1);
+	archive_sha256_hex(raw != NULL ? raw : "", len, p->sha);
+	p->len = len;
+	if (archive_compress(raw != NULL ? raw : "", len, NULL, 0, level, &p->frame, error_r) < 0) {
+		g_free(p);
+		return -1;
+	}
+	*prepared_r = p;
+	return 0;
+}
+
+void
+store_prepared_free(struct store_prepared **prepared)
+{
+	if (prepared == NULL || *prepared == NULL)
+		return;
+	g_bytes_unref((*prepared)->frame);
+	g_free(*prepared);
+	*prepared = NULL;
+}
+
 int
 store_message_add(struct store *store, const struct store_arrival *arrival, const void *raw,
 		  size_t len, struct store_receipt *receipt_r, char **error_r)
 {
-	char sha[ARCHIVE_SHA256_HEX_LEN + 1];
+	struct store_prepared *p = NULL;
+	int r;
+
+	memset(receipt_r, 0, sizeof(*receipt_r));
+	/* Compress before the transaction: it is the slow part. */
+	if (store_message_prepare(raw, len, store->settings.archive_level, &p, error_r) < 0)
+		return -1;
+	r = store_message_add_prepared(store, arrival, p, receipt_r, error_r);
+	store_prepared_free(&p);
+	return r;
+}
+
+int
+store_message_add_prepared(struct store *store, const struct store_arrival *arrival,
+			   const struct store_prepared *prepared, struct store_receipt *receipt_r,
+			   char **error_r)
+{
+	const char *sha = prepared->sha;
+	size_t len = prepared->len;
 	char received_utc[SK_UTC_SIZE];
 	char *serial = NULL, *detail = NULL;
-	GBytes *frame = NULL;
+	GBytes *frame = g_bytes_ref(prepared->frame);
 	int64_t received_us, message_id = 0;
 	bool duplicate = false;
 	sqlite3_stmt *stmt;
@@ -1475,20 +1530,12 @@ store_message_add(struct store *store, const struct store_arrival *arrival, cons
 	memset(receipt_r, 0, sizeof(*receipt_r));
 	if (arrival == NULL || arrival->source == NULL) {
 		*error_r = g_strdup("store: an arrival needs a source");
+		g_bytes_unref(frame);
 		return -1;
 	}
-	if (raw == NULL && len > 0) {
-		*error_r = g_strdup("store: no message bytes");
-		return -1;
-	}
-	archive_sha256_hex(raw != NULL ? raw : "", len, sha);
 	received_us = arrival->received_us != 0 ? arrival->received_us : sk_time_now_us();
 	sk_time_format_utc(received_us / G_USEC_PER_SEC, received_utc);
 
-	/* Compress before the transaction: it is the slow part. */
-	if (archive_compress(raw != NULL ? raw : "", len, NULL, 0, store->settings.archive_level, &frame,
-			     error_r) < 0)
-		return -1;
 	if (tx_enter(store, &tx, error_r) < 0) {
 		g_bytes_unref(frame);
 		return -1;

@@ -94,6 +94,20 @@ int store_message_add(struct store *store, const struct store_arrival *arrival,
 		      const void *raw, size_t len, struct store_receipt *receipt_r,
 		      char **error_r);
 
+/* The slow half of store_message_add (SHA-256 and compression), without the
+ * database: thread-safe, for callers that archive many messages in one
+ * transaction (the funnel's group commit hashes and compresses in the
+ * arriving threads, and only inserts in the transaction).  level is the
+ * zstd level (store_settings.archive_level).  Free with store_prepared_free. */
+struct store_prepared;
+int store_message_prepare(const void *raw, size_t len, int level,
+			  struct store_prepared **prepared_r, char **error_r);
+void store_prepared_free(struct store_prepared **prepared);
+/* store_message_add for a prepared message. */
+int store_message_add_prepared(struct store *store, const struct store_arrival *arrival,
+			       const struct store_prepared *prepared,
+			       struct store_receipt *receipt_r, char **error_r);
+
 /* The exact raw bytes of message_id, verified against its SHA-256.  Returns
  * 0 and *raw_r (g_bytes_unref by the caller), or -1. */
 int store_message_get(struct store *store, int64_t message_id, GBytes **raw_r, char **error_r);
