@@ -112,11 +112,49 @@ web_col_int(sqlite3_stmt *st, int i)
 							  : sqlite3_column_int64(st, i);
 }
 
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+ * days_from_civil). */
+int64_t
+web_days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int
+digits(const char *s, int n)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+/* Our stored form "YYYY-MM-DDTHH:MM:SSZ" is read many thousand times per
+ * page: by arithmetic; anything else goes to the general parser. */
 int64_t
 web_utc_unix(const char *utc)
 {
 	int64_t t = 0;
-	if (utc == NULL || sk_time_parse_utc(utc, &t) < 0)
+	if (utc == NULL)
+		return 0;
+	if (strlen(utc) == SK_UTC_LEN && utc[4] == '-' && utc[7] == '-' && utc[10] == 'T' &&
+	    utc[13] == ':' && utc[16] == ':' && utc[19] == 'Z') {
+		int y = digits(utc, 4), mo = digits(utc + 5, 2), d = digits(utc + 8, 2);
+		int h = digits(utc + 11, 2), mi = digits(utc + 14, 2), se = digits(utc + 17, 2);
+		if (y >= 0 && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h >= 0 && h < 24 && mi >= 0 &&
+		    mi < 60 && se >= 0 && se <= 60)
+			return web_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 +
+			       mi * 60 + se;
+	}
+	if (sk_time_parse_utc(utc, &t) < 0)
 		return 0;
 	return t;
 }
@@ -602,6 +640,21 @@ web_supply_free(gpointer p)
 	g_free(s);
 }
 
+/* Reports read for a supply's recent slope: a daily sender's last two months. */
+#define WEB_SLOPE_POINTS_MAX 60
+
+struct slope_point {
+	int64_t t;
+	double v;
+};
+
+static gint
+slope_point_cmp(gconstpointer a, gconstpointer b)
+{
+	int64_t x = ((const struct slope_point *)a)->t, y = ((const struct slope_point *)b)->t;
+	return x < y ? -1 : x > y;
+}
+
 /* Least-squares slope of level over time (points per day). */
 static double
 slope_per_day(GArray *t, GArray *v)
@@ -644,7 +697,7 @@ web_supplies_current(struct web_request *req, sqlite3 *db, int64_t device_id, GP
 		    "SELECT sn.taken_utc, l.level_percent FROM supply_levels l"
 		    " JOIN snapshots sn ON sn.id = l.snapshot_id"
 		    " WHERE l.supply_id = ?1 AND l.level_percent IS NOT NULL"
-		    " ORDER BY sn.taken_utc DESC LIMIT ?2",
+		    " ORDER BY l.snapshot_id DESC LIMIT ?2",
 		    &hist, error_r) < 0) {
 		sqlite3_finalize(st);
 		return -1;
@@ -675,17 +728,26 @@ web_supplies_current(struct web_request *req, sqlite3 *db, int64_t device_id, GP
 		int64_t window = (int64_t)req->config->s.recent_days * 86400;
 		GArray *t = g_array_new(FALSE, FALSE, sizeof(int64_t));
 		GArray *v = g_array_new(FALSE, FALSE, sizeof(double));
+		/* The newest reports by snapshot id (index order; nearly time
+		 * order), then by time: the window, but at least 3 points. */
 		sqlite3_bind_int64(hist, 1, s->supply_id);
-		sqlite3_bind_int(hist, 2, 400);
+		sqlite3_bind_int(hist, 2, WEB_SLOPE_POINTS_MAX);
+		GArray *pts = g_array_new(FALSE, FALSE, sizeof(struct slope_point));
 		while (sqlite3_step(hist) == SQLITE_ROW) {
-			int64_t when = web_utc_unix((const char *)sqlite3_column_text(hist, 0));
-			if (t->len >= 3 && reported - when > window)
-				break;
-			double lv = (double)sqlite3_column_int64(hist, 1);
-			g_array_prepend_val(t, when);
-			g_array_prepend_val(v, lv);
+			struct slope_point sp = { web_utc_unix((const char *)sqlite3_column_text(hist, 0)),
+						  (double)sqlite3_column_int64(hist, 1) };
+			g_array_append_val(pts, sp);
 		}
 		sqlite3_reset(hist);
+		g_array_sort(pts, slope_point_cmp);
+		for (guint k = pts->len; k-- > 0;) {
+			const struct slope_point *sp = &g_array_index(pts, struct slope_point, k);
+			if (t->len >= 3 && reported - sp->t > window)
+				break;
+			g_array_prepend_val(t, sp->t);
+			g_array_prepend_val(v, sp->v);
+		}
+		g_array_unref(pts);
 		s->per_day = slope_per_day(t, v);
 		if (s->level != SNAPSHOT_ABSENT && s->level <= 0)
 			s->days_left = 0;

@@ -148,16 +148,49 @@ html(GString *out, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Civil date of a day number (H. Hinnant's civil_from_days). */
+static void
+civil_from_days(int64_t z, int *y_r, unsigned *m_r, unsigned *d_r)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t y = (int64_t)yoe + era * 400;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	*d_r = doy - (153 * mp + 2) / 5 + 1;
+	*m_r = mp < 10 ? mp + 3 : mp - 9;
+	*y_r = (int)(y + (*m_r <= 2));
+}
+
 char *
 web_format_local(struct web_request *req, int64_t unix_time, const char *fmt)
 {
+	/* The two formats of every table and hover text, by arithmetic: the
+	 * zone's offset at that instant, then the civil date. */
+	bool date = strcmp(fmt, "%Y-%m-%d") == 0, minute = strcmp(fmt, "%Y-%m-%d %H:%M") == 0;
+	if (date || minute) {
+		GTimeZone *tz = req->config->tz;
+		gint iv = g_time_zone_find_interval(tz, G_TIME_TYPE_UNIVERSAL, unix_time);
+		int64_t local = unix_time + (iv >= 0 ? g_time_zone_get_offset(tz, iv) : 0);
+		int64_t days = local >= 0 ? local / 86400 : -((-local + 86399) / 86400);
+		int64_t sod = local - days * 86400;
+		int y;
+		unsigned m, d;
+		civil_from_days(days, &y, &m, &d);
+		if (date)
+			return g_strdup_printf("%04d-%02u-%02u", y, m, d);
+		return g_strdup_printf("%04d-%02u-%02u %02d:%02d", y, m, d, (int)(sod / 3600),
+				       (int)(sod % 3600 / 60));
+	}
 	GDateTime *utc = g_date_time_new_from_unix_utc(unix_time);
 	if (utc == NULL)
 		return g_strdup("?");
-	GDateTime *local = g_date_time_to_timezone(utc, req->config->tz);
-	char *s = g_date_time_format(local != NULL ? local : utc, fmt);
-	if (local != NULL)
-		g_date_time_unref(local);
+	GDateTime *loc = g_date_time_to_timezone(utc, req->config->tz);
+	char *s = g_date_time_format(loc != NULL ? loc : utc, fmt);
+	if (loc != NULL)
+		g_date_time_unref(loc);
 	g_date_time_unref(utc);
 	return s != NULL ? s : g_strdup("?");
 }
@@ -178,16 +211,22 @@ html_time_unix(GString *out, struct web_request *req, int64_t t)
 void
 html_time(GString *out, struct web_request *req, const char *utc)
 {
-	int64_t t;
 	if (utc == NULL) {
 		g_string_append(out, "\xe2\x80\x93");
 		return;
 	}
-	if (sk_time_parse_utc(utc, &t) < 0) {
+	int64_t t = web_utc_unix(utc);
+	if (t == 0 || strlen(utc) != SK_UTC_LEN) {
 		html_escape(out, utc);
 		return;
 	}
-	html_time_unix(out, req, t);
+	char *local = web_format_local(req, t, "%Y-%m-%d %H:%M");
+	char human[SK_UTC_SIZE];
+	memcpy(human, utc, SK_UTC_LEN - 1);
+	human[10] = ' ';
+	human[SK_UTC_LEN - 1] = '\0';
+	html(out, "<time datetime=\"%s\" title=\"%s UTC\">%s</time>", utc, human, local);
+	g_free(local);
 }
 
 void

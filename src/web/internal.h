@@ -351,6 +351,7 @@ double web_device_ppd(sqlite3 *db, int64_t device_id, unsigned recent_days);
 char *web_col_text(sqlite3_stmt *st, int i);
 int64_t web_col_int(sqlite3_stmt *st, int i);
 int64_t web_utc_unix(const char *utc);
+int64_t web_days_from_civil(int64_t y, unsigned m, unsigned d);
 
 /* ---- pages.c, api.c, export.c, metrics.c ---- */
 

@@ -13,7 +13,7 @@ SK_WEB_FILES = \
 	web/static/favicon.svg
 
 # The indexes the web view needs, as a migration of its own.
-SK_SCHEMA_FILES += schema/005-web-indexes.sql
+SK_SCHEMA_FILES += schema/005-web-indexes.sql schema/007-web-supply-levels.sql
 
 src_libsnapkeep_a_SOURCES += \
 	%reldir%/web.h %reldir%/internal.h \
@@ -43,9 +43,11 @@ CLEANFILES += %reldir%/web-resources.c %reldir%/web.gresource.xml
 	$$gcr --sourcedir=$(top_srcdir) --generate-source --c-name web_assets \
 	  --target=$@ %reldir%/web.gresource.xml
 
-check_PROGRAMS += tests/unit/test-web
-TESTS += tests/unit/test-web
+check_PROGRAMS += tests/unit/test-web tests/unit/test-web-render
+TESTS += tests/unit/test-web tests/unit/test-web-render
 tests_unit_test_web_SOURCES = tests/unit/test-web.c
+tests_unit_test_web_render_SOURCES = tests/unit/test-web-render.c
+VALGRIND_TESTS += tests/unit/test-web-render
 
 # Integration tests against the real snapkeepd (urllib, the Prometheus
 # client's parser: python3-prometheus-client, certtool: gnutls-bin), and the

@@ -161,9 +161,12 @@ render_supplies(GString *b, struct web_request *req, GPtrArray *supplies)
 	html(b, "</tbody></table></section>");
 }
 
+/* The device's snapshots in the range (and the one before it), from the
+ * covering index on (device_id, taken_utc), with their three totals. */
 struct counter_points {
 	GArray *t;       /* int64 */
 	GArray *total, *mono, *color; /* double, NAN when absent */
+	GHashTable *time_of; /* snapshot id -> Unix time (int64 pointers) */
 };
 
 static int
@@ -178,8 +181,8 @@ load_counters(struct web_request *req, struct web_response *resp, int64_t device
 	sk_time_format_utc(since, since_utc);
 	/* From the last snapshot before the range on, for the first difference. */
 	sqlite3_stmt *st = web_prepare(req, resp,
-		"SELECT s.taken_utc, c.name_id, c.value FROM snapshots s"
-		" JOIN counters c ON c.snapshot_id = s.id AND c.name_id IN (?2, ?3, ?4)"
+		"SELECT s.taken_utc, c.name_id, c.value, s.id FROM snapshots s"
+		" LEFT JOIN counters c ON c.snapshot_id = s.id AND c.name_id IN (?2, ?3, ?4)"
 		" WHERE s.device_id = ?1 AND s.taken_utc >= COALESCE((SELECT max(taken_utc) FROM snapshots"
 		"  WHERE device_id = ?1 AND taken_utc < ?5), ?5)"
 		" ORDER BY s.taken_utc");
@@ -194,6 +197,7 @@ load_counters(struct web_request *req, struct web_response *resp, int64_t device
 	cp->total = g_array_new(FALSE, FALSE, sizeof(double));
 	cp->mono = g_array_new(FALSE, FALSE, sizeof(double));
 	cp->color = g_array_new(FALSE, FALSE, sizeof(double));
+	cp->time_of = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
 	int rc;
 	int64_t last_t = INT64_MIN;
 	double nan = NAN;
@@ -205,7 +209,13 @@ load_counters(struct web_request *req, struct web_response *resp, int64_t device
 			g_array_append_val(cp->mono, nan);
 			g_array_append_val(cp->color, nan);
 			last_t = t;
+			int64_t *key = g_new(int64_t, 1), *val = g_new(int64_t, 1);
+			*key = sqlite3_column_int64(st, 3);
+			*val = t;
+			g_hash_table_insert(cp->time_of, key, val);
 		}
+		if (sqlite3_column_type(st, 1) == SQLITE_NULL)
+			continue;
 		int64_t name = sqlite3_column_int64(st, 1);
 		double v = (double)sqlite3_column_int64(st, 2);
 		guint i = cp->t->len - 1;
@@ -233,6 +243,7 @@ counter_points_clear(struct counter_points *cp)
 	g_array_unref(cp->total);
 	g_array_unref(cp->mono);
 	g_array_unref(cp->color);
+	g_hash_table_destroy(cp->time_of);
 }
 
 static void
@@ -317,78 +328,178 @@ chart_periods(GString *b, struct web_request *req, const struct counter_points *
 	svg_chart_clear(&c);
 }
 
+struct supply_unit {
+	int64_t id;
+	char *key, *color, *type, *serial, *installed;
+	GArray *t;   /* int64 */
+	GArray *v;   /* double */
+};
+
+static void
+supply_unit_free(gpointer p)
+{
+	struct supply_unit *u = p;
+	g_free(u->key);
+	g_free(u->color);
+	g_free(u->type);
+	g_free(u->serial);
+	g_free(u->installed);
+	g_array_unref(u->t);
+	g_array_unref(u->v);
+	g_free(u);
+}
+
+static int
+color_rank(const char *color)
+{
+	static const char *const order[] = { "black", "cyan", "magenta", "yellow" };
+	for (int i = 0; color != NULL && i < 4; i++)
+		if (g_ascii_strcasecmp(color, order[i]) == 0)
+			return i;
+	return 4;
+}
+
+static gint
+unit_cmp(gconstpointer a, gconstpointer b)
+{
+	const struct supply_unit *x = *(struct supply_unit *const *)a;
+	const struct supply_unit *y = *(struct supply_unit *const *)b;
+	int c = color_rank(x->color) - color_rank(y->color);
+	if (c == 0)
+		c = g_strcmp0(x->key, y->key);
+	if (c == 0) {
+		int64_t tx = x->t->len ? g_array_index(x->t, int64_t, 0) : 0;
+		int64_t ty = y->t->len ? g_array_index(y->t, int64_t, 0) : 0;
+		c = tx < ty ? -1 : tx > ty;
+	}
+	return c;
+}
+
+/* Sorts a unit's points by time (they come in snapshot id order). */
+static void
+unit_sort(struct supply_unit *u)
+{
+	for (guint i = 1; i < u->t->len; i++)
+		for (guint j = i; j > 0 && g_array_index(u->t, int64_t, j - 1) > g_array_index(u->t, int64_t, j); j--) {
+			int64_t tt = g_array_index(u->t, int64_t, j);
+			double vv = g_array_index(u->v, double, j);
+			g_array_index(u->t, int64_t, j) = g_array_index(u->t, int64_t, j - 1);
+			g_array_index(u->v, double, j) = g_array_index(u->v, double, j - 1);
+			g_array_index(u->t, int64_t, j - 1) = tt;
+			g_array_index(u->v, double, j - 1) = vv;
+		}
+}
+
+/* Supply levels over the range: one line per supply (key), broken and
+ * marked where a new unit replaced the old one.  Levels come from the
+ * covering index on supply_levels (supply_id, snapshot_id, level_percent)
+ * and their times from the device's snapshot timeline (cp->time_of), so
+ * no snapshot row is read. */
 static int
 chart_supplies(GString *b, struct web_request *req, struct web_response *resp, int64_t device_id,
-	       int64_t since, int64_t until)
+	       int64_t since, int64_t until, const struct counter_points *cp)
 {
-	char since_utc[SK_UTC_SIZE];
-	sk_time_format_utc(since, since_utc);
-	sqlite3_stmt *st = web_prepare(req, resp,
-		"SELECT s.id, s.supply_key, s.color, s.description, s.type, s.supply_serial,"
-		" s.installed_date, sn.taken_utc, l.level_percent"
-		" FROM supplies s JOIN supply_levels l ON l.supply_id = s.id"
-		" JOIN snapshots sn ON sn.id = l.snapshot_id"
-		" WHERE s.device_id = ?1 AND sn.taken_utc >= ?2 AND l.level_percent IS NOT NULL"
-		" ORDER BY CASE s.color WHEN 'black' THEN 0 WHEN 'cyan' THEN 1 WHEN 'magenta' THEN 2"
-		"  WHEN 'yellow' THEN 3 ELSE 4 END, s.supply_key, sn.taken_utc");
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_int64(st, 1, device_id);
-	sqlite3_bind_text(st, 2, since_utc, -1, SQLITE_TRANSIENT);
+	GHashTable *units = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, supply_unit_free);
 	struct svg_chart c;
+	int rc;
+	sqlite3_stmt *st = web_prepare(req, resp,
+		"SELECT id, supply_key, color, type, supply_serial, installed_date FROM supplies"
+		" WHERE device_id = ?");
+	if (st == NULL)
+		goto fail;
+	sqlite3_bind_int64(st, 1, device_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct supply_unit *u = g_new0(struct supply_unit, 1);
+		u->id = sqlite3_column_int64(st, 0);
+		u->key = web_col_text(st, 1);
+		u->color = web_col_text(st, 2);
+		u->type = web_col_text(st, 3);
+		u->serial = web_col_text(st, 4);
+		u->installed = web_col_text(st, 5);
+		u->t = g_array_new(FALSE, FALSE, sizeof(int64_t));
+		u->v = g_array_new(FALSE, FALSE, sizeof(double));
+		g_hash_table_insert(units, &u->id, u);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		goto db_fail;
+	st = web_prepare(req, resp,
+		"SELECT supply_id, snapshot_id, level_percent FROM supply_levels"
+		" WHERE supply_id IN (SELECT id FROM supplies WHERE device_id = ?)"
+		" AND level_percent IS NOT NULL");
+	if (st == NULL)
+		goto fail;
+	sqlite3_bind_int64(st, 1, device_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t sid = sqlite3_column_int64(st, 0), snap = sqlite3_column_int64(st, 1);
+		struct supply_unit *u = g_hash_table_lookup(units, &sid);
+		const int64_t *t = g_hash_table_lookup(cp->time_of, &snap);
+		if (u == NULL || t == NULL || *t < since)
+			continue;
+		double v = (double)sqlite3_column_int64(st, 2);
+		g_array_append_val(u->t, *t);
+		g_array_append_val(u->v, v);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		goto db_fail;
+
+	GPtrArray *list = g_ptr_array_new();
+	GHashTableIter it;
+	gpointer val;
+	g_hash_table_iter_init(&it, units);
+	while (g_hash_table_iter_next(&it, NULL, &val))
+		if (((struct supply_unit *)val)->t->len > 0) {
+			unit_sort(val);
+			g_ptr_array_add(list, val);
+		}
+	g_ptr_array_sort(list, unit_cmp);
+
 	svg_chart_init(&c, SVG_LINE, "chart-supplies", "Supply levels", "%", req);
 	c.y_min = 0;
 	c.y_max = 100;
 	c.x_min = since;
 	c.x_max = until;
 	struct svg_series *cur = NULL;
-	char *cur_key = NULL;
-	int64_t cur_unit = -1;
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t unit = sqlite3_column_int64(st, 0);
-		const char *key = (const char *)sqlite3_column_text(st, 1);
-		const char *color = (const char *)sqlite3_column_text(st, 2);
-		int64_t t = web_utc_unix((const char *)sqlite3_column_text(st, 7));
-		if (cur == NULL || g_strcmp0(key, cur_key) != 0) {
-			char *name = web_supply_name(key, color, NULL, (const char *)sqlite3_column_text(st, 4), false);
-			cur = svg_series_new(name, supply_css(color, c.series->len));
+	const char *cur_key = NULL;
+	for (guint i = 0; i < list->len; i++) {
+		const struct supply_unit *u = list->pdata[i];
+		if (cur == NULL || g_strcmp0(u->key, cur_key) != 0) {
+			char *name = web_supply_name(u->key, u->color, NULL, u->type, false);
+			cur = svg_series_new(name, supply_css(u->color, c.series->len));
 			g_free(name);
 			g_ptr_array_add(c.series, cur);
-			g_free(cur_key);
-			cur_key = g_strdup(key);
-			cur_unit = unit;
-		} else if (unit != cur_unit) {
+			cur_key = u->key;
+		} else {
 			/* A replacement: a new unit of the same supply. */
 			guint at = cur->x->len;
+			int64_t t = g_array_index(u->t, int64_t, 0);
 			g_array_append_val(cur->breaks, at);
 			GString *title = g_string_new(NULL);
 			char *when = web_format_local(req, t, "%Y-%m-%d");
 			g_string_append_printf(title, "%s replaced (first reported %s", cur->name, when);
-			const char *serial = (const char *)sqlite3_column_text(st, 5);
-			if (serial != NULL && *serial != '\0')
-				g_string_append_printf(title, ", serial %s", serial);
-			if (sqlite3_column_text(st, 6) != NULL)
-				g_string_append_printf(title, ", installed %s",
-						       (const char *)sqlite3_column_text(st, 6));
+			if (u->serial != NULL && *u->serial != '\0')
+				g_string_append_printf(title, ", serial %s", u->serial);
+			if (u->installed != NULL)
+				g_string_append_printf(title, ", installed %s", u->installed);
 			g_string_append(title, ")");
-			svg_chart_add_marker(&c, t, supply_css(color, c.series->len - 1), title->str);
+			svg_chart_add_marker(&c, t, supply_css(u->color, c.series->len - 1), title->str);
 			g_string_free(title, TRUE);
 			g_free(when);
-			cur_unit = unit;
 		}
-		svg_series_add(cur, t, (double)sqlite3_column_int64(st, 8));
+		for (guint j = 0; j < u->t->len; j++)
+			svg_series_add(cur, g_array_index(u->t, int64_t, j), g_array_index(u->v, double, j));
 	}
-	sqlite3_finalize(st);
-	g_free(cur_key);
-	if (rc != SQLITE_DONE) {
-		svg_chart_clear(&c);
-		web_respond_db_error(req, resp, store_db(req->store), "supply levels");
-		return -1;
-	}
+	g_ptr_array_unref(list);
 	svg_chart_render(b, &c);
 	svg_chart_clear(&c);
+	g_hash_table_destroy(units);
 	return 0;
+db_fail:
+	web_respond_db_error(req, resp, store_db(req->store), "supply levels");
+fail:
+	g_hash_table_destroy(units);
+	return -1;
 }
 
 static int
@@ -407,7 +518,7 @@ render_events(GString *b, struct web_request *req, struct web_response *resp,
 
 	st = web_prepare(req, resp,
 		"SELECT log, sequence, code, occurred_utc, description, page_count, is_new"
-		" FROM event_log WHERE serial = ?1 ORDER BY occurred_utc DESC, sequence DESC"
+		" FROM event_log WHERE serial = ?1 ORDER BY occurred_utc DESC"
 		" LIMIT ?2 OFFSET ?3");
 	if (st == NULL)
 		return -1;
@@ -672,7 +783,7 @@ web_page_device(struct web_request *req, struct web_response *resp)
 	html(b, "</div>");
 	chart_total(b, req, &cp, since, until);
 	chart_periods(b, req, &cp, since, until, interval, d.color != SNAPSHOT_ABSENT);
-	if (chart_supplies(b, req, resp, d.id, since, until) < 0)
+	if (chart_supplies(b, req, resp, d.id, since, until, &cp) < 0)
 		goto out_path;
 	html(b, "</section>");
 

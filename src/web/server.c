@@ -30,6 +30,7 @@
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -506,8 +507,19 @@ free_bytes(void *cls)
 	g_bytes_unref(cls);
 }
 
+/* CPU time of the calling thread, microseconds. */
+static int64_t
+thread_cpu_us(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_THREAD, &ru) < 0)
+		return 0;
+	return (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec +
+	       ru.ru_stime.tv_usec;
+}
+
 static enum MHD_Result
-queue(struct web_request *req, struct web_response *resp, int64_t elapsed_us)
+queue(struct web_request *req, struct web_response *resp, int64_t elapsed_us, int64_t cpu_us)
 {
 	struct MHD_Response *r;
 	gsize len = 0;
@@ -543,8 +555,9 @@ queue(struct web_request *req, struct web_response *resp, int64_t elapsed_us)
 	for (guint i = 0; i + 1 < resp->headers->len; i += 2)
 		MHD_add_response_header(r, resp->headers->pdata[i], resp->headers->pdata[i + 1]);
 	/* The server's own time for this answer (bench/web reads it). */
-	char timing[64];
-	g_snprintf(timing, sizeof(timing), "app;dur=%.2f", (double)elapsed_us / 1000.0);
+	char timing[96];
+	g_snprintf(timing, sizeof(timing), "app;dur=%.2f, cpu;dur=%.2f", (double)elapsed_us / 1000.0,
+		   (double)cpu_us / 1000.0);
 	MHD_add_response_header(r, "Server-Timing", timing);
 	ret = MHD_queue_response(req->conn, resp->status, r);
 	MHD_destroy_response(r);
@@ -589,6 +602,7 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 	}
 
 	web_response_init(&resp);
+	int64_t cpu0 = thread_cpu_us();
 	dispatch(req, &resp);
 	if (resp.status == 0)
 		web_respond_error(req, &resp, 500, "no answer");
@@ -597,7 +611,7 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 		req->store = NULL;
 	}
 	int64_t elapsed = sk_time_now_us() - req->started_us;
-	ret = queue(req, &resp, elapsed);
+	ret = queue(req, &resp, elapsed, thread_cpu_us() - cpu0);
 	stats_record(s, resp.status, elapsed);
 	if (resp.status >= 500)
 		log_info("web: event=request method=%s status=%u us=%" G_GINT64_FORMAT, req->method,

@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <string.h>
 
 #include "web/internal.h"
@@ -24,6 +25,50 @@
 #define SVG_MB 30
 #define SVG_MAX_HOVER 160
 #define SVG_DOTS_ALL 60
+
+/* Appends fmt where each %n is a number with at most one decimal ("12.5",
+ * "-3", "700"), %s a string as is; coordinates are written this way many
+ * thousands of times per page, so without printf's floating point. */
+static void
+svgf(GString *out, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	for (const char *p = fmt; *p != '\0'; p++) {
+		if (p[0] != '%' || (p[1] != 'n' && p[1] != 's')) {
+			g_string_append_c(out, *p);
+			continue;
+		}
+		p++;
+		if (*p == 's') {
+			g_string_append(out, va_arg(ap, const char *));
+			continue;
+		}
+		double v = va_arg(ap, double);
+		if (!isfinite(v))
+			v = 0;
+		long long tenths = llround(v * 10);
+		char buf[32];
+		int n = 0;
+		bool neg = tenths < 0;
+		unsigned long long u = neg ? (unsigned long long)(-(tenths + 1)) + 1 : (unsigned long long)tenths;
+		unsigned frac = (unsigned)(u % 10);
+		u /= 10;
+		if (frac != 0) {
+			buf[n++] = (char)('0' + frac);
+			buf[n++] = '.';
+		}
+		do {
+			buf[n++] = (char)('0' + u % 10);
+			u /= 10;
+		} while (u > 0);
+		if (neg)
+			buf[n++] = '-';
+		while (n > 0)
+			g_string_append_c(out, buf[--n]);
+	}
+	va_end(ap);
+}
 
 struct svg_series *
 svg_series_new(const char *name, const char *css)
@@ -237,13 +282,13 @@ draw_x_axis(GString *out, const struct svg_chart *c, const struct scale *sc)
 			break;
 		if (u >= sc->x0 && (step_m == 0 || step_m < 12 || g_date_time_get_month(t) == 1)) {
 			double x = sx(sc, u);
-			g_string_append_printf(out,
-					       "<line class=\"grid\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.0f\" "
-					       "y2=\"%.0f\"/>",
+			svgf(out,
+					       "<line class=\"grid\" x1=\"%n\" x2=\"%n\" y1=\"%n\" "
+					       "y2=\"%n\"/>",
 					       x, x, sc->py0, sc->py1);
 			if (x - last_label > 56) {
 				char *label = g_date_time_format(t, fmt);
-				g_string_append_printf(out, "<text x=\"%.1f\" y=\"%.0f\">", x, sc->py1 + 18);
+				svgf(out, "<text x=\"%n\" y=\"%n\">", x, sc->py1 + 18);
 				html_escape(out, label);
 				g_string_append(out, "</text>");
 				g_free(label);
@@ -268,9 +313,9 @@ draw_y_axis(GString *out, const struct scale *sc, double step)
 	double first = ceil(sc->y0 / step - 1e-9) * step;
 	for (double v = first; v <= sc->y1 + step * 1e-6; v += step) {
 		double y = sy(sc, v);
-		g_string_append_printf(out,
-				       "<line class=\"grid\" x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" "
-				       "y2=\"%.1f\"/><text x=\"%.0f\" y=\"%.1f\">",
+		svgf(out,
+				       "<line class=\"grid\" x1=\"%n\" x2=\"%n\" y1=\"%n\" "
+				       "y2=\"%n\"/><text x=\"%n\" y=\"%n\">",
 				       sc->px0, sc->px1, y, y, sc->px0 - 8, y + 4);
 		if (step < 1 && fabs(v) < 1e4)
 			g_string_append_printf(out, "%.*f", step >= 0.1 ? 1 : 2, v);
@@ -335,13 +380,13 @@ draw_lines(GString *out, const struct svg_chart *c, const struct scale *sc)
 			continue;
 		html(out, "<g class=\"series %s\">", s->css);
 		if (c->area) {
-			g_string_append_printf(out, "<path class=\"area\" d=\"M%.1f %.1f",
+			svgf(out, "<path class=\"area\" d=\"M%n %n",
 					       sx(sc, g_array_index(s->x, int64_t, 0)), sc->py1);
 			for (guint j = 0; j < s->x->len; j++)
-				g_string_append_printf(out, " L%.1f %.1f",
+				svgf(out, " L%n %n",
 						       sx(sc, g_array_index(s->x, int64_t, j)),
 						       sy(sc, g_array_index(s->y, double, j)));
-			g_string_append_printf(out, " L%.1f %.1f Z\"/>",
+			svgf(out, " L%n %n Z\"/>",
 					       sx(sc, g_array_index(s->x, int64_t, s->x->len - 1)), sc->py1);
 		}
 		g_string_append(out, "<path class=\"line\" d=\"");
@@ -352,7 +397,7 @@ draw_lines(GString *out, const struct svg_chart *c, const struct scale *sc)
 				brk |= g_array_index(s->breaks, guint, b) == j;
 				b++;
 			}
-			g_string_append_printf(out, "%s%.1f %.1f", brk ? (j ? " M" : "M") : " L",
+			svgf(out, "%s%n %n", brk ? (j ? " M" : "M") : " L",
 					       sx(sc, g_array_index(s->x, int64_t, j)),
 					       sy(sc, g_array_index(s->y, double, j)));
 			g_array_append_val(xs, g_array_index(s->x, int64_t, j));
@@ -364,7 +409,7 @@ draw_lines(GString *out, const struct svg_chart *c, const struct scale *sc)
 				continue;
 			int64_t x = g_array_index(s->x, int64_t, j);
 			double y = g_array_index(s->y, double, j);
-			g_string_append_printf(out, "<circle class=\"pt\" cx=\"%.1f\" cy=\"%.1f\" r=\"3\">",
+			svgf(out, "<circle class=\"pt\" cx=\"%n\" cy=\"%n\" r=\"3\">",
 					       sx(sc, x), sy(sc, y));
 			GString *t = g_string_new(NULL);
 			char *when = web_format_local(c->req, x, c->x_fmt);
@@ -397,9 +442,9 @@ draw_lines(GString *out, const struct svg_chart *c, const struct scale *sc)
 			continue;
 		GString *t = g_string_new(NULL);
 		hover_text(t, c, v[last]);
-		g_string_append_printf(out,
-				       "<rect class=\"hov\" x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" "
-				       "height=\"%.0f\">",
+		svgf(out,
+				       "<rect class=\"hov\" x=\"%n\" y=\"%n\" width=\"%n\" "
+				       "height=\"%n\">",
 				       xa, sc->py0, xb - xa, sc->py1 - sc->py0);
 		html(out, "<title>%s</title></rect>", t->str);
 		g_string_free(t, TRUE);
@@ -428,9 +473,9 @@ draw_bars(GString *out, const struct svg_chart *c, const struct scale *sc)
 			double ya = sy(sc, b + y), yb = sy(sc, b);
 			if (c->stacked)
 				g_array_index(base, double, j) += y;
-			g_string_append_printf(out,
-					       "<rect class=\"pt bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
-					       "height=\"%.1f\">",
+			svgf(out,
+					       "<rect class=\"pt bar\" x=\"%n\" y=\"%n\" width=\"%n\" "
+					       "height=\"%n\">",
 					       xa + gap / 2, ya, MAX(w - gap, 0.6), MAX(yb - ya, 0));
 			GString *t = g_string_new(NULL);
 			char *when = web_format_local(c->req, x, c->x_fmt);
@@ -512,9 +557,9 @@ svg_chart_render(GString *out, const struct svg_chart *c)
 	     c->width, c->height, c->title);
 	draw_y_axis(out, &sc, step);
 	draw_x_axis(out, c, &sc);
-	g_string_append_printf(out,
-			       "<rect class=\"frame\" x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" "
-			       "height=\"%.0f\"/>",
+	svgf(out,
+			       "<rect class=\"frame\" x=\"%n\" y=\"%n\" width=\"%n\" "
+			       "height=\"%n\"/>",
 			       sc.px0, sc.py0, sc.px1 - sc.px0, sc.py1 - sc.py0);
 	if (c->kind == SVG_BARS)
 		draw_bars(out, c, &sc);
@@ -526,9 +571,9 @@ svg_chart_render(GString *out, const struct svg_chart *c)
 			continue;
 		double x = sx(&sc, m->x);
 		html(out, "<g class=\"marker %s\">", m->css);
-		g_string_append_printf(out,
-				       "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.0f\" y2=\"%.0f\"/>"
-				       "<path class=\"pt\" d=\"M%.1f %.0f l-5 -9 h10 z\"/>",
+		svgf(out,
+				       "<line x1=\"%n\" x2=\"%n\" y1=\"%n\" y2=\"%n\"/>"
+				       "<path class=\"pt\" d=\"M%n %n l-5 -9 h10 z\"/>",
 				       x, x, sc.py0, sc.py1, x, sc.py0 + 9);
 		html(out, "<title>%s</title></g>", m->title);
 	}
