@@ -63,6 +63,10 @@ const struct config_key config_keys[] = {
 	  "CPU time a worker may spend on one message (RLIMIT_CPU)." },
 	{ "intake", "parse_memory_limit", CONFIG_SIZE, "1G",
 	  "Address space of a worker process (RLIMIT_AS)." },
+	{ "intake", "parse_nice", CONFIG_UINT, "10",
+	  "Scheduling niceness of parsing (worker processes and the threads that commit their "
+	  "rows), so that accepting and acknowledging messages wins the CPU; parsing catches up.  "
+	  "0 to 19." },
 	{ "intake", "commit_batch_max", CONFIG_UINT, "256",
 	  "Most messages committed together in one transaction (group commit)." },
 	{ "intake", "commit_delay", CONFIG_DURATION, "0ms",

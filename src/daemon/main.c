@@ -115,6 +115,7 @@ daemon_intake_settings(const struct config *config, struct intake_settings *s)
 	s->parse_cpu_seconds = MAX(1u, config_get_ms(config, "intake", "parse_cpu_time") / 1000);
 	s->parse_memory_mb =
 	    (unsigned)MAX(1u, config_get_size(config, "intake", "parse_memory_limit") >> 20);
+	s->parse_nice = MIN(19u, config_get_uint(config, "intake", "parse_nice"));
 	s->commit_batch_max = config_get_uint(config, "intake", "commit_batch_max");
 	s->commit_delay_us = config_get_ms(config, "intake", "commit_delay") * 1000u;
 	s->queue_max_bytes = (size_t)config_get_size(config, "intake", "queue_max_size");

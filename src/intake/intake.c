@@ -25,6 +25,9 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "intake/worker.h"
 #include "util/log.h"
@@ -74,6 +77,7 @@ intake_settings_default(struct intake_settings *s)
 	s->parse_timeout_ms = 30000;
 	s->parse_cpu_seconds = 20;
 	s->parse_memory_mb = 1024;
+	s->parse_nice = 10;
 	s->commit_batch_max = 256;
 	s->commit_delay_us = 0;
 	s->queue_max_bytes = 256u * 1024 * 1024;
@@ -360,6 +364,12 @@ intake_parser_main(gpointer data)
 	struct intake_parser *p = data;
 	struct intake *in = p->in;
 
+	/* Linux: niceness is per thread.  Parsing is background work; the
+	 * threads that accept and acknowledge keep the CPU. */
+	if (in->settings.parse_nice > 0 &&
+	    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), (int)in->settings.parse_nice) < 0)
+		log_debug("intake: event=nice-failed error=\"%s\"", g_strerror(errno));
+
 	g_mutex_lock(&in->lock);
 	for (;;) {
 		while (in->parse_queue.length == 0 && !in->stopping)
@@ -462,6 +472,7 @@ intake_open(const struct intake_settings *settings, struct intake **intake_r, ch
 			.timeout_ms = settings->parse_timeout_ms,
 			.cpu_seconds = settings->parse_cpu_seconds,
 			.memory_mb = settings->parse_memory_mb,
+			.nice = settings->parse_nice,
 			.max_message_size = settings->mime.max_message_size,
 			.max_header_size = settings->mime.max_header_size,
 			.max_depth = settings->mime.max_depth,

@@ -34,6 +34,7 @@ struct intake_settings {
 	unsigned parse_timeout_ms;      /* wall clock per message; default 30000 */
 	unsigned parse_cpu_seconds;     /* CPU per message; default 20 */
 	unsigned parse_memory_mb;       /* address space of a worker; default 1024 */
+	unsigned parse_nice;            /* niceness of workers and parse threads; default 10 */
 	unsigned commit_batch_max;      /* messages per group commit; default 256 */
 	unsigned commit_delay_us;       /* wait for more arrivals before commit; default 0 */
 	size_t queue_max_bytes;         /* raw bytes waiting for commit; default 256 MiB */

@@ -22,7 +22,7 @@
 #include "util/log.h"
 
 static gint64 opt_cpu = 20, opt_mem = 1024, opt_msg = 0, opt_hdr = 0, opt_xml = 0, opt_strlen = 0;
-static gint opt_depth = 0, opt_parts = 0, opt_xml_depth = 0, opt_events = 0;
+static gint opt_depth = 0, opt_parts = 0, opt_xml_depth = 0, opt_events = 0, opt_nice = 0;
 
 static void
 worker_set_cpu_limit(void)
@@ -111,6 +111,7 @@ main(int argc, char **argv)
 	GOptionEntry entries[] = {
 		{ "cpu-seconds", 0, 0, G_OPTION_ARG_INT64, &opt_cpu, "CPU seconds per message", "N" },
 		{ "memory-mb", 0, 0, G_OPTION_ARG_INT64, &opt_mem, "address space limit", "MB" },
+		{ "nice", 0, 0, G_OPTION_ARG_INT, &opt_nice, "scheduling niceness", "N" },
 		{ "max-message-size", 0, 0, G_OPTION_ARG_INT64, &opt_msg, "bytes", "N" },
 		{ "max-header-size", 0, 0, G_OPTION_ARG_INT64, &opt_hdr, "bytes", "N" },
 		{ "max-mime-depth", 0, 0, G_OPTION_ARG_INT, &opt_depth, "levels", "N" },
@@ -160,6 +161,8 @@ main(int argc, char **argv)
 		xml.max_events = (unsigned)opt_events;
 
 	worker_set_memory_limit();
+	if (opt_nice > 0 && setpriority(PRIO_PROCESS, 0, MIN(opt_nice, 19)) < 0)
+		log_warn("parse: setpriority");
 	mime_global_init();
 	devxml_global_init();
 

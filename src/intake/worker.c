@@ -134,6 +134,7 @@ worker_start(struct worker *w, char **error_r)
 	g_ptr_array_add(argv, g_strdup(w->path));
 	g_ptr_array_add(argv, g_strdup_printf("--cpu-seconds=%u", w->config.cpu_seconds));
 	g_ptr_array_add(argv, g_strdup_printf("--memory-mb=%u", w->config.memory_mb));
+	g_ptr_array_add(argv, g_strdup_printf("--nice=%u", w->config.nice));
 	g_ptr_array_add(argv, g_strdup_printf("--max-message-size=%zu", w->config.max_message_size));
 	g_ptr_array_add(argv, g_strdup_printf("--max-header-size=%zu", w->config.max_header_size));
 	g_ptr_array_add(argv, g_strdup_printf("--max-mime-depth=%u", w->config.max_depth));

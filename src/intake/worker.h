@@ -23,6 +23,7 @@ struct worker_config {
 	unsigned timeout_ms;
 	unsigned cpu_seconds;
 	unsigned memory_mb;       /* 0: no address-space limit */
+	unsigned nice;            /* scheduling niceness of the worker */
 	size_t max_message_size;
 	size_t max_header_size;
 	unsigned max_depth;
