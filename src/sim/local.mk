@@ -29,3 +29,6 @@ EXTRA_DIST += tests/integ/sim-smtp.py
 EXTRA_DIST += bench/import
 TESTS += tests/integ/sim-snapkeepd.py
 EXTRA_DIST += tests/integ/sim-snapkeepd.py
+# snapkeep-sim over STARTTLS + AUTH against the real snapkeepd.
+TESTS += tests/integ/sim-tls.py
+EXTRA_DIST += tests/integ/sim-tls.py
