@@ -415,10 +415,11 @@ cli_import(int argc, char **argv)
 	double secs = (g_get_monotonic_time() - started) / 1e6;
 
 	if (!quiet)
-		printf("import: %u messages, %.1f MB in %.2f s (%.1f msg/s): %llu stored, "
+		printf("import: %llu messages (%.1f MB from files) in %.2f s (%.1f msg/s): %llu stored, "
 		       "%llu duplicate, %llu not-snapshot, %llu failed, %u unreadable, %u not accepted, "
 		       "%u skipped (not mail)\n",
-		       ctx.done, ctx.bytes / 1e6, secs, secs > 0 ? ctx.done / secs : 0.0,
+		       (unsigned long long)(st.accepted - before.accepted), ctx.bytes / 1e6, secs,
+		       secs > 0 ? (st.accepted - before.accepted) / secs : 0.0,
 		       (unsigned long long)(st.parsed_stored - before.parsed_stored),
 		       (unsigned long long)(st.duplicates - before.duplicates +
 					    st.parsed_duplicate - before.parsed_duplicate),
