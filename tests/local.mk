@@ -40,3 +40,13 @@ FUZZ_TARGETS = fuzz-extract fuzz-devxml fuzz-mime fuzz-smtp
 # Library sources compiled into every fuzz binary (shell globs, from top_srcdir).
 FUZZ_LIB_GLOBS = src/util/*.c src/devxml/*.c src/mime/*.c src/intake/parse.c src/smtp/session.c
 .PHONY: fuzz
+
+# The browser test installs playwright-core into the build tree when the
+# source tree has none (distcheck's source is read-only): remove it there,
+# never in an in-tree build where tests/browser is the source.
+clean-local: clean-local-browser
+clean-local-browser:
+	if test "$(abs_top_builddir)" != "$(abs_top_srcdir)"; then \
+	  rm -rf tests/browser tests/browser-artifacts; \
+	fi
+.PHONY: clean-local-browser
