@@ -17,10 +17,11 @@ TESTS += \
 	tests/integ/examples.py \
 	tests/integ/funnel.py \
 	tests/integ/check.py \
-	tests/integ/maintenance.py
+	tests/integ/maintenance.py \
+	tests/integ/poll-metrics.py
 EXTRA_DIST += \
 	tests/integ/sklib.py tests/integ/mails.py \
-	tests/integ/examples.py tests/integ/funnel.py tests/integ/check.py tests/integ/maintenance.py \
+	tests/integ/examples.py tests/integ/funnel.py tests/integ/check.py tests/integ/maintenance.py tests/integ/poll-metrics.py \
 	tests/data/examples
 
 # libFuzzer builds of every target (clang): make fuzz; run e.g.

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "daemon/service.h"
+#include "poll/poll.h"
 #include "smtp/server.h"
 #include "util/log.h"
 #include "web/web.h"
@@ -119,6 +120,35 @@ out:
 	return rc;
 }
 
+/* The mailbox pollers ([poll.NAME]), one series per poller. */
+static void
+web_daemon_poll_metrics(struct web_metrics *m)
+{
+	GPtrArray *states = poll_get_states();
+	const char *taken_help = "Messages taken from a mailbox since start, by result";
+	for (guint i = 0; i < states->len; i++) {
+		const struct poll_state *p = g_ptr_array_index(states, i);
+		web_metrics_counter(m, "snapkeep_poll_messages_total", taken_help, (double)p->taken,
+				    "poller", p->name, "result", "stored", NULL);
+		web_metrics_counter(m, "snapkeep_poll_messages_total", taken_help,
+				    (double)p->duplicates, "poller", p->name, "result", "duplicate", NULL);
+		web_metrics_counter(m, "snapkeep_poll_messages_total", taken_help, (double)p->failed,
+				    "poller", p->name, "result", "failed", NULL);
+		web_metrics_counter(m, "snapkeep_poll_messages_total", taken_help, (double)p->skipped,
+				    "poller", p->name, "result", "skipped", NULL);
+		web_metrics_counter(m, "snapkeep_poll_passes_total", "Poller passes since start",
+				    (double)p->passes, "poller", p->name, NULL);
+		web_metrics_counter(m, "snapkeep_poll_errors_total", "Failed poller passes since start",
+				    (double)p->errors, "poller", p->name, NULL);
+		web_metrics_gauge(m, "snapkeep_poll_last_success_timestamp_seconds",
+				  "End of the poller's last successful pass (Unix time)",
+				  (double)p->last_success_us / 1e6, "poller", p->name, NULL);
+		web_metrics_gauge(m, "snapkeep_poll_up", "1 when the poller's last pass succeeded",
+				  p->last_error == NULL ? 1.0 : 0.0, "poller", p->name, NULL);
+	}
+	g_ptr_array_unref(states);
+}
+
 /* The daemon's figures, for each /metrics request (a web worker thread).
  * The counters are read without a lock: a scrape may see them a moment
  * apart, never torn (aligned 64-bit words). */
@@ -175,6 +205,7 @@ web_daemon_metrics(struct web_metrics *m, void *context)
 				    "4xx answers to DATA (storage trouble) since start",
 				    (double)ss.temp_failures, NULL);
 	}
+	web_daemon_poll_metrics(m);
 }
 
 static int
