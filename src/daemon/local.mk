@@ -4,7 +4,8 @@ src_libsnapkeep_a_SOURCES += \
 	%reldir%/config-table.h %reldir%/config-table.c \
 	%reldir%/service.h %reldir%/service-smtp.c \
 	%reldir%/service-poll.c %reldir%/service-web.c \
-	%reldir%/service-maintenance.c
+	%reldir%/service-maintenance.c \
+	%reldir%/notify.h %reldir%/notify.c
 
 sbin_PROGRAMS += snapkeepd
 snapkeepd_SOURCES = %reldir%/main.c

@@ -17,6 +17,10 @@
  * override it) and hands it to every service; settings that need a restart
  * are named in a warning.  SIGPIPE is ignored.
  *
+ * Under a service manager ($NOTIFY_SOCKET, systemd's Type=notify; run with
+ * --foreground) it reports READY=1 once the ports accept, RELOADING=1 and
+ * READY=1 around a SIGHUP, STOPPING=1, and STATUS= lines (notify.c).
+ *
  * Security posture: no network input is handled here.  Running as root
  * without a user to become is refused unless [daemon] user is set empty. */
 #include "config.h"
@@ -34,6 +38,7 @@
 #include <unistd.h>
 
 #include "daemon/config-table.h"
+#include "daemon/notify.h"
 #include "daemon/service.h"
 #include "intake/intake.h"
 #include "util/log.h"
@@ -253,6 +258,7 @@ daemon_on_stop(gpointer data)
 		timeout_ms = MAX(timeout_ms, services[i]->stop_timeout_ms(d->config));
 	}
 	log_info("daemon: event=stopping timeout_ms=%u", timeout_ms);
+	daemon_notify("STOPPING=1", "Stopping: finishing work under way (at most %u ms)", timeout_ms);
 	d->stop_deadline_us = g_get_monotonic_time() + (int64_t)timeout_ms * 1000;
 	d->stop_timer = g_timeout_source_new(50);
 	g_source_set_callback(d->stop_timer, daemon_stop_tick, d, NULL);
@@ -269,8 +275,10 @@ daemon_on_reload(gpointer data)
 	char *error = NULL;
 	enum log_level level;
 
+	daemon_notify_reloading("Reloading the configuration");
 	if (daemon_config_read(d, &config, &error) < 0) {
 		log_errorx("daemon: event=reload-failed error=\"%s\" action=kept-old", error);
+		daemon_notify("READY=1", "Running; the reload failed, old settings kept: %s", error);
 		g_free(error);
 		return G_SOURCE_CONTINUE;
 	}
@@ -301,6 +309,8 @@ daemon_on_reload(gpointer data)
 	config_free(&d->config);
 	d->config = config;
 	log_info("daemon: event=reloaded config=%s", d->config_path != NULL ? d->config_path : "-");
+	daemon_notify("READY=1", "Running (reloaded): database %s",
+		      config_get(d->config, "store", "db"));
 	return G_SOURCE_CONTINUE;
 }
 
@@ -350,6 +360,7 @@ main(int argc, char **argv)
 	GOptionContext *opts = g_option_context_new("- receive device snapshots by SMTP");
 
 	log_init("snapkeepd", LOG_LEVEL_INFO);
+	daemon_notify_init(); /* $NOTIFY_SOCKET: systemd's Type=notify (notify.c) */
 	/* Large buffers (messages being committed, parsed, repacked) come and
 	 * go by the megabyte in many threads: a fixed mmap threshold gives them
 	 * back to the system when freed (glibc's dynamic threshold would keep
@@ -455,6 +466,7 @@ main(int argc, char **argv)
 	log_info("daemon: event=ready pid=%ld db=%s config=%s", (long)getpid(),
 		 config_get(d.config, "store", "db"), d.config_path != NULL ? d.config_path : "-");
 	daemon_report_ready(&d, true);
+	daemon_notify("READY=1", "Running: database %s", config_get(d.config, "store", "db"));
 
 	g_main_loop_run(d.loop);
 
@@ -473,6 +485,7 @@ main(int argc, char **argv)
 	goto out;
 fail:
 	log_errorx("daemon: event=start-failed error=\"%s\"", error);
+	daemon_notify(NULL, "Start failed: %s", error);
 	daemon_report_ready(&d, false);
 	for (size_t i = 0; i < N_SERVICES; i++)
 		if (d.state[i] != NULL)
