@@ -208,7 +208,7 @@ web_api_devices(struct web_request *req, struct web_response *resp)
 	}
 	json_builder_end_array(b);
 	json_builder_end_object(b);
-	sqlite3_finalize(st);
+	web_stmt_done(st);
 	respond_json(resp, b);
 out:
 	g_ptr_array_unref(rows);
@@ -280,7 +280,7 @@ web_api_device(struct web_request *req, struct web_response *resp)
 		return;
 	sqlite3_bind_text(st, 1, req->seg[2], -1, SQLITE_TRANSIENT);
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_finalize(st);
+		web_stmt_done(st);
 		web_respond_error(req, resp, 404, "no device with serial %s", req->seg[2]);
 		return;
 	}
@@ -299,7 +299,7 @@ web_api_device(struct web_request *req, struct web_response *resp)
 		else if (strcmp(n, "snapshot_count") == 0)
 			count = sqlite3_column_int64(st, i);
 	}
-	sqlite3_finalize(st);
+	web_stmt_done(st);
 
 	struct web_fleet_row r = { 0 };
 	r.device_id = id;
@@ -454,7 +454,7 @@ web_api_counters(struct web_request *req, struct web_response *resp)
 	if (!too_many && rc == SQLITE_DONE)
 		FLUSH();
 #undef FLUSH
-	sqlite3_finalize(st);
+	web_stmt_done(st);
 	g_free(cur.taken);
 	g_ptr_array_unref(cur.names);
 	g_array_unref(cur.values);
@@ -517,7 +517,7 @@ web_api_supplies(struct web_request *req, struct web_response *resp)
 	json_builder_set_member_name(b, "history");
 	json_builder_begin_array(b);
 	int64_t n = rows_array(req, resp, st, b);
-	sqlite3_finalize(st);
+	web_stmt_done(st);
 	if (n < 0) {
 		g_object_unref(b);
 		return;
@@ -564,7 +564,7 @@ web_api_events(struct web_request *req, struct web_response *resp)
 	g_free(count_sql);
 	g_free(rows_sql);
 	if (st == NULL) {
-		sqlite3_finalize(cs);
+		web_stmt_done(cs);
 		return;
 	}
 	sqlite3_stmt *both[2] = { cs, st };
@@ -579,7 +579,7 @@ web_api_events(struct web_request *req, struct web_response *resp)
 	sqlite3_bind_int(st, 6, (int)per_page);
 	sqlite3_bind_int64(st, 7, (int64_t)(page - 1) * per_page);
 	int64_t total = sqlite3_step(cs) == SQLITE_ROW ? sqlite3_column_int64(cs, 0) : 0;
-	sqlite3_finalize(cs);
+	web_stmt_done(cs);
 	JsonBuilder *b = json_builder_new();
 	json_builder_begin_object(b);
 	member_str(b, "serial", req->seg[2]);
@@ -589,7 +589,7 @@ web_api_events(struct web_request *req, struct web_response *resp)
 	json_builder_set_member_name(b, "events");
 	json_builder_begin_array(b);
 	int64_t n = rows_array(req, resp, st, b);
-	sqlite3_finalize(st);
+	web_stmt_done(st);
 	if (n < 0) {
 		g_object_unref(b);
 		return;
@@ -618,7 +618,7 @@ web_api_snapshots(struct web_request *req, struct web_response *resp)
 		"SELECT * FROM snapshot_list WHERE serial = ?1 AND taken_utc >= ?2 AND taken_utc < ?3"
 		" ORDER BY taken_utc DESC LIMIT ?4 OFFSET ?5") : NULL;
 	if (st == NULL) {
-		sqlite3_finalize(cs);
+		web_stmt_done(cs);
 		return;
 	}
 	sqlite3_stmt *both[2] = { cs, st };
@@ -630,7 +630,7 @@ web_api_snapshots(struct web_request *req, struct web_response *resp)
 	sqlite3_bind_int(st, 4, (int)per_page);
 	sqlite3_bind_int64(st, 5, (int64_t)(page - 1) * per_page);
 	int64_t total = sqlite3_step(cs) == SQLITE_ROW ? sqlite3_column_int64(cs, 0) : 0;
-	sqlite3_finalize(cs);
+	web_stmt_done(cs);
 	JsonBuilder *b = json_builder_new();
 	json_builder_begin_object(b);
 	member_str(b, "serial", req->seg[2]);
@@ -640,7 +640,7 @@ web_api_snapshots(struct web_request *req, struct web_response *resp)
 	json_builder_set_member_name(b, "snapshots");
 	json_builder_begin_array(b);
 	int64_t n = rows_array(req, resp, st, b);
-	sqlite3_finalize(st);
+	web_stmt_done(st);
 	if (n < 0) {
 		g_object_unref(b);
 		return;
@@ -673,7 +673,7 @@ api_snapshot(struct web_request *req, struct web_response *resp, JsonBuilder *b)
 		if (b != NULL)
 			row_members(b, st);
 	}
-	sqlite3_finalize(st);
+	web_stmt_done(st);
 	if (message_id < 0)
 		web_respond_error(req, resp, 404, "no snapshot #%" G_GUINT64_FORMAT, id);
 	return message_id;

@@ -165,7 +165,7 @@ web_csv_counters(struct web_request *req, struct web_response *resp)
 		if (!g_hash_table_contains(names, name))
 			g_hash_table_add(names, g_strdup(name));
 	}
-	sqlite3_finalize(st);
+	web_stmt_done(st);
 	g_time_zone_unref(utc);
 	if (too_many || (rc != SQLITE_ROW && rc != SQLITE_DONE)) {
 		if (too_many)
@@ -315,7 +315,7 @@ web_raw_snapshot(struct web_request *req, struct web_response *resp)
 		return;
 	sqlite3_bind_int64(st, 1, (int64_t)id);
 	int64_t mid = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-	sqlite3_finalize(st);
+	web_stmt_done(st);
 	if (mid < 0) {
 		web_respond_error(req, resp, 404, "no snapshot #%" G_GUINT64_FORMAT, id);
 		return;
@@ -342,7 +342,7 @@ web_raw_message(struct web_request *req, struct web_response *resp)
 		return;
 	sqlite3_bind_int64(st, 1, (int64_t)id);
 	bool found = sqlite3_step(st) == SQLITE_ROW;
-	sqlite3_finalize(st);
+	web_stmt_done(st);
 	if (!found) {
 		web_respond_error(req, resp, 404, "no message #%" G_GUINT64_FORMAT, id);
 		return;

@@ -44,27 +44,39 @@ web_text_clean(const char *text)
 	return g_string_free(out, FALSE);
 }
 
+/* One pass over valid UTF-8: the five markup characters become entities,
+ * control characters (but tab and newline) U+FFFD; other bytes, multi-byte
+ * sequences included, are copied.  Invalid UTF-8 is made valid first. */
 void
 html_escape(GString *out, const char *text)
 {
+	char *fixed = NULL;
 	if (text == NULL)
 		return;
-	/* Fast path: printable ASCII with nothing to escape. */
-	const char *p = text;
-	for (; *p != '\0'; p++) {
+	if (!g_utf8_validate(text, -1, NULL))
+		text = fixed = g_utf8_make_valid(text, -1);
+	const char *run = text;
+	for (const char *p = text; *p != '\0'; p++) {
 		unsigned char c = (unsigned char)*p;
-		if (c < 0x20 || c >= 0x7f || c == '&' || c == '<' || c == '>' || c == '"' || c == '\'')
-			break;
+		const char *rep;
+		switch (c) {
+		case '&': rep = "&amp;"; break;
+		case '<': rep = "&lt;"; break;
+		case '>': rep = "&gt;"; break;
+		case '"': rep = "&quot;"; break;
+		case '\'': rep = "&apos;"; break;
+		default:
+			if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7f)
+				rep = "\xef\xbf\xbd";
+			else
+				continue;
+		}
+		g_string_append_len(out, run, p - run);
+		g_string_append(out, rep);
+		run = p + 1;
 	}
-	if (*p == '\0') {
-		g_string_append(out, text);
-		return;
-	}
-	char *clean = web_text_clean(text);
-	char *esc = g_markup_escape_text(clean, -1);
-	g_string_append(out, esc);
-	g_free(esc);
-	g_free(clean);
+	g_string_append(out, run);
+	g_free(fixed);
 }
 
 static void

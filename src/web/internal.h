@@ -105,6 +105,7 @@ struct web_request {
 	bool body_too_large;
 	char *user;               /* authenticated user, NULL when auth is off */
 	struct store *store;      /* from the pool, lazily */
+	GHashTable *stmts;        /* its statement cache */
 	int64_t started_us;
 	enum web_kind kind;       /* how errors are answered */
 	int64_t now;              /* request time, Unix seconds */
@@ -153,8 +154,11 @@ int web_param_time(struct web_request *req, struct web_response *resp, const cha
 /* "?a=1&b=2" from the current query with name set to value (NULL removes;
  * pairs NULL-terminated), URL-escaped, not HTML-escaped. */
 char *web_query_with(struct web_request *req, ...) G_GNUC_NULL_TERMINATED;
-/* Prepares on the request's connection; NULL after answering 500. */
+/* A statement on the request's connection, compiled once per connection
+ * and cached; NULL after answering 500.  Give it back with web_stmt_done
+ * (reset, never finalize). */
 sqlite3_stmt *web_prepare(struct web_request *req, struct web_response *resp, const char *sql);
+void web_stmt_done(sqlite3_stmt *st);
 /* A DB error: log it, answer 500. */
 void web_respond_db_error(struct web_request *req, struct web_response *resp, sqlite3 *db,
 			  const char *what);
@@ -166,6 +170,7 @@ struct web_pool;
 int web_pool_new(const char *db_path, unsigned max, struct web_pool **pool_r);
 struct store *web_pool_get(struct web_pool *pool, char **error_r);
 void web_pool_put(struct web_pool *pool, struct store *store);
+GHashTable *web_pool_stmts(struct web_pool *pool, struct store *store);
 void web_pool_free(struct web_pool **pool);
 
 /* ---- server.c: what handlers need from the server ---- */

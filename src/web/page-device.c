@@ -67,7 +67,7 @@ device_load(struct web_request *req, struct web_response *resp, const char *seri
 	sqlite3_bind_text(st, 1, serial, -1, SQLITE_TRANSIENT);
 	int rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
-		sqlite3_finalize(st);
+		web_stmt_done(st);
 		if (rc == SQLITE_DONE)
 			web_respond_error(req, resp, 404, "no device with serial %s", serial);
 		else
@@ -96,7 +96,7 @@ device_load(struct web_request *req, struct web_response *resp, const char *seri
 	d->mono = web_col_int(st, 18);
 	d->color = web_col_int(st, 19);
 	d->last_snapshot_id = web_col_int(st, 20);
-	sqlite3_finalize(st);
+	web_stmt_done(st);
 	return 1;
 }
 
@@ -226,7 +226,7 @@ load_counters(struct web_request *req, struct web_response *resp, int64_t device
 		else if (name == id_color)
 			g_array_index(cp->color, double, i) = v;
 	}
-	sqlite3_finalize(st);
+	web_stmt_done(st);
 	if (rc != SQLITE_DONE) {
 		web_respond_db_error(req, resp, db, "counters");
 		return -1;
@@ -287,11 +287,18 @@ chart_periods(GString *b, struct web_request *req, const struct counter_points *
 	double sum_m = 0, sum_c = 0, sum_t = 0;
 	bool have = false;
 
+	int64_t first_bucket = web_bucket_start(tz, interval, since);
+	int64_t bk_start = INT64_MIN, bk_next = INT64_MIN;
 	for (guint i = 1; i <= cp->t->len; i++) {
 		int64_t t = i < cp->t->len ? g_array_index(cp->t, int64_t, i) : INT64_MAX;
-		int64_t bk = i < cp->t->len ? web_bucket_start(tz, interval, t) : INT64_MAX;
+		/* Snapshots come in time order: a new bucket only past the last one's end. */
+		if (i < cp->t->len && (t >= bk_next || t < bk_start)) {
+			bk_start = web_bucket_start(tz, interval, t);
+			bk_next = web_bucket_next(tz, interval, bk_start);
+		}
+		int64_t bk = i < cp->t->len ? bk_start : INT64_MAX;
 		if (bk != bucket && have) {
-			if (bucket >= web_bucket_start(tz, interval, since)) {
+			if (bucket >= first_bucket) {
 				if (color_device) {
 					svg_series_add(mono, bucket, sum_m);
 					svg_series_add(colr, bucket, sum_c);
@@ -317,7 +324,7 @@ chart_periods(GString *b, struct web_request *req, const struct counter_points *
 	g_ptr_array_add(c.series, mono);
 	if (colr != NULL)
 		g_ptr_array_add(c.series, colr);
-	int64_t first = web_bucket_start(tz, interval, since);
+	int64_t first = first_bucket;
 	c.bar_width_s = interval == WEB_INTERVAL_MONTH ? 30 * 86400
 			: interval == WEB_INTERVAL_WEEK ? 7 * 86400
 							: 86400;
@@ -420,7 +427,7 @@ chart_supplies(GString *b, struct web_request *req, struct web_response *resp, i
 		u->v = g_array_new(FALSE, FALSE, sizeof(double));
 		g_hash_table_insert(units, &u->id, u);
 	}
-	sqlite3_finalize(st);
+	web_stmt_done(st);
 	if (rc != SQLITE_DONE)
 		goto db_fail;
 	st = web_prepare(req, resp,
@@ -440,7 +447,7 @@ chart_supplies(GString *b, struct web_request *req, struct web_response *resp, i
 		g_array_append_val(u->t, *t);
 		g_array_append_val(u->v, v);
 	}
-	sqlite3_finalize(st);
+	web_stmt_done(st);
 	if (rc != SQLITE_DONE)
 		goto db_fail;
 
@@ -514,7 +521,7 @@ render_events(GString *b, struct web_request *req, struct web_response *resp,
 	sqlite3_bind_int64(st, 1, d->id);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		total = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	web_stmt_done(st);
 
 	st = web_prepare(req, resp,
 		"SELECT log, sequence, code, occurred_utc, description, page_count, is_new"
@@ -544,7 +551,7 @@ render_events(GString *b, struct web_request *req, struct web_response *resp,
 		     log, (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 4),
 		     web_col_int(st, 5), web_col_int(st, 1));
 	}
-	sqlite3_finalize(st);
+	web_stmt_done(st);
 	if (rc != SQLITE_DONE) {
 		web_respond_db_error(req, resp, db, "events");
 		return -1;
@@ -590,7 +597,7 @@ render_snapshots(GString *b, struct web_request *req, struct web_response *resp,
 		     (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 5),
 		     (const char *)sqlite3_column_text(st, 6), (const char *)sqlite3_column_text(st, 7));
 	}
-	sqlite3_finalize(st);
+	web_stmt_done(st);
 	if (rc != SQLITE_DONE) {
 		web_respond_db_error(req, resp, store_db(req->store), "snapshots");
 		return -1;
@@ -627,7 +634,7 @@ render_regressions(GString *b, struct web_request *req, struct web_response *res
 		html_time(b, req, (const char *)sqlite3_column_text(st, 3));
 		html(b, "</a></td><td class=\"num bad\">%N</td></tr>", web_col_int(st, 4));
 	}
-	sqlite3_finalize(st);
+	web_stmt_done(st);
 	if (rc != SQLITE_DONE) {
 		web_respond_db_error(req, resp, store_db(req->store), "regressions");
 		return -1;

@@ -207,14 +207,14 @@ web_page_snapshot(struct web_request *req, struct web_response *resp)
 		return;
 	sqlite3_bind_int64(st, 1, (int64_t)id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_finalize(st);
+		web_stmt_done(st);
 		web_respond_error(req, resp, 404, "no snapshot #%" G_GUINT64_FORMAT, id);
 		return;
 	}
 	char *serial = web_col_text(st, 0), *taken = web_col_text(st, 1), *source = web_col_text(st, 3),
 	     *received = web_col_text(st, 4), *hostname = web_col_text(st, 7);
 	int64_t skew = sqlite3_column_int64(st, 5), message_id = sqlite3_column_int64(st, 6);
-	sqlite3_finalize(st);
+	web_stmt_done(st);
 
 	GString *b = g_string_sized_new(128 * 1024);
 	char *path = web_device_path(serial != NULL ? serial : "");
@@ -241,7 +241,7 @@ web_page_snapshot(struct web_request *req, struct web_response *resp)
 		if (sqlite3_step(st) == SQLITE_ROW)
 			html(b, "<a href=\"/snapshots/%L\" rel=\"%R\">%R</a>", sqlite3_column_int64(st, 0),
 			     k == 0 ? "prev" : "next", k == 0 ? "\xe2\x80\xb9 Previous" : "Next \xe2\x80\xba");
-		sqlite3_finalize(st);
+		web_stmt_done(st);
 	}
 	html(b, "</div></section>");
 
@@ -275,7 +275,7 @@ web_page_snapshot(struct web_request *req, struct web_response *resp)
 		html(arr, " <span class=\"badge o-%s\">%s</span></li>", (const char *)sqlite3_column_text(st, 7),
 		     (const char *)sqlite3_column_text(st, 7));
 	}
-	sqlite3_finalize(st);
+	web_stmt_done(st);
 	html(b, "<dt>Arrivals</dt><dd><ul class=\"plain\">%R</ul></dd></dl>", arr->str);
 	g_string_free(arr, TRUE);
 	html(b, "<p class=\"links\"><a href=\"/snapshots/%L/raw\" download>Raw message (.eml)</a>"

@@ -245,7 +245,7 @@ attention_supplies(struct web_request *req, struct web_response *resp, GString *
 		html_time(rows, req, (const char *)sqlite3_column_text(st, 8));
 		html(rows, "</td></tr>");
 	}
-	sqlite3_finalize(st);
+	web_stmt_done(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		g_string_free(rows, TRUE);
 		web_respond_db_error(req, resp, store_db(req->store), "supplies");
@@ -356,7 +356,7 @@ attention_events(struct web_request *req, struct web_response *resp, GString *b)
 		     (const char *)sqlite3_column_text(st, 3), (const char *)sqlite3_column_text(st, 4),
 		     (const char *)sqlite3_column_text(st, 5), web_col_int(st, 7));
 	}
-	sqlite3_finalize(st);
+	web_stmt_done(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		g_string_free(rows, TRUE);
 		web_respond_db_error(req, resp, store_db(req->store), "events");
@@ -404,7 +404,7 @@ attention_regressions(struct web_request *req, struct web_response *resp, GStrin
 		html(rows, "</a></td><td class=\"num\">%N</td><td class=\"num bad\">%N</td></tr>",
 		     web_col_int(st, 7), web_col_int(st, 7) - web_col_int(st, 5));
 	}
-	sqlite3_finalize(st);
+	web_stmt_done(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		g_string_free(rows, TRUE);
 		web_respond_db_error(req, resp, store_db(req->store), "regressions");
@@ -451,7 +451,7 @@ attention_new_devices(struct web_request *req, struct web_response *resp, GStrin
 		html_time(rows, req, (const char *)sqlite3_column_text(st, 4));
 		html(rows, "</td></tr>");
 	}
-	sqlite3_finalize(st);
+	web_stmt_done(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		g_string_free(rows, TRUE);
 		web_respond_db_error(req, resp, store_db(req->store), "new devices");
@@ -626,7 +626,7 @@ web_page_intake(struct web_request *req, struct web_response *resp)
 			     message_id, message_id, token);
 		html(b, "</td></tr>");
 	}
-	sqlite3_finalize(st);
+	web_stmt_done(st);
 	g_free(token);
 	if (rc != SQLITE_DONE) {
 		g_string_free(b, TRUE);
@@ -723,7 +723,7 @@ web_post_reprocess(struct web_request *req, struct web_response *resp)
 		goto out;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
 	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	web_stmt_done(st);
 	if (rc != SQLITE_ROW) {
 		web_respond_error(req, resp, 404, "no message #%" G_GUINT64_FORMAT, id);
 		goto out;

@@ -120,15 +120,35 @@ web_respond_error(struct web_request *req, struct web_response *resp, unsigned s
 	g_free(msg);
 }
 
+/* Statements are compiled once per connection and kept (the set of SQL
+ * texts is the code's, so bounded); web_stmt_done resets one for reuse. */
 sqlite3_stmt *
 web_prepare(struct web_request *req, struct web_response *resp, const char *sql)
 {
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(store_db(req->store), sql, -1, &st, NULL) != SQLITE_OK) {
+	sqlite3_stmt *st = req->stmts != NULL ? g_hash_table_lookup(req->stmts, sql) : NULL;
+	if (st != NULL) {
+		/* Whatever an earlier user left: unbound parameters are NULL. */
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		return st;
+	}
+	if (sqlite3_prepare_v3(store_db(req->store), sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) !=
+	    SQLITE_OK) {
 		web_respond_db_error(req, resp, store_db(req->store), "prepare");
 		return NULL;
 	}
+	if (req->stmts != NULL)
+		g_hash_table_insert(req->stmts, g_strdup(sql), st);
 	return st;
+}
+
+void
+web_stmt_done(sqlite3_stmt *st)
+{
+	if (st == NULL)
+		return;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 }
 
 void
@@ -151,6 +171,7 @@ struct web_pool {
 	GPtrArray *idle;
 	unsigned open, max;
 	char *db_path;
+	GHashTable *caches;   /* struct store * -> GHashTable (SQL text -> sqlite3_stmt *) */
 };
 
 int
@@ -162,6 +183,8 @@ web_pool_new(const char *db_path, unsigned max, struct web_pool **pool_r)
 	p->idle = g_ptr_array_new();
 	p->max = max > 0 ? max : 1;
 	p->db_path = g_strdup(db_path);
+	p->caches = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
+					  (GDestroyNotify)g_hash_table_destroy);
 	*pool_r = p;
 	return 0;
 }
@@ -196,7 +219,19 @@ web_pool_get(struct web_pool *p, char **error_r)
 	}
 	/* Belt and braces: this connection never writes. */
 	sqlite3_exec(store_db(s), "PRAGMA query_only = 1", NULL, NULL, NULL);
+	g_mutex_lock(&p->lock);
+	g_hash_table_insert(p->caches, s, g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL));
+	g_mutex_unlock(&p->lock);
 	return s;
+}
+
+GHashTable *
+web_pool_stmts(struct web_pool *p, struct store *s)
+{
+	g_mutex_lock(&p->lock);
+	GHashTable *c = g_hash_table_lookup(p->caches, s);
+	g_mutex_unlock(&p->lock);
+	return c;
 }
 
 void
@@ -204,7 +239,12 @@ web_pool_put(struct web_pool *p, struct store *s)
 {
 	if (s == NULL)
 		return;
-	/* A read transaction left open would pin the WAL. */
+	/* No statement may keep a read transaction (it would pin the WAL):
+	 * reset any a handler left running. */
+	for (sqlite3_stmt *st = sqlite3_next_stmt(store_db(s), NULL); st != NULL;
+	     st = sqlite3_next_stmt(store_db(s), st))
+		if (sqlite3_stmt_busy(st))
+			sqlite3_reset(st);
 	if (!sqlite3_get_autocommit(store_db(s)))
 		sqlite3_exec(store_db(s), "ROLLBACK", NULL, NULL, NULL);
 	g_mutex_lock(&p->lock);
@@ -222,9 +262,20 @@ web_pool_free(struct web_pool **poolp)
 	*poolp = NULL;
 	for (guint i = 0; i < p->idle->len; i++) {
 		struct store *s = p->idle->pdata[i];
+		/* Ours only: the store finalizes its own statements. */
+		GHashTable *cache = g_hash_table_lookup(p->caches, s);
+		if (cache != NULL) {
+			GHashTableIter it;
+			gpointer st;
+			g_hash_table_iter_init(&it, cache);
+			while (g_hash_table_iter_next(&it, NULL, &st))
+				sqlite3_finalize(st);
+		}
+		g_hash_table_remove(p->caches, s);
 		store_free(&s);
 	}
 	g_ptr_array_unref(p->idle);
+	g_hash_table_destroy(p->caches);
 	g_mutex_clear(&p->lock);
 	g_cond_clear(&p->cond);
 	g_free(p->db_path);
@@ -238,6 +289,8 @@ web_request_store(struct web_request *req, struct web_response *resp)
 	if (req->store != NULL)
 		return req->store;
 	req->store = web_pool_get(web_server_pool(req->server), &error);
+	if (req->store != NULL)
+		req->stmts = web_pool_stmts(web_server_pool(req->server), req->store);
 	if (req->store == NULL) {
 		log_warnx("web: event=db-open-failed error=\"%s\"", error);
 		web_respond_error(req, resp, 503, "the database is not available");

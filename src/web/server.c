@@ -609,6 +609,7 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 	if (req->store != NULL) {
 		web_pool_put(web_server_pool(s), req->store);
 		req->store = NULL;
+		req->stmts = NULL;
 	}
 	int64_t elapsed = sk_time_now_us() - req->started_us;
 	ret = queue(req, &resp, elapsed, thread_cpu_us() - cpu0);
