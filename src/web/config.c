@@ -39,6 +39,8 @@ web_settings_default(struct web_settings *s)
 	s->attention_days = 7;
 	s->max_api_points = 100000;
 	s->auth_cache_seconds = 300;
+	s->db_cache_size = 32 * 1024 * 1024;
+	s->db_mmap_size = (size_t)1024 * 1024 * 1024;
 }
 
 static char *
@@ -188,6 +190,7 @@ web_config_new(const struct web_settings *settings, struct web_config **config_r
 	WEB_DEF(overdue_default_hours);
 	WEB_DEF(attention_days);
 	WEB_DEF(max_api_points);
+	WEB_DEF(db_cache_size);
 #undef WEB_DEF
 	if (!(c->s.overdue_factor > 0))
 		c->s.overdue_factor = def.overdue_factor;

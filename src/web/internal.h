@@ -167,7 +167,8 @@ void web_respond_db_error(struct web_request *req, struct web_response *resp, sq
 char *web_device_path(const char *serial);
 
 struct web_pool;
-int web_pool_new(const char *db_path, unsigned max, struct web_pool **pool_r);
+int web_pool_new(const char *db_path, unsigned max, size_t cache_size, size_t mmap_size,
+		 struct web_pool **pool_r);
 struct store *web_pool_get(struct web_pool *pool, char **error_r);
 void web_pool_put(struct web_pool *pool, struct store *store);
 GHashTable *web_pool_stmts(struct web_pool *pool, struct store *store);

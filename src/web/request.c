@@ -172,12 +172,16 @@ struct web_pool {
 	unsigned open, max;
 	char *db_path;
 	GHashTable *caches;   /* struct store * -> GHashTable (SQL text -> sqlite3_stmt *) */
+	int64_t cache_kib, mmap_size;
 };
 
 int
-web_pool_new(const char *db_path, unsigned max, struct web_pool **pool_r)
+web_pool_new(const char *db_path, unsigned max, size_t cache_size, size_t mmap_size,
+	     struct web_pool **pool_r)
 {
 	struct web_pool *p = g_new0(struct web_pool, 1);
+	p->cache_kib = (int64_t)(cache_size / 1024);
+	p->mmap_size = (int64_t)mmap_size;
 	g_mutex_init(&p->lock);
 	g_cond_init(&p->cond);
 	p->idle = g_ptr_array_new();
@@ -217,8 +221,14 @@ web_pool_get(struct web_pool *p, char **error_r)
 		g_mutex_unlock(&p->lock);
 		return NULL;
 	}
-	/* Belt and braces: this connection never writes. */
-	sqlite3_exec(store_db(s), "PRAGMA query_only = 1", NULL, NULL, NULL);
+	/* Belt and braces: this connection never writes.  A larger page cache
+	 * and a memory map: a device page reads a few thousand pages spread
+	 * over the file. */
+	char *pragmas = g_strdup_printf("PRAGMA query_only = 1; PRAGMA cache_size = -%" G_GINT64_FORMAT
+					"; PRAGMA mmap_size = %" G_GINT64_FORMAT,
+					p->cache_kib, p->mmap_size);
+	sqlite3_exec(store_db(s), pragmas, NULL, NULL, NULL);
+	g_free(pragmas);
 	g_mutex_lock(&p->lock);
 	g_hash_table_insert(p->caches, s, g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL));
 	g_mutex_unlock(&p->lock);

@@ -744,7 +744,8 @@ web_server_new(const struct web_settings *settings, struct web_server **server_r
 		*error_r = g_strdup_printf("web: getrandom: %s", g_strerror(errno));
 		goto fail;
 	}
-	web_pool_new(s->config->db_path, s->config->s.threads, &s->pool);
+	web_pool_new(s->config->db_path, s->config->s.threads, s->config->s.db_cache_size,
+		     s->config->s.db_mmap_size, &s->pool);
 	s->fleet = web_fleet_cache_new();
 	if (listen_socket(s->config, &s->listen_fd, &s->port, error_r) < 0)
 		goto fail;

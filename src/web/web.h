@@ -56,6 +56,8 @@ struct web_settings {
 	unsigned attention_days;         /* attention page: new devices and events; default 7 */
 	unsigned max_api_points;         /* rows in one counters/supplies answer; default 100000 */
 	unsigned auth_cache_seconds;     /* verified Basic credentials kept; default 300 */
+	size_t db_cache_size;            /* SQLite page cache per connection; default 32 MiB */
+	size_t db_mmap_size;             /* SQLite memory map per connection; default 1 GiB */
 };
 
 void web_settings_default(struct web_settings *settings);
