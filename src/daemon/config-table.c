@@ -261,6 +261,11 @@ const struct config_key config_keys[] = {
 	{ "web", "auth_cache_time", CONFIG_DURATION, "5m",
 	  "A verified login is remembered this long (as a hash), so that Basic authentication "
 	  "does not run crypt(3) on every request." },
+	{ "web", "db_cache_size", CONFIG_SIZE, "32M",
+	  "SQLite page cache of each of the web view's database connections (one per thread)." },
+	{ "web", "db_mmap_size", CONFIG_SIZE, "1G",
+	  "How much of the database each web connection reads through a memory map (0: none); "
+	  "address space, not memory: the pages are the kernel's page cache." },
 	{ "web", "assets_dir", CONFIG_PATH, "",
 	  "A directory with templates/ and static/ to use instead of the built-in templates, "
 	  "CSS and JavaScript (a copy of the installed share/snapkeep/web).  Read at start and "

@@ -63,6 +63,8 @@ web_settings_from_config(const struct config *config, struct web_settings_holder
 	s->attention_days = config_get_uint(config, "web", "attention_days");
 	s->max_api_points = config_get_uint(config, "web", "max_api_points");
 	s->auth_cache_seconds = config_get_ms(config, "web", "auth_cache_time") / 1000;
+	s->db_cache_size = config_get_size(config, "web", "db_cache_size");
+	s->db_mmap_size = config_get_size(config, "web", "db_mmap_size");
 	s->assets_dir = config_get(config, "web", "assets_dir");
 }
 
