@@ -55,3 +55,10 @@ VALGRIND_TESTS += tests/unit/test-web-render
 TESTS += tests/integ/web-daemon.py tests/integ/web-browser.py
 EXTRA_DIST += tests/integ/web-lib.py tests/integ/web-daemon.py tests/integ/web-browser.py \
 	tests/browser/package.json tests/browser/package-lock.json tests/browser/web-browser.mjs
+
+# The web benchmark (run by hand: make bench-web; about an hour for the full
+# 1000 devices x 2 years; BENCH_WEB_ARGS="--devices 100 --days 90" for a quick one).
+EXTRA_DIST += bench/web/bench.py
+bench-web: snapkeepd snapkeep-parse snapkeep-sim
+	SK_TOP_BUILDDIR='$(abs_top_builddir)' /usr/bin/python3 $(top_srcdir)/bench/web/bench.py $(BENCH_WEB_ARGS)
+.PHONY: bench-web

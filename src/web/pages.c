@@ -531,14 +531,22 @@ web_page_intake(struct web_request *req, struct web_response *resp)
 	if (web_request_store(req, resp) == NULL)
 		return;
 	sqlite3 *db = store_db(req->store);
-	sqlite3_stmt *st = web_prepare(req, resp,
+	/* Only the conditions in use, so that SQLite walks the index that fits
+	 * (outcome, id) or the rowid backwards; values are bound, never pasted. */
+	GString *sql = g_string_new(
 		"SELECT i.id, i.received_utc, i.source, i.source_name, i.peer, i.helo, i.mail_from,"
 		" COALESCE(i.subject, m.hint_subject), i.outcome, i.detail, i.serial, i.message_id,"
 		" i.snapshot_id, i.raw_size, m.hint_from"
-		" FROM intake_log i LEFT JOIN messages m ON m.id = i.message_id"
-		" WHERE (?1 IS NULL OR i.outcome = ?1) AND (?2 IS NULL OR i.source = ?2)"
-		"  AND (?3 IS NULL OR i.id < ?3)"
-		" ORDER BY i.id DESC LIMIT ?4");
+		" FROM intake_log i LEFT JOIN messages m ON m.id = i.message_id WHERE 1");
+	if (outcome > 0)
+		g_string_append(sql, " AND i.outcome = ?1");
+	if (source != NULL)
+		g_string_append(sql, " AND i.source = ?2");
+	if (before > 0)
+		g_string_append(sql, " AND i.id < ?3");
+	g_string_append(sql, " ORDER BY i.id DESC LIMIT ?4");
+	sqlite3_stmt *st = web_prepare(req, resp, sql->str);
+	g_string_free(sql, TRUE);
 	if (st == NULL)
 		return;
 	if (outcome > 0)
