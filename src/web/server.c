@@ -29,8 +29,8 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <time.h>
 #include <sys/random.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -511,11 +511,10 @@ free_bytes(void *cls)
 static int64_t
 thread_cpu_us(void)
 {
-	struct rusage ru;
-	if (getrusage(RUSAGE_THREAD, &ru) < 0)
+	struct timespec ts;
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
 		return 0;
-	return (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec +
-	       ru.ru_stime.tv_usec;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static enum MHD_Result
