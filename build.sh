@@ -21,7 +21,8 @@ PACKAGES="build-essential autoconf automake pkg-config
   libjson-glib-dev libcurl4-gnutls-dev libgnutls28-dev libmicrohttpd-dev libcrypt-dev
   python3 python3-aiosmtpd python3-prometheus-client swaks curl gnutls-bin openssl
   dovecot-imapd dovecot-pop3d chromium valgrind clang libclang-rt-14-dev
-  libxml2-utils ca-certificates"
+  libxml2-utils ca-certificates
+  postfix systemd python3-yaml util-linux"
 
 need_install() {
 	for p in $PACKAGES; do
@@ -34,6 +35,9 @@ if [ "${SK_SKIP_APT:-0}" != 1 ] && need_install; then
 	SUDO=
 	[ "$(id -u)" -eq 0 ] || SUDO=sudo
 	$SUDO apt-get update
+	# Postfix (the recipe tests start their own instances) installs without
+	# configuring the system's mail: no questions, no /etc/postfix/main.cf.
+	echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
 	# shellcheck disable=SC2086
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends $PACKAGES
 fi
