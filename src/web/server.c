@@ -5,7 +5,8 @@
  *     it: an encoded "/" stays inside its path segment), refuse it when it is
  *     longer than max_url_length
  *   headers (bounded by max_request_size) --> access handler:
- *     1. Host must be one of our names (DNS rebinding)       421
+ *     1. Host must be one of our names or an address literal   421
+ *        (DNS rebinding: another site's page sends its own name)
  *     2. path split on "/", then each segment decoded; "." / ".." / NUL  400
  *     3. query: at most max_query_params, UTF-8, form-decoded  400
  *     4. method GET, HEAD or POST (POST bodies <= max_post_size)  405 / 413
@@ -303,7 +304,9 @@ host_allowed(struct web_config *c, const char *host)
 	size_t n = strlen(h);
 	if (n > 1 && h[n - 1] == '.')
 		h[n - 1] = '\0';
-	bool ok = false;
+	/* An address literal cannot be rebound: a page from another name
+	 * never sends it, so any of ours is fine (http://10.0.0.5:8080/). */
+	bool ok = g_hostname_is_ip_address(h);
 	for (char **a = c->allowed_hosts; *a != NULL && !ok; a++)
 		ok = strcmp(*a, h) == 0;
 	g_free(h);

@@ -609,6 +609,16 @@ test_safety(void)
 	http_full(port, NULL, "/", "[::1]:80", NULL, NULL, NULL, &r);
 	g_assert_cmpint(r.status, ==, 200);
 	resp_clear(&r);
+	/* An address literal cannot be rebound; a name that starts like one can. */
+	http_full(port, NULL, "/", "10.1.2.3:8080", NULL, NULL, NULL, &r);
+	g_assert_cmpint(r.status, ==, 200);
+	resp_clear(&r);
+	http_full(port, NULL, "/", "127.0.0.1.evil.example", NULL, NULL, NULL, &r);
+	g_assert_cmpint(r.status, ==, 421);
+	resp_clear(&r);
+	http_full(port, NULL, "/", "", NULL, NULL, NULL, &r);
+	g_assert_cmpint(r.status, ==, 421);
+	resp_clear(&r);
 
 	/* Static files come from a fixed table: no path reaches the disk. */
 	get("/static/style.css", &r);
