@@ -221,9 +221,9 @@ const struct config_key config_keys[] = {
 	  "Allow a non-loopback listen address without TLS and authentication (logged as a "
 	  "warning at start)." },
 	{ "web", "allowed_hosts", CONFIG_LIST, "",
-	  "Host names the web view answers to besides localhost, the loopback addresses, the "
-	  "listen address and the system's host name; other Host headers get 421 (DNS "
-	  "rebinding).  * allows any (not recommended)." },
+	  "Host names the web view answers to besides localhost, the listen address and the "
+	  "system's host name (IP addresses always work); other Host headers get 421, which "
+	  "stops DNS rebinding.  * allows any name (not recommended)." },
 	{ "web", "max_connections", CONFIG_UINT, "64",
 	  "Open HTTP connections at once." },
 	{ "web", "max_connections_per_ip", CONFIG_UINT, "16",
