@@ -595,10 +595,14 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 	} else if (*upload_data_size > 0) {
 		if (req->body == NULL)
 			req->body = g_string_new(NULL);
-		if (req->body->len + *upload_data_size > req->config->s.max_post_size)
-			req->body_too_large = true;
-		else
-			g_string_append_len(req->body, upload_data, *upload_data_size);
+		if (req->body->len + *upload_data_size > req->config->s.max_post_size) {
+			/* A body without Content-Length grew past the limit.
+			 * libmicrohttpd cannot answer in the middle of a body:
+			 * close the connection rather than read the rest. */
+			log_info("web: event=body-too-large action=close");
+			return MHD_NO;
+		}
+		g_string_append_len(req->body, upload_data, *upload_data_size);
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
