@@ -237,6 +237,17 @@ status, body = rl.http_get(d.web_port, "/metrics")
 tap.ok(status == 200 and re.search(r"(?m)^snapkeep_devices %d$" % len(serials), body),
        "/metrics: snapkeep_devices %d" % len(serials))
 tap.eq(d.stop(), 0, "the installed snapkeepd stops on SIGTERM (exit 0)")
+
+# The installed command line parses with the installed worker too (what a
+# Postfix pipe runs): snapkeep import - of one example into a new database.
+name, path, expected = rl.examples()[0]
+db2 = os.path.join(work, "import.db")
+r = subprocess.run([SNAPKEEP, "import", "--quiet", "--db", db2, "-"], input=rl.read(path, "rb"),
+                   capture_output=True, env=env, timeout=120)
+rl.sk.check_sanitizer_output([SNAPKEEP], r.stderr)
+tap.ok(r.returncode == 0 and rl.db_query(db2, "SELECT serial, outcome FROM intake_log")
+       == [(expected["serial"], "stored")],
+       "the installed snapkeep import - parses and stores a snapshot (exit 0)", r.stderr)
 notify.close()
 for t in reversed(tops):
     subprocess.run(["umount", t], capture_output=True)
