@@ -59,7 +59,8 @@ web_settings_from_config(const struct config *config, struct web_settings_holder
 	s->max_page_size = config_get_uint(config, "web", "max_page_size");
 	s->recent_days = config_get_uint(config, "web", "recent_days");
 	s->overdue_factor = config_get_uint(config, "web", "overdue_percent") / 100.0;
-	s->overdue_default_hours = config_get_ms(config, "web", "overdue_default_interval") / 3600000u;
+	s->overdue_default_hours =
+	    config_get_ms(config, "web", "overdue_default_interval") / 3600000u;
 	s->attention_days = config_get_uint(config, "web", "attention_days");
 	s->max_api_points = config_get_uint(config, "web", "max_api_points");
 	s->auth_cache_seconds = config_get_ms(config, "web", "auth_cache_time") / 1000;
@@ -105,7 +106,8 @@ web_service_prepare(const struct config *config, void **state_r, char **error_r)
 	if (web_server_new(&h.set, &server, error_r) < 0) {
 		/* Settings are fine, so binding failed. */
 		if (strcmp(h.set.listen, WEB_DEFAULT_LISTEN) == 0) {
-			log_warnx("web: event=disabled reason=\"%s\" (set [web] listen or enabled = false)",
+			log_warnx("web: event=disabled reason=\"%s\" (set [web] listen or enabled "
+				  "= false)",
 				  *error_r);
 			g_free(*error_r);
 			*error_r = NULL;
@@ -133,15 +135,18 @@ web_daemon_poll_metrics(struct web_metrics *m)
 		web_metrics_counter(m, "snapkeep_poll_messages_total", taken_help, (double)p->taken,
 				    "poller", p->name, "result", "stored", NULL);
 		web_metrics_counter(m, "snapkeep_poll_messages_total", taken_help,
-				    (double)p->duplicates, "poller", p->name, "result", "duplicate", NULL);
-		web_metrics_counter(m, "snapkeep_poll_messages_total", taken_help, (double)p->failed,
-				    "poller", p->name, "result", "failed", NULL);
-		web_metrics_counter(m, "snapkeep_poll_messages_total", taken_help, (double)p->skipped,
-				    "poller", p->name, "result", "skipped", NULL);
+				    (double)p->duplicates, "poller", p->name, "result", "duplicate",
+				    NULL);
+		web_metrics_counter(m, "snapkeep_poll_messages_total", taken_help,
+				    (double)p->failed, "poller", p->name, "result", "failed", NULL);
+		web_metrics_counter(m, "snapkeep_poll_messages_total", taken_help,
+				    (double)p->skipped, "poller", p->name, "result", "skipped",
+				    NULL);
 		web_metrics_counter(m, "snapkeep_poll_passes_total", "Poller passes since start",
 				    (double)p->passes, "poller", p->name, NULL);
-		web_metrics_counter(m, "snapkeep_poll_errors_total", "Failed poller passes since start",
-				    (double)p->errors, "poller", p->name, NULL);
+		web_metrics_counter(m, "snapkeep_poll_errors_total",
+				    "Failed poller passes since start", (double)p->errors, "poller",
+				    p->name, NULL);
 		web_metrics_gauge(m, "snapkeep_poll_last_success_timestamp_seconds",
 				  "End of the poller's last successful pass (Unix time)",
 				  (double)p->last_success_us / 1e6, "poller", p->name, NULL);
@@ -163,24 +168,27 @@ web_daemon_metrics(struct web_metrics *m, void *context)
 	if (ws->intake != NULL) {
 		intake_get_stats(ws->intake, &st);
 		web_metrics_counter(m, "snapkeep_intake_accepted_total",
-				    "Messages made durable by the funnel since start", (double)st.accepted,
-				    NULL);
+				    "Messages made durable by the funnel since start",
+				    (double)st.accepted, NULL);
 		web_metrics_counter(m, "snapkeep_intake_duplicates_total",
 				    "Arrivals whose bytes were already archived, since start",
 				    (double)st.duplicates, NULL);
 		web_metrics_counter(m, "snapkeep_intake_commits_total",
-				    "Group commits of the funnel since start", (double)st.commits, NULL);
+				    "Group commits of the funnel since start", (double)st.commits,
+				    NULL);
 		web_metrics_counter(m, "snapkeep_intake_commit_errors_total",
-				    "Failed group commits since start", (double)st.commit_errors, NULL);
+				    "Failed group commits since start", (double)st.commit_errors,
+				    NULL);
 		const char *help = "Parse results since start, by outcome";
-		web_metrics_counter(m, "snapkeep_intake_parsed_total", help, (double)st.parsed_stored,
-				    "outcome", "stored", NULL);
+		web_metrics_counter(m, "snapkeep_intake_parsed_total", help,
+				    (double)st.parsed_stored, "outcome", "stored", NULL);
 		web_metrics_counter(m, "snapkeep_intake_parsed_total", help,
 				    (double)st.parsed_duplicate, "outcome", "duplicate", NULL);
 		web_metrics_counter(m, "snapkeep_intake_parsed_total", help,
-				    (double)st.parsed_not_snapshot, "outcome", "not-snapshot", NULL);
-		web_metrics_counter(m, "snapkeep_intake_parsed_total", help, (double)st.parsed_failed,
-				    "outcome", "failed", NULL);
+				    (double)st.parsed_not_snapshot, "outcome", "not-snapshot",
+				    NULL);
+		web_metrics_counter(m, "snapkeep_intake_parsed_total", help,
+				    (double)st.parsed_failed, "outcome", "failed", NULL);
 		web_metrics_counter(m, "snapkeep_intake_worker_restarts_total",
 				    "Parse workers restarted (crash, limit, hang) since start",
 				    (double)st.worker_restarts, NULL);
@@ -191,18 +199,20 @@ web_daemon_metrics(struct web_metrics *m, void *context)
 	if (smtp != NULL) {
 		struct smtp_server_stats ss;
 		smtp_server_get_stats(smtp, &ss);
-		web_metrics_gauge(m, "snapkeep_smtp_sessions_open", "Open SMTP sessions", (double)ss.open,
-				  NULL);
+		web_metrics_gauge(m, "snapkeep_smtp_sessions_open", "Open SMTP sessions",
+				  (double)ss.open, NULL);
 		web_metrics_counter(m, "snapkeep_smtp_connections_total",
-				    "SMTP connections accepted since start", (double)ss.connections, NULL);
+				    "SMTP connections accepted since start", (double)ss.connections,
+				    NULL);
 		web_metrics_counter(m, "snapkeep_smtp_refused_connections_total",
 				    "SMTP connections refused (limits, networks) since start",
 				    (double)ss.refused_connections, NULL);
 		web_metrics_counter(m, "snapkeep_smtp_messages_total",
-				    "Messages acknowledged with 250 since start", (double)ss.messages, NULL);
+				    "Messages acknowledged with 250 since start",
+				    (double)ss.messages, NULL);
 		web_metrics_counter(m, "snapkeep_smtp_message_bytes_total",
-				    "Bytes of messages acknowledged since start", (double)ss.message_bytes,
-				    NULL);
+				    "Bytes of messages acknowledged since start",
+				    (double)ss.message_bytes, NULL);
 		web_metrics_counter(m, "snapkeep_smtp_temp_failures_total",
 				    "4xx answers to DATA (storage trouble) since start",
 				    (double)ss.temp_failures, NULL);
@@ -216,7 +226,7 @@ web_service_start(void *state, struct intake *intake, GMainContext *context, cha
 	struct web_service *ws = state;
 	(void)context;
 	ws->intake = intake;
-	struct web_hooks hooks = { web_daemon_metrics, ws };
+	struct web_hooks hooks = {web_daemon_metrics, ws};
 	return web_server_run(ws->server, intake, &hooks, error_r);
 }
 
@@ -230,7 +240,8 @@ web_service_reload(void *state, const struct config *config, char **error_r)
 	web_settings_from_config(config, &h);
 	if (ws == NULL) {
 		if (h.set.enabled)
-			log_warnx("web: event=reload-ignored reason=\"the web view starts on restart\"");
+			log_warnx(
+			    "web: event=reload-ignored reason=\"the web view starts on restart\"");
 	} else if (!h.set.enabled) {
 		log_warnx("web: event=reload-ignored reason=\"the web view stops on restart\"");
 	} else {
@@ -272,13 +283,13 @@ web_service_free(void **state)
 }
 
 const struct daemon_service_ops daemon_service_web = {
-	.name = "web",
-	.check = web_service_check,
-	.prepare = web_service_prepare,
-	.start = web_service_start,
-	.reload = web_service_reload,
-	.stop = web_service_stop,
-	.busy = web_service_busy,
-	.stop_timeout_ms = web_service_stop_timeout,
-	.free = web_service_free,
+    .name = "web",
+    .check = web_service_check,
+    .prepare = web_service_prepare,
+    .start = web_service_start,
+    .reload = web_service_reload,
+    .stop = web_service_stop,
+    .busy = web_service_busy,
+    .stop_timeout_ms = web_service_stop_timeout,
+    .free = web_service_free,
 };

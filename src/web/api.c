@@ -146,12 +146,18 @@ void
 web_api_index(struct web_request *req, struct web_response *resp)
 {
 	static const char *const endpoints[] = {
-		"/api/devices", "/api/devices/{serial}", "/api/devices/{serial}/counters",
-		"/api/devices/{serial}/supplies", "/api/devices/{serial}/events",
-		"/api/devices/{serial}/snapshots", "/api/snapshots/{id}", "/api/snapshots/{id}/xml",
-		"/api/meter-reads", NULL,
+	    "/api/devices",
+	    "/api/devices/{serial}",
+	    "/api/devices/{serial}/counters",
+	    "/api/devices/{serial}/supplies",
+	    "/api/devices/{serial}/events",
+	    "/api/devices/{serial}/snapshots",
+	    "/api/snapshots/{id}",
+	    "/api/snapshots/{id}/xml",
+	    "/api/meter-reads",
+	    NULL,
 	};
-	if (web_params_check(req, resp, (const char *const[]){ NULL }) < 0)
+	if (web_params_check(req, resp, (const char *const[]){NULL}) < 0)
 		return;
 	JsonBuilder *b = json_builder_new();
 	json_builder_begin_object(b);
@@ -169,8 +175,8 @@ web_api_index(struct web_request *req, struct web_response *resp)
 void
 web_api_devices(struct web_request *req, struct web_response *resp)
 {
-	static const char *const known[] = { "q", "model", "state", "sort", "order", "page",
-					     "per_page", NULL };
+	static const char *const known[] = {"q",     "model", "state",	  "sort",
+					    "order", "page",  "per_page", NULL};
 	struct web_fleet_query q;
 	struct web_fleet *fleet = NULL;
 	char *error = NULL;
@@ -186,7 +192,8 @@ web_api_devices(struct web_request *req, struct web_response *resp)
 		return;
 	}
 	GPtrArray *rows = web_fleet_select(req, fleet, &q, &total);
-	sqlite3_stmt *st = web_prepare(req, resp, "SELECT * FROM device_status WHERE device_id = ?");
+	sqlite3_stmt *st =
+	    web_prepare(req, resp, "SELECT * FROM device_status WHERE device_id = ?");
 	if (st == NULL)
 		goto out;
 	JsonBuilder *b = json_builder_new();
@@ -270,7 +277,7 @@ void
 web_api_device(struct web_request *req, struct web_response *resp)
 {
 	char *error = NULL;
-	if (web_params_check(req, resp, (const char *const[]){ NULL }) < 0)
+	if (web_params_check(req, resp, (const char *const[]){NULL}) < 0)
 		return;
 	if (web_request_store(req, resp) == NULL)
 		return;
@@ -301,7 +308,7 @@ web_api_device(struct web_request *req, struct web_response *resp)
 	}
 	web_stmt_done(st);
 
-	struct web_fleet_row r = { 0 };
+	struct web_fleet_row r = {0};
 	r.device_id = id;
 	r.last_unix = last;
 	r.first_unix = first;
@@ -351,14 +358,15 @@ range_params(struct web_request *req, struct web_response *resp, char from_r[SK_
 void
 web_api_counters(struct web_request *req, struct web_response *resp)
 {
-	static const char *const known[] = { "from", "to", "interval", "counter", NULL };
+	static const char *const known[] = {"from", "to", "interval", "counter", NULL};
 	char from[SK_UTC_SIZE], to[SK_UTC_SIZE];
 	int interval;
 	const char *counter = web_param(req, "counter");
 	GTimeZone *utc = NULL;
 
 	if (web_params_check(req, resp, known) < 0 || range_params(req, resp, from, to) < 0 ||
-	    web_param_enum(req, resp, "interval", web_interval_names, WEB_INTERVAL_SNAPSHOT, &interval) < 0)
+	    web_param_enum(req, resp, "interval", web_interval_names, WEB_INTERVAL_SNAPSHOT,
+			   &interval) < 0)
 		return;
 	if (counter != NULL && strlen(counter) > 128) {
 		web_respond_error(req, resp, 400, "parameter counter: at most 128 bytes");
@@ -367,12 +375,13 @@ web_api_counters(struct web_request *req, struct web_response *resp)
 	int64_t id = api_device(req, resp);
 	if (id < 0)
 		return;
-	sqlite3_stmt *st = web_prepare(req, resp,
-		"SELECT s.id, s.taken_utc, n.name, c.value, c.value_real FROM snapshots s"
-		" JOIN counters c ON c.snapshot_id = s.id JOIN counter_names n ON n.id = c.name_id"
-		" WHERE s.device_id = ?1 AND s.taken_utc >= ?2 AND s.taken_utc < ?3"
-		"  AND (?4 IS NULL OR n.name = ?4)"
-		" ORDER BY s.taken_utc, n.name");
+	sqlite3_stmt *st = web_prepare(
+	    req, resp,
+	    "SELECT s.id, s.taken_utc, n.name, c.value, c.value_real FROM snapshots s"
+	    " JOIN counters c ON c.snapshot_id = s.id JOIN counter_names n ON n.id = c.name_id"
+	    " WHERE s.device_id = ?1 AND s.taken_utc >= ?2 AND s.taken_utc < ?3"
+	    "  AND (?4 IS NULL OR n.name = ?4)"
+	    " ORDER BY s.taken_utc, n.name");
 	if (st == NULL)
 		return;
 	sqlite3_bind_int64(st, 1, id);
@@ -392,35 +401,42 @@ web_api_counters(struct web_request *req, struct web_response *resp)
 	json_builder_set_member_name(b, "points");
 	json_builder_begin_array(b);
 
-	struct point { int64_t snap, bucket; char *taken; GPtrArray *names; GArray *values; GArray *reals; } cur = { 0 };
+	struct point {
+		int64_t snap, bucket;
+		char *taken;
+		GPtrArray *names;
+		GArray *values;
+		GArray *reals;
+	} cur = {0};
 	uint64_t points = 0;
 	bool too_many = false;
 	int rc;
-#define FLUSH()                                                                                     \
-	do {                                                                                        \
-		if (cur.taken != NULL) {                                                            \
-			json_builder_begin_object(b);                                               \
-			member_str(b, "taken_utc", cur.taken);                                      \
-			member_int(b, "snapshot_id", cur.snap);                                     \
-			json_builder_set_member_name(b, "counters");                                \
-			json_builder_begin_object(b);                                               \
-			for (guint k = 0; k < cur.names->len; k++) {                                \
-				double rv = g_array_index(cur.reals, double, k);                    \
-				json_builder_set_member_name(b, cur.names->pdata[k]);               \
-				if (!isnan(rv))                                                     \
-					json_builder_add_double_value(b, rv);                       \
-				else                                                                \
-					json_builder_add_int_value(b, g_array_index(cur.values, int64_t, k)); \
-			}                                                                           \
-			json_builder_end_object(b);                                                 \
-			json_builder_end_object(b);                                                 \
-			points++;                                                                   \
-			g_free(cur.taken);                                                          \
-			cur.taken = NULL;                                                           \
-			g_ptr_array_set_size(cur.names, 0);                                         \
-			g_array_set_size(cur.values, 0);                                            \
-			g_array_set_size(cur.reals, 0);                                             \
-		}                                                                                   \
+#define FLUSH()                                                                                    \
+	do {                                                                                       \
+		if (cur.taken != NULL) {                                                           \
+			json_builder_begin_object(b);                                              \
+			member_str(b, "taken_utc", cur.taken);                                     \
+			member_int(b, "snapshot_id", cur.snap);                                    \
+			json_builder_set_member_name(b, "counters");                               \
+			json_builder_begin_object(b);                                              \
+			for (guint k = 0; k < cur.names->len; k++) {                               \
+				double rv = g_array_index(cur.reals, double, k);                   \
+				json_builder_set_member_name(b, cur.names->pdata[k]);              \
+				if (!isnan(rv))                                                    \
+					json_builder_add_double_value(b, rv);                      \
+				else                                                               \
+					json_builder_add_int_value(                                \
+					    b, g_array_index(cur.values, int64_t, k));             \
+			}                                                                          \
+			json_builder_end_object(b);                                                \
+			json_builder_end_object(b);                                                \
+			points++;                                                                  \
+			g_free(cur.taken);                                                         \
+			cur.taken = NULL;                                                          \
+			g_ptr_array_set_size(cur.names, 0);                                        \
+			g_array_set_size(cur.values, 0);                                           \
+			g_array_set_size(cur.reals, 0);                                            \
+		}                                                                                  \
 	} while (0)
 	cur.names = g_ptr_array_new_with_free_func(g_free);
 	cur.values = g_array_new(FALSE, FALSE, sizeof(int64_t));
@@ -430,7 +446,8 @@ web_api_counters(struct web_request *req, struct web_response *resp)
 		const char *taken = (const char *)sqlite3_column_text(st, 1);
 		if (snap != cur.snap || cur.taken == NULL) {
 			int64_t bucket = web_bucket_start(utc, interval, web_utc_unix(taken));
-			if (cur.taken != NULL && (interval == WEB_INTERVAL_SNAPSHOT || bucket != cur.bucket))
+			if (cur.taken != NULL &&
+			    (interval == WEB_INTERVAL_SNAPSHOT || bucket != cur.bucket))
 				FLUSH();
 			if (points >= req->config->s.max_api_points) {
 				too_many = true;
@@ -446,7 +463,8 @@ web_api_counters(struct web_request *req, struct web_response *resp)
 			g_array_set_size(cur.reals, 0);
 		}
 		int64_t v = sqlite3_column_int64(st, 3);
-		double rv = sqlite3_column_type(st, 4) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 4);
+		double rv =
+		    sqlite3_column_type(st, 4) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 4);
 		g_ptr_array_add(cur.names, g_strdup((const char *)sqlite3_column_text(st, 2)));
 		g_array_append_val(cur.values, v);
 		g_array_append_val(cur.reals, rv);
@@ -480,7 +498,7 @@ web_api_counters(struct web_request *req, struct web_response *resp)
 void
 web_api_supplies(struct web_request *req, struct web_response *resp)
 {
-	static const char *const known[] = { "from", "to", NULL };
+	static const char *const known[] = {"from", "to", NULL};
 	char from[SK_UTC_SIZE], to[SK_UTC_SIZE];
 	char *error = NULL;
 	if (web_params_check(req, resp, known) < 0 || range_params(req, resp, from, to) < 0)
@@ -497,9 +515,10 @@ web_api_supplies(struct web_request *req, struct web_response *resp)
 		web_respond_db_error(req, resp, db, "supplies");
 		return;
 	}
-	sqlite3_stmt *st = web_prepare(req, resp,
-		"SELECT * FROM supply_history WHERE serial = ?1 AND taken_utc >= ?2 AND taken_utc < ?3"
-		" ORDER BY supply, taken_utc LIMIT ?4");
+	sqlite3_stmt *st = web_prepare(
+	    req, resp,
+	    "SELECT * FROM supply_history WHERE serial = ?1 AND taken_utc >= ?2 AND taken_utc < ?3"
+	    " ORDER BY supply, taken_utc LIMIT ?4");
 	if (st == NULL) {
 		g_ptr_array_unref(supplies);
 		return;
@@ -536,7 +555,7 @@ web_api_supplies(struct web_request *req, struct web_response *resp)
 void
 web_api_events(struct web_request *req, struct web_response *resp)
 {
-	static const char *const known[] = { "from", "to", "log", "new", "page", "per_page", NULL };
+	static const char *const known[] = {"from", "to", "log", "new", "page", "per_page", NULL};
 	char from[SK_UTC_SIZE], to[SK_UTC_SIZE];
 	unsigned page, per_page, is_new;
 	const char *log = web_param(req, "log");
@@ -557,8 +576,9 @@ web_api_events(struct web_request *req, struct web_response *resp)
 	    " AND COALESCE(occurred_utc, first_reported_utc) < ?3 AND (?4 IS NULL OR log = ?4)"
 	    " AND (?5 = 0 OR is_new = 1)";
 	char *count_sql = g_strconcat("SELECT count(*)", where, NULL);
-	char *rows_sql = g_strconcat("SELECT *", where,
-				     " ORDER BY occurred_utc DESC, sequence DESC LIMIT ?6 OFFSET ?7", NULL);
+	char *rows_sql =
+	    g_strconcat("SELECT *", where,
+			" ORDER BY occurred_utc DESC, sequence DESC LIMIT ?6 OFFSET ?7", NULL);
 	sqlite3_stmt *cs = web_prepare(req, resp, count_sql);
 	sqlite3_stmt *st = cs != NULL ? web_prepare(req, resp, rows_sql) : NULL;
 	g_free(count_sql);
@@ -567,7 +587,7 @@ web_api_events(struct web_request *req, struct web_response *resp)
 		web_stmt_done(cs);
 		return;
 	}
-	sqlite3_stmt *both[2] = { cs, st };
+	sqlite3_stmt *both[2] = {cs, st};
 	for (int k = 0; k < 2; k++) {
 		sqlite3_bind_text(both[k], 1, req->seg[2], -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(both[k], 2, from, -1, SQLITE_TRANSIENT);
@@ -602,7 +622,7 @@ web_api_events(struct web_request *req, struct web_response *resp)
 void
 web_api_snapshots(struct web_request *req, struct web_response *resp)
 {
-	static const char *const known[] = { "from", "to", "page", "per_page", NULL };
+	static const char *const known[] = {"from", "to", "page", "per_page", NULL};
 	char from[SK_UTC_SIZE], to[SK_UTC_SIZE];
 	unsigned page, per_page;
 	if (web_params_check(req, resp, known) < 0 || range_params(req, resp, from, to) < 0 ||
@@ -613,15 +633,18 @@ web_api_snapshots(struct web_request *req, struct web_response *resp)
 	if (api_device(req, resp) < 0)
 		return;
 	sqlite3_stmt *cs = web_prepare(req, resp,
-		"SELECT count(*) FROM snapshot_list WHERE serial = ?1 AND taken_utc >= ?2 AND taken_utc < ?3");
+				       "SELECT count(*) FROM snapshot_list WHERE serial = ?1 AND "
+				       "taken_utc >= ?2 AND taken_utc < ?3");
 	sqlite3_stmt *st = cs != NULL ? web_prepare(req, resp,
-		"SELECT * FROM snapshot_list WHERE serial = ?1 AND taken_utc >= ?2 AND taken_utc < ?3"
-		" ORDER BY taken_utc DESC LIMIT ?4 OFFSET ?5") : NULL;
+						    "SELECT * FROM snapshot_list WHERE serial = ?1 "
+						    "AND taken_utc >= ?2 AND taken_utc < ?3"
+						    " ORDER BY taken_utc DESC LIMIT ?4 OFFSET ?5")
+				      : NULL;
 	if (st == NULL) {
 		web_stmt_done(cs);
 		return;
 	}
-	sqlite3_stmt *both[2] = { cs, st };
+	sqlite3_stmt *both[2] = {cs, st};
 	for (int k = 0; k < 2; k++) {
 		sqlite3_bind_text(both[k], 1, req->seg[2], -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(both[k], 2, from, -1, SQLITE_TRANSIENT);
@@ -657,12 +680,14 @@ api_snapshot(struct web_request *req, struct web_response *resp, JsonBuilder *b)
 	guint64 id;
 	int64_t message_id = -1;
 	if (!g_ascii_string_to_unsigned(req->seg[2], 10, 1, G_MAXINT64, &id, NULL)) {
-		web_respond_error(req, resp, 404, "snapshots are numbered: no snapshot '%s'", req->seg[2]);
+		web_respond_error(req, resp, 404, "snapshots are numbered: no snapshot '%s'",
+				  req->seg[2]);
 		return -1;
 	}
 	if (web_request_store(req, resp) == NULL)
 		return -1;
-	sqlite3_stmt *st = web_prepare(req, resp, "SELECT * FROM snapshot_list WHERE snapshot_id = ?");
+	sqlite3_stmt *st =
+	    web_prepare(req, resp, "SELECT * FROM snapshot_list WHERE snapshot_id = ?");
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, (int64_t)id);
@@ -684,7 +709,7 @@ web_api_snapshot(struct web_request *req, struct web_response *resp)
 {
 	struct web_snapdoc doc;
 	char *error = NULL;
-	if (web_params_check(req, resp, (const char *const[]){ NULL }) < 0)
+	if (web_params_check(req, resp, (const char *const[]){NULL}) < 0)
 		return;
 	JsonBuilder *b = json_builder_new();
 	json_builder_begin_object(b);
@@ -694,7 +719,9 @@ web_api_snapshot(struct web_request *req, struct web_response *resp)
 		return;
 	}
 	if (web_snapdoc_load(req->store, message_id, true, &doc, &error) < 0) {
-		log_warnx("web: event=snapshot-load-failed message=%" G_GINT64_FORMAT " error=\"%s\"", message_id, error);
+		log_warnx("web: event=snapshot-load-failed message=%" G_GINT64_FORMAT
+			  " error=\"%s\"",
+			  message_id, error);
 		g_free(error);
 		g_object_unref(b);
 		web_respond_error(req, resp, 500, "the archived message cannot be read");
@@ -724,20 +751,23 @@ web_api_snapshot_xml(struct web_request *req, struct web_response *resp)
 	struct web_snapdoc doc;
 	char *error = NULL;
 	unsigned pretty;
-	if (web_params_check(req, resp, (const char *const[]){ "pretty", NULL }) < 0 ||
+	if (web_params_check(req, resp, (const char *const[]){"pretty", NULL}) < 0 ||
 	    web_param_uint(req, resp, "pretty", 0, 1, 0, &pretty) < 0)
 		return;
 	int64_t message_id = api_snapshot(req, resp, NULL);
 	if (message_id < 0)
 		return;
 	if (web_snapdoc_load(req->store, message_id, false, &doc, &error) < 0) {
-		log_warnx("web: event=snapshot-load-failed message=%" G_GINT64_FORMAT " error=\"%s\"", message_id, error);
+		log_warnx("web: event=snapshot-load-failed message=%" G_GINT64_FORMAT
+			  " error=\"%s\"",
+			  message_id, error);
 		g_free(error);
 		web_respond_error(req, resp, 500, "the archived message cannot be read");
 		return;
 	}
 	if (doc.xml == NULL) {
-		web_respond_error(req, resp, 404, "this message has no Device.xml: %s", doc.parse_error);
+		web_respond_error(req, resp, 404, "this message has no Device.xml: %s",
+				  doc.parse_error);
 		web_snapdoc_clear(&doc);
 		return;
 	}
@@ -750,7 +780,8 @@ web_api_snapshot_xml(struct web_request *req, struct web_response *resp)
 			web_snapdoc_clear(&doc);
 			return;
 		}
-		web_respond_bytes(resp, 200, "application/xml; charset=utf-8", g_bytes_new_take(text, len));
+		web_respond_bytes(resp, 200, "application/xml; charset=utf-8",
+				  g_bytes_new_take(text, len));
 	} else {
 		web_respond_bytes(resp, 200, "application/xml", g_bytes_ref(doc.xml));
 	}
@@ -765,7 +796,7 @@ web_api_snapshot_xml(struct web_request *req, struct web_response *resp)
 void
 web_api_meter_reads(struct web_request *req, struct web_response *resp)
 {
-	static const char *const known[] = { "start", "end", "counter", "serial", NULL };
+	static const char *const known[] = {"start", "end", "counter", "serial", NULL};
 	int64_t start = -1, end = -1;
 	char *error = NULL;
 	if (web_params_check(req, resp, known) < 0 ||
@@ -773,7 +804,8 @@ web_api_meter_reads(struct web_request *req, struct web_response *resp)
 	    web_param_time(req, resp, "end", true, &end) < 0)
 		return;
 	if (start < 0 || end < 0 || end <= start) {
-		web_respond_error(req, resp, 400, "want start and end dates (YYYY-MM-DD), end not before start");
+		web_respond_error(req, resp, 400,
+				  "want start and end dates (YYYY-MM-DD), end not before start");
 		return;
 	}
 	if (web_request_store(req, resp) == NULL)
@@ -809,8 +841,9 @@ web_api_meter_reads(struct web_request *req, struct web_response *resp)
 		member_str(b, "end_taken_utc", m->end_utc);
 		member_int(b, "end_snapshot_id", m->end_snapshot_id);
 		member_int(b, "end_value", m->end_value);
-		member_int(b, "difference", m->start_value == SNAPSHOT_ABSENT ? SNAPSHOT_ABSENT
-								      : m->end_value - m->start_value);
+		member_int(b, "difference",
+			   m->start_value == SNAPSHOT_ABSENT ? SNAPSHOT_ABSENT
+							     : m->end_value - m->start_value);
 		json_builder_end_object(b);
 	}
 	json_builder_end_array(b);

@@ -23,18 +23,18 @@
 GResource *web_assets_get_resource(void);
 
 struct asset_def {
-	const char *name;       /* public name for static files, template name otherwise */
-	const char *path;       /* relative to web/ */
+	const char *name; /* public name for static files, template name otherwise */
+	const char *path; /* relative to web/ */
 	const char *type;
 	enum web_asset_kind kind;
 };
 
 static const struct asset_def asset_table[] = {
-	{ "style.css", "static/style.css", "text/css; charset=utf-8", WEB_ASSET_STATIC },
-	{ "app.js", "static/app.js", "text/javascript; charset=utf-8", WEB_ASSET_STATIC },
-	{ "favicon.svg", "static/favicon.svg", "image/svg+xml", WEB_ASSET_STATIC },
-	{ "layout.html", "templates/layout.html", "text/html; charset=utf-8", WEB_ASSET_TEMPLATE },
-	{ "error.html", "templates/error.html", "text/html; charset=utf-8", WEB_ASSET_TEMPLATE },
+    {"style.css", "static/style.css", "text/css; charset=utf-8", WEB_ASSET_STATIC},
+    {"app.js", "static/app.js", "text/javascript; charset=utf-8", WEB_ASSET_STATIC},
+    {"favicon.svg", "static/favicon.svg", "image/svg+xml", WEB_ASSET_STATIC},
+    {"layout.html", "templates/layout.html", "text/html; charset=utf-8", WEB_ASSET_TEMPLATE},
+    {"error.html", "templates/error.html", "text/html; charset=utf-8", WEB_ASSET_TEMPLATE},
 };
 #define ASSET_COUNT G_N_ELEMENTS(asset_table)
 
@@ -109,7 +109,8 @@ GBytes *
 web_assets_static(struct web_assets *a, const char *name, const char **type_r)
 {
 	for (size_t i = 0; i < ASSET_COUNT; i++)
-		if (asset_table[i].kind == WEB_ASSET_STATIC && strcmp(asset_table[i].name, name) == 0) {
+		if (asset_table[i].kind == WEB_ASSET_STATIC &&
+		    strcmp(asset_table[i].name, name) == 0) {
 			*type_r = asset_table[i].type;
 			return g_bytes_ref(a->data[i]);
 		}
@@ -120,7 +121,8 @@ const char *
 web_assets_template(struct web_assets *a, const char *name)
 {
 	for (size_t i = 0; i < ASSET_COUNT; i++)
-		if (asset_table[i].kind == WEB_ASSET_TEMPLATE && strcmp(asset_table[i].name, name) == 0)
+		if (asset_table[i].kind == WEB_ASSET_TEMPLATE &&
+		    strcmp(asset_table[i].name, name) == 0)
 			return g_bytes_get_data(a->data[i], NULL);
 	return "";
 }

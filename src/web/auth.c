@@ -34,7 +34,7 @@
 #define WEB_CSRF_LIFETIME (24 * 3600)
 
 struct web_users {
-	GHashTable *hashes;   /* name -> crypt hash */
+	GHashTable *hashes; /* name -> crypt hash */
 	GMutex lock;
 	GHashTable *verified; /* sha256 hex -> expiry (Unix seconds, as pointer-sized int) */
 	unsigned cache_seconds;
@@ -51,8 +51,7 @@ const_eq(const char *a, const char *b)
 }
 
 int
-web_users_load(const char *path, unsigned cache_seconds, struct web_users **users_r,
-	       char **error_r)
+web_users_load(const char *path, unsigned cache_seconds, struct web_users **users_r, char **error_r)
 {
 	GError *gerr = NULL;
 	char *text = NULL;
@@ -82,7 +81,8 @@ web_users_load(const char *path, unsigned cache_seconds, struct web_users **user
 		if (*line == '\0' || *line == '#')
 			continue;
 		if (strlen(line) > WEB_USERS_LINE_MAX) {
-			*error_r = g_strdup_printf("web: users file %s line %u: too long", path, lineno);
+			*error_r =
+			    g_strdup_printf("web: users file %s line %u: too long", path, lineno);
 			goto fail;
 		}
 		char *colon = strchr(line, ':');
@@ -101,8 +101,8 @@ web_users_load(const char *path, unsigned cache_seconds, struct web_users **user
 			goto fail;
 		}
 		if (g_hash_table_contains(u->hashes, line)) {
-			*error_r = g_strdup_printf("web: users file %s line %u: user %s twice", path,
-						   lineno, line);
+			*error_r = g_strdup_printf("web: users file %s line %u: user %s twice",
+						   path, lineno, line);
 			goto fail;
 		}
 		g_hash_table_insert(u->hashes, g_strdup(line), g_strdup(colon + 1));
@@ -229,8 +229,7 @@ web_csrf_check(const guint8 *secret, size_t secret_len, const char *user, const 
 	int64_t expiry;
 	bool ok;
 
-	if (token == NULL || (dot = strchr(token, '.')) == NULL || dot == token ||
-	    dot - token > 20)
+	if (token == NULL || (dot = strchr(token, '.')) == NULL || dot == token || dot - token > 20)
 		return false;
 	errno = 0;
 	expiry = g_ascii_strtoll(token, &end, 10);

@@ -175,7 +175,9 @@ web_config_new(const struct web_settings *settings, struct web_config **config_r
 	/* Zero means "the default" for every limit. */
 	struct web_settings def;
 	web_settings_default(&def);
-#define WEB_DEF(f) if (c->s.f == 0) c->s.f = def.f
+#define WEB_DEF(f)                                                                                 \
+	if (c->s.f == 0)                                                                           \
+	c->s.f = def.f
 	WEB_DEF(max_connections);
 	WEB_DEF(max_connections_per_ip);
 	WEB_DEF(connection_timeout);

@@ -26,12 +26,12 @@
 #include "web/internal.h"
 
 const char *const web_fleet_sort_names[] = {
-	"serial", "model", "hostname", "last", "total", "ppd", "supply", "errors", NULL,
+    "serial", "model", "hostname", "last", "total", "ppd", "supply", "errors", NULL,
 };
 const char *const web_fleet_state_names[] = {
-	"any", "ok", "overdue", "low", "out", "errors", "attention", NULL,
+    "any", "ok", "overdue", "low", "out", "errors", "attention", NULL,
 };
-const char *const web_interval_names[] = { "snapshot", "day", "week", "month", NULL };
+const char *const web_interval_names[] = {"snapshot", "day", "week", "month", NULL};
 
 struct web_fleet_cache {
 	GMutex lock;
@@ -109,7 +109,7 @@ int64_t
 web_col_int(sqlite3_stmt *st, int i)
 {
 	return sqlite3_column_type(st, i) == SQLITE_NULL ? SNAPSHOT_ABSENT
-							  : sqlite3_column_int64(st, i);
+							 : sqlite3_column_int64(st, i);
 }
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
@@ -149,10 +149,10 @@ web_utc_unix(const char *utc)
 	    utc[13] == ':' && utc[16] == ':' && utc[19] == 'Z') {
 		int y = digits(utc, 4), mo = digits(utc + 5, 2), d = digits(utc + 8, 2);
 		int h = digits(utc + 11, 2), mi = digits(utc + 14, 2), se = digits(utc + 17, 2);
-		if (y >= 0 && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h >= 0 && h < 24 && mi >= 0 &&
-		    mi < 60 && se >= 0 && se <= 60)
-			return web_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 +
-			       mi * 60 + se;
+		if (y >= 0 && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h >= 0 && h < 24 &&
+		    mi >= 0 && mi < 60 && se >= 0 && se <= 60)
+			return web_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
+			       h * 3600 + mi * 60 + se;
 	}
 	if (sk_time_parse_utc(utc, &t) < 0)
 		return 0;
@@ -217,11 +217,12 @@ fleet_build(sqlite3 *db, unsigned recent_days, struct web_fleet **fleet_r, char 
 		*error_r = g_strdup_printf("begin: %s", sqlite3_errmsg(db));
 		goto fail;
 	}
-	if (prepare(db,
-		    "SELECT device_id, serial, model, product_number, hostname, ip_address, firmware,"
-		    " last_snapshot_utc, first_seen_utc, snapshot_count, total_impressions,"
-		    " last_snapshot_id FROM device_status",
-		    &st, error_r) < 0)
+	if (prepare(
+		db,
+		"SELECT device_id, serial, model, product_number, hostname, ip_address, firmware,"
+		" last_snapshot_utc, first_seen_utc, snapshot_count, total_impressions,"
+		" last_snapshot_id FROM device_status",
+		&st, error_r) < 0)
 		goto fail;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct web_fleet_row *r = g_new0(struct web_fleet_row, 1);
@@ -248,8 +249,8 @@ fleet_build(sqlite3 *db, unsigned recent_days, struct web_fleet **fleet_r, char 
 		if (r->serial == NULL)
 			r->serial = g_strdup("");
 		GString *hay = g_string_new(NULL);
-		const char *parts[] = { r->serial, r->model, r->product_number, r->hostname,
-					r->ip_address, r->firmware };
+		const char *parts[] = {r->serial,   r->model,	   r->product_number,
+				       r->hostname, r->ip_address, r->firmware};
 		for (size_t i = 0; i < G_N_ELEMENTS(parts); i++)
 			if (parts[i] != NULL)
 				g_string_append_printf(hay, "%s\x1f", parts[i]);
@@ -281,7 +282,8 @@ fleet_build(sqlite3 *db, unsigned recent_days, struct web_fleet **fleet_r, char 
 		int64_t level = web_col_int(st, 3);
 		const char *state = (const char *)sqlite3_column_text(st, 4);
 		if (r->low_supply != NULL &&
-		    supply_rank(level, state) >= supply_rank(r->low_supply_level, r->low_supply_state))
+		    supply_rank(level, state) >=
+			supply_rank(r->low_supply_level, r->low_supply_state))
 			continue;
 		g_free(r->low_supply);
 		g_free(r->low_supply_color);
@@ -298,17 +300,18 @@ fleet_build(sqlite3 *db, unsigned recent_days, struct web_fleet **fleet_r, char 
 		goto fail;
 
 	/* Pages per day over the recent window. */
-	if (prepare(db,
-		    "SELECT d.id, s.taken_utc, c.value FROM devices d"
-		    " JOIN snapshots s ON s.id = COALESCE("
-		    "  (SELECT s2.id FROM snapshots s2 WHERE s2.device_id = d.id"
-		    "    AND s2.taken_utc <= strftime('%Y-%m-%dT%H:%M:%SZ', d.last_snapshot_utc, ?1)"
-		    "    ORDER BY s2.taken_utc DESC LIMIT 1),"
-		    "  (SELECT s3.id FROM snapshots s3 WHERE s3.device_id = d.id"
-		    "    ORDER BY s3.taken_utc LIMIT 1))"
-		    " JOIN counters c ON c.snapshot_id = s.id AND c.name_id ="
-		    "  (SELECT id FROM counter_names WHERE name = 'TotalImpressions')",
-		    &st, error_r) < 0)
+	if (prepare(
+		db,
+		"SELECT d.id, s.taken_utc, c.value FROM devices d"
+		" JOIN snapshots s ON s.id = COALESCE("
+		"  (SELECT s2.id FROM snapshots s2 WHERE s2.device_id = d.id"
+		"    AND s2.taken_utc <= strftime('%Y-%m-%dT%H:%M:%SZ', d.last_snapshot_utc, ?1)"
+		"    ORDER BY s2.taken_utc DESC LIMIT 1),"
+		"  (SELECT s3.id FROM snapshots s3 WHERE s3.device_id = d.id"
+		"    ORDER BY s3.taken_utc LIMIT 1))"
+		" JOIN counters c ON c.snapshot_id = s.id AND c.name_id ="
+		"  (SELECT id FROM counter_names WHERE name = 'TotalImpressions')",
+		&st, error_r) < 0)
 		goto fail;
 	sqlite3_bind_text(st, 1, window, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -319,21 +322,23 @@ fleet_build(sqlite3 *db, unsigned recent_days, struct web_fleet **fleet_r, char 
 		int64_t then = web_utc_unix((const char *)sqlite3_column_text(st, 1));
 		int64_t v = sqlite3_column_int64(st, 2);
 		if (r->last_unix - then >= 3600)
-			r->pages_per_day = (double)(r->total - v) * 86400.0 / (double)(r->last_unix - then);
+			r->pages_per_day =
+			    (double)(r->total - v) * 86400.0 / (double)(r->last_unix - then);
 	}
 	if (step_done(db, st, rc, error_r) < 0)
 		goto fail;
 
 	/* Recent error events, and the latest one. */
-	if (prepare(db,
-		    "SELECT d.id, (SELECT count(*) FROM events e WHERE e.device_id = d.id"
-		    "   AND e.occurred_utc >= strftime('%Y-%m-%dT%H:%M:%SZ', d.last_snapshot_utc, ?1)"
-		    "   AND COALESCE(e.log, '') <> 'info') AS n,"
-		    " (SELECT e.id FROM events e WHERE e.device_id = d.id"
-		    "   AND e.occurred_utc >= strftime('%Y-%m-%dT%H:%M:%SZ', d.last_snapshot_utc, ?1)"
-		    "   AND COALESCE(e.log, '') <> 'info' ORDER BY e.occurred_utc DESC LIMIT 1) AS last"
-		    " FROM devices d",
-		    &st, error_r) < 0)
+	if (prepare(
+		db,
+		"SELECT d.id, (SELECT count(*) FROM events e WHERE e.device_id = d.id"
+		"   AND e.occurred_utc >= strftime('%Y-%m-%dT%H:%M:%SZ', d.last_snapshot_utc, ?1)"
+		"   AND COALESCE(e.log, '') <> 'info') AS n,"
+		" (SELECT e.id FROM events e WHERE e.device_id = d.id"
+		"   AND e.occurred_utc >= strftime('%Y-%m-%dT%H:%M:%SZ', d.last_snapshot_utc, ?1)"
+		"   AND COALESCE(e.log, '') <> 'info' ORDER BY e.occurred_utc DESC LIMIT 1) AS last"
+		" FROM devices d",
+		&st, error_r) < 0)
 		goto fail;
 	sqlite3_bind_text(st, 1, window, -1, SQLITE_STATIC);
 	sqlite3_stmt *ev = NULL;
@@ -412,8 +417,8 @@ web_fleet_get(struct web_request *req, struct web_fleet **fleet_r, char **error_
 				g_mutex_unlock(&c->build_lock);
 				return -1;
 			}
-			log_debug("web: event=fleet-built devices=%u us=%" G_GINT64_FORMAT, f->rows->len,
-				  f->built_us);
+			log_debug("web: event=fleet-built devices=%u us=%" G_GINT64_FORMAT,
+				  f->rows->len, f->built_us);
 			g_mutex_lock(&c->lock);
 			web_fleet_unref(&c->fleet);
 			c->fleet = f;
@@ -442,27 +447,28 @@ web_fleet_row_supply_flag(const struct web_fleet_row *r)
 {
 	if (r->low_supply == NULL)
 		return 0;
-	const char *cls = html_level_class(r->low_supply_level, r->low_supply_state,
-					   r->low_supply_threshold);
+	const char *cls =
+	    html_level_class(r->low_supply_level, r->low_supply_state, r->low_supply_threshold);
 	return strcmp(cls, "lvl-out") == 0 ? 2 : strcmp(cls, "lvl-low") == 0 ? 1 : 0;
 }
 
 int
-web_fleet_query_parse(struct web_request *req, struct web_response *resp,
-		      struct web_fleet_query *q)
+web_fleet_query_parse(struct web_request *req, struct web_response *resp, struct web_fleet_query *q)
 {
 	int sort, state, order;
-	static const char *const orders[] = { "asc", "desc", NULL };
+	static const char *const orders[] = {"asc", "desc", NULL};
 
 	memset(q, 0, sizeof(*q));
 	q->text = web_param(req, "q");
 	q->model = web_param(req, "model");
-	if ((q->text != NULL && strlen(q->text) > 200) || (q->model != NULL && strlen(q->model) > 200)) {
+	if ((q->text != NULL && strlen(q->text) > 200) ||
+	    (q->model != NULL && strlen(q->model) > 200)) {
 		web_respond_error(req, resp, 400, "filter text longer than 200 bytes");
 		return -1;
 	}
 	if (web_param_enum(req, resp, "sort", web_fleet_sort_names, FLEET_SORT_SERIAL, &sort) < 0 ||
-	    web_param_enum(req, resp, "state", web_fleet_state_names, FLEET_STATE_ANY, &state) < 0 ||
+	    web_param_enum(req, resp, "state", web_fleet_state_names, FLEET_STATE_ANY, &state) <
+		0 ||
 	    web_param_enum(req, resp, "order", orders, -1, &order) < 0 ||
 	    web_param_uint(req, resp, "page", 1, 1000000, 1, &q->page) < 0 ||
 	    web_param_uint(req, resp, "per_page", 1, req->config->s.max_page_size,
@@ -472,8 +478,8 @@ web_fleet_query_parse(struct web_request *req, struct web_response *resp,
 	q->state = state;
 	/* Numbers sort largest first unless asked otherwise. */
 	if (order < 0)
-		q->desc = sort == FLEET_SORT_TOTAL || sort == FLEET_SORT_PPD || sort == FLEET_SORT_ERRORS ||
-			  sort == FLEET_SORT_LAST;
+		q->desc = sort == FLEET_SORT_TOTAL || sort == FLEET_SORT_PPD ||
+			  sort == FLEET_SORT_ERRORS || sort == FLEET_SORT_LAST;
 	else
 		q->desc = order == 1;
 	return 0;
@@ -608,7 +614,7 @@ web_fleet_select(struct web_request *req, struct web_fleet *fleet, const struct 
 		if (fleet_match(req, fleet->rows->pdata[i], q, words))
 			g_ptr_array_add(all, fleet->rows->pdata[i]);
 	g_strfreev(words);
-	struct sort_ctx sc = { q->sort, q->desc };
+	struct sort_ctx sc = {q->sort, q->desc};
 	g_ptr_array_sort_with_data(all, fleet_cmp, &sc);
 	*total_r = all->len;
 
@@ -685,13 +691,14 @@ web_supplies_current(struct web_request *req, sqlite3 *db, int64_t device_id, GP
 	sqlite3_stmt *st = NULL, *hist = NULL;
 	int rc;
 
-	if (prepare(db,
-		    "SELECT supply_id, supply, label, color, type, description, product_number,"
-		    " supply_serial, state, installed_date, reported_utc, brand, level_percent,"
-		    " low_threshold, pages FROM supply_status WHERE device_id = ?"
-		    " ORDER BY CASE color WHEN 'black' THEN 0 WHEN 'cyan' THEN 1 WHEN 'magenta' THEN 2"
-		    " WHEN 'yellow' THEN 3 ELSE 4 END, supply",
-		    &st, error_r) < 0)
+	if (prepare(
+		db,
+		"SELECT supply_id, supply, label, color, type, description, product_number,"
+		" supply_serial, state, installed_date, reported_utc, brand, level_percent,"
+		" low_threshold, pages FROM supply_status WHERE device_id = ?"
+		" ORDER BY CASE color WHEN 'black' THEN 0 WHEN 'cyan' THEN 1 WHEN 'magenta' THEN 2"
+		" WHEN 'yellow' THEN 3 ELSE 4 END, supply",
+		&st, error_r) < 0)
 		return -1;
 	if (prepare(db,
 		    "SELECT sn.taken_utc, l.level_percent FROM supply_levels l"
@@ -734,8 +741,9 @@ web_supplies_current(struct web_request *req, sqlite3 *db, int64_t device_id, GP
 		sqlite3_bind_int(hist, 2, WEB_SLOPE_POINTS_MAX);
 		GArray *pts = g_array_new(FALSE, FALSE, sizeof(struct slope_point));
 		while (sqlite3_step(hist) == SQLITE_ROW) {
-			struct slope_point sp = { web_utc_unix((const char *)sqlite3_column_text(hist, 0)),
-						  (double)sqlite3_column_int64(hist, 1) };
+			struct slope_point sp = {
+			    web_utc_unix((const char *)sqlite3_column_text(hist, 0)),
+			    (double)sqlite3_column_int64(hist, 1)};
 			g_array_append_val(pts, sp);
 		}
 		sqlite3_reset(hist);
@@ -798,7 +806,7 @@ web_bucket_next(GTimeZone *tz, enum web_interval interval, int64_t start)
 		return start + 1;
 	GDateTime *u = g_date_time_new_from_unix_utc(start);
 	GDateTime *l = g_date_time_to_timezone(u, tz);
-	GDateTime *n = interval == WEB_INTERVAL_MONTH ? g_date_time_add_months(l, 1)
+	GDateTime *n = interval == WEB_INTERVAL_MONTH  ? g_date_time_add_months(l, 1)
 		       : interval == WEB_INTERVAL_WEEK ? g_date_time_add_days(l, 7)
 						       : g_date_time_add_days(l, 1);
 	int64_t r = g_date_time_to_unix(n);
@@ -873,24 +881,25 @@ web_meter_reads(sqlite3 *db, int64_t start, int64_t end, const char *counter, co
 	sk_time_format_utc(end, s1);
 	/* Start reading: the latest snapshot at or before the start, else the
 	 * first one inside the period.  End reading: the latest before the end. */
-	if (prepare(db,
-		    "WITH p AS (SELECT d.id AS device_id, d.serial, d.model, d.hostname,"
-		    "  COALESCE((SELECT s.id FROM snapshots s WHERE s.device_id = d.id"
-		    "             AND s.taken_utc <= ?1 ORDER BY s.taken_utc DESC LIMIT 1),"
-		    "           (SELECT s.id FROM snapshots s WHERE s.device_id = d.id"
-		    "             AND s.taken_utc < ?2 ORDER BY s.taken_utc LIMIT 1)) AS s0,"
-		    "  (SELECT s.id FROM snapshots s WHERE s.device_id = d.id"
-		    "    AND s.taken_utc < ?2 ORDER BY s.taken_utc DESC LIMIT 1) AS s1"
-		    "  FROM devices d WHERE ?4 IS NULL OR d.serial = ?4)"
-		    " SELECT p.serial, p.model, p.hostname, n.name, a.taken_utc, c0.value, b.taken_utc,"
-		    "  c1.value, p.s0, p.s1"
-		    " FROM p JOIN snapshots a ON a.id = p.s0 JOIN snapshots b ON b.id = p.s1"
-		    " JOIN counters c1 ON c1.snapshot_id = p.s1"
-		    " JOIN counter_names n ON n.id = c1.name_id"
-		    " LEFT JOIN counters c0 ON c0.snapshot_id = p.s0 AND c0.name_id = c1.name_id"
-		    " WHERE ?3 IS NULL OR n.name = ?3"
-		    " ORDER BY p.serial, n.name",
-		    &st, error_r) < 0)
+	if (prepare(
+		db,
+		"WITH p AS (SELECT d.id AS device_id, d.serial, d.model, d.hostname,"
+		"  COALESCE((SELECT s.id FROM snapshots s WHERE s.device_id = d.id"
+		"             AND s.taken_utc <= ?1 ORDER BY s.taken_utc DESC LIMIT 1),"
+		"           (SELECT s.id FROM snapshots s WHERE s.device_id = d.id"
+		"             AND s.taken_utc < ?2 ORDER BY s.taken_utc LIMIT 1)) AS s0,"
+		"  (SELECT s.id FROM snapshots s WHERE s.device_id = d.id"
+		"    AND s.taken_utc < ?2 ORDER BY s.taken_utc DESC LIMIT 1) AS s1"
+		"  FROM devices d WHERE ?4 IS NULL OR d.serial = ?4)"
+		" SELECT p.serial, p.model, p.hostname, n.name, a.taken_utc, c0.value, b.taken_utc,"
+		"  c1.value, p.s0, p.s1"
+		" FROM p JOIN snapshots a ON a.id = p.s0 JOIN snapshots b ON b.id = p.s1"
+		" JOIN counters c1 ON c1.snapshot_id = p.s1"
+		" JOIN counter_names n ON n.id = c1.name_id"
+		" LEFT JOIN counters c0 ON c0.snapshot_id = p.s0 AND c0.name_id = c1.name_id"
+		" WHERE ?3 IS NULL OR n.name = ?3"
+		" ORDER BY p.serial, n.name",
+		&st, error_r) < 0)
 		return -1;
 	sqlite3_bind_text(st, 1, s0, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 2, s1, -1, SQLITE_TRANSIENT);
@@ -925,7 +934,8 @@ web_device_ppd(sqlite3 *db, int64_t device_id, unsigned recent_days)
 	g_snprintf(window, sizeof(window), "-%u days", recent_days);
 	if (sqlite3_prepare_v2(
 		db,
-		"SELECT d.last_snapshot_utc, d.total_impressions, s.taken_utc, c.value FROM devices d"
+		"SELECT d.last_snapshot_utc, d.total_impressions, s.taken_utc, c.value FROM "
+		"devices d"
 		" JOIN snapshots s ON s.id = COALESCE("
 		"  (SELECT s2.id FROM snapshots s2 WHERE s2.device_id = d.id"
 		"    AND s2.taken_utc <= strftime('%Y-%m-%dT%H:%M:%SZ', d.last_snapshot_utc, ?1)"

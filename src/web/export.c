@@ -86,7 +86,7 @@ csv_point_free(gpointer p)
 void
 web_csv_counters(struct web_request *req, struct web_response *resp)
 {
-	static const char *const known[] = { "from", "to", "interval", NULL };
+	static const char *const known[] = {"from", "to", "interval", NULL};
 	int64_t from = 0, to = (int64_t)253402300799;
 	int interval;
 	int64_t device_id;
@@ -95,7 +95,8 @@ web_csv_counters(struct web_request *req, struct web_response *resp)
 	if (web_params_check(req, resp, known) < 0 ||
 	    web_param_time(req, resp, "from", false, &from) < 0 ||
 	    web_param_time(req, resp, "to", true, &to) < 0 ||
-	    web_param_enum(req, resp, "interval", web_interval_names, WEB_INTERVAL_SNAPSHOT, &interval) < 0)
+	    web_param_enum(req, resp, "interval", web_interval_names, WEB_INTERVAL_SNAPSHOT,
+			   &interval) < 0)
 		return;
 	if (to <= from) {
 		web_respond_error(req, resp, 400, "'to' must be after 'from'");
@@ -117,11 +118,12 @@ web_csv_counters(struct web_request *req, struct web_response *resp)
 	char f[SK_UTC_SIZE], t[SK_UTC_SIZE];
 	sk_time_format_utc(from, f);
 	sk_time_format_utc(to, t);
-	sqlite3_stmt *st = web_prepare(req, resp,
-		"SELECT s.id, s.taken_utc, n.name, c.value, c.value_real FROM snapshots s"
-		" JOIN counters c ON c.snapshot_id = s.id JOIN counter_names n ON n.id = c.name_id"
-		" WHERE s.device_id = ?1 AND s.taken_utc >= ?2 AND s.taken_utc < ?3"
-		" ORDER BY s.taken_utc");
+	sqlite3_stmt *st = web_prepare(
+	    req, resp,
+	    "SELECT s.id, s.taken_utc, n.name, c.value, c.value_real FROM snapshots s"
+	    " JOIN counters c ON c.snapshot_id = s.id JOIN counter_names n ON n.id = c.name_id"
+	    " WHERE s.device_id = ?1 AND s.taken_utc >= ?2 AND s.taken_utc < ?3"
+	    " ORDER BY s.taken_utc");
 	if (st == NULL)
 		return;
 	sqlite3_bind_int64(st, 1, device_id);
@@ -140,7 +142,8 @@ web_csv_counters(struct web_request *req, struct web_response *resp)
 		const char *taken = (const char *)sqlite3_column_text(st, 1);
 		if (cur == NULL || cur->snapshot_id != sid) {
 			int64_t bucket = web_bucket_start(utc, interval, web_utc_unix(taken));
-			if (cur != NULL && interval != WEB_INTERVAL_SNAPSHOT && bucket == cur_bucket) {
+			if (cur != NULL && interval != WEB_INTERVAL_SNAPSHOT &&
+			    bucket == cur_bucket) {
 				/* A later snapshot in the same interval replaces it. */
 				g_hash_table_remove_all(cur->values);
 			} else {
@@ -149,7 +152,8 @@ web_csv_counters(struct web_request *req, struct web_response *resp)
 					break;
 				}
 				cur = g_new0(struct csv_point, 1);
-				cur->values = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+				cur->values =
+				    g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 				g_ptr_array_add(points, cur);
 			}
 			cur->snapshot_id = sid;
@@ -160,7 +164,8 @@ web_csv_counters(struct web_request *req, struct web_response *resp)
 		const char *name = (const char *)sqlite3_column_text(st, 2);
 		char *v = sqlite3_column_type(st, 4) != SQLITE_NULL
 			      ? g_strdup_printf("%.17g", sqlite3_column_double(st, 4))
-			      : g_strdup_printf("%" G_GINT64_FORMAT, (int64_t)sqlite3_column_int64(st, 3));
+			      : g_strdup_printf("%" G_GINT64_FORMAT,
+						(int64_t)sqlite3_column_int64(st, 3));
 		g_hash_table_replace(cur->values, g_strdup(name), v);
 		if (!g_hash_table_contains(names, name))
 			g_hash_table_add(names, g_strdup(name));
@@ -169,8 +174,10 @@ web_csv_counters(struct web_request *req, struct web_response *resp)
 	g_time_zone_unref(utc);
 	if (too_many || (rc != SQLITE_ROW && rc != SQLITE_DONE)) {
 		if (too_many)
-			web_respond_error(req, resp, 400, "more than %u rows: narrow from/to or choose a longer interval",
-					  req->config->s.max_api_points);
+			web_respond_error(
+			    req, resp, 400,
+			    "more than %u rows: narrow from/to or choose a longer interval",
+			    req->config->s.max_api_points);
 		else
 			web_respond_db_error(req, resp, store_db(req->store), "counters");
 		g_ptr_array_unref(points);
@@ -210,7 +217,7 @@ web_csv_counters(struct web_request *req, struct web_response *resp)
 void
 web_csv_meter_reads(struct web_request *req, struct web_response *resp)
 {
-	static const char *const known[] = { "start", "end", "counter", "serial", NULL };
+	static const char *const known[] = {"start", "end", "counter", "serial", NULL};
 	int64_t start = -1, end = -1;
 	char *error = NULL;
 
@@ -219,7 +226,9 @@ web_csv_meter_reads(struct web_request *req, struct web_response *resp)
 	    web_param_time(req, resp, "end", true, &end) < 0)
 		return;
 	if ((start < 0) != (end < 0)) {
-		web_respond_error(req, resp, 400, "give both start and end (YYYY-MM-DD), or neither for last month");
+		web_respond_error(
+		    req, resp, 400,
+		    "give both start and end (YYYY-MM-DD), or neither for last month");
 		return;
 	}
 	if (start < 0) {
@@ -286,7 +295,8 @@ raw_download(struct web_request *req, struct web_response *resp, int64_t message
 	GBytes *raw = NULL;
 	char *error = NULL;
 	if (store_message_get(req->store, message_id, &raw, &error) < 0) {
-		log_warnx("web: event=raw-failed message=%" G_GINT64_FORMAT " error=\"%s\"", message_id, error);
+		log_warnx("web: event=raw-failed message=%" G_GINT64_FORMAT " error=\"%s\"",
+			  message_id, error);
 		g_free(error);
 		web_respond_error(req, resp, 500, "the archived message cannot be read");
 		return;
@@ -302,7 +312,7 @@ void
 web_raw_snapshot(struct web_request *req, struct web_response *resp)
 {
 	guint64 id;
-	if (web_params_check(req, resp, (const char *const[]){ NULL }) < 0)
+	if (web_params_check(req, resp, (const char *const[]){NULL}) < 0)
 		return;
 	if (!g_ascii_string_to_unsigned(req->seg[1], 10, 1, G_MAXINT64, &id, NULL)) {
 		web_respond_error(req, resp, 404, "no snapshot '%s'", req->seg[1]);
@@ -310,7 +320,8 @@ web_raw_snapshot(struct web_request *req, struct web_response *resp)
 	}
 	if (web_request_store(req, resp) == NULL)
 		return;
-	sqlite3_stmt *st = web_prepare(req, resp, "SELECT message_id FROM snapshot_list WHERE snapshot_id = ?");
+	sqlite3_stmt *st =
+	    web_prepare(req, resp, "SELECT message_id FROM snapshot_list WHERE snapshot_id = ?");
 	if (st == NULL)
 		return;
 	sqlite3_bind_int64(st, 1, (int64_t)id);
@@ -329,7 +340,7 @@ void
 web_raw_message(struct web_request *req, struct web_response *resp)
 {
 	guint64 id;
-	if (web_params_check(req, resp, (const char *const[]){ NULL }) < 0)
+	if (web_params_check(req, resp, (const char *const[]){NULL}) < 0)
 		return;
 	if (!g_ascii_string_to_unsigned(req->seg[1], 10, 1, G_MAXINT64, &id, NULL)) {
 		web_respond_error(req, resp, 404, "no message '%s'", req->seg[1]);
@@ -337,7 +348,8 @@ web_raw_message(struct web_request *req, struct web_response *resp)
 	}
 	if (web_request_store(req, resp) == NULL)
 		return;
-	sqlite3_stmt *st = web_prepare(req, resp, "SELECT 1 FROM intake_log WHERE message_id = ? LIMIT 1");
+	sqlite3_stmt *st =
+	    web_prepare(req, resp, "SELECT 1 FROM intake_log WHERE message_id = ? LIMIT 1");
 	if (st == NULL)
 		return;
 	sqlite3_bind_int64(st, 1, (int64_t)id);

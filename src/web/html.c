@@ -60,11 +60,21 @@ html_escape(GString *out, const char *text)
 		unsigned char c = (unsigned char)*p;
 		const char *rep;
 		switch (c) {
-		case '&': rep = "&amp;"; break;
-		case '<': rep = "&lt;"; break;
-		case '>': rep = "&gt;"; break;
-		case '"': rep = "&quot;"; break;
-		case '\'': rep = "&apos;"; break;
+		case '&':
+			rep = "&amp;";
+			break;
+		case '<':
+			rep = "&lt;";
+			break;
+		case '>':
+			rep = "&gt;";
+			break;
+		case '"':
+			rep = "&quot;";
+			break;
+		case '\'':
+			rep = "&apos;";
+			break;
 		default:
 			if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7f)
 				rep = "\xef\xbf\xbd";
@@ -276,12 +286,13 @@ html_level_class(int64_t level, const char *state, int64_t low_threshold)
 static const char *
 color_class(const char *color)
 {
-	static const char *const known[] = { "black", "cyan", "magenta", "yellow", NULL };
+	static const char *const known[] = {"black", "cyan", "magenta", "yellow", NULL};
 	if (color == NULL)
 		return "c-other";
 	for (int i = 0; known[i] != NULL; i++)
 		if (g_ascii_strcasecmp(color, known[i]) == 0) {
-			static const char *const cls[] = { "c-black", "c-cyan", "c-magenta", "c-yellow" };
+			static const char *const cls[] = {"c-black", "c-cyan", "c-magenta",
+							  "c-yellow"};
 			return cls[i];
 		}
 	return "c-other";
@@ -349,8 +360,8 @@ html_level_bar(GString *out, int64_t level, const char *state, const char *color
 }
 
 void
-html_pager(GString *out, struct web_request *req, const char *param, unsigned page,
-	   unsigned pages, uint64_t total, const char *what)
+html_pager(GString *out, struct web_request *req, const char *param, unsigned page, unsigned pages,
+	   uint64_t total, const char *what)
 {
 	html(out, "<nav class=\"pager\" aria-label=\"pages\"><span class=\"count\">");
 	append_grouped(out, (int64_t)total);
@@ -400,8 +411,8 @@ html_sort_th(GString *out, struct web_request *req, const char *label, const cha
 	/* Clicking the active column flips it; another column starts with
 	 * the natural order (numbers: largest first). */
 	bool next_desc = active ? !desc : numeric;
-	char *q = web_query_with(req, "sort", key, "order", next_desc ? "desc" : "asc", "page", NULL,
-				 NULL);
+	char *q = web_query_with(req, "sort", key, "order", next_desc ? "desc" : "asc", "page",
+				 NULL, NULL);
 	html(out, "<th class=\"%R%R\"%R><a href=\"%s\">%s<span class=\"arrow\">%R</span></a></th>",
 	     numeric ? "num" : "", active ? " sorted" : "",
 	     active ? (desc ? " aria-sort=\"descending\"" : " aria-sort=\"ascending\"") : "", q,
@@ -414,20 +425,29 @@ html_page(struct web_request *req, struct web_response *resp, const char *title,
 	  GString *body)
 {
 	GString *out = g_string_sized_new(body->len + 2048);
-	const char *tzname = req->config->display_timezone != NULL ? req->config->display_timezone
-								   : "local time";
+	const char *tzname =
+	    req->config->display_timezone != NULL ? req->config->display_timezone : "local time";
 	char *gen = g_strdup_printf("%.1f", (double)(sk_time_now_us() - req->started_us) / 1000.0);
 	const char *vars[] = {
-		"title", title,
-		"content", body->str,
-		"version", PACKAGE_VERSION,
-		"tz", tzname,
-		"user", req->user != NULL ? req->user : "",
-		"nav_fleet", g_strcmp0(nav, "fleet") == 0 ? "active" : "",
-		"nav_attention", g_strcmp0(nav, "attention") == 0 ? "active" : "",
-		"nav_intake", g_strcmp0(nav, "intake") == 0 ? "active" : "",
-		"generated_ms", gen,
-		NULL,
+	    "title",
+	    title,
+	    "content",
+	    body->str,
+	    "version",
+	    PACKAGE_VERSION,
+	    "tz",
+	    tzname,
+	    "user",
+	    req->user != NULL ? req->user : "",
+	    "nav_fleet",
+	    g_strcmp0(nav, "fleet") == 0 ? "active" : "",
+	    "nav_attention",
+	    g_strcmp0(nav, "attention") == 0 ? "active" : "",
+	    "nav_intake",
+	    g_strcmp0(nav, "intake") == 0 ? "active" : "",
+	    "generated_ms",
+	    gen,
+	    NULL,
 	};
 	web_template_fill(out, web_assets_template(req->config->assets, "layout.html"), vars);
 	g_free(gen);

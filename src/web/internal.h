@@ -37,18 +37,18 @@ struct web_assets;
 
 struct web_config {
 	gint refs;
-	struct web_settings s;      /* strings point into the members below */
+	struct web_settings s; /* strings point into the members below */
 	char *listen, *db_path, *tls_cert_file, *tls_key_file, *users_file, *display_timezone,
 	    *allowed_hosts_text, *assets_dir;
 	GTimeZone *tz;
-	char **allowed_hosts;       /* lower case host names, no port */
+	char **allowed_hosts; /* lower case host names, no port */
 	bool any_host;
-	struct web_users *users;    /* NULL: authentication off */
+	struct web_users *users; /* NULL: authentication off */
 	struct web_assets *assets;
-	char *cert_pem, *key_pem;   /* NULL: plain HTTP */
-	char *listen_host;          /* host part of listen, without brackets */
+	char *cert_pem, *key_pem; /* NULL: plain HTTP */
+	char *listen_host;	  /* host part of listen, without brackets */
 	unsigned listen_port;
-	bool loopback;              /* listen address is loopback */
+	bool loopback; /* listen address is loopback */
 };
 
 int web_config_new(const struct web_settings *settings, struct web_config **config_r,
@@ -98,17 +98,17 @@ struct web_request {
 	bool uri_too_long;
 	const char *method;
 	bool head, post;
-	char **seg;               /* decoded path segments, NULL-terminated */
+	char **seg; /* decoded path segments, NULL-terminated */
 	unsigned nseg;
-	GHashTable *query;        /* decoded name -> value */
+	GHashTable *query; /* decoded name -> value */
 	GString *body;
 	bool body_too_large;
-	char *user;               /* authenticated user, NULL when auth is off */
-	struct store *store;      /* from the pool, lazily */
-	GHashTable *stmts;        /* its statement cache */
+	char *user;	     /* authenticated user, NULL when auth is off */
+	struct store *store; /* from the pool, lazily */
+	GHashTable *stmts;   /* its statement cache */
 	int64_t started_us;
-	enum web_kind kind;       /* how errors are answered */
-	int64_t now;              /* request time, Unix seconds */
+	enum web_kind kind; /* how errors are answered */
+	int64_t now;	    /* request time, Unix seconds */
 	bool tls;
 };
 
@@ -116,9 +116,9 @@ struct web_response {
 	unsigned status;
 	char *content_type;
 	GBytes *body;
-	GPtrArray *headers;       /* name, value, name, value, ... (g_strdup'd) */
-	bool sandbox;             /* CSP sandbox: raw device content */
-	bool cacheable;           /* static asset */
+	GPtrArray *headers; /* name, value, name, value, ... (g_strdup'd) */
+	bool sandbox;	    /* CSP sandbox: raw device content */
+	bool cacheable;	    /* static asset */
 };
 
 void web_response_init(struct web_response *resp);
@@ -140,8 +140,7 @@ struct store *web_request_store(struct web_request *req, struct web_response *re
 
 /* Parameters.  An empty value counts as absent.  The parsers answer 400
  * and return -1 on a malformed value. */
-int web_params_check(struct web_request *req, struct web_response *resp,
-		     const char *const *known);
+int web_params_check(struct web_request *req, struct web_response *resp, const char *const *known);
 const char *web_param(struct web_request *req, const char *name);
 int web_param_uint(struct web_request *req, struct web_response *resp, const char *name,
 		   unsigned min, unsigned max, unsigned def, unsigned *value_r);
@@ -214,17 +213,17 @@ char *web_format_local(struct web_request *req, int64_t unix_time, const char *f
 void html_supply_swatch(GString *out, const char *color);
 /* A readable supply name: "Black toner" ("Black" when brief), the
  * device's description, or the type or key in words ("Maintenance kit"). */
-char *web_supply_name(const char *key, const char *color, const char *description,
-		      const char *type, bool brief);
+char *web_supply_name(const char *key, const char *color, const char *description, const char *type,
+		      bool brief);
 
 /* ---- svg.c ---- */
 
 struct svg_series {
-	char *name;       /* legend text */
-	char *css;        /* CSS class of the line or bars: c-black, c-cyan, s0..s7 */
-	GArray *x;        /* int64_t Unix times */
-	GArray *y;        /* double */
-	GArray *breaks;   /* guint indexes where a new segment starts (replacements) */
+	char *name;	/* legend text */
+	char *css;	/* CSS class of the line or bars: c-black, c-cyan, s0..s7 */
+	GArray *x;	/* int64_t Unix times */
+	GArray *y;	/* double */
+	GArray *breaks; /* guint indexes where a new segment starts (replacements) */
 };
 
 struct svg_marker {
@@ -239,18 +238,18 @@ struct svg_chart {
 	enum svg_kind kind;
 	const char *id;
 	const char *title;
-	const char *unit;     /* "pages", "%" */
+	const char *unit; /* "pages", "%" */
 	int width, height;
 	int64_t x_min, x_max;
-	double y_min, y_max;  /* NAN: from the data (y_min 0 for bars) */
-	int64_t bar_width_s;  /* SVG_BARS: seconds each bar spans */
-	bool stacked;         /* SVG_BARS: series stack */
-	bool area;            /* SVG_LINE: shade below each line */
-	bool integer;         /* whole numbers: no fractional ticks */
-	GPtrArray *series;    /* struct svg_series * */
-	GPtrArray *markers;   /* struct svg_marker * */
+	double y_min, y_max; /* NAN: from the data (y_min 0 for bars) */
+	int64_t bar_width_s; /* SVG_BARS: seconds each bar spans */
+	bool stacked;	     /* SVG_BARS: series stack */
+	bool area;	     /* SVG_LINE: shade below each line */
+	bool integer;	     /* whole numbers: no fractional ticks */
+	GPtrArray *series;   /* struct svg_series * */
+	GPtrArray *markers;  /* struct svg_marker * */
 	struct web_request *req;
-	const char *x_fmt;    /* hover time format; default "%Y-%m-%d" */
+	const char *x_fmt; /* hover time format; default "%Y-%m-%d" */
 };
 
 struct svg_series *svg_series_new(const char *name, const char *css);
@@ -266,14 +265,25 @@ void svg_format_value(GString *out, double v);
 /* ---- data.c ---- */
 
 enum web_fleet_sort {
-	FLEET_SORT_SERIAL, FLEET_SORT_MODEL, FLEET_SORT_HOSTNAME, FLEET_SORT_LAST,
-	FLEET_SORT_TOTAL, FLEET_SORT_PPD, FLEET_SORT_SUPPLY, FLEET_SORT_ERRORS,
+	FLEET_SORT_SERIAL,
+	FLEET_SORT_MODEL,
+	FLEET_SORT_HOSTNAME,
+	FLEET_SORT_LAST,
+	FLEET_SORT_TOTAL,
+	FLEET_SORT_PPD,
+	FLEET_SORT_SUPPLY,
+	FLEET_SORT_ERRORS,
 };
 extern const char *const web_fleet_sort_names[];
 
 enum web_fleet_state {
-	FLEET_STATE_ANY, FLEET_STATE_OK, FLEET_STATE_OVERDUE, FLEET_STATE_LOW, FLEET_STATE_OUT,
-	FLEET_STATE_ERRORS, FLEET_STATE_ATTENTION,
+	FLEET_STATE_ANY,
+	FLEET_STATE_OK,
+	FLEET_STATE_OVERDUE,
+	FLEET_STATE_LOW,
+	FLEET_STATE_OUT,
+	FLEET_STATE_ERRORS,
+	FLEET_STATE_ATTENTION,
 };
 extern const char *const web_fleet_state_names[];
 
@@ -282,22 +292,22 @@ struct web_fleet_row {
 	char *serial, *model, *product_number, *hostname, *ip_address, *firmware;
 	char *last_snapshot_utc;
 	int64_t last_unix, first_unix, snapshot_count, last_snapshot_id;
-	int64_t total;              /* SNAPSHOT_ABSENT when not reported */
-	double pages_per_day;       /* NAN: unknown */
-	int64_t interval_s;         /* estimated sending interval; 0 unknown */
+	int64_t total;	      /* SNAPSHOT_ABSENT when not reported */
+	double pages_per_day; /* NAN: unknown */
+	int64_t interval_s;   /* estimated sending interval; 0 unknown */
 	char *low_supply, *low_supply_color, *low_supply_state, *low_supply_type;
-	int64_t low_supply_level;   /* SNAPSHOT_ABSENT: no supply */
+	int64_t low_supply_level; /* SNAPSHOT_ABSENT: no supply */
 	int64_t low_supply_threshold;
 	int64_t recent_errors;
 	char *last_error_code, *last_error_text;
-	char *haystack;             /* casefolded text for the filter */
+	char *haystack; /* casefolded text for the filter */
 };
 
 struct web_fleet {
 	gint refs;
-	GPtrArray *rows;            /* struct web_fleet_row * */
-	GPtrArray *models;          /* char *, sorted, distinct */
-	int64_t built_us;           /* how long the build took */
+	GPtrArray *rows;   /* struct web_fleet_row * */
+	GPtrArray *models; /* char *, sorted, distinct */
+	int64_t built_us;  /* how long the build took */
 };
 
 struct web_fleet_cache;
@@ -331,17 +341,21 @@ struct web_supply {
 	char *key, *label, *color, *type, *description, *product_number, *serial, *state,
 	    *installed_date, *reported_utc, *brand;
 	int64_t level, low_threshold, pages;
-	double days_left;           /* NAN: unknown (no decline) */
-	double per_day;             /* level points per day, negative when falling */
+	double days_left; /* NAN: unknown (no decline) */
+	double per_day;	  /* level points per day, negative when falling */
 };
 void web_supply_free(gpointer p);
 /* Current supplies of device_id with days-to-empty from the recent slope. */
-int web_supplies_current(struct web_request *req, sqlite3 *db, int64_t device_id,
-			 GPtrArray *out, char **error_r);
+int web_supplies_current(struct web_request *req, sqlite3 *db, int64_t device_id, GPtrArray *out,
+			 char **error_r);
 
 /* Time buckets for counter series. */
-enum web_interval { WEB_INTERVAL_SNAPSHOT, WEB_INTERVAL_DAY, WEB_INTERVAL_WEEK,
-		    WEB_INTERVAL_MONTH };
+enum web_interval {
+	WEB_INTERVAL_SNAPSHOT,
+	WEB_INTERVAL_DAY,
+	WEB_INTERVAL_WEEK,
+	WEB_INTERVAL_MONTH
+};
 extern const char *const web_interval_names[];
 /* Start of the bucket holding t in zone tz (days, weeks from Monday,
  * months); WEB_INTERVAL_SNAPSHOT: t itself. */
@@ -363,11 +377,10 @@ int64_t web_days_from_civil(int64_t y, unsigned m, unsigned d);
 
 typedef void web_handler(struct web_request *req, struct web_response *resp);
 
-web_handler web_page_fleet, web_page_device, web_page_snapshot, web_page_attention,
-    web_page_intake, web_post_reprocess;
-web_handler web_api_devices, web_api_device, web_api_counters, web_api_supplies,
-    web_api_events, web_api_snapshots, web_api_snapshot, web_api_snapshot_xml,
-    web_api_meter_reads, web_api_index;
+web_handler web_page_fleet, web_page_device, web_page_snapshot, web_page_attention, web_page_intake,
+    web_post_reprocess;
+web_handler web_api_devices, web_api_device, web_api_counters, web_api_supplies, web_api_events,
+    web_api_snapshots, web_api_snapshot, web_api_snapshot_xml, web_api_meter_reads, web_api_index;
 web_handler web_csv_counters, web_csv_meter_reads, web_raw_snapshot, web_raw_message;
 web_handler web_metrics_page, web_healthz;
 
@@ -381,8 +394,8 @@ struct web_snapdoc {
 	struct snapshot *snap;
 	char *parse_error;
 };
-int web_snapdoc_load(struct store *store, int64_t message_id, bool parse,
-		     struct web_snapdoc *doc, char **error_r);
+int web_snapdoc_load(struct store *store, int64_t message_id, bool parse, struct web_snapdoc *doc,
+		     char **error_r);
 void web_snapdoc_clear(struct web_snapdoc *doc);
 /* Indented XML (UTF-8, g_free), or NULL with *error_r. */
 char *web_xml_pretty(GBytes *xml, size_t *len_r, char **error_r);
@@ -395,7 +408,7 @@ struct web_meter_read {
 	char *serial, *model, *hostname, *counter;
 	int64_t start_snapshot_id, end_snapshot_id;
 	char *start_utc, *end_utc;
-	int64_t start_value, end_value;   /* SNAPSHOT_ABSENT: no reading */
+	int64_t start_value, end_value; /* SNAPSHOT_ABSENT: no reading */
 };
 void web_meter_read_free(gpointer p);
 int web_meter_reads(sqlite3 *db, int64_t start, int64_t end, const char *counter,

@@ -32,8 +32,8 @@ struct family {
 };
 
 struct web_metrics {
-	GPtrArray *order;      /* struct family *, in first-use order */
-	GHashTable *by_name;   /* name -> struct family * */
+	GPtrArray *order;    /* struct family *, in first-use order */
+	GHashTable *by_name; /* name -> struct family * */
 };
 
 static void
@@ -144,8 +144,8 @@ sample(GString *out, const char *name, const char *suffix, va_list ap, const cha
 }
 
 static void
-add_simple(struct web_metrics *m, const char *type, const char *name, const char *help, double value,
-	   va_list ap)
+add_simple(struct web_metrics *m, const char *type, const char *name, const char *help,
+	   double value, va_list ap)
 {
 	if (!valid_name(name, false)) {
 		g_critical("metrics: bad metric name %s", name != NULL ? name : "(null)");
@@ -178,8 +178,8 @@ web_metrics_gauge(struct web_metrics *m, const char *name, const char *help, dou
 }
 
 static bool
-no_labels(GString *out, const char *name, const char *suffix, const char *l, const char *lv, double v,
-	  ...)
+no_labels(GString *out, const char *name, const char *suffix, const char *l, const char *lv,
+	  double v, ...)
 {
 	va_list ap;
 	va_start(ap, v);
@@ -190,7 +190,8 @@ no_labels(GString *out, const char *name, const char *suffix, const char *l, con
 
 void
 web_metrics_histogram(struct web_metrics *m, const char *name, const char *help,
-		      const double *bounds, const uint64_t *counts, size_t n, uint64_t count, double sum)
+		      const double *bounds, const uint64_t *counts, size_t n, uint64_t count,
+		      double sum)
 {
 	if (!valid_name(name, false)) {
 		g_critical("metrics: bad metric name %s", name != NULL ? name : "(null)");
@@ -203,8 +204,9 @@ web_metrics_histogram(struct web_metrics *m, const char *name, const char *help,
 	}
 	char buf[G_ASCII_DTOSTR_BUF_SIZE];
 	for (size_t i = 0; i < n; i++)
-		no_labels(f->samples, name, "_bucket", "le", g_ascii_formatd(buf, sizeof(buf), "%.6g", bounds[i]),
-			  (double)counts[i], NULL);
+		no_labels(f->samples, name, "_bucket", "le",
+			  g_ascii_formatd(buf, sizeof(buf), "%.6g", bounds[i]), (double)counts[i],
+			  NULL);
 	no_labels(f->samples, name, "_bucket", "le", "+Inf", (double)count, NULL);
 	no_labels(f->samples, name, "_sum", NULL, NULL, sum, NULL);
 	no_labels(f->samples, name, "_count", NULL, NULL, (double)count, NULL);
@@ -224,8 +226,8 @@ metrics_write(struct web_metrics *m, GString *out)
 			else
 				g_string_append_c(help, *p);
 		}
-		g_string_append_printf(out, "# HELP %s %s\n# TYPE %s %s\n", f->name, help->str, f->name,
-				       f->type);
+		g_string_append_printf(out, "# HELP %s %s\n# TYPE %s %s\n", f->name, help->str,
+				       f->name, f->type);
 		g_string_free(help, TRUE);
 		g_string_append(out, f->samples->str);
 	}
@@ -240,10 +242,11 @@ db_metrics(struct web_request *req, struct web_metrics *m)
 
 	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
 	/* Per device. */
-	if (sqlite3_prepare_v2(db,
-			       "SELECT serial, model, total_impressions, last_snapshot_utc FROM device_status"
-			       " ORDER BY serial",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		db,
+		"SELECT serial, model, total_impressions, last_snapshot_utc FROM device_status"
+		" ORDER BY serial",
+		-1, &st, NULL) != SQLITE_OK)
 		goto fail;
 	uint64_t devices = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -253,8 +256,8 @@ db_metrics(struct web_request *req, struct web_metrics *m)
 		if (sqlite3_column_type(st, 2) != SQLITE_NULL)
 			web_metrics_gauge(m, "snapkeep_device_total_impressions",
 					  "Total impressions of the device's latest snapshot",
-					  (double)sqlite3_column_int64(st, 2), "serial", serial, "model",
-					  model != NULL ? model : "", NULL);
+					  (double)sqlite3_column_int64(st, 2), "serial", serial,
+					  "model", model != NULL ? model : "", NULL);
 		int64_t last = web_utc_unix((const char *)sqlite3_column_text(st, 3));
 		if (last > 0)
 			web_metrics_gauge(m, "snapkeep_device_last_snapshot_age_seconds",
@@ -267,11 +270,12 @@ db_metrics(struct web_request *req, struct web_metrics *m)
 		goto fail;
 	web_metrics_gauge(m, "snapkeep_devices", "Devices known", (double)devices, NULL);
 
-	if (sqlite3_prepare_v2(db,
-			       "SELECT s.serial, d.model, s.supply, s.color, s.level_percent FROM supply_status s"
-			       " JOIN device_status d ON d.device_id = s.device_id"
-			       " WHERE s.level_percent IS NOT NULL ORDER BY s.serial, s.supply",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		db,
+		"SELECT s.serial, d.model, s.supply, s.color, s.level_percent FROM supply_status s"
+		" JOIN device_status d ON d.device_id = s.device_id"
+		" WHERE s.level_percent IS NOT NULL ORDER BY s.serial, s.supply",
+		-1, &st, NULL) != SQLITE_OK)
 		goto fail;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *model = (const char *)sqlite3_column_text(st, 1);
@@ -279,16 +283,18 @@ db_metrics(struct web_request *req, struct web_metrics *m)
 		web_metrics_gauge(m, "snapkeep_device_supply_level_percent",
 				  "Level of each current supply in the device's latest report",
 				  (double)sqlite3_column_int64(st, 4), "serial",
-				  (const char *)sqlite3_column_text(st, 0), "model", model != NULL ? model : "",
-				  "supply", (const char *)sqlite3_column_text(st, 2), "color",
+				  (const char *)sqlite3_column_text(st, 0), "model",
+				  model != NULL ? model : "", "supply",
+				  (const char *)sqlite3_column_text(st, 2), "color",
 				  color != NULL ? color : "", NULL);
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		goto fail;
 
-	if (sqlite3_prepare_v2(db, "SELECT source, outcome, count(*) FROM intake GROUP BY source, outcome",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		db, "SELECT source, outcome, count(*) FROM intake GROUP BY source, outcome", -1,
+		&st, NULL) != SQLITE_OK)
 		goto fail;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		web_metrics_gauge(m, "snapkeep_intake_messages",
@@ -325,7 +331,7 @@ void
 web_metrics_page(struct web_request *req, struct web_response *resp)
 {
 	req->kind = WEB_KIND_TEXT;
-	if (web_params_check(req, resp, (const char *const[]){ NULL }) < 0)
+	if (web_params_check(req, resp, (const char *const[]){NULL}) < 0)
 		return;
 	if (web_request_store(req, resp) == NULL)
 		return;
@@ -349,15 +355,15 @@ void
 web_healthz(struct web_request *req, struct web_response *resp)
 {
 	req->kind = WEB_KIND_TEXT;
-	if (web_params_check(req, resp, (const char *const[]){ NULL }) < 0)
+	if (web_params_check(req, resp, (const char *const[]){NULL}) < 0)
 		return;
 	if (web_request_store(req, resp) == NULL)
 		return;
 	sqlite3_stmt *st = NULL;
 	sqlite3 *db = store_db(req->store);
 	int rc = SQLITE_ERROR;
-	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM (SELECT 1 FROM device_status LIMIT 1)", -1, &st,
-			       NULL) == SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM (SELECT 1 FROM device_status LIMIT 1)", -1,
+			       &st, NULL) == SQLITE_OK)
 		rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_ROW) {

@@ -19,9 +19,9 @@
 #define DEVICE_EVENTS_PAGE 50
 #define DEVICE_SNAPSHOTS_PAGE 25
 
-static const char *const ranges[] = { "90d", "1y", "2y", "all", NULL };
-static const int64_t range_days[] = { 90, 365, 730, 0 };
-static const char *const periods[] = { "auto", "day", "week", "month", NULL };
+static const char *const ranges[] = {"90d", "1y", "2y", "all", NULL};
+static const int64_t range_days[] = {90, 365, 730, 0};
+static const char *const periods[] = {"auto", "day", "week", "month", NULL};
 
 struct device_info {
 	int64_t id;
@@ -56,12 +56,13 @@ static int
 device_load(struct web_request *req, struct web_response *resp, const char *serial,
 	    struct device_info *d)
 {
-	sqlite3_stmt *st = web_prepare(req, resp,
-		"SELECT device_id, serial, model, product_number, hostname, ip_address, mac_address,"
-		" device_uuid, firmware, firmware_date, locale, dialect, first_seen_utc,"
-		" last_snapshot_utc, first_received_utc, last_received_utc, snapshot_count,"
-		" total_impressions, mono_impressions, color_impressions, last_snapshot_id"
-		" FROM device_status WHERE serial = ?");
+	sqlite3_stmt *st = web_prepare(
+	    req, resp,
+	    "SELECT device_id, serial, model, product_number, hostname, ip_address, mac_address,"
+	    " device_uuid, firmware, firmware_date, locale, dialect, first_seen_utc,"
+	    " last_snapshot_utc, first_received_utc, last_received_utc, snapshot_count,"
+	    " total_impressions, mono_impressions, color_impressions, last_snapshot_id"
+	    " FROM device_status WHERE serial = ?");
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, serial, -1, SQLITE_TRANSIENT);
@@ -109,7 +110,7 @@ dl_item(GString *b, const char *term, const char *value)
 static const char *
 supply_css(const char *color, guint index)
 {
-	static const char *const other[] = { "s0", "s1", "s2", "s3" };
+	static const char *const other[] = {"s0", "s1", "s2", "s3"};
 	if (color != NULL) {
 		if (g_ascii_strcasecmp(color, "black") == 0)
 			return "c-black";
@@ -131,8 +132,9 @@ render_supplies(GString *b, struct web_request *req, GPtrArray *supplies)
 		html(b, "<p class=\"empty\">This device reports no supplies.</p></section>");
 		return;
 	}
-	html(b, "<table class=\"data compact\"><thead><tr><th>Supply</th><th>Level</th><th>State</th>"
-		"<th class=\"num\">Days left</th><th>Installed</th></tr></thead><tbody>");
+	html(b,
+	     "<table class=\"data compact\"><thead><tr><th>Supply</th><th>Level</th><th>State</th>"
+	     "<th class=\"num\">Days left</th><th>Installed</th></tr></thead><tbody>");
 	for (guint i = 0; i < supplies->len; i++) {
 		const struct web_supply *s = supplies->pdata[i];
 		char *name = web_supply_name(s->key, s->color, s->description, s->type, false);
@@ -151,10 +153,11 @@ render_supplies(GString *b, struct web_request *req, GPtrArray *supplies)
 		html(b, "</span></td><td><span class=\"state %R\">%s</span></td>", cls,
 		     s->state != NULL ? s->state : "\xe2\x80\x93");
 		if (!isnan(s->days_left))
-			html(b, "<td class=\"num\" title=\"%F points per day recently\">%N</td>", s->per_day,
-			     (int64_t)llround(s->days_left));
+			html(b, "<td class=\"num\" title=\"%F points per day recently\">%N</td>",
+			     s->per_day, (int64_t)llround(s->days_left));
 		else
-			html(b, "<td class=\"num muted\" title=\"no recent decline\">\xe2\x80\x93</td>");
+			html(b, "<td class=\"num muted\" title=\"no recent "
+				"decline\">\xe2\x80\x93</td>");
 		html(b, "<td>%s</td></tr>", s->installed_date);
 		g_free(name);
 	}
@@ -164,9 +167,9 @@ render_supplies(GString *b, struct web_request *req, GPtrArray *supplies)
 /* The device's snapshots in the range (and the one before it), from the
  * covering index on (device_id, taken_utc), with their three totals. */
 struct counter_points {
-	GArray *t;       /* int64 */
+	GArray *t;		      /* int64 */
 	GArray *total, *mono, *color; /* double, NAN when absent */
-	GHashTable *time_of; /* snapshot id -> Unix time (int64 pointers) */
+	GHashTable *time_of;	      /* snapshot id -> Unix time (int64 pointers) */
 };
 
 static int
@@ -180,12 +183,14 @@ load_counters(struct web_request *req, struct web_response *resp, int64_t device
 	char since_utc[SK_UTC_SIZE];
 	sk_time_format_utc(since, since_utc);
 	/* From the last snapshot before the range on, for the first difference. */
-	sqlite3_stmt *st = web_prepare(req, resp,
-		"SELECT s.taken_utc, c.name_id, c.value, s.id FROM snapshots s"
-		" LEFT JOIN counters c ON c.snapshot_id = s.id AND c.name_id IN (?2, ?3, ?4)"
-		" WHERE s.device_id = ?1 AND s.taken_utc >= COALESCE((SELECT max(taken_utc) FROM snapshots"
-		"  WHERE device_id = ?1 AND taken_utc < ?5), ?5)"
-		" ORDER BY s.taken_utc");
+	sqlite3_stmt *st = web_prepare(
+	    req, resp,
+	    "SELECT s.taken_utc, c.name_id, c.value, s.id FROM snapshots s"
+	    " LEFT JOIN counters c ON c.snapshot_id = s.id AND c.name_id IN (?2, ?3, ?4)"
+	    " WHERE s.device_id = ?1 AND s.taken_utc >= COALESCE((SELECT max(taken_utc) FROM "
+	    "snapshots"
+	    "  WHERE device_id = ?1 AND taken_utc < ?5), ?5)"
+	    " ORDER BY s.taken_utc");
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, device_id);
@@ -275,7 +280,8 @@ static void
 chart_periods(GString *b, struct web_request *req, const struct counter_points *cp, int64_t since,
 	      int64_t until, enum web_interval interval, bool color_device)
 {
-	static const char *const titles[] = { "", "Pages per day", "Pages per week", "Pages per month" };
+	static const char *const titles[] = {"", "Pages per day", "Pages per week",
+					     "Pages per month"};
 	struct svg_chart c;
 	GTimeZone *tz = req->config->tz;
 	svg_chart_init(&c, SVG_BARS, "chart-period", titles[interval], "pages", req);
@@ -314,8 +320,9 @@ chart_periods(GString *b, struct web_request *req, const struct counter_points *
 		bucket = bk;
 		have = true;
 		double d;
-#define DELTA(arr) (d = g_array_index(cp->arr, double, i) - g_array_index(cp->arr, double, i - 1), \
-		    isnan(d) || d < 0 ? 0 : d)
+#define DELTA(arr)                                                                                 \
+	(d = g_array_index(cp->arr, double, i) - g_array_index(cp->arr, double, i - 1),            \
+	 isnan(d) || d < 0 ? 0 : d)
 		sum_t += DELTA(total);
 		sum_m += DELTA(mono);
 		sum_c += DELTA(color);
@@ -325,12 +332,14 @@ chart_periods(GString *b, struct web_request *req, const struct counter_points *
 	if (colr != NULL)
 		g_ptr_array_add(c.series, colr);
 	int64_t first = first_bucket;
-	c.bar_width_s = interval == WEB_INTERVAL_MONTH ? 30 * 86400
+	c.bar_width_s = interval == WEB_INTERVAL_MONTH	? 30 * 86400
 			: interval == WEB_INTERVAL_WEEK ? 7 * 86400
 							: 86400;
 	c.x_min = first;
 	c.x_max = MAX(until, first + c.bar_width_s);
-	c.x_fmt = interval == WEB_INTERVAL_MONTH ? "%B %Y" : interval == WEB_INTERVAL_WEEK ? "week of %Y-%m-%d" : "%a %Y-%m-%d";
+	c.x_fmt = interval == WEB_INTERVAL_MONTH  ? "%B %Y"
+		  : interval == WEB_INTERVAL_WEEK ? "week of %Y-%m-%d"
+						  : "%a %Y-%m-%d";
 	svg_chart_render(b, &c);
 	svg_chart_clear(&c);
 }
@@ -338,8 +347,8 @@ chart_periods(GString *b, struct web_request *req, const struct counter_points *
 struct supply_unit {
 	int64_t id;
 	char *key, *color, *type, *serial, *installed;
-	GArray *t;   /* int64 */
-	GArray *v;   /* double */
+	GArray *t; /* int64 */
+	GArray *v; /* double */
 };
 
 static void
@@ -359,7 +368,7 @@ supply_unit_free(gpointer p)
 static int
 color_rank(const char *color)
 {
-	static const char *const order[] = { "black", "cyan", "magenta", "yellow" };
+	static const char *const order[] = {"black", "cyan", "magenta", "yellow"};
 	for (int i = 0; color != NULL && i < 4; i++)
 		if (g_ascii_strcasecmp(color, order[i]) == 0)
 			return i;
@@ -387,7 +396,9 @@ static void
 unit_sort(struct supply_unit *u)
 {
 	for (guint i = 1; i < u->t->len; i++)
-		for (guint j = i; j > 0 && g_array_index(u->t, int64_t, j - 1) > g_array_index(u->t, int64_t, j); j--) {
+		for (guint j = i;
+		     j > 0 && g_array_index(u->t, int64_t, j - 1) > g_array_index(u->t, int64_t, j);
+		     j--) {
 			int64_t tt = g_array_index(u->t, int64_t, j);
 			double vv = g_array_index(u->v, double, j);
 			g_array_index(u->t, int64_t, j) = g_array_index(u->t, int64_t, j - 1);
@@ -406,12 +417,14 @@ static int
 chart_supplies(GString *b, struct web_request *req, struct web_response *resp, int64_t device_id,
 	       int64_t since, int64_t until, const struct counter_points *cp)
 {
-	GHashTable *units = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, supply_unit_free);
+	GHashTable *units =
+	    g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, supply_unit_free);
 	struct svg_chart c;
 	int rc;
-	sqlite3_stmt *st = web_prepare(req, resp,
-		"SELECT id, supply_key, color, type, supply_serial, installed_date FROM supplies"
-		" WHERE device_id = ?");
+	sqlite3_stmt *st = web_prepare(
+	    req, resp,
+	    "SELECT id, supply_key, color, type, supply_serial, installed_date FROM supplies"
+	    " WHERE device_id = ?");
 	if (st == NULL)
 		goto fail;
 	sqlite3_bind_int64(st, 1, device_id);
@@ -431,9 +444,9 @@ chart_supplies(GString *b, struct web_request *req, struct web_response *resp, i
 	if (rc != SQLITE_DONE)
 		goto db_fail;
 	st = web_prepare(req, resp,
-		"SELECT supply_id, snapshot_id, level_percent FROM supply_levels"
-		" WHERE supply_id IN (SELECT id FROM supplies WHERE device_id = ?)"
-		" AND level_percent IS NOT NULL");
+			 "SELECT supply_id, snapshot_id, level_percent FROM supply_levels"
+			 " WHERE supply_id IN (SELECT id FROM supplies WHERE device_id = ?)"
+			 " AND level_percent IS NOT NULL");
 	if (st == NULL)
 		goto fail;
 	sqlite3_bind_int64(st, 1, device_id);
@@ -484,18 +497,21 @@ chart_supplies(GString *b, struct web_request *req, struct web_response *resp, i
 			g_array_append_val(cur->breaks, at);
 			GString *title = g_string_new(NULL);
 			char *when = web_format_local(req, t, "%Y-%m-%d");
-			g_string_append_printf(title, "%s replaced (first reported %s", cur->name, when);
+			g_string_append_printf(title, "%s replaced (first reported %s", cur->name,
+					       when);
 			if (u->serial != NULL && *u->serial != '\0')
 				g_string_append_printf(title, ", serial %s", u->serial);
 			if (u->installed != NULL)
 				g_string_append_printf(title, ", installed %s", u->installed);
 			g_string_append(title, ")");
-			svg_chart_add_marker(&c, t, supply_css(u->color, c.series->len - 1), title->str);
+			svg_chart_add_marker(&c, t, supply_css(u->color, c.series->len - 1),
+					     title->str);
 			g_string_free(title, TRUE);
 			g_free(when);
 		}
 		for (guint j = 0; j < u->t->len; j++)
-			svg_series_add(cur, g_array_index(u->t, int64_t, j), g_array_index(u->v, double, j));
+			svg_series_add(cur, g_array_index(u->t, int64_t, j),
+				       g_array_index(u->v, double, j));
 	}
 	g_ptr_array_unref(list);
 	svg_chart_render(b, &c);
@@ -514,7 +530,8 @@ render_events(GString *b, struct web_request *req, struct web_response *resp,
 	      const struct device_info *d, unsigned page)
 {
 	sqlite3 *db = store_db(req->store);
-	sqlite3_stmt *st = web_prepare(req, resp, "SELECT count(*) FROM events WHERE device_id = ?");
+	sqlite3_stmt *st =
+	    web_prepare(req, resp, "SELECT count(*) FROM events WHERE device_id = ?");
 	int64_t total = 0;
 	if (st == NULL)
 		return -1;
@@ -524,17 +541,19 @@ render_events(GString *b, struct web_request *req, struct web_response *resp,
 	web_stmt_done(st);
 
 	st = web_prepare(req, resp,
-		"SELECT log, sequence, code, occurred_utc, description, page_count, is_new"
-		" FROM event_log WHERE serial = ?1 ORDER BY occurred_utc DESC"
-		" LIMIT ?2 OFFSET ?3");
+			 "SELECT log, sequence, code, occurred_utc, description, page_count, is_new"
+			 " FROM event_log WHERE serial = ?1 ORDER BY occurred_utc DESC"
+			 " LIMIT ?2 OFFSET ?3");
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, d->serial, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(st, 2, DEVICE_EVENTS_PAGE);
 	sqlite3_bind_int64(st, 3, (int64_t)(page - 1) * DEVICE_EVENTS_PAGE);
 	html(b, "<section class=\"card events\" id=\"events\"><h2>Event log</h2>");
-	html(b, "<div class=\"table-wrap\"><table class=\"data\"><thead><tr><th>Time</th><th>Log</th><th>Code</th>"
-		"<th>Description</th><th class=\"num\">Page count</th><th class=\"num\">Seq.</th></tr></thead><tbody>");
+	html(b, "<div class=\"table-wrap\"><table "
+		"class=\"data\"><thead><tr><th>Time</th><th>Log</th><th>Code</th>"
+		"<th>Description</th><th class=\"num\">Page count</th><th "
+		"class=\"num\">Seq.</th></tr></thead><tbody>");
 	int rc;
 	unsigned n = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -545,11 +564,15 @@ render_events(GString *b, struct web_request *req, struct web_response *resp,
 		     log != NULL && strcmp(log, "info") != 0 ? " err" : "");
 		html_time(b, req, (const char *)sqlite3_column_text(st, 3));
 		if (is_new)
-			html(b, " <span class=\"badge new\" title=\"first reported in the latest snapshot\">new</span>");
-		html(b, "</td><td><span class=\"log\">%s</span></td><td class=\"code\">%s</td><td>%s</td>"
-			"<td class=\"num\">%N</td><td class=\"num muted\">%N</td></tr>",
-		     log, (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 4),
-		     web_col_int(st, 5), web_col_int(st, 1));
+			html(b, " <span class=\"badge new\" title=\"first reported in the latest "
+				"snapshot\">new</span>");
+		html(b,
+		     "</td><td><span class=\"log\">%s</span></td><td "
+		     "class=\"code\">%s</td><td>%s</td>"
+		     "<td class=\"num\">%N</td><td class=\"num muted\">%N</td></tr>",
+		     log, (const char *)sqlite3_column_text(st, 2),
+		     (const char *)sqlite3_column_text(st, 4), web_col_int(st, 5),
+		     web_col_int(st, 1));
 	}
 	web_stmt_done(st);
 	if (rc != SQLITE_DONE) {
@@ -559,7 +582,8 @@ render_events(GString *b, struct web_request *req, struct web_response *resp,
 	if (n == 0)
 		html(b, "<tr><td colspan=\"6\" class=\"empty\">No events.</td></tr>");
 	html(b, "</tbody></table></div>");
-	html_pager(b, req, "events_page", page, (unsigned)((total + DEVICE_EVENTS_PAGE - 1) / DEVICE_EVENTS_PAGE),
+	html_pager(b, req, "events_page", page,
+		   (unsigned)((total + DEVICE_EVENTS_PAGE - 1) / DEVICE_EVENTS_PAGE),
 		   (uint64_t)total, total == 1 ? "event" : "events");
 	html(b, "</section>");
 	return 0;
@@ -569,18 +593,21 @@ static int
 render_snapshots(GString *b, struct web_request *req, struct web_response *resp,
 		 const struct device_info *d, unsigned page)
 {
-	sqlite3_stmt *st = web_prepare(req, resp,
-		"SELECT snapshot_id, taken_utc, taken_source, received_utc, clock_skew_s, firmware,"
-		" hostname, ip_address FROM snapshot_list WHERE serial = ?1"
-		" ORDER BY taken_utc DESC LIMIT ?2 OFFSET ?3");
+	sqlite3_stmt *st = web_prepare(
+	    req, resp,
+	    "SELECT snapshot_id, taken_utc, taken_source, received_utc, clock_skew_s, firmware,"
+	    " hostname, ip_address FROM snapshot_list WHERE serial = ?1"
+	    " ORDER BY taken_utc DESC LIMIT ?2 OFFSET ?3");
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, d->serial, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(st, 2, DEVICE_SNAPSHOTS_PAGE);
 	sqlite3_bind_int64(st, 3, (int64_t)(page - 1) * DEVICE_SNAPSHOTS_PAGE);
 	html(b, "<section class=\"card snapshots\" id=\"snapshots\"><h2>Snapshots received</h2>"
-		"<div class=\"table-wrap\"><table class=\"data\"><thead><tr><th>Taken</th><th>Received</th>"
-		"<th class=\"num\">Clock skew</th><th>Time from</th><th>Firmware</th><th>Host</th><th>IP address</th>"
+		"<div class=\"table-wrap\"><table "
+		"class=\"data\"><thead><tr><th>Taken</th><th>Received</th>"
+		"<th class=\"num\">Clock skew</th><th>Time "
+		"from</th><th>Firmware</th><th>Host</th><th>IP address</th>"
 		"</tr></thead><tbody>");
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -594,8 +621,10 @@ render_snapshots(GString *b, struct web_request *req, struct web_response *resp,
 			html(b, "\xe2\x88\x92");
 		html_age(b, llabs(skew));
 		html(b, "</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>",
-		     (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 5),
-		     (const char *)sqlite3_column_text(st, 6), (const char *)sqlite3_column_text(st, 7));
+		     (const char *)sqlite3_column_text(st, 2),
+		     (const char *)sqlite3_column_text(st, 5),
+		     (const char *)sqlite3_column_text(st, 6),
+		     (const char *)sqlite3_column_text(st, 7));
 	}
 	web_stmt_done(st);
 	if (rc != SQLITE_DONE) {
@@ -603,9 +632,10 @@ render_snapshots(GString *b, struct web_request *req, struct web_response *resp,
 		return -1;
 	}
 	html(b, "</tbody></table></div>");
-	html_pager(b, req, "snapshots_page", page,
-		   (unsigned)((d->snapshot_count + DEVICE_SNAPSHOTS_PAGE - 1) / DEVICE_SNAPSHOTS_PAGE),
-		   (uint64_t)d->snapshot_count, d->snapshot_count == 1 ? "snapshot" : "snapshots");
+	html_pager(
+	    b, req, "snapshots_page", page,
+	    (unsigned)((d->snapshot_count + DEVICE_SNAPSHOTS_PAGE - 1) / DEVICE_SNAPSHOTS_PAGE),
+	    (uint64_t)d->snapshot_count, d->snapshot_count == 1 ? "snapshot" : "snapshots");
 	html(b, "</section>");
 	return 0;
 }
@@ -614,9 +644,10 @@ static int
 render_regressions(GString *b, struct web_request *req, struct web_response *resp,
 		   const struct device_info *d)
 {
-	sqlite3_stmt *st = web_prepare(req, resp,
-		"SELECT counter, previous_taken_utc, previous_value, taken_utc, value, snapshot_id"
-		" FROM counter_regressions WHERE serial = ? ORDER BY taken_utc DESC LIMIT 20");
+	sqlite3_stmt *st = web_prepare(
+	    req, resp,
+	    "SELECT counter, previous_taken_utc, previous_value, taken_utc, value, snapshot_id"
+	    " FROM counter_regressions WHERE serial = ? ORDER BY taken_utc DESC LIMIT 20");
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, d->serial, -1, SQLITE_TRANSIENT);
@@ -624,13 +655,16 @@ render_regressions(GString *b, struct web_request *req, struct web_response *res
 	unsigned n = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (n++ == 0)
-			html(b, "<section class=\"card warnbox\"><h2>Counters that went backwards</h2>"
-				"<table class=\"data compact\"><thead><tr><th>Counter</th><th>Before</th>"
-				"<th class=\"num\">Value</th><th>After</th><th class=\"num\">Value</th></tr></thead><tbody>");
+			html(b,
+			     "<section class=\"card warnbox\"><h2>Counters that went backwards</h2>"
+			     "<table class=\"data "
+			     "compact\"><thead><tr><th>Counter</th><th>Before</th>"
+			     "<th class=\"num\">Value</th><th>After</th><th "
+			     "class=\"num\">Value</th></tr></thead><tbody>");
 		html(b, "<tr><td>%s</td><td>", (const char *)sqlite3_column_text(st, 0));
 		html_time(b, req, (const char *)sqlite3_column_text(st, 1));
-		html(b, "</td><td class=\"num\">%N</td><td><a href=\"/snapshots/%L\">", web_col_int(st, 2),
-		     sqlite3_column_int64(st, 5));
+		html(b, "</td><td class=\"num\">%N</td><td><a href=\"/snapshots/%L\">",
+		     web_col_int(st, 2), sqlite3_column_int64(st, 5));
 		html_time(b, req, (const char *)sqlite3_column_text(st, 3));
 		html(b, "</a></td><td class=\"num bad\">%N</td></tr>", web_col_int(st, 4));
 	}
@@ -647,12 +681,13 @@ render_regressions(GString *b, struct web_request *req, struct web_response *res
 void
 web_page_device(struct web_request *req, struct web_response *resp)
 {
-	static const char *const known[] = { "range", "period", "events_page", "snapshots_page", NULL };
+	static const char *const known[] = {"range", "period", "events_page", "snapshots_page",
+					    NULL};
 	struct device_info d;
 	int range, period;
 	unsigned events_page, snapshots_page;
 	GPtrArray *supplies = NULL;
-	struct counter_points cp = { 0 };
+	struct counter_points cp = {0};
 	char *error = NULL;
 	GString *b = NULL;
 
@@ -679,7 +714,7 @@ web_page_device(struct web_request *req, struct web_response *resp)
 	enum web_interval interval;
 	if (period == 0) {
 		int64_t span = until - since;
-		interval = span <= 62 * 86400 ? WEB_INTERVAL_DAY
+		interval = span <= 62 * 86400	 ? WEB_INTERVAL_DAY
 			   : span <= 550 * 86400 ? WEB_INTERVAL_WEEK
 						 : WEB_INTERVAL_MONTH;
 	} else {
@@ -696,16 +731,20 @@ web_page_device(struct web_request *req, struct web_response *resp)
 	if (load_counters(req, resp, d.id, since, &cp) < 0)
 		goto out;
 
-	int64_t interval_s = d.snapshot_count >= 2 && last > first ? (last - first) / (d.snapshot_count - 1) : 0;
-	int64_t expect = interval_s > 0 ? interval_s : (int64_t)req->config->s.overdue_default_hours * 3600;
-	bool overdue = last > 0 && (double)(req->now - last) > req->config->s.overdue_factor * (double)expect;
+	int64_t interval_s =
+	    d.snapshot_count >= 2 && last > first ? (last - first) / (d.snapshot_count - 1) : 0;
+	int64_t expect =
+	    interval_s > 0 ? interval_s : (int64_t)req->config->s.overdue_default_hours * 3600;
+	bool overdue =
+	    last > 0 && (double)(req->now - last) > req->config->s.overdue_factor * (double)expect;
 	double ppd = web_device_ppd(db, d.id, req->config->s.recent_days);
 	const char *title = d.hostname != NULL ? d.hostname : d.serial;
 	char *path = web_device_path(d.serial);
 
 	b = g_string_sized_new(128 * 1024);
 	html(b, "<nav class=\"crumbs\"><a href=\"/\">Fleet</a><span>%s</span></nav>", d.serial);
-	html(b, "<section class=\"page-head device\"><div><h1>%s</h1><p class=\"sub\">%s \xc2\xb7 %s",
+	html(b,
+	     "<section class=\"page-head device\"><div><h1>%s</h1><p class=\"sub\">%s \xc2\xb7 %s",
 	     title, d.model, d.serial);
 	if (d.ip != NULL)
 		html(b, " \xc2\xb7 %s", d.ip);
@@ -719,7 +758,8 @@ web_page_device(struct web_request *req, struct web_response *resp)
 		const struct web_supply *s = supplies->pdata[i];
 		const char *cls = html_level_class(s->level, s->state, s->low_threshold);
 		if (strcmp(cls, "lvl-ok") != 0 && strcmp(cls, "lvl-unknown") != 0) {
-			char *name = web_supply_name(s->key, s->color, s->description, s->type, false);
+			char *name =
+			    web_supply_name(s->key, s->color, s->description, s->type, false);
 			html(b, "<span class=\"badge big %R\">%s %s</span>",
 			     strcmp(cls, "lvl-out") == 0 ? "bad" : "warn", name,
 			     strcmp(cls, "lvl-out") == 0 ? "out" : "low");
@@ -729,18 +769,24 @@ web_page_device(struct web_request *req, struct web_response *resp)
 	html(b, "</div></section>");
 
 	/* Key figures. */
-	html(b, "<section class=\"figures\"><div class=\"figure\"><span class=\"n\">%N</span>"
-		"<span class=\"l\">total pages</span></div>", d.total);
+	html(b,
+	     "<section class=\"figures\"><div class=\"figure\"><span class=\"n\">%N</span>"
+	     "<span class=\"l\">total pages</span></div>",
+	     d.total);
 	if (d.color != SNAPSHOT_ABSENT)
-		html(b, "<div class=\"figure\"><span class=\"n\">%N</span><span class=\"l\">mono</span></div>"
-			"<div class=\"figure\"><span class=\"n\">%N</span><span class=\"l\">colour</span></div>",
+		html(b,
+		     "<div class=\"figure\"><span class=\"n\">%N</span><span "
+		     "class=\"l\">mono</span></div>"
+		     "<div class=\"figure\"><span class=\"n\">%N</span><span "
+		     "class=\"l\">colour</span></div>",
 		     d.mono, d.color);
 	html(b, "<div class=\"figure\"><span class=\"n\">");
 	if (isnan(ppd))
 		html(b, "\xe2\x80\x93");
 	else
 		html(b, "%N", (int64_t)llround(ppd));
-	html(b, "</span><span class=\"l\">pages/day (last %u days)</span></div>", req->config->s.recent_days);
+	html(b, "</span><span class=\"l\">pages/day (last %u days)</span></div>",
+	     req->config->s.recent_days);
 	html(b, "<div class=\"figure\"><span class=\"n\">");
 	html_age(b, req->now - last);
 	html(b, "</span><span class=\"l\">since the last snapshot</span></div></section>");
@@ -753,8 +799,9 @@ web_page_device(struct web_request *req, struct web_response *resp)
 	dl_item(b, "IP address", d.ip);
 	dl_item(b, "MAC address", d.mac);
 	dl_item(b, "Device UUID", d.uuid);
-	html(b, "<dt>Firmware</dt><dd>%s%R%s%R</dd>", d.firmware, d.firmware_date != NULL ? " <small>(" : "",
-	     d.firmware_date, d.firmware_date != NULL ? ")</small>" : "");
+	html(b, "<dt>Firmware</dt><dd>%s%R%s%R</dd>", d.firmware,
+	     d.firmware_date != NULL ? " <small>(" : "", d.firmware_date,
+	     d.firmware_date != NULL ? ")</small>" : "");
 	dl_item(b, "Locale", d.locale);
 	dl_item(b, "Format", d.dialect);
 	html(b, "<dt>First snapshot</dt><dd>");
@@ -767,24 +814,29 @@ web_page_device(struct web_request *req, struct web_response *resp)
 		html_age(b, interval_s);
 		html(b, ")</small>");
 	}
-	html(b, "</dd></dl><p class=\"links\"><a href=\"/api/devices/%U\">JSON</a>"
-		"<a href=\"%s/counters.csv\">Counter history CSV</a></p></section>", d.serial, path);
+	html(b,
+	     "</dd></dl><p class=\"links\"><a href=\"/api/devices/%U\">JSON</a>"
+	     "<a href=\"%s/counters.csv\">Counter history CSV</a></p></section>",
+	     d.serial, path);
 	render_supplies(b, req, supplies);
 	html(b, "</div>");
 
 	/* Charts with their range and period selectors. */
-	html(b, "<section class=\"charts card\" id=\"charts\"><div class=\"chart-controls\"><span>Range</span>");
-	static const char *const range_labels[] = { "90 days", "1 year", "2 years", "All" };
+	html(b, "<section class=\"charts card\" id=\"charts\"><div "
+		"class=\"chart-controls\"><span>Range</span>");
+	static const char *const range_labels[] = {"90 days", "1 year", "2 years", "All"};
 	for (int i = 0; ranges[i] != NULL; i++) {
 		char *q = web_query_with(req, "range", i == 1 ? NULL : ranges[i], NULL);
-		html(b, "<a href=\"%s#charts\"%R>%s</a>", q, i == range ? " class=\"on\"" : "", range_labels[i]);
+		html(b, "<a href=\"%s#charts\"%R>%s</a>", q, i == range ? " class=\"on\"" : "",
+		     range_labels[i]);
 		g_free(q);
 	}
 	html(b, "<span>Per</span>");
-	static const char *const period_labels[] = { "auto", "day", "week", "month" };
+	static const char *const period_labels[] = {"auto", "day", "week", "month"};
 	for (int i = 0; periods[i] != NULL; i++) {
 		char *q = web_query_with(req, "period", i == 0 ? NULL : periods[i], NULL);
-		html(b, "<a href=\"%s#charts\"%R>%s</a>", q, i == period ? " class=\"on\"" : "", period_labels[i]);
+		html(b, "<a href=\"%s#charts\"%R>%s</a>", q, i == period ? " class=\"on\"" : "",
+		     period_labels[i]);
 		g_free(q);
 	}
 	html(b, "</div>");
@@ -794,7 +846,8 @@ web_page_device(struct web_request *req, struct web_response *resp)
 		goto out_path;
 	html(b, "</section>");
 
-	if (render_regressions(b, req, resp, &d) < 0 || render_events(b, req, resp, &d, events_page) < 0 ||
+	if (render_regressions(b, req, resp, &d) < 0 ||
+	    render_events(b, req, resp, &d, events_page) < 0 ||
 	    render_snapshots(b, req, resp, &d, snapshots_page) < 0)
 		goto out_path;
 	html_page(req, resp, title, "fleet", b);

@@ -44,9 +44,11 @@ render_media(GString *b, const struct snapshot *s)
 	GPtrArray *sizes = g_ptr_array_new(), *names = g_ptr_array_new();
 	for (guint i = 0; i < s->media_counters->len; i++) {
 		const struct snapshot_counter *c = s->media_counters->pdata[i];
-		if (c->media_size != NULL && !g_ptr_array_find_with_equal_func(sizes, c->media_size, g_str_equal, NULL))
+		if (c->media_size != NULL &&
+		    !g_ptr_array_find_with_equal_func(sizes, c->media_size, g_str_equal, NULL))
 			g_ptr_array_add(sizes, c->media_size);
-		if (c->name != NULL && !g_ptr_array_find_with_equal_func(names, c->name, g_str_equal, NULL))
+		if (c->name != NULL &&
+		    !g_ptr_array_find_with_equal_func(names, c->name, g_str_equal, NULL))
 			g_ptr_array_add(names, c->name);
 	}
 	g_ptr_array_sort(sizes, cmp_str);
@@ -55,7 +57,8 @@ render_media(GString *b, const struct snapshot *s)
 		html(b, "<p class=\"empty\">Not reported.</p></section>");
 		goto out;
 	}
-	html(b, "<div class=\"table-wrap\"><table class=\"data compact\"><thead><tr><th>Media size</th>");
+	html(b, "<div class=\"table-wrap\"><table class=\"data compact\"><thead><tr><th>Media "
+		"size</th>");
 	for (guint j = 0; j < names->len; j++)
 		html(b, "<th class=\"num name\">%s</th>", (const char *)names->pdata[j]);
 	html(b, "</tr></thead><tbody>");
@@ -95,8 +98,9 @@ render_document(GString *b, struct web_request *req, const struct snapshot *s)
 	html(b, "<dt>Time stamp</dt><dd>");
 	html_time(b, req, s->taken_utc);
 	if (s->taken_has_offset) {
-		char *off = g_strdup_printf("%s%02d:%02d", s->taken_offset_min < 0 ? "\xe2\x88\x92" : "+",
-					    abs(s->taken_offset_min) / 60, abs(s->taken_offset_min) % 60);
+		char *off =
+		    g_strdup_printf("%s%02d:%02d", s->taken_offset_min < 0 ? "\xe2\x88\x92" : "+",
+				    abs(s->taken_offset_min) / 60, abs(s->taken_offset_min) % 60);
 		html(b, " <small>(device clock UTC%s)</small>", off);
 		g_free(off);
 	}
@@ -122,15 +126,18 @@ render_document(GString *b, struct web_request *req, const struct snapshot *s)
 	if (s->supplies->len == 0) {
 		html(b, "<p class=\"empty\">Not reported.</p>");
 	} else {
-		html(b, "<div class=\"table-wrap\"><table class=\"data compact\"><thead><tr><th>Supply</th><th>Type</th>"
-			"<th>Level</th><th>State</th><th class=\"num\">Low at</th><th class=\"num\">Pages</th>"
-			"<th>Product</th><th>Serial</th><th>Installed</th><th>Brand</th></tr></thead><tbody>");
+		html(b, "<div class=\"table-wrap\"><table class=\"data "
+			"compact\"><thead><tr><th>Supply</th><th>Type</th>"
+			"<th>Level</th><th>State</th><th class=\"num\">Low at</th><th "
+			"class=\"num\">Pages</th>"
+			"<th>Product</th><th>Serial</th><th>Installed</th><th>Brand</th></tr></"
+			"thead><tbody>");
 		for (guint i = 0; i < s->supplies->len; i++) {
 			const struct snapshot_supply *p = s->supplies->pdata[i];
 			html(b, "<tr><td>");
 			html_supply_swatch(b, p->color);
-			html(b, "%s<small>%s</small></td><td>%s</td><td class=\"supply %R\">", p->key,
-			     p->description, p->type,
+			html(b, "%s<small>%s</small></td><td>%s</td><td class=\"supply %R\">",
+			     p->key, p->description, p->type,
 			     html_level_class(p->level_percent, p->state, p->low_threshold));
 			html_level_bar(b, p->level_percent, p->state, p->color);
 			html(b, "<span class=\"lvl\">");
@@ -139,7 +146,10 @@ render_document(GString *b, struct web_request *req, const struct snapshot *s)
 			html(b, "</span></td><td>%s</td><td class=\"num\">", p->state);
 			if (p->low_threshold != SNAPSHOT_ABSENT)
 				html(b, "%L%%", p->low_threshold);
-			html(b, "</td><td class=\"num\">%N</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>",
+			html(b,
+			     "</td><td "
+			     "class=\"num\">%N</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></"
+			     "tr>",
 			     p->pages, p->product_number, p->serial, p->installed_date, p->brand);
 		}
 		html(b, "</tbody></table></div>");
@@ -159,13 +169,19 @@ render_document(GString *b, struct web_request *req, const struct snapshot *s)
 		unsigned n = 0, shown = 0;
 		for (guint i = 0; i < s->events->len; i++)
 			n += g_strcmp0(((struct snapshot_event *)s->events->pdata[i])->log != NULL
-					   ? ((struct snapshot_event *)s->events->pdata[i])->log : "", log) == 0;
+					   ? ((struct snapshot_event *)s->events->pdata[i])->log
+					   : "",
+				       log) == 0;
 		/* Long logs start folded: the page stays readable. */
-		html(b, "<section class=\"card\"><details class=\"log\"%R><summary><h2>Log: %s "
-			"<span class=\"count\">%u</span></h2></summary>"
-			"<div class=\"table-wrap\"><table class=\"data compact\"><thead><tr><th class=\"num\">Seq.</th>"
-			"<th>Time</th><th>Code</th><th>Description</th><th class=\"num\">Page count</th><th>Details</th>"
-			"</tr></thead><tbody>", n <= 25 ? " open" : "", *log != '\0' ? log : "(unnamed)", n);
+		html(b,
+		     "<section class=\"card\"><details class=\"log\"%R><summary><h2>Log: %s "
+		     "<span class=\"count\">%u</span></h2></summary>"
+		     "<div class=\"table-wrap\"><table class=\"data compact\"><thead><tr><th "
+		     "class=\"num\">Seq.</th>"
+		     "<th>Time</th><th>Code</th><th>Description</th><th class=\"num\">Page "
+		     "count</th><th>Details</th>"
+		     "</tr></thead><tbody>",
+		     n <= 25 ? " open" : "", *log != '\0' ? log : "(unnamed)", n);
 		for (guint i = 0; i < s->events->len && shown < SNAPSHOT_EVENTS_SHOWN; i++) {
 			const struct snapshot_event *e = s->events->pdata[i];
 			if (g_strcmp0(e->log != NULL ? e->log : "", log) != 0)
@@ -173,13 +189,15 @@ render_document(GString *b, struct web_request *req, const struct snapshot *s)
 			shown++;
 			html(b, "<tr><td class=\"num muted\">%N</td><td>", e->sequence);
 			html_time(b, req, e->occurred_utc);
-			html(b, "</td><td class=\"code\">%s</td><td>%s</td><td class=\"num\">%N</td>"
-				"<td class=\"payload\">%s</td></tr>",
+			html(b,
+			     "</td><td class=\"code\">%s</td><td>%s</td><td class=\"num\">%N</td>"
+			     "<td class=\"payload\">%s</td></tr>",
 			     e->code, e->description, e->page_count, e->payload_json);
 		}
 		html(b, "</tbody></table></div>");
 		if (n > shown)
-			html(b, "<p class=\"more\">%u more entries are in the XML below.</p>", n - shown);
+			html(b, "<p class=\"more\">%u more entries are in the XML below.</p>",
+			     n - shown);
 		html(b, "</details></section>");
 	}
 	g_ptr_array_unref(logs);
@@ -189,20 +207,22 @@ void
 web_page_snapshot(struct web_request *req, struct web_response *resp)
 {
 	guint64 id;
-	struct web_snapdoc doc = { 0 };
+	struct web_snapdoc doc = {0};
 	char *error = NULL;
 
-	if (web_params_check(req, resp, (const char *const[]){ NULL }) < 0)
+	if (web_params_check(req, resp, (const char *const[]){NULL}) < 0)
 		return;
 	if (!g_ascii_string_to_unsigned(req->seg[1], 10, 1, G_MAXINT64, &id, NULL)) {
-		web_respond_error(req, resp, 404, "snapshots are numbered: no snapshot '%s'", req->seg[1]);
+		web_respond_error(req, resp, 404, "snapshots are numbered: no snapshot '%s'",
+				  req->seg[1]);
 		return;
 	}
 	if (web_request_store(req, resp) == NULL)
 		return;
-	sqlite3_stmt *st = web_prepare(req, resp,
-		"SELECT serial, taken_utc, taken_offset_min, taken_source, received_utc, clock_skew_s,"
-		" message_id, hostname FROM snapshot_list WHERE snapshot_id = ?");
+	sqlite3_stmt *st = web_prepare(
+	    req, resp,
+	    "SELECT serial, taken_utc, taken_offset_min, taken_source, received_utc, clock_skew_s,"
+	    " message_id, hostname FROM snapshot_list WHERE snapshot_id = ?");
 	if (st == NULL)
 		return;
 	sqlite3_bind_int64(st, 1, (int64_t)id);
@@ -211,14 +231,17 @@ web_page_snapshot(struct web_request *req, struct web_response *resp)
 		web_respond_error(req, resp, 404, "no snapshot #%" G_GUINT64_FORMAT, id);
 		return;
 	}
-	char *serial = web_col_text(st, 0), *taken = web_col_text(st, 1), *source = web_col_text(st, 3),
-	     *received = web_col_text(st, 4), *hostname = web_col_text(st, 7);
+	char *serial = web_col_text(st, 0), *taken = web_col_text(st, 1),
+	     *source = web_col_text(st, 3), *received = web_col_text(st, 4),
+	     *hostname = web_col_text(st, 7);
 	int64_t skew = sqlite3_column_int64(st, 5), message_id = sqlite3_column_int64(st, 6);
 	web_stmt_done(st);
 
 	GString *b = g_string_sized_new(128 * 1024);
 	char *path = web_device_path(serial != NULL ? serial : "");
-	html(b, "<nav class=\"crumbs\"><a href=\"/\">Fleet</a><a href=\"%s\">%s</a><span>snapshot #%L</span></nav>",
+	html(b,
+	     "<nav class=\"crumbs\"><a href=\"/\">Fleet</a><a href=\"%s\">%s</a><span>snapshot "
+	     "#%L</span></nav>",
 	     path, serial, (int64_t)id);
 	html(b, "<section class=\"page-head\"><div><h1>Snapshot of %s</h1><p class=\"sub\">taken ",
 	     hostname != NULL ? hostname : serial);
@@ -229,8 +252,10 @@ web_page_snapshot(struct web_request *req, struct web_response *resp)
 
 	/* Previous and next snapshot of the same device. */
 	static const char *const nav_sql[2] = {
-		"SELECT snapshot_id FROM snapshot_list WHERE serial = ?1 AND taken_utc < ?2 ORDER BY taken_utc DESC LIMIT 1",
-		"SELECT snapshot_id FROM snapshot_list WHERE serial = ?1 AND taken_utc > ?2 ORDER BY taken_utc LIMIT 1",
+	    "SELECT snapshot_id FROM snapshot_list WHERE serial = ?1 AND taken_utc < ?2 ORDER BY "
+	    "taken_utc DESC LIMIT 1",
+	    "SELECT snapshot_id FROM snapshot_list WHERE serial = ?1 AND taken_utc > ?2 ORDER BY "
+	    "taken_utc LIMIT 1",
 	};
 	for (int k = 0; k < 2; k++) {
 		st = web_prepare(req, resp, nav_sql[k]);
@@ -239,8 +264,9 @@ web_page_snapshot(struct web_request *req, struct web_response *resp)
 		sqlite3_bind_text(st, 1, serial, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(st, 2, taken, -1, SQLITE_TRANSIENT);
 		if (sqlite3_step(st) == SQLITE_ROW)
-			html(b, "<a href=\"/snapshots/%L\" rel=\"%R\">%R</a>", sqlite3_column_int64(st, 0),
-			     k == 0 ? "prev" : "next", k == 0 ? "\xe2\x80\xb9 Previous" : "Next \xe2\x80\xba");
+			html(b, "<a href=\"/snapshots/%L\" rel=\"%R\">%R</a>",
+			     sqlite3_column_int64(st, 0), k == 0 ? "prev" : "next",
+			     k == 0 ? "\xe2\x80\xb9 Previous" : "Next \xe2\x80\xba");
 		web_stmt_done(st);
 	}
 	html(b, "</div></section>");
@@ -252,8 +278,9 @@ web_page_snapshot(struct web_request *req, struct web_response *resp)
 	html_age(b, llabs(skew));
 	html(b, " <small>(received minus snapshot time)</small></dd>");
 	st = web_prepare(req, resp,
-		"SELECT id, received_utc, source, source_name, peer, mail_from, subject, outcome, sha256, raw_size"
-		" FROM intake_log WHERE message_id = ? ORDER BY id LIMIT 20");
+			 "SELECT id, received_utc, source, source_name, peer, mail_from, subject, "
+			 "outcome, sha256, raw_size"
+			 " FROM intake_log WHERE message_id = ? ORDER BY id LIMIT 20");
 	if (st == NULL)
 		goto out;
 	sqlite3_bind_int64(st, 1, message_id);
@@ -261,8 +288,11 @@ web_page_snapshot(struct web_request *req, struct web_response *resp)
 	GString *arr = g_string_new(NULL);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		if (arrivals++ == 0)
-			html(b, "<dt>Message</dt><dd>#%L \xc2\xb7 %N bytes<small class=\"hash\">SHA-256 %s</small></dd>",
-			     message_id, web_col_int(st, 9), (const char *)sqlite3_column_text(st, 8));
+			html(b,
+			     "<dt>Message</dt><dd>#%L \xc2\xb7 %N bytes<small "
+			     "class=\"hash\">SHA-256 %s</small></dd>",
+			     message_id, web_col_int(st, 9),
+			     (const char *)sqlite3_column_text(st, 8));
 		html(arr, "<li>");
 		html_time(arr, req, (const char *)sqlite3_column_text(st, 1));
 		html(arr, " via %s", (const char *)sqlite3_column_text(st, 2));
@@ -272,19 +302,26 @@ web_page_snapshot(struct web_request *req, struct web_response *resp)
 			html(arr, " \xc2\xb7 %s", (const char *)sqlite3_column_text(st, 5));
 		if (sqlite3_column_text(st, 3) != NULL)
 			html(arr, " <small>%s</small>", (const char *)sqlite3_column_text(st, 3));
-		html(arr, " <span class=\"badge o-%s\">%s</span></li>", (const char *)sqlite3_column_text(st, 7),
+		html(arr, " <span class=\"badge o-%s\">%s</span></li>",
+		     (const char *)sqlite3_column_text(st, 7),
 		     (const char *)sqlite3_column_text(st, 7));
 	}
 	web_stmt_done(st);
 	html(b, "<dt>Arrivals</dt><dd><ul class=\"plain\">%R</ul></dd></dl>", arr->str);
 	g_string_free(arr, TRUE);
-	html(b, "<p class=\"links\"><a href=\"/snapshots/%L/raw\" download>Raw message (.eml)</a>"
-		"<a href=\"/api/snapshots/%L/xml\">Device.xml</a><a href=\"/api/snapshots/%L\">JSON</a></p></section>",
+	html(b,
+	     "<p class=\"links\"><a href=\"/snapshots/%L/raw\" download>Raw message (.eml)</a>"
+	     "<a href=\"/api/snapshots/%L/xml\">Device.xml</a><a "
+	     "href=\"/api/snapshots/%L\">JSON</a></p></section>",
 	     (int64_t)id, (int64_t)id, (int64_t)id);
 
 	if (web_snapdoc_load(req->store, message_id, true, &doc, &error) < 0) {
-		log_warnx("web: event=snapshot-load-failed snapshot=%" G_GUINT64_FORMAT " error=\"%s\"", id, error);
-		html(b, "<section class=\"card warnbox\"><h2>Document</h2><p>The archived message cannot be read: %s</p></section></div>",
+		log_warnx("web: event=snapshot-load-failed snapshot=%" G_GUINT64_FORMAT
+			  " error=\"%s\"",
+			  id, error);
+		html(b,
+		     "<section class=\"card warnbox\"><h2>Document</h2><p>The archived message "
+		     "cannot be read: %s</p></section></div>",
 		     error);
 		g_free(error);
 		html_page(req, resp, "Snapshot", "fleet", b);
@@ -292,11 +329,17 @@ web_page_snapshot(struct web_request *req, struct web_response *resp)
 		goto out;
 	}
 	if (doc.snap == NULL)
-		html(b, "<section class=\"card warnbox\"><h2>Document</h2><p>%s</p></section></div>", doc.parse_error);
+		html(b,
+		     "<section class=\"card warnbox\"><h2>Document</h2><p>%s</p></section></div>",
+		     doc.parse_error);
 	else
-		html(b, "<section class=\"card\"><h2>Document</h2><dl><dt>Format</dt><dd>%s</dd><dt>Counters</dt>"
-			"<dd>%u totals, %u per media size</dd><dt>Supplies</dt><dd>%u</dd><dt>Log entries</dt><dd>%u</dd>"
-			"</dl></section></div>",
+		html(b,
+		     "<section "
+		     "class=\"card\"><h2>Document</h2><dl><dt>Format</dt><dd>%s</dd><dt>Counters</"
+		     "dt>"
+		     "<dd>%u totals, %u per media size</dd><dt>Supplies</dt><dd>%u</dd><dt>Log "
+		     "entries</dt><dd>%u</dd>"
+		     "</dl></section></div>",
 		     snapshot_dialect_name(doc.snap->dialect), doc.snap->counters->len,
 		     doc.snap->media_counters->len, doc.snap->supplies->len, doc.snap->events->len);
 	if (doc.snap != NULL)
@@ -305,7 +348,9 @@ web_page_snapshot(struct web_request *req, struct web_response *resp)
 	if (doc.xml != NULL) {
 		GString *pre = g_string_new(NULL);
 		char *perr = NULL;
-		html(b, "<section class=\"card\"><details class=\"xml\"><summary>Device.xml <small>%N bytes, indented</small></summary>",
+		html(b,
+		     "<section class=\"card\"><details class=\"xml\"><summary>Device.xml <small>%N "
+		     "bytes, indented</small></summary>",
 		     (int64_t)g_bytes_get_size(doc.xml));
 		if (web_xml_html(pre, doc.xml, &perr) == 0)
 			html(b, "<pre class=\"xml\">%R</pre>", pre->str);

@@ -26,7 +26,9 @@ fleet_tile(GString *out, struct web_request *req, const char *label, uint64_t n,
 	   const char *cls)
 {
 	char *q = web_query_with(req, "state", state, "page", NULL, NULL);
-	html(out, "<a class=\"tile %R\" href=\"%s\"><span class=\"n\">%N</span><span class=\"l\">%s</span></a>",
+	html(out,
+	     "<a class=\"tile %R\" href=\"%s\"><span class=\"n\">%N</span><span "
+	     "class=\"l\">%s</span></a>",
 	     n > 0 ? cls : "quiet", q, (int64_t)n, label);
 	g_free(q);
 }
@@ -38,13 +40,14 @@ fleet_supply_cell(GString *out, const struct web_fleet_row *r)
 		g_string_append(out, "<td class=\"supply none\">\xe2\x80\x93</td>");
 		return;
 	}
-	const char *cls = html_level_class(r->low_supply_level, r->low_supply_state,
-					   r->low_supply_threshold);
+	const char *cls =
+	    html_level_class(r->low_supply_level, r->low_supply_state, r->low_supply_threshold);
 	html(out, "<td class=\"supply %R\">", cls);
 	html_level_bar(out, r->low_supply_level, r->low_supply_state, NULL);
 	html(out, "<span class=\"lvl\">");
 	html_supply_swatch(out, r->low_supply_color);
-	char *name = web_supply_name(r->low_supply, r->low_supply_color, NULL, r->low_supply_type, true);
+	char *name =
+	    web_supply_name(r->low_supply, r->low_supply_color, NULL, r->low_supply_type, true);
 	html(out, "%s ", name);
 	g_free(name);
 	if (r->low_supply_level != SNAPSHOT_ABSENT)
@@ -57,10 +60,11 @@ fleet_supply_cell(GString *out, const struct web_fleet_row *r)
 void
 web_page_fleet(struct web_request *req, struct web_response *resp)
 {
-	static const char *const known[] = { "q", "model", "state", "sort", "order", "page",
-					     "per_page", NULL };
-	static const char *const state_labels[] = { "Any state", "OK", "Overdue", "Supply low",
-						    "Supply out", "Recent errors", "Needs attention" };
+	static const char *const known[] = {"q",     "model", "state",	  "sort",
+					    "order", "page",  "per_page", NULL};
+	static const char *const state_labels[] = {"Any state",	     "OK",	   "Overdue",
+						   "Supply low",     "Supply out", "Recent errors",
+						   "Needs attention"};
 	struct web_fleet_query q;
 	struct web_fleet *fleet = NULL;
 	char *error = NULL;
@@ -100,9 +104,11 @@ web_page_fleet(struct web_request *req, struct web_response *resp)
 	/* Filters: a plain GET form (the script only submits it on change). */
 	html(b,
 	     "<form class=\"filters\" method=\"get\" action=\"/\" role=\"search\">"
-	     "<input type=\"search\" name=\"q\" value=\"%s\" placeholder=\"Serial, model, host, IP\xe2\x80\xa6\" "
+	     "<input type=\"search\" name=\"q\" value=\"%s\" placeholder=\"Serial, model, host, "
+	     "IP\xe2\x80\xa6\" "
 	     "aria-label=\"Filter text\" maxlength=\"200\" data-hotkey=\"/\">"
-	     "<select name=\"model\" aria-label=\"Model\" data-autosubmit><option value=\"\">All models</option>",
+	     "<select name=\"model\" aria-label=\"Model\" data-autosubmit><option value=\"\">All "
+	     "models</option>",
 	     q.text != NULL ? q.text : "");
 	for (guint i = 0; i < fleet->models->len; i++) {
 		const char *m = fleet->models->pdata[i];
@@ -111,13 +117,16 @@ web_page_fleet(struct web_request *req, struct web_response *resp)
 	}
 	html(b, "</select><select name=\"state\" aria-label=\"State\" data-autosubmit>");
 	for (int i = 0; web_fleet_state_names[i] != NULL; i++)
-		html(b, "<option value=\"%s\"%R>%s</option>", i == 0 ? "" : web_fleet_state_names[i],
-		     (int)q.state == i ? " selected" : "", state_labels[i]);
+		html(b, "<option value=\"%s\"%R>%s</option>",
+		     i == 0 ? "" : web_fleet_state_names[i], (int)q.state == i ? " selected" : "",
+		     state_labels[i]);
 	html(b, "</select>");
 	if (web_param(req, "sort") != NULL)
-		html(b, "<input type=\"hidden\" name=\"sort\" value=\"%s\">", web_param(req, "sort"));
+		html(b, "<input type=\"hidden\" name=\"sort\" value=\"%s\">",
+		     web_param(req, "sort"));
 	if (web_param(req, "order") != NULL)
-		html(b, "<input type=\"hidden\" name=\"order\" value=\"%s\">", web_param(req, "order"));
+		html(b, "<input type=\"hidden\" name=\"order\" value=\"%s\">",
+		     web_param(req, "order"));
 	if (web_param(req, "per_page") != NULL)
 		html(b, "<input type=\"hidden\" name=\"per_page\" value=\"%s\">",
 		     web_param(req, "per_page"));
@@ -144,8 +153,8 @@ web_page_fleet(struct web_request *req, struct web_response *resp)
 		const struct web_fleet_row *r = rows->pdata[i];
 		char *path = web_device_path(r->serial);
 		bool overdue = web_fleet_row_overdue(req, r);
-		html(b, "<tr><td class=\"model\">%s<small>%s</small></td>", r->model != NULL ? r->model : "\xe2\x80\x93",
-		     r->product_number);
+		html(b, "<tr><td class=\"model\">%s<small>%s</small></td>",
+		     r->model != NULL ? r->model : "\xe2\x80\x93", r->product_number);
 		html(b, "<td class=\"serial\"><a href=\"%s\">%s</a></td>", path, r->serial);
 		html(b, "<td class=\"host\">%s<small>%s</small></td>", r->hostname, r->ip_address);
 		html(b, "<td class=\"last\">");
@@ -155,8 +164,9 @@ web_page_fleet(struct web_request *req, struct web_response *resp)
 		html(b, "</span>");
 		if (overdue) {
 			html(b, "<span class=\"badge warn\" title=\"usually sends every ");
-			html_age(b, r->interval_s > 0 ? r->interval_s
-						      : (int64_t)req->config->s.overdue_default_hours * 3600);
+			html_age(b, r->interval_s > 0
+					? r->interval_s
+					: (int64_t)req->config->s.overdue_default_hours * 3600);
 			html(b, "\">overdue</span>");
 		}
 		html(b, "</td><td class=\"num\">%N</td>", r->total);
@@ -166,17 +176,20 @@ web_page_fleet(struct web_request *req, struct web_response *resp)
 			html(b, "<td class=\"num\">%N</td>", (int64_t)llround(r->pages_per_day));
 		fleet_supply_cell(b, r);
 		if (r->recent_errors > 0)
-			html(b, "<td class=\"num errs%R\"><a href=\"%s#events\" title=\"latest: %s %s\">%L</a>"
-				"<small class=\"code\">%s</small></td>",
-			     r->recent_errors >= 10 ? " many" : "", path, r->last_error_code, r->last_error_text,
-			     r->recent_errors, r->last_error_code);
+			html(b,
+			     "<td class=\"num errs%R\"><a href=\"%s#events\" title=\"latest: %s "
+			     "%s\">%L</a>"
+			     "<small class=\"code\">%s</small></td>",
+			     r->recent_errors >= 10 ? " many" : "", path, r->last_error_code,
+			     r->last_error_text, r->recent_errors, r->last_error_code);
 		else
 			html(b, "<td class=\"num muted\">0</td>");
 		html(b, "</tr>");
 		g_free(path);
 	}
 	if (rows->len == 0)
-		html(b, "<tr><td colspan=\"8\" class=\"empty\">No device matches these filters.</td></tr>");
+		html(b, "<tr><td colspan=\"8\" class=\"empty\">No device matches these "
+			"filters.</td></tr>");
 	html(b, "</tbody></table></div>");
 	unsigned pages = (total + q.per_page - 1) / q.per_page;
 	html_pager(b, req, "page", q.page, pages, total, total == 1 ? "device" : "devices");
@@ -190,8 +203,10 @@ web_page_fleet(struct web_request *req, struct web_response *resp)
 static void
 section_head(GString *b, const char *id, const char *title, uint64_t n, const char *blurb)
 {
-	html(b, "<section class=\"card attention\" id=\"%s\"><h2>%s <span class=\"count%R\">%N</span></h2>"
-		"<p class=\"blurb\">%s</p>",
+	html(b,
+	     "<section class=\"card attention\" id=\"%s\"><h2>%s <span "
+	     "class=\"count%R\">%N</span></h2>"
+	     "<p class=\"blurb\">%s</p>",
 	     id, title, n > 0 ? " hot" : "", (int64_t)n, blurb);
 }
 
@@ -199,7 +214,9 @@ static void
 device_cells(GString *b, const char *serial, const char *hostname, const char *model)
 {
 	char *path = web_device_path(serial != NULL ? serial : "");
-	html(b, "<td class=\"serial\"><a href=\"%s\">%s</a></td><td class=\"host\">%s<small>%s</small></td>",
+	html(b,
+	     "<td class=\"serial\"><a href=\"%s\">%s</a></td><td "
+	     "class=\"host\">%s<small>%s</small></td>",
 	     path, serial, hostname, model);
 	g_free(path);
 }
@@ -207,14 +224,16 @@ device_cells(GString *b, const char *serial, const char *hostname, const char *m
 static int
 attention_supplies(struct web_request *req, struct web_response *resp, GString *b)
 {
-	sqlite3_stmt *st = web_prepare(req, resp,
-		"SELECT s.serial, d.hostname, d.model, s.supply, s.color, s.level_percent, s.state,"
-		" s.low_threshold, s.reported_utc, s.product_number, s.type"
-		" FROM supply_status s JOIN device_status d ON d.device_id = s.device_id"
-		" WHERE s.state IN ('low', 'out', 'empty')"
-		"  OR s.level_percent <= COALESCE(s.low_threshold, 10)"
-		" ORDER BY CASE WHEN s.state IN ('out', 'empty') OR s.level_percent <= 0 THEN 0 ELSE 1 END,"
-		"  s.level_percent, s.serial LIMIT ?");
+	sqlite3_stmt *st = web_prepare(
+	    req, resp,
+	    "SELECT s.serial, d.hostname, d.model, s.supply, s.color, s.level_percent, s.state,"
+	    " s.low_threshold, s.reported_utc, s.product_number, s.type"
+	    " FROM supply_status s JOIN device_status d ON d.device_id = s.device_id"
+	    " WHERE s.state IN ('low', 'out', 'empty')"
+	    "  OR s.level_percent <= COALESCE(s.low_threshold, 10)"
+	    " ORDER BY CASE WHEN s.state IN ('out', 'empty') OR s.level_percent <= 0 THEN 0 ELSE 1 "
+	    "END,"
+	    "  s.level_percent, s.serial LIMIT ?");
 	GString *rows = g_string_new(NULL);
 	unsigned n = 0;
 	int rc;
@@ -228,14 +247,16 @@ attention_supplies(struct web_request *req, struct web_response *resp, GString *
 		const char *state = (const char *)sqlite3_column_text(st, 6);
 		html(rows, "<tr>");
 		device_cells(rows, (const char *)sqlite3_column_text(st, 0),
-			     (const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 2));
+			     (const char *)sqlite3_column_text(st, 1),
+			     (const char *)sqlite3_column_text(st, 2));
 		html(rows, "<td>");
 		html_supply_swatch(rows, (const char *)sqlite3_column_text(st, 4));
 		char *name = web_supply_name((const char *)sqlite3_column_text(st, 3),
 					     (const char *)sqlite3_column_text(st, 4), NULL,
 					     (const char *)sqlite3_column_text(st, 10), false);
 		html(rows, "%s <small>%s</small></td><td class=\"supply %R\">", name,
-		     (const char *)sqlite3_column_text(st, 9), html_level_class(level, state, web_col_int(st, 7)));
+		     (const char *)sqlite3_column_text(st, 9),
+		     html_level_class(level, state, web_col_int(st, 7)));
 		g_free(name);
 		html_level_bar(rows, level, state, NULL);
 		html(rows, "<span class=\"lvl\">");
@@ -252,11 +273,16 @@ attention_supplies(struct web_request *req, struct web_response *resp, GString *
 		return -1;
 	}
 	section_head(b, "supplies", "Supplies low or out", MIN(n, ATTENTION_ROWS_MAX),
-		     "Current supplies at or below their low threshold (10 % when the device gives none), or reported low, out or empty.");
+		     "Current supplies at or below their low threshold (10 % when the device gives "
+		     "none), or reported low, out or empty.");
 	if (rows->len > 0)
-		html(b, "<div class=\"table-wrap\"><table class=\"data\"><thead><tr><th>Serial</th><th>Host</th>"
-			"<th>Supply</th><th>Level</th><th>State</th><th>Reported</th></tr></thead><tbody>%R"
-			"</tbody></table></div>", rows->str);
+		html(b,
+		     "<div class=\"table-wrap\"><table "
+		     "class=\"data\"><thead><tr><th>Serial</th><th>Host</th>"
+		     "<th>Supply</th><th>Level</th><th>State</th><th>Reported</th></tr></"
+		     "thead><tbody>%R"
+		     "</tbody></table></div>",
+		     rows->str);
 	else
 		html(b, "<p class=\"empty\">All supplies are above their thresholds.</p>");
 	if (n > ATTENTION_ROWS_MAX)
@@ -290,14 +316,17 @@ attention_overdue(struct web_request *req, struct web_response *resp, GString *b
 		if (web_fleet_row_overdue(req, fleet->rows->pdata[i]))
 			g_ptr_array_add(od, fleet->rows->pdata[i]);
 	g_ptr_array_sort(od, cmp_last_asc);
-	char *blurb = g_strdup_printf("No snapshot for longer than %.0f %% of their usual sending interval"
-				      " ([web] overdue_percent); a device with one snapshot is expected every %u h.",
-				      req->config->s.overdue_factor * 100, req->config->s.overdue_default_hours);
+	char *blurb = g_strdup_printf(
+	    "No snapshot for longer than %.0f %% of their usual sending interval"
+	    " ([web] overdue_percent); a device with one snapshot is expected every %u h.",
+	    req->config->s.overdue_factor * 100, req->config->s.overdue_default_hours);
 	section_head(b, "overdue", "Devices overdue", od->len, blurb);
 	g_free(blurb);
 	if (od->len > 0) {
-		html(b, "<div class=\"table-wrap\"><table class=\"data\"><thead><tr><th>Serial</th><th>Host</th>"
-			"<th>Last snapshot</th><th>Silent for</th><th>Usually every</th></tr></thead><tbody>");
+		html(b, "<div class=\"table-wrap\"><table "
+			"class=\"data\"><thead><tr><th>Serial</th><th>Host</th>"
+			"<th>Last snapshot</th><th>Silent for</th><th>Usually "
+			"every</th></tr></thead><tbody>");
 		for (guint i = 0; i < od->len && i < ATTENTION_ROWS_MAX; i++) {
 			const struct web_fleet_row *r = od->pdata[i];
 			html(b, "<tr>");
@@ -315,7 +344,8 @@ attention_overdue(struct web_request *req, struct web_response *resp, GString *b
 		}
 		html(b, "</tbody></table></div>");
 		if (od->len > ATTENTION_ROWS_MAX)
-			html(b, "<p class=\"more\">Only the first %u are shown.</p>", ATTENTION_ROWS_MAX);
+			html(b, "<p class=\"more\">Only the first %u are shown.</p>",
+			     ATTENTION_ROWS_MAX);
 	} else {
 		html(b, "<p class=\"empty\">Every device sent its snapshot on time.</p>");
 	}
@@ -330,12 +360,13 @@ attention_events(struct web_request *req, struct web_response *resp, GString *b)
 {
 	char window[32];
 	g_snprintf(window, sizeof(window), "-%u days", req->config->s.attention_days);
-	sqlite3_stmt *st = web_prepare(req, resp,
-		"SELECT d.serial, d.hostname, d.model, e.log, e.code, e.description, e.occurred_utc,"
-		" e.page_count FROM devices d JOIN events e ON e.first_snapshot_id = d.last_snapshot_id"
-		" WHERE COALESCE(e.log, '') <> 'info'"
-		"  AND e.occurred_utc >= strftime('%Y-%m-%dT%H:%M:%SZ', d.last_snapshot_utc, ?1)"
-		" ORDER BY e.occurred_utc DESC LIMIT ?2");
+	sqlite3_stmt *st = web_prepare(
+	    req, resp,
+	    "SELECT d.serial, d.hostname, d.model, e.log, e.code, e.description, e.occurred_utc,"
+	    " e.page_count FROM devices d JOIN events e ON e.first_snapshot_id = d.last_snapshot_id"
+	    " WHERE COALESCE(e.log, '') <> 'info'"
+	    "  AND e.occurred_utc >= strftime('%Y-%m-%dT%H:%M:%SZ', d.last_snapshot_utc, ?1)"
+	    " ORDER BY e.occurred_utc DESC LIMIT ?2");
 	GString *rows = g_string_new(NULL);
 	unsigned n = 0;
 	int rc;
@@ -348,12 +379,16 @@ attention_events(struct web_request *req, struct web_response *resp, GString *b)
 			break;
 		html(rows, "<tr>");
 		device_cells(rows, (const char *)sqlite3_column_text(st, 0),
-			     (const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 2));
+			     (const char *)sqlite3_column_text(st, 1),
+			     (const char *)sqlite3_column_text(st, 2));
 		html(rows, "<td>");
 		html_time(rows, req, (const char *)sqlite3_column_text(st, 6));
-		html(rows, "</td><td><span class=\"log\">%s</span></td><td class=\"code\">%s</td><td>%s</td>"
-			   "<td class=\"num\">%N</td></tr>",
-		     (const char *)sqlite3_column_text(st, 3), (const char *)sqlite3_column_text(st, 4),
+		html(rows,
+		     "</td><td><span class=\"log\">%s</span></td><td "
+		     "class=\"code\">%s</td><td>%s</td>"
+		     "<td class=\"num\">%N</td></tr>",
+		     (const char *)sqlite3_column_text(st, 3),
+		     (const char *)sqlite3_column_text(st, 4),
 		     (const char *)sqlite3_column_text(st, 5), web_col_int(st, 7));
 	}
 	web_stmt_done(st);
@@ -362,14 +397,19 @@ attention_events(struct web_request *req, struct web_response *resp, GString *b)
 		web_respond_db_error(req, resp, store_db(req->store), "events");
 		return -1;
 	}
-	char *blurb = g_strdup_printf("Error events first reported in each device's latest snapshot, from its last %u days.",
-				      req->config->s.attention_days);
+	char *blurb = g_strdup_printf(
+	    "Error events first reported in each device's latest snapshot, from its last %u days.",
+	    req->config->s.attention_days);
 	section_head(b, "events", "New error events", MIN(n, ATTENTION_ROWS_MAX), blurb);
 	g_free(blurb);
 	if (rows->len > 0)
-		html(b, "<div class=\"table-wrap\"><table class=\"data\"><thead><tr><th>Serial</th><th>Host</th>"
-			"<th>Time</th><th>Log</th><th>Code</th><th>Description</th><th class=\"num\">Pages</th>"
-			"</tr></thead><tbody>%R</tbody></table></div>", rows->str);
+		html(b,
+		     "<div class=\"table-wrap\"><table "
+		     "class=\"data\"><thead><tr><th>Serial</th><th>Host</th>"
+		     "<th>Time</th><th>Log</th><th>Code</th><th>Description</th><th "
+		     "class=\"num\">Pages</th>"
+		     "</tr></thead><tbody>%R</tbody></table></div>",
+		     rows->str);
 	else
 		html(b, "<p class=\"empty\">No new error events.</p>");
 	html(b, "</section>");
@@ -380,10 +420,12 @@ attention_events(struct web_request *req, struct web_response *resp, GString *b)
 static int
 attention_regressions(struct web_request *req, struct web_response *resp, GString *b)
 {
-	sqlite3_stmt *st = web_prepare(req, resp,
-		"SELECT r.serial, d.hostname, d.model, r.counter, r.previous_taken_utc, r.previous_value,"
-		" r.taken_utc, r.value, r.snapshot_id FROM counter_regressions r"
-		" JOIN device_status d ON d.serial = r.serial ORDER BY r.taken_utc DESC LIMIT ?");
+	sqlite3_stmt *st = web_prepare(
+	    req, resp,
+	    "SELECT r.serial, d.hostname, d.model, r.counter, r.previous_taken_utc, "
+	    "r.previous_value,"
+	    " r.taken_utc, r.value, r.snapshot_id FROM counter_regressions r"
+	    " JOIN device_status d ON d.serial = r.serial ORDER BY r.taken_utc DESC LIMIT ?");
 	GString *rows = g_string_new(NULL);
 	unsigned n = 0;
 	int rc;
@@ -395,7 +437,8 @@ attention_regressions(struct web_request *req, struct web_response *resp, GStrin
 			break;
 		html(rows, "<tr>");
 		device_cells(rows, (const char *)sqlite3_column_text(st, 0),
-			     (const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 2));
+			     (const char *)sqlite3_column_text(st, 1),
+			     (const char *)sqlite3_column_text(st, 2));
 		html(rows, "<td>%s</td><td>", (const char *)sqlite3_column_text(st, 3));
 		html_time(rows, req, (const char *)sqlite3_column_text(st, 4));
 		html(rows, "</td><td class=\"num\">%N</td><td><a href=\"/snapshots/%L\">",
@@ -411,12 +454,17 @@ attention_regressions(struct web_request *req, struct web_response *resp, GStrin
 		return -1;
 	}
 	section_head(b, "regressions", "Counters that went backwards", MIN(n, ATTENTION_ROWS_MAX),
-		     "A device total lower than in the device's previous snapshot: a formatter swap, a reset, or mail from a different device with the same serial.");
+		     "A device total lower than in the device's previous snapshot: a formatter "
+		     "swap, a reset, or mail from a different device with the same serial.");
 	if (rows->len > 0)
-		html(b, "<div class=\"table-wrap\"><table class=\"data\"><thead><tr><th>Serial</th><th>Host</th>"
-			"<th>Counter</th><th>Before</th><th class=\"num\">Value</th><th>After</th>"
-			"<th class=\"num\">Value</th><th class=\"num\">Change</th></tr></thead><tbody>%R"
-			"</tbody></table></div>", rows->str);
+		html(b,
+		     "<div class=\"table-wrap\"><table "
+		     "class=\"data\"><thead><tr><th>Serial</th><th>Host</th>"
+		     "<th>Counter</th><th>Before</th><th class=\"num\">Value</th><th>After</th>"
+		     "<th class=\"num\">Value</th><th "
+		     "class=\"num\">Change</th></tr></thead><tbody>%R"
+		     "</tbody></table></div>",
+		     rows->str);
 	else
 		html(b, "<p class=\"empty\">No counter ever went backwards.</p>");
 	html(b, "</section>");
@@ -429,9 +477,11 @@ attention_new_devices(struct web_request *req, struct web_response *resp, GStrin
 {
 	char since[SK_UTC_SIZE];
 	sk_time_format_utc(req->now - (int64_t)req->config->s.attention_days * 86400, since);
-	sqlite3_stmt *st = web_prepare(req, resp,
-		"SELECT serial, hostname, model, first_received_utc, first_seen_utc, ip_address"
-		" FROM device_status WHERE first_received_utc >= ? ORDER BY first_received_utc DESC LIMIT ?");
+	sqlite3_stmt *st = web_prepare(
+	    req, resp,
+	    "SELECT serial, hostname, model, first_received_utc, first_seen_utc, ip_address"
+	    " FROM device_status WHERE first_received_utc >= ? ORDER BY first_received_utc DESC "
+	    "LIMIT ?");
 	GString *rows = g_string_new(NULL);
 	unsigned n = 0;
 	int rc;
@@ -444,7 +494,8 @@ attention_new_devices(struct web_request *req, struct web_response *resp, GStrin
 			break;
 		html(rows, "<tr>");
 		device_cells(rows, (const char *)sqlite3_column_text(st, 0),
-			     (const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 2));
+			     (const char *)sqlite3_column_text(st, 1),
+			     (const char *)sqlite3_column_text(st, 2));
 		html(rows, "<td>%s</td><td>", (const char *)sqlite3_column_text(st, 5));
 		html_time(rows, req, (const char *)sqlite3_column_text(st, 3));
 		html(rows, "</td><td>");
@@ -462,9 +513,13 @@ attention_new_devices(struct web_request *req, struct web_response *resp, GStrin
 	section_head(b, "new", "New devices", MIN(n, ATTENTION_ROWS_MAX), blurb);
 	g_free(blurb);
 	if (rows->len > 0)
-		html(b, "<div class=\"table-wrap\"><table class=\"data\"><thead><tr><th>Serial</th><th>Host</th>"
-			"<th>IP address</th><th>First received</th><th>First snapshot</th></tr></thead><tbody>%R"
-			"</tbody></table></div>", rows->str);
+		html(b,
+		     "<div class=\"table-wrap\"><table "
+		     "class=\"data\"><thead><tr><th>Serial</th><th>Host</th>"
+		     "<th>IP address</th><th>First received</th><th>First "
+		     "snapshot</th></tr></thead><tbody>%R"
+		     "</tbody></table></div>",
+		     rows->str);
 	else
 		html(b, "<p class=\"empty\">No new devices.</p>");
 	html(b, "</section>");
@@ -475,14 +530,16 @@ attention_new_devices(struct web_request *req, struct web_response *resp, GStrin
 void
 web_page_attention(struct web_request *req, struct web_response *resp)
 {
-	static const char *const known[] = { NULL };
+	static const char *const known[] = {NULL};
 	if (web_params_check(req, resp, known) < 0 || web_request_store(req, resp) == NULL)
 		return;
 	GString *b = g_string_sized_new(32 * 1024);
-	html(b, "<section class=\"page-head\"><h1>Needs attention</h1>"
-		"<nav class=\"jump\"><a href=\"#supplies\">Supplies</a><a href=\"#overdue\">Overdue</a>"
-		"<a href=\"#events\">New errors</a><a href=\"#regressions\">Counters backwards</a>"
-		"<a href=\"#new\">New devices</a></nav></section>");
+	html(
+	    b,
+	    "<section class=\"page-head\"><h1>Needs attention</h1>"
+	    "<nav class=\"jump\"><a href=\"#supplies\">Supplies</a><a href=\"#overdue\">Overdue</a>"
+	    "<a href=\"#events\">New errors</a><a href=\"#regressions\">Counters backwards</a>"
+	    "<a href=\"#new\">New devices</a></nav></section>");
 	if (attention_supplies(req, resp, b) < 0 || attention_overdue(req, resp, b) < 0 ||
 	    attention_events(req, resp, b) < 0 || attention_regressions(req, resp, b) < 0 ||
 	    attention_new_devices(req, resp, b) < 0) {
@@ -499,8 +556,8 @@ count_outcome(sqlite3 *db, const char *outcome)
 {
 	sqlite3_stmt *st = NULL;
 	int64_t n = -1;
-	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM intake_log WHERE outcome = ?", -1, &st, NULL) !=
-	    SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM intake_log WHERE outcome = ?", -1, &st,
+			       NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_bind_text(st, 1, outcome, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW)
@@ -512,9 +569,9 @@ count_outcome(sqlite3 *db, const char *outcome)
 void
 web_page_intake(struct web_request *req, struct web_response *resp)
 {
-	static const char *const known[] = { "outcome", "source", "before", "reprocessed", NULL };
-	static const char *const outcomes[] = { "any", "pending", "stored", "duplicate",
-						"not-snapshot", "failed", NULL };
+	static const char *const known[] = {"outcome", "source", "before", "reprocessed", NULL};
+	static const char *const outcomes[] = {"any",	       "pending", "stored", "duplicate",
+					       "not-snapshot", "failed",  NULL};
 	int outcome;
 	unsigned before = 0, reprocessed = 0;
 	const char *source = web_param(req, "source");
@@ -534,10 +591,10 @@ web_page_intake(struct web_request *req, struct web_response *resp)
 	/* Only the conditions in use, so that SQLite walks the index that fits
 	 * (outcome, id) or the rowid backwards; values are bound, never pasted. */
 	GString *sql = g_string_new(
-		"SELECT i.id, i.received_utc, i.source, i.source_name, i.peer, i.helo, i.mail_from,"
-		" COALESCE(i.subject, m.hint_subject), i.outcome, i.detail, i.serial, i.message_id,"
-		" i.snapshot_id, i.raw_size, m.hint_from"
-		" FROM intake_log i LEFT JOIN messages m ON m.id = i.message_id WHERE 1");
+	    "SELECT i.id, i.received_utc, i.source, i.source_name, i.peer, i.helo, i.mail_from,"
+	    " COALESCE(i.subject, m.hint_subject), i.outcome, i.detail, i.serial, i.message_id,"
+	    " i.snapshot_id, i.raw_size, m.hint_from"
+	    " FROM intake_log i LEFT JOIN messages m ON m.id = i.message_id WHERE 1");
 	if (outcome > 0)
 		g_string_append(sql, " AND i.outcome = ?1");
 	if (source != NULL)
@@ -566,33 +623,48 @@ web_page_intake(struct web_request *req, struct web_response *resp)
 		n_not = count_outcome(db, "not-snapshot");
 
 	html(b, "<section class=\"page-head\"><h1>Intake</h1><div class=\"tiles\">");
-	struct { const char *label, *outcome, *cls; int64_t n; } tiles[] = {
-		{ "failed", "failed", "bad", n_failed },
-		{ "not a snapshot", "not-snapshot", "info", n_not },
-		{ "waiting to be parsed", "pending", "warn", n_pending },
+	struct {
+		const char *label, *outcome, *cls;
+		int64_t n;
+	} tiles[] = {
+	    {"failed", "failed", "bad", n_failed},
+	    {"not a snapshot", "not-snapshot", "info", n_not},
+	    {"waiting to be parsed", "pending", "warn", n_pending},
 	};
 	for (size_t i = 0; i < G_N_ELEMENTS(tiles); i++) {
-		char *q = web_query_with(req, "outcome", tiles[i].outcome, "before", NULL, "reprocessed", NULL, NULL);
-		html(b, "<a class=\"tile %R\" href=\"%s\"><span class=\"n\">%N</span><span class=\"l\">%s</span></a>",
-		     tiles[i].n > 0 ? tiles[i].cls : "quiet", q, MAX(tiles[i].n, 0), tiles[i].label);
+		char *q = web_query_with(req, "outcome", tiles[i].outcome, "before", NULL,
+					 "reprocessed", NULL, NULL);
+		html(b,
+		     "<a class=\"tile %R\" href=\"%s\"><span class=\"n\">%N</span><span "
+		     "class=\"l\">%s</span></a>",
+		     tiles[i].n > 0 ? tiles[i].cls : "quiet", q, MAX(tiles[i].n, 0),
+		     tiles[i].label);
 		g_free(q);
 	}
 	html(b, "</div></section>");
 	if (reprocessed > 0)
-		html(b, "<p class=\"notice\" role=\"status\">Message #%u was queued for parsing again. "
-			"Its new outcome appears here once the worker is done.</p>", reprocessed);
+		html(
+		    b,
+		    "<p class=\"notice\" role=\"status\">Message #%u was queued for parsing again. "
+		    "Its new outcome appears here once the worker is done.</p>",
+		    reprocessed);
 
 	html(b, "<form class=\"filters\" method=\"get\" action=\"/intake\">"
 		"<select name=\"outcome\" aria-label=\"Outcome\" data-autosubmit>");
 	for (int i = 0; outcomes[i] != NULL; i++)
 		html(b, "<option value=\"%s\"%R>%s</option>", i == 0 ? "" : outcomes[i],
 		     outcome == i ? " selected" : "", i == 0 ? "Any outcome" : outcomes[i]);
-	html(b, "</select><input type=\"text\" name=\"source\" value=\"%s\" placeholder=\"Source (smtp, imap, file\xe2\x80\xa6)\" "
-		"aria-label=\"Source\" maxlength=\"64\"><button type=\"submit\">Filter</button>"
-		"<a class=\"reset\" href=\"/intake\">Reset</a></form>", source != NULL ? source : "");
+	html(b,
+	     "</select><input type=\"text\" name=\"source\" value=\"%s\" placeholder=\"Source "
+	     "(smtp, imap, file\xe2\x80\xa6)\" "
+	     "aria-label=\"Source\" maxlength=\"64\"><button type=\"submit\">Filter</button>"
+	     "<a class=\"reset\" href=\"/intake\">Reset</a></form>",
+	     source != NULL ? source : "");
 
-	html(b, "<div class=\"table-wrap\"><table class=\"data intake\"><thead><tr><th>#</th><th>Received</th>"
-		"<th>Source</th><th>Sender</th><th>Subject</th><th>Outcome</th><th>Device</th><th></th></tr></thead><tbody>");
+	html(b, "<div class=\"table-wrap\"><table class=\"data "
+		"intake\"><thead><tr><th>#</th><th>Received</th>"
+		"<th>Source</th><th>Sender</th><th>Subject</th><th>Outcome</th><th>Device</"
+		"th><th></th></tr></thead><tbody>");
 	int rc;
 	unsigned n = 0;
 	int64_t last_id = 0;
@@ -608,14 +680,18 @@ web_page_intake(struct web_request *req, struct web_response *resp)
 		last_id = id;
 		html(b, "<tr class=\"o-%s\"><td class=\"num muted\">%L</td><td>", oc, id);
 		html_time(b, req, (const char *)sqlite3_column_text(st, 1));
-		html(b, "</td><td>%s<small>%s%s%s</small></td>", (const char *)sqlite3_column_text(st, 2),
-		     (const char *)sqlite3_column_text(st, 4), sqlite3_column_text(st, 4) != NULL && sqlite3_column_text(st, 3) != NULL ? " " : "",
+		html(b, "</td><td>%s<small>%s%s%s</small></td>",
+		     (const char *)sqlite3_column_text(st, 2),
+		     (const char *)sqlite3_column_text(st, 4),
+		     sqlite3_column_text(st, 4) != NULL && sqlite3_column_text(st, 3) != NULL ? " "
+											      : "",
 		     (const char *)sqlite3_column_text(st, 3));
 		html(b, "<td class=\"sender\">%s</td><td class=\"subject\">%s</td>", sender,
 		     (const char *)sqlite3_column_text(st, 7));
 		html(b, "<td><span class=\"badge o-%s\">%s</span>", oc, oc);
 		if (sqlite3_column_text(st, 9) != NULL)
-			html(b, "<small class=\"detail\">%s</small>", (const char *)sqlite3_column_text(st, 9));
+			html(b, "<small class=\"detail\">%s</small>",
+			     (const char *)sqlite3_column_text(st, 9));
 		html(b, "</td><td>");
 		if (serial != NULL) {
 			char *path = web_device_path(serial);
@@ -623,14 +699,20 @@ web_page_intake(struct web_request *req, struct web_response *resp)
 			g_free(path);
 		}
 		if (sqlite3_column_type(st, 12) != SQLITE_NULL)
-			html(b, "<small><a href=\"/snapshots/%L\">snapshot</a></small>", sqlite3_column_int64(st, 12));
-		html(b, "</td><td class=\"actions\"><a href=\"/messages/%L/raw\" title=\"%N bytes\">raw</a>",
+			html(b, "<small><a href=\"/snapshots/%L\">snapshot</a></small>",
+			     sqlite3_column_int64(st, 12));
+		html(b,
+		     "</td><td class=\"actions\"><a href=\"/messages/%L/raw\" title=\"%N "
+		     "bytes\">raw</a>",
 		     message_id, web_col_int(st, 13));
-		if (can_reprocess && oc != NULL && (strcmp(oc, "failed") == 0 || strcmp(oc, "not-snapshot") == 0))
-			html(b, "<form method=\"post\" action=\"/intake/reprocess\" data-confirm=\"Parse message #%L again?\">"
-				"<input type=\"hidden\" name=\"message_id\" value=\"%L\">"
-				"<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
-				"<button type=\"submit\" class=\"small\">Reprocess</button></form>",
+		if (can_reprocess && oc != NULL &&
+		    (strcmp(oc, "failed") == 0 || strcmp(oc, "not-snapshot") == 0))
+			html(b,
+			     "<form method=\"post\" action=\"/intake/reprocess\" "
+			     "data-confirm=\"Parse message #%L again?\">"
+			     "<input type=\"hidden\" name=\"message_id\" value=\"%L\">"
+			     "<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
+			     "<button type=\"submit\" class=\"small\">Reprocess</button></form>",
 			     message_id, message_id, token);
 		html(b, "</td></tr>");
 	}
@@ -665,7 +747,8 @@ web_page_intake(struct web_request *req, struct web_response *resp)
 static bool
 same_origin(struct web_request *req)
 {
-	const char *site = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Sec-Fetch-Site");
+	const char *site =
+	    MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Sec-Fetch-Site");
 	if (site != NULL && strcmp(site, "same-origin") != 0 && strcmp(site, "none") != 0)
 		return false;
 	const char *origin = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Origin");
@@ -687,7 +770,7 @@ web_post_reprocess(struct web_request *req, struct web_response *resp)
 	const guint8 *secret = web_server_secret(req->server, &slen);
 	guint64 id = 0;
 
-	if (web_params_check(req, resp, (const char *const[]){ NULL }) < 0)
+	if (web_params_check(req, resp, (const char *const[]){NULL}) < 0)
 		return;
 	if (req->config->users != NULL && req->user == NULL) {
 		web_respond_error(req, resp, 401, "log in to reprocess messages");
@@ -698,8 +781,10 @@ web_post_reprocess(struct web_request *req, struct web_response *resp)
 		return;
 	}
 	const char *ctype = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Content-Type");
-	if (ctype == NULL || g_ascii_strncasecmp(ctype, "application/x-www-form-urlencoded", 33) != 0) {
-		web_respond_error(req, resp, 400, "want a form (application/x-www-form-urlencoded)");
+	if (ctype == NULL ||
+	    g_ascii_strncasecmp(ctype, "application/x-www-form-urlencoded", 33) != 0) {
+		web_respond_error(req, resp, 400,
+				  "want a form (application/x-www-form-urlencoded)");
 		return;
 	}
 	form = g_uri_parse_params(req->body != NULL ? req->body->str : "", -1, "&",
@@ -712,7 +797,8 @@ web_post_reprocess(struct web_request *req, struct web_response *resp)
 	const char *token = g_hash_table_lookup(form, "csrf");
 	if (!web_csrf_check(secret, slen, req->user, token)) {
 		log_warnx("web: event=csrf-refused");
-		web_respond_error(req, resp, 403, "missing or expired form token: reload the page and try again");
+		web_respond_error(req, resp, 403,
+				  "missing or expired form token: reload the page and try again");
 		goto out;
 	}
 	const char *mid = g_hash_table_lookup(form, "message_id");
@@ -721,12 +807,14 @@ web_post_reprocess(struct web_request *req, struct web_response *resp)
 		goto out;
 	}
 	if (web_server_intake(req->server) == NULL) {
-		web_respond_error(req, resp, 503, "reprocessing needs the daemon's intake (not available here)");
+		web_respond_error(req, resp, 503,
+				  "reprocessing needs the daemon's intake (not available here)");
 		goto out;
 	}
 	if (web_request_store(req, resp) == NULL)
 		goto out;
-	sqlite3_stmt *st = web_prepare(req, resp, "SELECT 1 FROM intake_log WHERE message_id = ? LIMIT 1");
+	sqlite3_stmt *st =
+	    web_prepare(req, resp, "SELECT 1 FROM intake_log WHERE message_id = ? LIMIT 1");
 	if (st == NULL)
 		goto out;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
@@ -736,7 +824,7 @@ web_post_reprocess(struct web_request *req, struct web_response *resp)
 		web_respond_error(req, resp, 404, "no message #%" G_GUINT64_FORMAT, id);
 		goto out;
 	}
-	int64_t ids[1] = { (int64_t)id };
+	int64_t ids[1] = {(int64_t)id};
 	intake_queue_reparse(web_server_intake(req->server), ids, 1);
 	log_info("web: event=reprocess message=%" G_GUINT64_FORMAT " user=%s", id,
 		 req->user != NULL ? req->user : "-");

@@ -62,17 +62,28 @@ static const char *
 status_text(unsigned status)
 {
 	switch (status) {
-	case 400: return "Bad request";
-	case 401: return "Authentication required";
-	case 403: return "Forbidden";
-	case 404: return "Not found";
-	case 405: return "Method not allowed";
-	case 413: return "Request too large";
-	case 414: return "URL too long";
-	case 421: return "Misdirected request";
-	case 500: return "Internal error";
-	case 503: return "Unavailable";
-	default: return "Error";
+	case 400:
+		return "Bad request";
+	case 401:
+		return "Authentication required";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not found";
+	case 405:
+		return "Method not allowed";
+	case 413:
+		return "Request too large";
+	case 414:
+		return "URL too long";
+	case 421:
+		return "Misdirected request";
+	case 500:
+		return "Internal error";
+	case 503:
+		return "Unavailable";
+	default:
+		return "Error";
 	}
 }
 
@@ -107,9 +118,10 @@ web_respond_error(struct web_request *req, struct web_response *resp, unsigned s
 		GString *body = g_string_new(NULL);
 		char code[16];
 		g_snprintf(code, sizeof(code), "%u", status);
-		const char *vars[] = { "status", code, "title", status_text(status), "message", msg,
-				       NULL };
-		web_template_fill(body, web_assets_template(req->config->assets, "error.html"), vars);
+		const char *vars[] = {"status",	 code, "title", status_text(status),
+				      "message", msg,  NULL};
+		web_template_fill(body, web_assets_template(req->config->assets, "error.html"),
+				  vars);
 		html_page(req, resp, status_text(status), "", body);
 		resp->status = status;
 	} else {
@@ -132,8 +144,8 @@ web_prepare(struct web_request *req, struct web_response *resp, const char *sql)
 		sqlite3_clear_bindings(st);
 		return st;
 	}
-	if (sqlite3_prepare_v3(store_db(req->store), sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) !=
-	    SQLITE_OK) {
+	if (sqlite3_prepare_v3(store_db(req->store), sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
+			       NULL) != SQLITE_OK) {
 		web_respond_db_error(req, resp, store_db(req->store), "prepare");
 		return NULL;
 	}
@@ -157,7 +169,8 @@ web_respond_db_error(struct web_request *req, struct web_response *resp, sqlite3
 {
 	log_warnx("web: event=db-error what=%s error=\"%s\"", what,
 		  db != NULL ? sqlite3_errmsg(db) : "no connection");
-	if (db != NULL && (sqlite3_errcode(db) == SQLITE_BUSY || sqlite3_errcode(db) == SQLITE_LOCKED))
+	if (db != NULL &&
+	    (sqlite3_errcode(db) == SQLITE_BUSY || sqlite3_errcode(db) == SQLITE_LOCKED))
 		web_respond_error(req, resp, 503, "the database is busy, try again");
 	else
 		web_respond_error(req, resp, 500, "database error while reading %s", what);
@@ -171,7 +184,7 @@ struct web_pool {
 	GPtrArray *idle;
 	unsigned open, max;
 	char *db_path;
-	GHashTable *caches;   /* struct store * -> GHashTable (SQL text -> sqlite3_stmt *) */
+	GHashTable *caches; /* struct store * -> GHashTable (SQL text -> sqlite3_stmt *) */
 	int64_t cache_kib, mmap_size;
 };
 
@@ -224,13 +237,15 @@ web_pool_get(struct web_pool *p, char **error_r)
 	/* Belt and braces: this connection never writes.  A larger page cache
 	 * and a memory map: a device page reads a few thousand pages spread
 	 * over the file. */
-	char *pragmas = g_strdup_printf("PRAGMA query_only = 1; PRAGMA cache_size = -%" G_GINT64_FORMAT
-					"; PRAGMA mmap_size = %" G_GINT64_FORMAT,
-					p->cache_kib, p->mmap_size);
+	char *pragmas =
+	    g_strdup_printf("PRAGMA query_only = 1; PRAGMA cache_size = -%" G_GINT64_FORMAT
+			    "; PRAGMA mmap_size = %" G_GINT64_FORMAT,
+			    p->cache_kib, p->mmap_size);
 	sqlite3_exec(store_db(s), pragmas, NULL, NULL, NULL);
 	g_free(pragmas);
 	g_mutex_lock(&p->lock);
-	g_hash_table_insert(p->caches, s, g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL));
+	g_hash_table_insert(p->caches, s,
+			    g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL));
 	g_mutex_unlock(&p->lock);
 	return s;
 }
@@ -342,8 +357,8 @@ web_param(struct web_request *req, const char *name)
 }
 
 int
-web_param_uint(struct web_request *req, struct web_response *resp, const char *name,
-	       unsigned min, unsigned max, unsigned def, unsigned *value_r)
+web_param_uint(struct web_request *req, struct web_response *resp, const char *name, unsigned min,
+	       unsigned max, unsigned def, unsigned *value_r)
 {
 	const char *v = web_param(req, name);
 	guint64 n;
@@ -410,7 +425,8 @@ web_param_time(struct web_request *req, struct web_response *resp, const char *n
 		return 0;
 	}
 	web_respond_error(req, resp, 400,
-			  "parameter %s: want a date YYYY-MM-DD or a time YYYY-MM-DDTHH:MM:SSZ", name);
+			  "parameter %s: want a date YYYY-MM-DD or a time YYYY-MM-DDTHH:MM:SSZ",
+			  name);
 	return -1;
 }
 

@@ -44,11 +44,11 @@
 #define WEB_LATENCY_BUCKETS 12
 
 static const double latency_bounds[WEB_LATENCY_BUCKETS] = {
-	0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10,
+    0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10,
 };
 
 struct web_server {
-	GMutex lock;                 /* config, mhd */
+	GMutex lock; /* config, mhd */
 	struct web_config *config;
 	struct MHD_Daemon *mhd;
 	int listen_fd;
@@ -60,7 +60,7 @@ struct web_server {
 	guint8 secret[WEB_SECRET_LEN];
 
 	GMutex stats_lock;
-	uint64_t by_class[6];        /* 1xx .. 5xx (index 1..5) */
+	uint64_t by_class[6]; /* 1xx .. 5xx (index 1..5) */
 	uint64_t latency[WEB_LATENCY_BUCKETS];
 	uint64_t latency_count;
 	double latency_sum;
@@ -71,37 +71,37 @@ struct web_server {
 
 struct route {
 	const char *method;
-	const char *pattern;   /* segments; "*" is one non-empty segment */
+	const char *pattern; /* segments; "*" is one non-empty segment */
 	web_handler *fn;
 };
 
 static void web_static(struct web_request *req, struct web_response *resp);
 
 static const struct route routes[] = {
-	{ "GET", "", web_page_fleet },
-	{ "GET", "devices/*", web_page_device },
-	{ "GET", "devices/*/counters.csv", web_csv_counters },
-	{ "GET", "snapshots/*", web_page_snapshot },
-	{ "GET", "snapshots/*/raw", web_raw_snapshot },
-	{ "GET", "attention", web_page_attention },
-	{ "GET", "intake", web_page_intake },
-	{ "POST", "intake/reprocess", web_post_reprocess },
-	{ "GET", "messages/*/raw", web_raw_message },
-	{ "GET", "export/meter-reads.csv", web_csv_meter_reads },
-	{ "GET", "api", web_api_index },
-	{ "GET", "api/devices", web_api_devices },
-	{ "GET", "api/devices/*", web_api_device },
-	{ "GET", "api/devices/*/counters", web_api_counters },
-	{ "GET", "api/devices/*/supplies", web_api_supplies },
-	{ "GET", "api/devices/*/events", web_api_events },
-	{ "GET", "api/devices/*/snapshots", web_api_snapshots },
-	{ "GET", "api/snapshots/*", web_api_snapshot },
-	{ "GET", "api/snapshots/*/xml", web_api_snapshot_xml },
-	{ "GET", "api/meter-reads", web_api_meter_reads },
-	{ "GET", "metrics", web_metrics_page },
-	{ "GET", "healthz", web_healthz },
-	{ "GET", "static/*", web_static },
-	{ "GET", "favicon.ico", web_static },
+    {"GET", "", web_page_fleet},
+    {"GET", "devices/*", web_page_device},
+    {"GET", "devices/*/counters.csv", web_csv_counters},
+    {"GET", "snapshots/*", web_page_snapshot},
+    {"GET", "snapshots/*/raw", web_raw_snapshot},
+    {"GET", "attention", web_page_attention},
+    {"GET", "intake", web_page_intake},
+    {"POST", "intake/reprocess", web_post_reprocess},
+    {"GET", "messages/*/raw", web_raw_message},
+    {"GET", "export/meter-reads.csv", web_csv_meter_reads},
+    {"GET", "api", web_api_index},
+    {"GET", "api/devices", web_api_devices},
+    {"GET", "api/devices/*", web_api_device},
+    {"GET", "api/devices/*/counters", web_api_counters},
+    {"GET", "api/devices/*/supplies", web_api_supplies},
+    {"GET", "api/devices/*/events", web_api_events},
+    {"GET", "api/devices/*/snapshots", web_api_snapshots},
+    {"GET", "api/snapshots/*", web_api_snapshot},
+    {"GET", "api/snapshots/*/xml", web_api_snapshot_xml},
+    {"GET", "api/meter-reads", web_api_meter_reads},
+    {"GET", "metrics", web_metrics_page},
+    {"GET", "healthz", web_healthz},
+    {"GET", "static/*", web_static},
+    {"GET", "favicon.ico", web_static},
 };
 
 static bool
@@ -111,7 +111,8 @@ route_match(const struct route *r, struct web_request *req)
 	unsigned n = r->pattern[0] == '\0' ? 0 : g_strv_length(pat);
 	bool ok = n == req->nseg;
 	for (unsigned i = 0; ok && i < n; i++)
-		ok = strcmp(pat[i], "*") == 0 ? req->seg[i][0] != '\0' : strcmp(pat[i], req->seg[i]) == 0;
+		ok = strcmp(pat[i], "*") == 0 ? req->seg[i][0] != '\0'
+					      : strcmp(pat[i], req->seg[i]) == 0;
 	g_strfreev(pat);
 	return ok;
 }
@@ -122,9 +123,10 @@ web_static(struct web_request *req, struct web_response *resp)
 	const char *type = NULL;
 	GBytes *b;
 
-	if (web_params_check(req, resp, (const char *const[]){ "v", NULL }) < 0)
+	if (web_params_check(req, resp, (const char *const[]){"v", NULL}) < 0)
 		return;
-	b = web_assets_static(req->config->assets, req->nseg == 1 ? "favicon.svg" : req->seg[1], &type);
+	b = web_assets_static(req->config->assets, req->nseg == 1 ? "favicon.svg" : req->seg[1],
+			      &type);
 	if (b == NULL) {
 		web_respond_error(req, resp, 404, "no such file");
 		return;
@@ -170,7 +172,7 @@ web_server_run_hook(struct web_server *server, struct web_metrics *m)
 void
 web_server_metrics(struct web_server *s, struct web_metrics *m)
 {
-	static const char *const classes[] = { "", "1xx", "2xx", "3xx", "4xx", "5xx" };
+	static const char *const classes[] = {"", "1xx", "2xx", "3xx", "4xx", "5xx"};
 	uint64_t by_class[6], lat[WEB_LATENCY_BUCKETS], count, auth, host;
 	double sum;
 
@@ -188,10 +190,11 @@ web_server_metrics(struct web_server *s, struct web_metrics *m)
 				    "HTTP requests answered by the web view, by status class",
 				    (double)by_class[i], "code", classes[i], NULL);
 	web_metrics_histogram(m, "snapkeep_web_request_duration_seconds",
-			      "Time from request to answer queued (server side)", latency_bounds, lat,
-			      WEB_LATENCY_BUCKETS, count, sum);
+			      "Time from request to answer queued (server side)", latency_bounds,
+			      lat, WEB_LATENCY_BUCKETS, count, sum);
 	web_metrics_counter(m, "snapkeep_web_auth_failures_total",
-			    "Requests refused for missing or wrong credentials", (double)auth, NULL);
+			    "Requests refused for missing or wrong credentials", (double)auth,
+			    NULL);
 	web_metrics_counter(m, "snapkeep_web_host_refusals_total",
 			    "Requests refused because the Host header is not ours", (double)host,
 			    NULL);
@@ -350,12 +353,14 @@ parse_target(struct web_request *req, struct web_response *resp)
 			char *d = g_uri_unescape_segment(*p, NULL, NULL);
 			if (d == NULL || !g_utf8_validate(d, -1, NULL)) {
 				g_free(d);
-				web_respond_error(req, resp, 400, "bad escape or encoding in the path");
+				web_respond_error(req, resp, 400,
+						  "bad escape or encoding in the path");
 				goto out;
 			}
 			if (strcmp(d, ".") == 0 || strcmp(d, "..") == 0) {
 				g_free(d);
-				web_respond_error(req, resp, 400, "'.' and '..' are not allowed in paths");
+				web_respond_error(req, resp, 400,
+						  "'.' and '..' are not allowed in paths");
 				goto out;
 			}
 			g_ptr_array_add(segs, d);
@@ -367,12 +372,11 @@ parse_target(struct web_request *req, struct web_response *resp)
 	segs = NULL;
 	if (req->nseg > 0 && strcmp(req->seg[0], "api") == 0)
 		req->kind = WEB_KIND_JSON;
-	else if (req->nseg > 0 && (strcmp(req->seg[0], "metrics") == 0 ||
-				   strcmp(req->seg[0], "healthz") == 0 ||
-				   strcmp(req->seg[0], "static") == 0 ||
-				   strcmp(req->seg[0], "favicon.ico") == 0 ||
-				   g_str_has_suffix(req->seg[req->nseg - 1], ".csv") ||
-				   (req->nseg == 3 && strcmp(req->seg[2], "raw") == 0)))
+	else if (req->nseg > 0 &&
+		 (strcmp(req->seg[0], "metrics") == 0 || strcmp(req->seg[0], "healthz") == 0 ||
+		  strcmp(req->seg[0], "static") == 0 || strcmp(req->seg[0], "favicon.ico") == 0 ||
+		  g_str_has_suffix(req->seg[req->nseg - 1], ".csv") ||
+		  (req->nseg == 3 && strcmp(req->seg[2], "raw") == 0)))
 		req->kind = WEB_KIND_TEXT;
 
 	if (query != NULL && *query != '\0') {
@@ -461,9 +465,9 @@ dispatch(struct web_request *req, struct web_response *resp)
 		g_mutex_lock(&req->server->stats_lock);
 		req->server->host_refusals++;
 		g_mutex_unlock(&req->server->stats_lock);
-		web_respond_error(req, resp, 421,
-				  "Host '%s' is not a name of this server (see [web] allowed_hosts)",
-				  clean);
+		web_respond_error(
+		    req, resp, 421,
+		    "Host '%s' is not a name of this server (see [web] allowed_hosts)", clean);
 		g_free(clean);
 		return;
 	}
@@ -530,7 +534,7 @@ queue(struct web_request *req, struct web_response *resp, int64_t elapsed_us, in
 	enum MHD_Result ret;
 
 	r = MHD_create_response_from_buffer_with_free_callback_cls(len, (void *)data, free_bytes,
-								    body);
+								   body);
 	if (r == NULL) {
 		g_bytes_unref(body);
 		return MHD_NO;
@@ -538,7 +542,8 @@ queue(struct web_request *req, struct web_response *resp, int64_t elapsed_us, in
 	if (resp->content_type != NULL)
 		MHD_add_response_header(r, "Content-Type", resp->content_type);
 	if (resp->sandbox)
-		MHD_add_response_header(r, "Content-Security-Policy", "default-src 'none'; sandbox");
+		MHD_add_response_header(r, "Content-Security-Policy",
+					"default-src 'none'; sandbox");
 	else
 		MHD_add_response_header(r, "Content-Security-Policy",
 					"default-src 'none'; style-src 'self'; img-src 'self'; "
@@ -558,8 +563,8 @@ queue(struct web_request *req, struct web_response *resp, int64_t elapsed_us, in
 		MHD_add_response_header(r, resp->headers->pdata[i], resp->headers->pdata[i + 1]);
 	/* The server's own time for this answer (bench/web reads it). */
 	char timing[96];
-	g_snprintf(timing, sizeof(timing), "app;dur=%.2f, cpu;dur=%.2f", (double)elapsed_us / 1000.0,
-		   (double)cpu_us / 1000.0);
+	g_snprintf(timing, sizeof(timing), "app;dur=%.2f, cpu;dur=%.2f",
+		   (double)elapsed_us / 1000.0, (double)cpu_us / 1000.0);
 	MHD_add_response_header(r, "Server-Timing", timing);
 	ret = MHD_queue_response(req->conn, resp->status, r);
 	MHD_destroy_response(r);
@@ -584,7 +589,8 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 		req->method = method;
 		req->head = strcmp(method, "HEAD") == 0;
 		req->post = strcmp(method, "POST") == 0;
-		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+		const char *cl =
+		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
 		guint64 n = 0;
 		if (cl != NULL && (!g_ascii_string_to_unsigned(cl, 10, 0, G_MAXUINT64, &n, NULL) ||
 				   n > req->config->s.max_post_size))
@@ -660,7 +666,8 @@ listen_socket(struct web_config *c, int *fd_r, unsigned *port_r, char **error_r)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		if (ai->ai_family == AF_INET6)
 			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, WEB_LISTEN_BACKLOG) == 0)
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+		    listen(fd, WEB_LISTEN_BACKLOG) == 0)
 			break;
 		saved = errno;
 		close(fd);
@@ -668,8 +675,8 @@ listen_socket(struct web_config *c, int *fd_r, unsigned *port_r, char **error_r)
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
-		*error_r = g_strdup_printf("web: cannot listen on %s: %s", c->listen,
-					   g_strerror(saved));
+		*error_r =
+		    g_strdup_printf("web: cannot listen on %s: %s", c->listen, g_strerror(saved));
 		return -1;
 	}
 	struct sockaddr_storage ss;
@@ -695,29 +702,27 @@ mhd_start(struct web_server *s, struct web_config *c, int fd, char **error_r)
 
 	if (c->cert_pem != NULL) {
 		flags |= MHD_USE_TLS;
-		tls[nt++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, c->cert_pem };
-		tls[nt++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, c->key_pem };
-		tls[nt++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
-						     (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2" };
+		tls[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, c->cert_pem};
+		tls[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, c->key_pem};
+		tls[nt++] =
+		    (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+					    (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"};
 	}
-	tls[nt] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+	tls[nt] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
 	d = MHD_start_daemon(
-	    flags, 0, NULL, NULL, access_handler, s,
-	    MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
-	    MHD_OPTION_LISTEN_SOCKET, fd,
-	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)c->s.threads,
+	    flags, 0, NULL, NULL, access_handler, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
+	    MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)c->s.threads,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)c->s.max_connections,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)c->s.max_connections_per_ip,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)c->s.connection_timeout,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)c->s.max_request_size,
-	    MHD_OPTION_URI_LOG_CALLBACK, uri_callback, s,
-	    MHD_OPTION_NOTIFY_COMPLETED, completed_callback, s,
-	    MHD_OPTION_ARRAY, tls,
-	    MHD_OPTION_END);
+	    MHD_OPTION_URI_LOG_CALLBACK, uri_callback, s, MHD_OPTION_NOTIFY_COMPLETED,
+	    completed_callback, s, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
 	if (d == NULL)
-		*error_r = g_strdup_printf("web: cannot start the HTTP server on %s%s", c->listen,
-					   c->cert_pem != NULL ? " (check the certificate and key)" : "");
+		*error_r =
+		    g_strdup_printf("web: cannot start the HTTP server on %s%s", c->listen,
+				    c->cert_pem != NULL ? " (check the certificate and key)" : "");
 	return d;
 }
 
@@ -731,9 +736,11 @@ log_listen(struct web_server *s, struct web_config *c)
 		log_warnx("web: event=insecure-remote listen=%s tls=%s auth=%s"
 			  " (allow_insecure_remote is set: anyone who can reach this address"
 			  " sees the fleet)",
-			  c->listen, c->cert_pem != NULL ? "yes" : "no", c->users != NULL ? "yes" : "no");
+			  c->listen, c->cert_pem != NULL ? "yes" : "no",
+			  c->users != NULL ? "yes" : "no");
 	if (c->any_host)
-		log_warnx("web: event=any-host (allowed_hosts has '*': no DNS rebinding protection)");
+		log_warnx(
+		    "web: event=any-host (allowed_hosts has '*': no DNS rebinding protection)");
 }
 
 int
@@ -837,8 +844,7 @@ web_server_reload(struct web_server *s, const struct web_settings *settings, cha
 	old = s->config;
 	bool relisten = !str_eq(nc->listen, old->listen);
 	bool restart = relisten || !str_eq(nc->cert_pem, old->cert_pem) ||
-		       !str_eq(nc->key_pem, old->key_pem) ||
-		       nc->s.threads != old->s.threads ||
+		       !str_eq(nc->key_pem, old->key_pem) || nc->s.threads != old->s.threads ||
 		       nc->s.max_connections != old->s.max_connections ||
 		       nc->s.max_connections_per_ip != old->s.max_connections_per_ip ||
 		       nc->s.connection_timeout != old->s.connection_timeout ||

@@ -40,7 +40,8 @@ web_snapdoc_load(struct store *store, int64_t message_id, bool parse, struct web
 	if (r == 1) {
 		doc->xml = g_bytes_ref(mr.device_xml);
 	} else {
-		doc->parse_error = err != NULL ? err : g_strdup("no Device.xml part in this message");
+		doc->parse_error =
+		    err != NULL ? err : g_strdup("no Device.xml part in this message");
 		err = NULL;
 	}
 	mime_result_clear(&mr);
@@ -184,7 +185,8 @@ emit_node(GString *out, const xmlNode *n, unsigned depth)
 		}
 		if (n->type == XML_COMMENT_NODE) {
 			indent(out, depth);
-			html(out, "<span class=\"xc\">&lt;!--%s--&gt;</span>\n", (const char *)n->content);
+			html(out, "<span class=\"xc\">&lt;!--%s--&gt;</span>\n",
+			     (const char *)n->content);
 			continue;
 		}
 		if (n->type != XML_ELEMENT_NODE)
@@ -194,14 +196,18 @@ emit_node(GString *out, const xmlNode *n, unsigned depth)
 		name_of(out, n);
 		g_string_append(out, "</span>");
 		for (const xmlNs *ns = n->nsDef; ns != NULL; ns = ns->next)
-			html(out, " <span class=\"xa\">xmlns%R%s</span>=<span class=\"xv\">\"%s\"</span>",
-			     ns->prefix != NULL ? ":" : "", (const char *)ns->prefix, (const char *)ns->href);
+			html(
+			    out,
+			    " <span class=\"xa\">xmlns%R%s</span>=<span class=\"xv\">\"%s\"</span>",
+			    ns->prefix != NULL ? ":" : "", (const char *)ns->prefix,
+			    (const char *)ns->href);
 		for (const xmlAttr *a = n->properties; a != NULL; a = a->next) {
 			xmlChar *v = xmlNodeListGetString(n->doc, a->children, 1);
-			html(out, " <span class=\"xa\">%s%R%s</span>=<span class=\"xv\">\"%s\"</span>",
+			html(out,
+			     " <span class=\"xa\">%s%R%s</span>=<span class=\"xv\">\"%s\"</span>",
 			     a->ns != NULL ? (const char *)a->ns->prefix : NULL,
-			     a->ns != NULL && a->ns->prefix != NULL ? ":" : "", (const char *)a->name,
-			     (const char *)v);
+			     a->ns != NULL && a->ns->prefix != NULL ? ":" : "",
+			     (const char *)a->name, (const char *)v);
 			xmlFree(v);
 		}
 		if (n->children == NULL) {
@@ -209,7 +215,8 @@ emit_node(GString *out, const xmlNode *n, unsigned depth)
 		} else if (only_text(n)) {
 			xmlChar *v = xmlNodeGetContent(n);
 			g_string_append(out, "<span class=\"xe\">&gt;</span>");
-			html(out, "<span class=\"xt\">%s</span><span class=\"xe\">&lt;/", (const char *)v);
+			html(out, "<span class=\"xt\">%s</span><span class=\"xe\">&lt;/",
+			     (const char *)v);
 			xmlFree(v);
 			name_of(out, n);
 			g_string_append(out, "&gt;</span>\n");

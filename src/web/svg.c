@@ -51,7 +51,8 @@ svgf(GString *out, const char *fmt, ...)
 		char buf[32];
 		int n = 0;
 		bool neg = tenths < 0;
-		unsigned long long u = neg ? (unsigned long long)(-(tenths + 1)) + 1 : (unsigned long long)tenths;
+		unsigned long long u =
+		    neg ? (unsigned long long)(-(tenths + 1)) + 1 : (unsigned long long)tenths;
 		unsigned frac = (unsigned)(u % 10);
 		u /= 10;
 		if (frac != 0) {
@@ -254,7 +255,8 @@ draw_x_axis(GString *out, const struct svg_chart *c, const struct scale *sc)
 		step_h = span <= 12 * 3600 ? 1 : 3;
 		fmt = "%H:%M";
 		start = g_date_time_new(tz, g_date_time_get_year(t0), g_date_time_get_month(t0),
-					g_date_time_get_day_of_month(t0), g_date_time_get_hour(t0), 0, 0);
+					g_date_time_get_day_of_month(t0), g_date_time_get_hour(t0),
+					0, 0);
 	} else if (span <= 75 * 86400) {
 		step_d = span <= 12 * 86400 ? 1 : span <= 31 * 86400 ? 7 : 14;
 		fmt = "%b %-d";
@@ -283,9 +285,9 @@ draw_x_axis(GString *out, const struct svg_chart *c, const struct scale *sc)
 		if (u >= sc->x0 && (step_m == 0 || step_m < 12 || g_date_time_get_month(t) == 1)) {
 			double x = sx(sc, u);
 			svgf(out,
-					       "<line class=\"grid\" x1=\"%n\" x2=\"%n\" y1=\"%n\" "
-					       "y2=\"%n\"/>",
-					       x, x, sc->py0, sc->py1);
+			     "<line class=\"grid\" x1=\"%n\" x2=\"%n\" y1=\"%n\" "
+			     "y2=\"%n\"/>",
+			     x, x, sc->py0, sc->py1);
 			if (x - last_label > 56) {
 				char *label = g_date_time_format(t, fmt);
 				svgf(out, "<text x=\"%n\" y=\"%n\">", x, sc->py1 + 18);
@@ -295,7 +297,7 @@ draw_x_axis(GString *out, const struct svg_chart *c, const struct scale *sc)
 				last_label = x;
 			}
 		}
-		GDateTime *n = step_h ? g_date_time_add_hours(t, step_h)
+		GDateTime *n = step_h	? g_date_time_add_hours(t, step_h)
 			       : step_d ? g_date_time_add_days(t, step_d)
 					: g_date_time_add_months(t, step_m);
 		g_date_time_unref(t);
@@ -314,9 +316,9 @@ draw_y_axis(GString *out, const struct scale *sc, double step)
 	for (double v = first; v <= sc->y1 + step * 1e-6; v += step) {
 		double y = sy(sc, v);
 		svgf(out,
-				       "<line class=\"grid\" x1=\"%n\" x2=\"%n\" y1=\"%n\" "
-				       "y2=\"%n\"/><text x=\"%n\" y=\"%n\">",
-				       sc->px0, sc->px1, y, y, sc->px0 - 8, y + 4);
+		     "<line class=\"grid\" x1=\"%n\" x2=\"%n\" y1=\"%n\" "
+		     "y2=\"%n\"/><text x=\"%n\" y=\"%n\">",
+		     sc->px0, sc->px1, y, y, sc->px0 - 8, y + 4);
 		if (step < 1 && fabs(v) < 1e4)
 			g_string_append_printf(out, "%.*f", step >= 0.1 ? 1 : 2, v);
 		else
@@ -381,13 +383,12 @@ draw_lines(GString *out, const struct svg_chart *c, const struct scale *sc)
 		html(out, "<g class=\"series %s\">", s->css);
 		if (c->area) {
 			svgf(out, "<path class=\"area\" d=\"M%n %n",
-					       sx(sc, g_array_index(s->x, int64_t, 0)), sc->py1);
+			     sx(sc, g_array_index(s->x, int64_t, 0)), sc->py1);
 			for (guint j = 0; j < s->x->len; j++)
-				svgf(out, " L%n %n",
-						       sx(sc, g_array_index(s->x, int64_t, j)),
-						       sy(sc, g_array_index(s->y, double, j)));
+				svgf(out, " L%n %n", sx(sc, g_array_index(s->x, int64_t, j)),
+				     sy(sc, g_array_index(s->y, double, j)));
 			svgf(out, " L%n %n Z\"/>",
-					       sx(sc, g_array_index(s->x, int64_t, s->x->len - 1)), sc->py1);
+			     sx(sc, g_array_index(s->x, int64_t, s->x->len - 1)), sc->py1);
 		}
 		g_string_append(out, "<path class=\"line\" d=\"");
 		guint b = 0;
@@ -398,8 +399,8 @@ draw_lines(GString *out, const struct svg_chart *c, const struct scale *sc)
 				b++;
 			}
 			svgf(out, "%s%n %n", brk ? (j ? " M" : "M") : " L",
-					       sx(sc, g_array_index(s->x, int64_t, j)),
-					       sy(sc, g_array_index(s->y, double, j)));
+			     sx(sc, g_array_index(s->x, int64_t, j)),
+			     sy(sc, g_array_index(s->y, double, j)));
 			g_array_append_val(xs, g_array_index(s->x, int64_t, j));
 		}
 		g_string_append(out, "\"/>");
@@ -409,15 +410,16 @@ draw_lines(GString *out, const struct svg_chart *c, const struct scale *sc)
 				continue;
 			int64_t x = g_array_index(s->x, int64_t, j);
 			double y = g_array_index(s->y, double, j);
-			svgf(out, "<circle class=\"pt\" cx=\"%n\" cy=\"%n\" r=\"3\">",
-					       sx(sc, x), sy(sc, y));
+			svgf(out, "<circle class=\"pt\" cx=\"%n\" cy=\"%n\" r=\"3\">", sx(sc, x),
+			     sy(sc, y));
 			GString *t = g_string_new(NULL);
 			char *when = web_format_local(c->req, x, c->x_fmt);
 			g_string_append_printf(t, "%s \xc2\xb7 %s: ", when, s->name);
 			g_free(when);
 			svg_format_value(t, y);
 			if (c->unit != NULL)
-				g_string_append_printf(t, strcmp(c->unit, "%") == 0 ? "%s" : " %s", c->unit);
+				g_string_append_printf(t, strcmp(c->unit, "%") == 0 ? "%s" : " %s",
+						       c->unit);
 			html(out, "<title>%s</title></circle>", t->str);
 			g_string_free(t, TRUE);
 		}
@@ -443,9 +445,9 @@ draw_lines(GString *out, const struct svg_chart *c, const struct scale *sc)
 		GString *t = g_string_new(NULL);
 		hover_text(t, c, v[last]);
 		svgf(out,
-				       "<rect class=\"hov\" x=\"%n\" y=\"%n\" width=\"%n\" "
-				       "height=\"%n\">",
-				       xa, sc->py0, xb - xa, sc->py1 - sc->py0);
+		     "<rect class=\"hov\" x=\"%n\" y=\"%n\" width=\"%n\" "
+		     "height=\"%n\">",
+		     xa, sc->py0, xb - xa, sc->py1 - sc->py0);
 		html(out, "<title>%s</title></rect>", t->str);
 		g_string_free(t, TRUE);
 	}
@@ -474,9 +476,9 @@ draw_bars(GString *out, const struct svg_chart *c, const struct scale *sc)
 			if (c->stacked)
 				g_array_index(base, double, j) += y;
 			svgf(out,
-					       "<rect class=\"pt bar\" x=\"%n\" y=\"%n\" width=\"%n\" "
-					       "height=\"%n\">",
-					       xa + gap / 2, ya, MAX(w - gap, 0.6), MAX(yb - ya, 0));
+			     "<rect class=\"pt bar\" x=\"%n\" y=\"%n\" width=\"%n\" "
+			     "height=\"%n\">",
+			     xa + gap / 2, ya, MAX(w - gap, 0.6), MAX(yb - ya, 0));
 			GString *t = g_string_new(NULL);
 			char *when = web_format_local(c->req, x, c->x_fmt);
 			g_string_append_printf(t, "%s \xc2\xb7 %s: ", when, s->name);
@@ -558,9 +560,9 @@ svg_chart_render(GString *out, const struct svg_chart *c)
 	draw_y_axis(out, &sc, step);
 	draw_x_axis(out, c, &sc);
 	svgf(out,
-			       "<rect class=\"frame\" x=\"%n\" y=\"%n\" width=\"%n\" "
-			       "height=\"%n\"/>",
-			       sc.px0, sc.py0, sc.px1 - sc.px0, sc.py1 - sc.py0);
+	     "<rect class=\"frame\" x=\"%n\" y=\"%n\" width=\"%n\" "
+	     "height=\"%n\"/>",
+	     sc.px0, sc.py0, sc.px1 - sc.px0, sc.py1 - sc.py0);
 	if (c->kind == SVG_BARS)
 		draw_bars(out, c, &sc);
 	else
@@ -572,9 +574,9 @@ svg_chart_render(GString *out, const struct svg_chart *c)
 		double x = sx(&sc, m->x);
 		html(out, "<g class=\"marker %s\">", m->css);
 		svgf(out,
-				       "<line x1=\"%n\" x2=\"%n\" y1=\"%n\" y2=\"%n\"/>"
-				       "<path class=\"pt\" d=\"M%n %n l-5 -9 h10 z\"/>",
-				       x, x, sc.py0, sc.py1, x, sc.py0 + 9);
+		     "<line x1=\"%n\" x2=\"%n\" y1=\"%n\" y2=\"%n\"/>"
+		     "<path class=\"pt\" d=\"M%n %n l-5 -9 h10 z\"/>",
+		     x, x, sc.py0, sc.py1, x, sc.py0 + 9);
 		html(out, "<title>%s</title></g>", m->title);
 	}
 	g_string_append(out, "</svg>");

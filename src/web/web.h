@@ -30,34 +30,36 @@ struct web_metrics;
 /* [web] settings; every one has a default (web_settings_default).  Strings
  * are borrowed during web_server_start / web_server_reload (copied). */
 struct web_settings {
-	bool enabled;                    /* enabled; default true */
-	const char *listen;              /* ADDR:PORT ([v6]:PORT); default 127.0.0.1:8080; port 0: any */
-	const char *db_path;             /* the database (opened read-only); required */
-	const char *tls_cert_file;       /* PEM; HTTPS when both are set */
+	bool enabled;		   /* enabled; default true */
+	const char *listen;	   /* ADDR:PORT ([v6]:PORT); default 127.0.0.1:8080; port 0: any */
+	const char *db_path;	   /* the database (opened read-only); required */
+	const char *tls_cert_file; /* PEM; HTTPS when both are set */
 	const char *tls_key_file;
-	const char *users_file;          /* "name:crypt(3) hash" lines; Basic auth when set */
-	const char *display_timezone;    /* IANA name ("Europe/Berlin"), "UTC", or NULL/"": local */
-	bool allow_insecure_remote;      /* non-loopback without TLS+auth; default false */
-	const char *allowed_hosts;       /* extra Host names (comma/space separated); "*": any */
-	const char *assets_dir;          /* NULL: embedded templates/CSS/JS; else read from here */
-	unsigned max_connections;        /* total; default 64 */
+	const char *users_file;		 /* "name:crypt(3) hash" lines; Basic auth when set */
+	const char *display_timezone;	 /* IANA name ("Europe/Berlin"), "UTC", or NULL/"": local */
+	bool allow_insecure_remote;	 /* non-loopback without TLS+auth; default false */
+	const char *allowed_hosts;	 /* extra Host names (comma/space separated); "*": any */
+	const char *assets_dir;		 /* NULL: embedded templates/CSS/JS; else read from here */
+	unsigned max_connections;	 /* total; default 64 */
 	unsigned max_connections_per_ip; /* default 16 */
-	unsigned connection_timeout;     /* idle seconds; default 30 */
-	unsigned threads;                /* worker threads (and DB connections); default 4 */
-	size_t max_request_size;         /* request line + headers (per-connection memory); default 32 KiB */
-	size_t max_url_length;           /* default 2048 */
-	unsigned max_query_params;       /* default 32 */
-	size_t max_post_size;            /* form body; default 4096 */
-	unsigned page_size;              /* rows per page by default; default 100 */
-	unsigned max_page_size;          /* per_page upper bound; default 1000 */
-	unsigned recent_days;            /* window of "recent" pages/day and errors; default 30 */
-	double overdue_factor;           /* overdue when age > factor x sending interval; default 2 */
-	unsigned overdue_default_hours;  /* sending interval assumed with one snapshot; default 168 */
-	unsigned attention_days;         /* attention page: new devices and events; default 7 */
-	unsigned max_api_points;         /* rows in one counters/supplies answer; default 100000 */
-	unsigned auth_cache_seconds;     /* verified Basic credentials kept; default 300 */
-	size_t db_cache_size;            /* SQLite page cache per connection; default 32 MiB */
-	size_t db_mmap_size;             /* SQLite memory map per connection; default 1 GiB */
+	unsigned connection_timeout;	 /* idle seconds; default 30 */
+	unsigned threads;		 /* worker threads (and DB connections); default 4 */
+	size_t
+	    max_request_size;  /* request line + headers (per-connection memory); default 32 KiB */
+	size_t max_url_length; /* default 2048 */
+	unsigned max_query_params; /* default 32 */
+	size_t max_post_size;	   /* form body; default 4096 */
+	unsigned page_size;	   /* rows per page by default; default 100 */
+	unsigned max_page_size;	   /* per_page upper bound; default 1000 */
+	unsigned recent_days;	   /* window of "recent" pages/day and errors; default 30 */
+	double overdue_factor;	   /* overdue when age > factor x sending interval; default 2 */
+	unsigned
+	    overdue_default_hours;   /* sending interval assumed with one snapshot; default 168 */
+	unsigned attention_days;     /* attention page: new devices and events; default 7 */
+	unsigned max_api_points;     /* rows in one counters/supplies answer; default 100000 */
+	unsigned auth_cache_seconds; /* verified Basic credentials kept; default 300 */
+	size_t db_cache_size;	     /* SQLite page cache per connection; default 32 MiB */
+	size_t db_mmap_size;	     /* SQLite memory map per connection; default 1 GiB */
 };
 
 void web_settings_default(struct web_settings *settings);
@@ -81,7 +83,7 @@ void web_metrics_histogram(struct web_metrics *metrics, const char *name, const 
 			   double sum);
 
 struct web_hooks {
-	web_metrics_hook *metrics;  /* NULL: no daemon metrics */
+	web_metrics_hook *metrics; /* NULL: no daemon metrics */
 	void *context;
 };
 
@@ -96,8 +98,8 @@ int web_settings_check(const struct web_settings *settings, char **error_r);
  * by then) and starts serving.  web_server_start does both. */
 int web_server_new(const struct web_settings *settings, struct web_server **server_r,
 		   char **error_r);
-int web_server_run(struct web_server *server, struct intake *intake,
-		   const struct web_hooks *hooks, char **error_r);
+int web_server_run(struct web_server *server, struct intake *intake, const struct web_hooks *hooks,
+		   char **error_r);
 
 /* Starts the server: checks the settings (a non-loopback listen without
  * TLS and users refuses to start unless allow_insecure_remote), binds,

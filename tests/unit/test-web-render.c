@@ -36,13 +36,13 @@ test_escape(void)
 	static const struct {
 		const char *in, *want;
 	} cases[] = {
-		{ "plain", "plain" },
-		{ "<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;" },
-		{ "a\"b'c&d", "a&quot;b&apos;c&amp;d" },
-		{ "tab\tnew\nline", "tab\tnew\nline" },
-		{ "bell\x07nul", "bell\xef\xbf\xbdnul" },
-		{ "bad \xff utf8", "bad \xef\xbf\xbd utf8" },
-		{ "\xe2\x82\xac ok", "\xe2\x82\xac ok" },
+	    {"plain", "plain"},
+	    {"<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"},
+	    {"a\"b'c&d", "a&quot;b&apos;c&amp;d"},
+	    {"tab\tnew\nline", "tab\tnew\nline"},
+	    {"bell\x07nul", "bell\xef\xbf\xbdnul"},
+	    {"bad \xff utf8", "bad \xef\xbf\xbd utf8"},
+	    {"\xe2\x82\xac ok", "\xe2\x82\xac ok"},
 	};
 	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
 		GString *out = g_string_new(NULL);
@@ -54,12 +54,18 @@ test_escape(void)
 	GString *out = g_string_new(NULL);
 	html(out, "<a href=\"/devices/%U\" title=\"%s\">%s %R %d %u %L %N %F %%</a>", "a/b c\"",
 	     "q\"><x", NULL, "<b>", -3, 7u, (int64_t)-12, (int64_t)1234567, 2.25);
-	g_assert_cmpstr(out->str, ==,
-			"<a href=\"/devices/a%2Fb%20c%22\" title=\"q&quot;&gt;&lt;x\"> <b> -3 7 -12 "
-			"1\xe2\x80\xaf" "234\xe2\x80\xaf" "567 2.2 %</a>");
+	g_assert_cmpstr(
+	    out->str, ==,
+	    "<a href=\"/devices/a%2Fb%20c%22\" title=\"q&quot;&gt;&lt;x\"> <b> -3 7 -12 "
+	    "1\xe2\x80\xaf"
+	    "234\xe2\x80\xaf"
+	    "567 2.2 %</a>");
 	g_string_truncate(out, 0);
 	html(out, "%N|%N|%F", (int64_t)SNAPSHOT_ABSENT, (int64_t)-1000, NAN);
-	g_assert_cmpstr(out->str, ==, "\xe2\x80\x93|\xe2\x88\x92" "1\xe2\x80\xaf" "000|\xe2\x80\x93");
+	g_assert_cmpstr(out->str, ==,
+			"\xe2\x80\x93|\xe2\x88\x92"
+			"1\xe2\x80\xaf"
+			"000|\xe2\x80\x93");
 	g_string_free(out, TRUE);
 }
 
@@ -76,7 +82,8 @@ test_utc_parse(void)
 	}
 	g_rand_free(r);
 	/* Not our form: the general parser decides. */
-	g_assert_cmpint(web_utc_unix("2025-03-09T11:57:47+01:00"), ==, web_utc_unix("2025-03-09T10:57:47Z"));
+	g_assert_cmpint(web_utc_unix("2025-03-09T11:57:47+01:00"), ==,
+			web_utc_unix("2025-03-09T10:57:47Z"));
 	g_assert_cmpint(web_utc_unix("2025-13-09T11:57:47Z"), ==, 0);
 	g_assert_cmpint(web_utc_unix("garbage"), ==, 0);
 	g_assert_cmpint(web_utc_unix(NULL), ==, 0);
@@ -85,12 +92,12 @@ test_utc_parse(void)
 static void
 test_local_format(void)
 {
-	const char *zones[] = { "UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata",
-				"Australia/Lord_Howe", "Pacific/Chatham" };
+	const char *zones[] = {"UTC",	       "Europe/Berlin",	      "America/New_York",
+			       "Asia/Kolkata", "Australia/Lord_Howe", "Pacific/Chatham"};
 	GRand *r = g_rand_new_with_seed(7);
 	for (size_t z = 0; z < G_N_ELEMENTS(zones); z++) {
 		struct web_config *c = config_with_tz(zones[z]);
-		struct web_request req = { .config = c };
+		struct web_request req = {.config = c};
 		for (int i = 0; i < 3000; i++) {
 			int64_t t = (int64_t)g_rand_double_range(r, 0.0, 4102444800.0);
 			for (int f = 0; f < 2; f++) {
@@ -120,11 +127,15 @@ test_buckets(void)
 	int64_t t = web_utc_unix("2025-03-30T12:00:00Z");
 	int64_t day = web_bucket_start(tz, WEB_INTERVAL_DAY, t);
 	g_assert_cmpint(day, ==, web_utc_unix("2025-03-29T23:00:00Z"));
-	g_assert_cmpint(web_bucket_next(tz, WEB_INTERVAL_DAY, day), ==, web_utc_unix("2025-03-30T22:00:00Z"));
-	g_assert_cmpint(web_bucket_start(tz, WEB_INTERVAL_WEEK, t), ==, web_utc_unix("2025-03-23T23:00:00Z"));
-	g_assert_cmpint(web_bucket_start(tz, WEB_INTERVAL_MONTH, t), ==, web_utc_unix("2025-02-28T23:00:00Z"));
-	g_assert_cmpint(web_bucket_next(tz, WEB_INTERVAL_MONTH, web_bucket_start(tz, WEB_INTERVAL_MONTH, t)),
-			==, web_utc_unix("2025-03-31T22:00:00Z"));
+	g_assert_cmpint(web_bucket_next(tz, WEB_INTERVAL_DAY, day), ==,
+			web_utc_unix("2025-03-30T22:00:00Z"));
+	g_assert_cmpint(web_bucket_start(tz, WEB_INTERVAL_WEEK, t), ==,
+			web_utc_unix("2025-03-23T23:00:00Z"));
+	g_assert_cmpint(web_bucket_start(tz, WEB_INTERVAL_MONTH, t), ==,
+			web_utc_unix("2025-02-28T23:00:00Z"));
+	g_assert_cmpint(
+	    web_bucket_next(tz, WEB_INTERVAL_MONTH, web_bucket_start(tz, WEB_INTERVAL_MONTH, t)),
+	    ==, web_utc_unix("2025-03-31T22:00:00Z"));
 	g_assert_cmpint(web_bucket_start(tz, WEB_INTERVAL_SNAPSHOT, t), ==, t);
 	/* Every instant lies in [start, next) of its bucket. */
 	for (int64_t x = t - 40 * 86400; x < t + 40 * 86400; x += 3607)
@@ -152,17 +163,17 @@ test_levels_and_names(void)
 		bool brief;
 		const char *want;
 	} names[] = {
-		{ "K", "black", NULL, "tonerCartridge", true, "Black" },
-		{ "K", "black", NULL, "tonerCartridge", false, "Black toner" },
-		{ "cyanDrum", "cyan", NULL, "imageDrum", false, "Cyan drum" },
-		{ "maintenanceKit", NULL, NULL, "maintenanceKit", true, "Maintenance kit" },
-		{ "fuser", NULL, "Fuser Kit", "fuser", false, "Fuser Kit" },
-		{ "blackToner", "black", "Black Cartridge", NULL, false, "Black Cartridge" },
-		{ "transferKit", NULL, NULL, NULL, false, "Transfer kit" },
+	    {"K", "black", NULL, "tonerCartridge", true, "Black"},
+	    {"K", "black", NULL, "tonerCartridge", false, "Black toner"},
+	    {"cyanDrum", "cyan", NULL, "imageDrum", false, "Cyan drum"},
+	    {"maintenanceKit", NULL, NULL, "maintenanceKit", true, "Maintenance kit"},
+	    {"fuser", NULL, "Fuser Kit", "fuser", false, "Fuser Kit"},
+	    {"blackToner", "black", "Black Cartridge", NULL, false, "Black Cartridge"},
+	    {"transferKit", NULL, NULL, NULL, false, "Transfer kit"},
 	};
 	for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
-		char *n = web_supply_name(names[i].key, names[i].color, names[i].desc, names[i].type,
-					  names[i].brief);
+		char *n = web_supply_name(names[i].key, names[i].color, names[i].desc,
+					  names[i].type, names[i].brief);
 		g_assert_cmpstr(n, ==, names[i].want);
 		g_free(n);
 	}
@@ -172,7 +183,7 @@ static void
 test_chart(void)
 {
 	struct web_config *c = config_with_tz("UTC");
-	struct web_request req = { .config = c };
+	struct web_request req = {.config = c};
 	struct svg_chart ch;
 	svg_chart_init(&ch, SVG_LINE, "t", "Title <x>", "pages", &req);
 	struct svg_series *s = svg_series_new("Total \"all\"", "s-total");
@@ -193,11 +204,12 @@ test_chart(void)
 		hov++;
 	g_assert_cmpuint(hov, >, 100);
 	g_assert_cmpuint(hov, <=, 160);
-	GRegex *hover = g_regex_new("<title>2025-01-0[1-3]\nTotal &quot;all&quot;: 10[0-9.]+ pages</title>",
-				    0, 0, NULL);
+	GRegex *hover = g_regex_new(
+	    "<title>2025-01-0[1-3]\nTotal &quot;all&quot;: 10[0-9.]+ pages</title>", 0, 0, NULL);
 	g_assert_true(g_regex_match(hover, out->str, 0, NULL));
 	g_regex_unref(hover);
-	g_assert_nonnull(strstr(out->str, "<title>2026-02-04\nTotal &quot;all&quot;: 5189.5 pages</title>"));
+	g_assert_nonnull(
+	    strstr(out->str, "<title>2026-02-04\nTotal &quot;all&quot;: 5189.5 pages</title>"));
 	/* Every other month as ticks over 400 days; ASCII numbers with at most one decimal. */
 	g_assert_nonnull(strstr(out->str, ">Mar 2025</text>"));
 	GRegex *num = g_regex_new("=\"-?[0-9]+(\\.[0-9])?\"", 0, 0, NULL);

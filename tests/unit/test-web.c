@@ -146,7 +146,8 @@ read_file(const char *path, gsize *len_r)
 static void
 write_xss_mail(const char *path)
 {
-	char *xml_path = g_build_filename(g_getenv("SK_TESTDATA"), "xml", "variant-fs-noprefix.xml", NULL);
+	char *xml_path =
+	    g_build_filename(g_getenv("SK_TESTDATA"), "xml", "variant-fs-noprefix.xml", NULL);
 	char *xml = read_file(xml_path, NULL);
 	GString *doc = g_string_new(xml);
 	g_string_replace(doc, "NOPFX00001", XSS_SERIAL, 0);
@@ -185,15 +186,16 @@ build_database(void)
 	char *xss = g_build_filename(tmpdir, "xss.eml", NULL);
 	write_xss_mail(xss);
 	char *ex[3];
-	const char *names[] = { "futuresmart-color-mfp.eml", "futuresmart-mfp.eml", "legacy-color-mfp.eml" };
+	const char *names[] = {"futuresmart-color-mfp.eml", "futuresmart-mfp.eml",
+			       "legacy-color-mfp.eml"};
 	for (int i = 0; i < 3; i++)
 		ex[i] = g_build_filename(testdata, "examples", names[i], NULL);
-	const char *argv[] = { prog, "import", "--db", db_path, ex[0], ex[1], ex[2], xss, NULL };
+	const char *argv[] = {prog, "import", "--db", db_path, ex[0], ex[1], ex[2], xss, NULL};
 	char *out = NULL, *err = NULL;
 	int status = 0;
 	GError *gerr = NULL;
-	if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status,
-			  &gerr))
+	if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
+			  &status, &gerr))
 		g_error("cannot run %s: %s", prog, gerr->message);
 	if (!g_spawn_check_wait_status(status, NULL))
 		g_error("snapkeep import failed: %s %s", out, err);
@@ -237,11 +239,12 @@ test_fleet(void)
 	g_assert_false(has_header(&r, "unsafe-inline"));
 	g_assert_true(has_header(&r, "x-content-type-options: nosniff"));
 	g_assert_true(has_header(&r, "server-timing: app;dur="));
-	for (const char *const *s = (const char *const[]){ "PHB4165700", "PHB0336102", "PHB6820301",
-							    XSS_SERIAL, NULL };
+	for (const char *const *s =
+		 (const char *const[]){"PHB4165700", "PHB0336102", "PHB6820301", XSS_SERIAL, NULL};
 	     *s != NULL; s++)
 		g_assert_nonnull(strstr(r.body->str, *s));
-	g_assert_nonnull(strstr(r.body->str, "116\xe2\x80\xaf" "606"));
+	g_assert_nonnull(strstr(r.body->str, "116\xe2\x80\xaf"
+					     "606"));
 	resp_clear(&r);
 
 	/* Filters, sorting and paging. */
@@ -250,7 +253,8 @@ test_fleet(void)
 	g_assert_nonnull(strstr(r.body->str, "PHB6820301"));
 	g_assert_null(strstr(r.body->str, "PHB4165700"));
 	resp_clear(&r);
-	get("/?model=HP+Color+LaserJet+Enterprise+MFP+M578&sort=total&order=desc&per_page=1&page=2", &r);
+	get("/?model=HP+Color+LaserJet+Enterprise+MFP+M578&sort=total&order=desc&per_page=1&page=2",
+	    &r);
 	g_assert_cmpint(r.status, ==, 200);
 	g_assert_nonnull(strstr(r.body->str, "PHB0336102"));
 	g_assert_null(strstr(r.body->str, "/devices/PHB6820301\""));
@@ -276,7 +280,7 @@ static void
 test_escaping(void)
 {
 	struct resp r;
-	const char *paths[] = { "/", "/devices/" XSS_SERIAL, "/attention", "/intake", NULL };
+	const char *paths[] = {"/", "/devices/" XSS_SERIAL, "/attention", "/intake", NULL};
 	for (int i = 0; paths[i] != NULL; i++) {
 		get(paths[i], &r);
 		g_assert_cmpint(r.status, ==, 200);
@@ -284,7 +288,8 @@ test_escaping(void)
 		g_assert_null(strstr(r.body->str, "<img src=x"));
 		g_assert_null(strstr(r.body->str, "<b>bold</b>"));
 		if (i < 2) {
-			g_assert_nonnull(strstr(r.body->str, "&lt;script&gt;alert(1)&lt;/script&gt;"));
+			g_assert_nonnull(
+			    strstr(r.body->str, "&lt;script&gt;alert(1)&lt;/script&gt;"));
 			g_assert_nonnull(strstr(r.body->str, "Evil&quot;&gt;&lt;img src=x"));
 		}
 		resp_clear(&r);
@@ -362,7 +367,8 @@ test_snapshot(void)
 	g_assert_cmpint(r.status, ==, 200);
 	g_assert_true(has_header(&r, "sandbox"));
 	g_assert_true(has_header(&r, "attachment"));
-	char *ex = g_build_filename(g_getenv("SK_TESTDATA"), "examples", "futuresmart-mfp.eml", NULL);
+	char *ex =
+	    g_build_filename(g_getenv("SK_TESTDATA"), "examples", "futuresmart-mfp.eml", NULL);
 	gsize len = 0;
 	char *want = read_file(ex, &len);
 	g_assert_cmpuint(r.body->len, ==, len);
@@ -423,10 +429,12 @@ test_api(void)
 	n = parse_json(&r);
 	a = json_object_get_array_member(obj(n), "devices");
 	g_assert_cmpint(json_array_get_length(a), ==, 2);
-	g_assert_cmpstr(json_object_get_string_member(json_array_get_object_element(a, 0), "serial"), ==,
-			"PHB6820301");
-	g_assert_cmpstr(json_object_get_string_member(json_array_get_object_element(a, 1), "serial"), ==,
-			"PHB4165700");
+	g_assert_cmpstr(
+	    json_object_get_string_member(json_array_get_object_element(a, 0), "serial"), ==,
+	    "PHB6820301");
+	g_assert_cmpstr(
+	    json_object_get_string_member(json_array_get_object_element(a, 1), "serial"), ==,
+	    "PHB4165700");
 	json_node_unref(n);
 	resp_clear(&r);
 
@@ -454,13 +462,15 @@ test_api(void)
 	n = parse_json(&r);
 	a = json_object_get_array_member(obj(n), "points");
 	g_assert_cmpint(json_array_get_length(a), ==, 1);
-	JsonObject *c = json_object_get_object_member(json_array_get_object_element(a, 0), "counters");
+	JsonObject *c =
+	    json_object_get_object_member(json_array_get_object_element(a, 0), "counters");
 	g_assert_cmpint(json_object_get_int_member(c, "TotalImpressions"), ==, 116606);
 	json_node_unref(n);
 	resp_clear(&r);
 	get("/api/devices/PHB4165700/counters?from=2025-04-01", &r);
 	n = parse_json(&r);
-	g_assert_cmpint(json_array_get_length(json_object_get_array_member(obj(n), "points")), ==, 0);
+	g_assert_cmpint(json_array_get_length(json_object_get_array_member(obj(n), "points")), ==,
+			0);
 	json_node_unref(n);
 	resp_clear(&r);
 	get("/api/devices/PHB4165700/counters?from=yesterday", &r);
@@ -475,15 +485,18 @@ test_api(void)
 
 	get("/api/devices/PHB4165700/supplies", &r);
 	n = parse_json(&r);
-	g_assert_cmpint(json_array_get_length(json_object_get_array_member(obj(n), "supplies")), ==, 2);
-	g_assert_cmpint(json_array_get_length(json_object_get_array_member(obj(n), "history")), ==, 2);
+	g_assert_cmpint(json_array_get_length(json_object_get_array_member(obj(n), "supplies")), ==,
+			2);
+	g_assert_cmpint(json_array_get_length(json_object_get_array_member(obj(n), "history")), ==,
+			2);
 	json_node_unref(n);
 	resp_clear(&r);
 
 	get("/api/devices/PHB6820301/events?per_page=3&page=2", &r);
 	n = parse_json(&r);
 	g_assert_cmpint(json_object_get_int_member(obj(n), "total"), ==, 9);
-	g_assert_cmpint(json_array_get_length(json_object_get_array_member(obj(n), "events")), ==, 3);
+	g_assert_cmpint(json_array_get_length(json_object_get_array_member(obj(n), "events")), ==,
+			3);
 	json_node_unref(n);
 	resp_clear(&r);
 	get("/api/devices/PHB6820301/events?log=info", &r);
@@ -524,7 +537,8 @@ test_csv(void)
 	g_assert_cmpint(r.status, ==, 200);
 	lines = g_strsplit(r.body->str, "\r\n", -1);
 	g_assert_cmpstr(lines[0], ==,
-			"serial,model,hostname,counter,start_taken_utc,start_value,end_taken_utc,end_value,difference");
+			"serial,model,hostname,counter,start_taken_utc,start_value,end_taken_utc,"
+			"end_value,difference");
 	g_assert_cmpuint(g_strv_length(lines), ==, 6);
 	bool found = false;
 	for (char **l = lines; *l != NULL; l++)
@@ -554,12 +568,15 @@ test_metrics(void)
 	get("/metrics", &r);
 	g_assert_cmpint(r.status, ==, 200);
 	g_assert_true(has_header(&r, "text/plain; version=0.0.4"));
-	g_assert_nonnull(strstr(r.body->str,
-				"snapkeep_device_total_impressions{serial=\"PHB4165700\",model=\"HP LaserJet Enterprise MFP M631\"} 116606\n"));
+	g_assert_nonnull(
+	    strstr(r.body->str, "snapkeep_device_total_impressions{serial=\"PHB4165700\",model="
+				"\"HP LaserJet Enterprise MFP M631\"} 116606\n"));
 	g_assert_nonnull(strstr(r.body->str, "snapkeep_devices 4\n"));
-	g_assert_nonnull(strstr(r.body->str, "model=\"Evil\\\"><img src=x onerror=alert(2)> 9000\""));
+	g_assert_nonnull(
+	    strstr(r.body->str, "model=\"Evil\\\"><img src=x onerror=alert(2)> 9000\""));
 	/* Every sample's family was announced just before, once. */
-	GRegex *sample = g_regex_new("^([a-zA-Z_:][a-zA-Z0-9_:]*)(\\{.*\\})? (-?[0-9.e+]+|NaN|[+-]Inf)$", 0, 0, NULL);
+	GRegex *sample = g_regex_new(
+	    "^([a-zA-Z_:][a-zA-Z0-9_:]*)(\\{.*\\})? (-?[0-9.e+]+|NaN|[+-]Inf)$", 0, 0, NULL);
 	GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	char **lines = g_strsplit(r.body->str, "\n", -1);
 	char *family = NULL;
