@@ -197,186 +197,295 @@ cmp_model(gconstpointer a, gconstpointer b)
 	return g_ascii_strcasecmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The four queries behind the fleet table, over every device (one == 0)
+ * or one device (the incremental update). */
+enum fleet_query { FQ_DEVICES, FQ_SUPPLIES, FQ_PPD, FQ_ERRORS, FQ_N };
+
+static const char *const fleet_sql[FQ_N] = {
+    "SELECT device_id, serial, model, product_number, hostname, ip_address, firmware,"
+    " last_snapshot_utc, first_seen_utc, snapshot_count, total_impressions,"
+    " last_snapshot_id FROM device_status",
+    /* The lowest current supply of each device. */
+    "SELECT device_id, supply, color, level_percent, state, low_threshold, type"
+    " FROM supply_status",
+    /* Pages per day over the recent window. */
+    "SELECT d.id, s.taken_utc, c.value FROM devices d"
+    " JOIN snapshots s ON s.id = COALESCE("
+    "  (SELECT s2.id FROM snapshots s2 WHERE s2.device_id = d.id"
+    "    AND s2.taken_utc <= strftime('%Y-%m-%dT%H:%M:%SZ', d.last_snapshot_utc, ?1)"
+    "    ORDER BY s2.taken_utc DESC LIMIT 1),"
+    "  (SELECT s3.id FROM snapshots s3 WHERE s3.device_id = d.id"
+    "    ORDER BY s3.taken_utc LIMIT 1))"
+    " JOIN counters c ON c.snapshot_id = s.id AND c.name_id ="
+    "  (SELECT id FROM counter_names WHERE name = 'TotalImpressions')",
+    /* Recent error events, and the latest one. */
+    "SELECT d.id, (SELECT count(*) FROM events e WHERE e.device_id = d.id"
+    "   AND e.occurred_utc >= strftime('%Y-%m-%dT%H:%M:%SZ', d.last_snapshot_utc, ?1)"
+    "   AND COALESCE(e.log, '') <> 'info') AS n,"
+    " (SELECT e.id FROM events e WHERE e.device_id = d.id"
+    "   AND e.occurred_utc >= strftime('%Y-%m-%dT%H:%M:%SZ', d.last_snapshot_utc, ?1)"
+    "   AND COALESCE(e.log, '') <> 'info' ORDER BY e.occurred_utc DESC LIMIT 1) AS last"
+    " FROM devices d",
+};
+/* Appended for one device. */
+static const char *const fleet_where[FQ_N] = {
+    " WHERE device_id = ?2",
+    " WHERE device_id = ?2",
+    " WHERE d.id = ?2",
+    " WHERE d.id = ?2",
+};
+
+/* A full rebuild once more devices than this changed since the last one. */
+#define FLEET_INCREMENTAL_MAX 2000
+
+static struct web_fleet_row *
+row_ref(struct web_fleet_row *r)
+{
+	g_atomic_int_inc(&r->refs);
+	return r;
+}
+
+static void
+row_unref(gpointer p)
+{
+	struct web_fleet_row *r = p;
+	if (g_atomic_int_dec_and_test(&r->refs))
+		row_free(r);
+}
+
+static void
+row_from_device(struct web_fleet_row *r, sqlite3_stmt *st)
+{
+	r->device_id = sqlite3_column_int64(st, 0);
+	r->serial = web_col_text(st, 1);
+	r->model = web_col_text(st, 2);
+	r->product_number = web_col_text(st, 3);
+	r->hostname = web_col_text(st, 4);
+	r->ip_address = web_col_text(st, 5);
+	r->firmware = web_col_text(st, 6);
+	r->last_snapshot_utc = web_col_text(st, 7);
+	r->last_unix = web_utc_unix(r->last_snapshot_utc);
+	char *first = web_col_text(st, 8);
+	r->first_unix = web_utc_unix(first);
+	g_free(first);
+	r->snapshot_count = sqlite3_column_int64(st, 9);
+	r->total = web_col_int(st, 10);
+	r->last_snapshot_id = web_col_int(st, 11);
+	r->pages_per_day = NAN;
+	r->low_supply_level = SNAPSHOT_ABSENT;
+	r->low_supply_threshold = SNAPSHOT_ABSENT;
+	if (r->snapshot_count >= 2 && r->last_unix > r->first_unix)
+		r->interval_s = (r->last_unix - r->first_unix) / (r->snapshot_count - 1);
+	if (r->serial == NULL)
+		r->serial = g_strdup("");
+	GString *hay = g_string_new(NULL);
+	const char *parts[] = {r->serial,   r->model,	   r->product_number,
+			       r->hostname, r->ip_address, r->firmware};
+	for (size_t i = 0; i < G_N_ELEMENTS(parts); i++)
+		if (parts[i] != NULL)
+			g_string_append_printf(hay, "%s\x1f", parts[i]);
+	char *valid = g_utf8_make_valid(hay->str, -1);
+	r->haystack = g_utf8_casefold(valid, -1);
+	g_free(valid);
+	g_string_free(hay, TRUE);
+}
+
+static void
+row_add_supply(struct web_fleet_row *r, sqlite3_stmt *st)
+{
+	int64_t level = web_col_int(st, 3);
+	const char *state = (const char *)sqlite3_column_text(st, 4);
+	if (r->low_supply != NULL &&
+	    supply_rank(level, state) >= supply_rank(r->low_supply_level, r->low_supply_state))
+		return;
+	g_free(r->low_supply);
+	g_free(r->low_supply_color);
+	g_free(r->low_supply_state);
+	g_free(r->low_supply_type);
+	r->low_supply_type = web_col_text(st, 6);
+	r->low_supply = web_col_text(st, 1);
+	r->low_supply_color = web_col_text(st, 2);
+	r->low_supply_level = level;
+	r->low_supply_state = g_strdup(state);
+	r->low_supply_threshold = web_col_int(st, 5);
+}
+
+static void
+row_add_ppd(struct web_fleet_row *r, sqlite3_stmt *st)
+{
+	if (r->total == SNAPSHOT_ABSENT)
+		return;
+	int64_t then = web_utc_unix((const char *)sqlite3_column_text(st, 1));
+	int64_t v = sqlite3_column_int64(st, 2);
+	if (r->last_unix - then >= 3600)
+		r->pages_per_day = (double)(r->total - v) * 86400.0 / (double)(r->last_unix - then);
+}
+
+/* Loads the rows of every device (ids NULL) or of the devices in ids into
+ * out (new rows, refs 1).  Inside the caller's read transaction. */
 static int
-fleet_build(sqlite3 *db, unsigned recent_days, struct web_fleet **fleet_r, char **error_r)
+fleet_load(sqlite3 *db, unsigned recent_days, GArray *ids, GPtrArray *out, char **error_r)
+{
+	GHashTable *by_id = g_hash_table_new(g_int64_hash, g_int64_equal);
+	sqlite3_stmt *st[FQ_N] = {NULL};
+	sqlite3_stmt *ev = NULL;
+	char window[32];
+	int ret = -1, rc;
+
+	g_snprintf(window, sizeof(window), "-%u days", recent_days);
+	for (int q = 0; q < FQ_N; q++) {
+		char *sql = g_strconcat(fleet_sql[q], ids != NULL ? fleet_where[q] : "", NULL);
+		int r = prepare(db, sql, &st[q], error_r);
+		g_free(sql);
+		if (r < 0)
+			goto out;
+		if (q == FQ_PPD || q == FQ_ERRORS)
+			sqlite3_bind_text(st[q], 1, window, -1, SQLITE_STATIC);
+	}
+	if (prepare(db, "SELECT code, description FROM events WHERE id = ?", &ev, error_r) < 0)
+		goto out;
+
+	guint runs = ids != NULL ? ids->len : 1;
+	for (int q = 0; q < FQ_N; q++) {
+		for (guint k = 0; k < runs; k++) {
+			if (ids != NULL)
+				sqlite3_bind_int64(st[q], 2, g_array_index(ids, int64_t, k));
+			while ((rc = sqlite3_step(st[q])) == SQLITE_ROW) {
+				int64_t id = sqlite3_column_int64(st[q], 0);
+				struct web_fleet_row *r = g_hash_table_lookup(by_id, &id);
+				if (q == FQ_DEVICES) {
+					r = g_new0(struct web_fleet_row, 1);
+					r->refs = 1;
+					row_from_device(r, st[q]);
+					g_ptr_array_add(out, r);
+					g_hash_table_insert(by_id, &r->device_id, r);
+					continue;
+				}
+				if (r == NULL)
+					continue;
+				if (q == FQ_SUPPLIES) {
+					row_add_supply(r, st[q]);
+				} else if (q == FQ_PPD) {
+					row_add_ppd(r, st[q]);
+				} else {
+					r->recent_errors = sqlite3_column_int64(st[q], 1);
+					if (sqlite3_column_type(st[q], 2) != SQLITE_NULL) {
+						sqlite3_bind_int64(ev, 1,
+								   sqlite3_column_int64(st[q], 2));
+						if (sqlite3_step(ev) == SQLITE_ROW) {
+							r->last_error_code = web_col_text(ev, 0);
+							r->last_error_text = web_col_text(ev, 1);
+						}
+						sqlite3_reset(ev);
+					}
+				}
+			}
+			if (rc != SQLITE_DONE) {
+				*error_r = g_strdup_printf("fleet: %s", sqlite3_errmsg(db));
+				goto out;
+			}
+			sqlite3_reset(st[q]);
+		}
+	}
+	ret = 0;
+out:
+	for (int q = 0; q < FQ_N; q++)
+		sqlite3_finalize(st[q]);
+	sqlite3_finalize(ev);
+	g_hash_table_destroy(by_id);
+	return ret;
+}
+
+static struct web_fleet *
+fleet_new(GPtrArray *rows)
 {
 	struct web_fleet *f = g_new0(struct web_fleet, 1);
+	GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
+	f->refs = 1;
+	f->rows = rows;
+	f->models = g_ptr_array_new_with_free_func(g_free);
+	for (guint i = 0; i < rows->len; i++) {
+		const struct web_fleet_row *r = rows->pdata[i];
+		if (r->model != NULL && !g_hash_table_contains(seen, r->model)) {
+			g_hash_table_add(seen, r->model);
+			g_ptr_array_add(f->models, g_strdup(r->model));
+		}
+	}
+	g_hash_table_destroy(seen);
+	g_ptr_array_sort(f->models, cmp_model);
+	return f;
+}
+
+/* Builds the fleet table as of the database now, in one read transaction:
+ * from scratch, or from old (built at old_key) by reloading only the
+ * devices that received a snapshot since.  *key_r: max(snapshots.id) of
+ * the state built. */
+static int
+fleet_build(sqlite3 *db, unsigned recent_days, const struct web_fleet *old, int64_t old_key,
+	    struct web_fleet **fleet_r, int64_t *key_r, bool *incremental_r, char **error_r)
+{
 	sqlite3_stmt *st = NULL;
-	GHashTable *by_id = g_hash_table_new(g_int64_hash, g_int64_equal);
-	GHashTable *models = g_hash_table_new(g_str_hash, g_str_equal);
-	char window[32];
-	int64_t t0 = sk_time_now_us();
+	GPtrArray *rows = g_ptr_array_new_with_free_func(row_unref);
+	GArray *changed = NULL;
+	int64_t t0 = sk_time_now_us(), key = 0;
 	int rc;
 
-	f->refs = 1;
-	f->rows = g_ptr_array_new_with_free_func(row_free);
-	f->models = g_ptr_array_new_with_free_func(g_free);
-	g_snprintf(window, sizeof(window), "-%u days", recent_days);
-
+	*incremental_r = false;
 	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
 		*error_r = g_strdup_printf("begin: %s", sqlite3_errmsg(db));
 		goto fail;
 	}
-	if (prepare(
-		db,
-		"SELECT device_id, serial, model, product_number, hostname, ip_address, firmware,"
-		" last_snapshot_utc, first_seen_utc, snapshot_count, total_impressions,"
-		" last_snapshot_id FROM device_status",
-		&st, error_r) < 0)
+	if (prepare(db, "SELECT COALESCE(max(id), 0) FROM snapshots", &st, error_r) < 0)
 		goto fail;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct web_fleet_row *r = g_new0(struct web_fleet_row, 1);
-		r->device_id = sqlite3_column_int64(st, 0);
-		r->serial = web_col_text(st, 1);
-		r->model = web_col_text(st, 2);
-		r->product_number = web_col_text(st, 3);
-		r->hostname = web_col_text(st, 4);
-		r->ip_address = web_col_text(st, 5);
-		r->firmware = web_col_text(st, 6);
-		r->last_snapshot_utc = web_col_text(st, 7);
-		r->last_unix = web_utc_unix(r->last_snapshot_utc);
-		char *first = web_col_text(st, 8);
-		r->first_unix = web_utc_unix(first);
-		g_free(first);
-		r->snapshot_count = sqlite3_column_int64(st, 9);
-		r->total = web_col_int(st, 10);
-		r->last_snapshot_id = web_col_int(st, 11);
-		r->pages_per_day = NAN;
-		r->low_supply_level = SNAPSHOT_ABSENT;
-		r->low_supply_threshold = SNAPSHOT_ABSENT;
-		if (r->snapshot_count >= 2 && r->last_unix > r->first_unix)
-			r->interval_s = (r->last_unix - r->first_unix) / (r->snapshot_count - 1);
-		if (r->serial == NULL)
-			r->serial = g_strdup("");
-		GString *hay = g_string_new(NULL);
-		const char *parts[] = {r->serial,   r->model,	   r->product_number,
-				       r->hostname, r->ip_address, r->firmware};
-		for (size_t i = 0; i < G_N_ELEMENTS(parts); i++)
-			if (parts[i] != NULL)
-				g_string_append_printf(hay, "%s\x1f", parts[i]);
-		char *valid = g_utf8_make_valid(hay->str, -1);
-		r->haystack = g_utf8_casefold(valid, -1);
-		g_free(valid);
-		g_string_free(hay, TRUE);
-		g_ptr_array_add(f->rows, r);
-		g_hash_table_insert(by_id, &r->device_id, r);
-		if (r->model != NULL && !g_hash_table_contains(models, r->model)) {
-			g_hash_table_add(models, r->model);
-			g_ptr_array_add(f->models, g_strdup(r->model));
+	if (sqlite3_step(st) == SQLITE_ROW)
+		key = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+
+	if (old != NULL && old_key <= key) {
+		changed = g_array_new(FALSE, FALSE, sizeof(int64_t));
+		if (prepare(db, "SELECT DISTINCT device_id FROM snapshots WHERE id > ?1 LIMIT ?2",
+			    &st, error_r) < 0)
+			goto fail;
+		sqlite3_bind_int64(st, 1, old_key);
+		sqlite3_bind_int(st, 2, FLEET_INCREMENTAL_MAX + 1);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			int64_t id = sqlite3_column_int64(st, 0);
+			g_array_append_val(changed, id);
 		}
-	}
-	if (step_done(db, st, rc, error_r) < 0)
-		goto fail;
-
-	/* The lowest current supply of each device. */
-	if (prepare(db,
-		    "SELECT device_id, supply, color, level_percent, state, low_threshold, type"
-		    " FROM supply_status",
-		    &st, error_r) < 0)
-		goto fail;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
-		struct web_fleet_row *r = g_hash_table_lookup(by_id, &id);
-		if (r == NULL)
-			continue;
-		int64_t level = web_col_int(st, 3);
-		const char *state = (const char *)sqlite3_column_text(st, 4);
-		if (r->low_supply != NULL &&
-		    supply_rank(level, state) >=
-			supply_rank(r->low_supply_level, r->low_supply_state))
-			continue;
-		g_free(r->low_supply);
-		g_free(r->low_supply_color);
-		g_free(r->low_supply_state);
-		g_free(r->low_supply_type);
-		r->low_supply_type = web_col_text(st, 6);
-		r->low_supply = web_col_text(st, 1);
-		r->low_supply_color = web_col_text(st, 2);
-		r->low_supply_level = level;
-		r->low_supply_state = g_strdup(state);
-		r->low_supply_threshold = web_col_int(st, 5);
-	}
-	if (step_done(db, st, rc, error_r) < 0)
-		goto fail;
-
-	/* Pages per day over the recent window. */
-	if (prepare(
-		db,
-		"SELECT d.id, s.taken_utc, c.value FROM devices d"
-		" JOIN snapshots s ON s.id = COALESCE("
-		"  (SELECT s2.id FROM snapshots s2 WHERE s2.device_id = d.id"
-		"    AND s2.taken_utc <= strftime('%Y-%m-%dT%H:%M:%SZ', d.last_snapshot_utc, ?1)"
-		"    ORDER BY s2.taken_utc DESC LIMIT 1),"
-		"  (SELECT s3.id FROM snapshots s3 WHERE s3.device_id = d.id"
-		"    ORDER BY s3.taken_utc LIMIT 1))"
-		" JOIN counters c ON c.snapshot_id = s.id AND c.name_id ="
-		"  (SELECT id FROM counter_names WHERE name = 'TotalImpressions')",
-		&st, error_r) < 0)
-		goto fail;
-	sqlite3_bind_text(st, 1, window, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
-		struct web_fleet_row *r = g_hash_table_lookup(by_id, &id);
-		if (r == NULL || r->total == SNAPSHOT_ABSENT)
-			continue;
-		int64_t then = web_utc_unix((const char *)sqlite3_column_text(st, 1));
-		int64_t v = sqlite3_column_int64(st, 2);
-		if (r->last_unix - then >= 3600)
-			r->pages_per_day =
-			    (double)(r->total - v) * 86400.0 / (double)(r->last_unix - then);
-	}
-	if (step_done(db, st, rc, error_r) < 0)
-		goto fail;
-
-	/* Recent error events, and the latest one. */
-	if (prepare(
-		db,
-		"SELECT d.id, (SELECT count(*) FROM events e WHERE e.device_id = d.id"
-		"   AND e.occurred_utc >= strftime('%Y-%m-%dT%H:%M:%SZ', d.last_snapshot_utc, ?1)"
-		"   AND COALESCE(e.log, '') <> 'info') AS n,"
-		" (SELECT e.id FROM events e WHERE e.device_id = d.id"
-		"   AND e.occurred_utc >= strftime('%Y-%m-%dT%H:%M:%SZ', d.last_snapshot_utc, ?1)"
-		"   AND COALESCE(e.log, '') <> 'info' ORDER BY e.occurred_utc DESC LIMIT 1) AS last"
-		" FROM devices d",
-		&st, error_r) < 0)
-		goto fail;
-	sqlite3_bind_text(st, 1, window, -1, SQLITE_STATIC);
-	sqlite3_stmt *ev = NULL;
-	if (prepare(db, "SELECT code, description FROM events WHERE id = ?", &ev, error_r) < 0) {
 		sqlite3_finalize(st);
-		goto fail;
-	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
-		struct web_fleet_row *r = g_hash_table_lookup(by_id, &id);
-		if (r == NULL)
-			continue;
-		r->recent_errors = sqlite3_column_int64(st, 1);
-		if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
-			sqlite3_bind_int64(ev, 1, sqlite3_column_int64(st, 2));
-			if (sqlite3_step(ev) == SQLITE_ROW) {
-				r->last_error_code = web_col_text(ev, 0);
-				r->last_error_text = web_col_text(ev, 1);
-			}
-			sqlite3_reset(ev);
+		if (changed->len > FLEET_INCREMENTAL_MAX) {
+			g_array_unref(changed);
+			changed = NULL;
 		}
 	}
-	sqlite3_finalize(ev);
-	if (step_done(db, st, rc, error_r) < 0)
+	if (changed != NULL) {
+		GHashTable *is_changed = g_hash_table_new(g_int64_hash, g_int64_equal);
+		for (guint i = 0; i < changed->len; i++)
+			g_hash_table_add(is_changed, &g_array_index(changed, int64_t, i));
+		for (guint i = 0; i < old->rows->len; i++) {
+			struct web_fleet_row *r = old->rows->pdata[i];
+			if (!g_hash_table_contains(is_changed, &r->device_id))
+				g_ptr_array_add(rows, row_ref(r));
+		}
+		g_hash_table_destroy(is_changed);
+		*incremental_r = true;
+	}
+	if (fleet_load(db, recent_days, changed, rows, error_r) < 0)
 		goto fail;
 	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	if (changed != NULL)
+		g_array_unref(changed);
 
-	g_ptr_array_sort(f->models, cmp_model);
-	g_hash_table_destroy(by_id);
-	g_hash_table_destroy(models);
+	struct web_fleet *f = fleet_new(rows);
 	f->built_us = sk_time_now_us() - t0;
 	*fleet_r = f;
+	*key_r = key;
 	return 0;
 fail:
 	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	g_hash_table_destroy(by_id);
-	g_hash_table_destroy(models);
-	web_fleet_unref(&f);
+	if (changed != NULL)
+		g_array_unref(changed);
+	g_ptr_array_unref(rows);
 	return -1;
 }
 
@@ -395,41 +504,51 @@ web_fleet_get(struct web_request *req, struct web_fleet **fleet_r, char **error_
 		key = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 
-	for (int pass = 0; pass < 2; pass++) {
-		g_mutex_lock(&c->lock);
-		if (c->fleet != NULL && c->key_snapshot == key && c->key_recent == recent) {
-			g_atomic_int_inc(&c->fleet->refs);
-			*fleet_r = c->fleet;
-			g_mutex_unlock(&c->lock);
-			return 0;
-		}
+	g_mutex_lock(&c->lock);
+	if (c->fleet != NULL && c->key_snapshot >= key && c->key_recent == recent) {
+		g_atomic_int_inc(&c->fleet->refs);
+		*fleet_r = c->fleet;
 		g_mutex_unlock(&c->lock);
-		if (pass == 1)
-			break;
-		/* One builder at a time; the others wait and take its result. */
-		g_mutex_lock(&c->build_lock);
-		g_mutex_lock(&c->lock);
-		bool fresh = c->fleet != NULL && c->key_snapshot == key && c->key_recent == recent;
-		g_mutex_unlock(&c->lock);
-		if (!fresh) {
-			struct web_fleet *f = NULL;
-			if (fleet_build(db, recent, &f, error_r) < 0) {
-				g_mutex_unlock(&c->build_lock);
-				return -1;
-			}
-			log_debug("web: event=fleet-built devices=%u us=%" G_GINT64_FORMAT,
-				  f->rows->len, f->built_us);
-			g_mutex_lock(&c->lock);
-			web_fleet_unref(&c->fleet);
-			c->fleet = f;
-			c->key_snapshot = key;
-			c->key_recent = recent;
-			g_mutex_unlock(&c->lock);
-		}
-		g_mutex_unlock(&c->build_lock);
+		return 0;
 	}
-	*error_r = g_strdup("fleet table changed during build");
-	return -1;
+	g_mutex_unlock(&c->lock);
+
+	/* One builder at a time; the others wait and take its result. */
+	g_mutex_lock(&c->build_lock);
+	g_mutex_lock(&c->lock);
+	struct web_fleet *old = NULL;
+	int64_t old_key = c->key_snapshot;
+	if (c->fleet != NULL && c->key_recent == recent) {
+		old = c->fleet;
+		g_atomic_int_inc(&old->refs);
+	}
+	g_mutex_unlock(&c->lock);
+	if (old == NULL || old_key < key) {
+		struct web_fleet *f = NULL;
+		int64_t built_key = 0;
+		bool incremental = false;
+		if (fleet_build(db, recent, old, old_key, &f, &built_key, &incremental, error_r) <
+		    0) {
+			web_fleet_unref(&old);
+			g_mutex_unlock(&c->build_lock);
+			return -1;
+		}
+		log_debug("web: event=fleet-built devices=%u incremental=%s us=%" G_GINT64_FORMAT,
+			  f->rows->len, incremental ? "yes" : "no", f->built_us);
+		g_mutex_lock(&c->lock);
+		web_fleet_unref(&c->fleet);
+		c->fleet = f;
+		c->key_snapshot = built_key;
+		c->key_recent = recent;
+		g_mutex_unlock(&c->lock);
+	}
+	web_fleet_unref(&old);
+	g_mutex_lock(&c->lock);
+	g_atomic_int_inc(&c->fleet->refs);
+	*fleet_r = c->fleet;
+	g_mutex_unlock(&c->lock);
+	g_mutex_unlock(&c->build_lock);
+	return 0;
 }
 
 bool

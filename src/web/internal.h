@@ -288,6 +288,7 @@ enum web_fleet_state {
 extern const char *const web_fleet_state_names[];
 
 struct web_fleet_row {
+	gint refs; /* shared by successive fleet tables */
 	int64_t device_id;
 	char *serial, *model, *product_number, *hostname, *ip_address, *firmware;
 	char *last_snapshot_utc;

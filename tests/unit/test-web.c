@@ -144,17 +144,8 @@ read_file(const char *path, gsize *len_r)
 }
 
 static void
-write_xss_mail(const char *path)
+write_mail(const char *path, const char *xml)
 {
-	char *xml_path =
-	    g_build_filename(g_getenv("SK_TESTDATA"), "xml", "variant-fs-noprefix.xml", NULL);
-	char *xml = read_file(xml_path, NULL);
-	GString *doc = g_string_new(xml);
-	g_string_replace(doc, "NOPFX00001", XSS_SERIAL, 0);
-	char *host = g_markup_escape_text(XSS_HOST, -1);
-	char *model = g_markup_escape_text(XSS_MODEL, -1);
-	g_string_replace(doc, "NPI000001", host, 0);
-	g_string_replace(doc, "HP LaserJet Enterprise M609", model, 0);
 	char *mail = g_strdup_printf(
 	    "From: evil@fleet.example\r\nTo: fleet-intake@fleet.example\r\n"
 	    "Subject: Device Snapshot <b>bold</b>\r\nMessage-ID: <xss@fleet.example>\r\n"
@@ -163,16 +154,68 @@ write_xss_mail(const char *path)
 	    "--b1\r\nContent-Type: text/xml; name=\"Device.xml\"\r\n"
 	    "Content-Disposition: attachment; filename=\"Device.xml\"\r\n"
 	    "Content-Transfer-Encoding: 8bit\r\n\r\n%s\r\n--b1--\r\n",
-	    doc->str);
+	    xml);
 	GError *gerr = NULL;
 	g_file_set_contents(path, mail, -1, &gerr);
 	g_assert_no_error(gerr);
 	g_free(mail);
-	g_free(host);
+}
+
+static char *
+testdata_xml(const char *name)
+{
+	char *path = g_build_filename(g_getenv("SK_TESTDATA"), "xml", name, NULL);
+	char *xml = read_file(path, NULL);
+	g_free(path);
+	return xml;
+}
+
+/* The hostile device: markup in host name and model.  host NULL: the
+ * hostile one; time: the snapshot's TimeStamp. */
+static void
+write_xss_mail(const char *path, const char *host, const char *time)
+{
+	char *xml = testdata_xml("variant-fs-noprefix.xml");
+	GString *doc = g_string_new(xml);
+	g_string_replace(doc, "NOPFX00001", XSS_SERIAL, 0);
+	char *h = g_markup_escape_text(host != NULL ? host : XSS_HOST, -1);
+	char *model = g_markup_escape_text(XSS_MODEL, -1);
+	g_string_replace(doc, "NPI000001", h, 0);
+	g_string_replace(doc, "HP LaserJet Enterprise M609", model, 0);
+	if (time != NULL)
+		g_string_replace(
+		    doc, "<TimeStamp>2025-03-09T04:57:47Z</TimeStamp></TicketMetaData>", time, 1);
+	write_mail(path, doc->str);
+	g_free(h);
 	g_free(model);
 	g_string_free(doc, TRUE);
 	g_free(xml);
-	g_free(xml_path);
+}
+
+static void
+import_files(const char *const *files)
+{
+	char *prog = g_build_filename(g_getenv("SK_TOP_BUILDDIR"), "snapkeep", NULL);
+	GPtrArray *argv = g_ptr_array_new();
+	g_ptr_array_add(argv, prog);
+	g_ptr_array_add(argv, (gpointer) "import");
+	g_ptr_array_add(argv, (gpointer) "--db");
+	g_ptr_array_add(argv, db_path);
+	for (const char *const *f = files; *f != NULL; f++)
+		g_ptr_array_add(argv, (gpointer)*f);
+	g_ptr_array_add(argv, NULL);
+	char *out = NULL, *err = NULL;
+	int status = 0;
+	GError *gerr = NULL;
+	if (!g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
+			  &status, &gerr))
+		g_error("cannot run %s: %s", prog, gerr->message);
+	if (!g_spawn_check_wait_status(status, NULL))
+		g_error("snapkeep import failed: %s %s", out, err);
+	g_free(out);
+	g_free(err);
+	g_ptr_array_unref(argv);
+	g_free(prog);
 }
 
 static void
@@ -182,29 +225,17 @@ build_database(void)
 	const char *testdata = g_getenv("SK_TESTDATA");
 	if (builddir == NULL || testdata == NULL)
 		g_error("SK_TOP_BUILDDIR and SK_TESTDATA must be set (make check sets them)");
-	char *prog = g_build_filename(builddir, "snapkeep", NULL);
 	char *xss = g_build_filename(tmpdir, "xss.eml", NULL);
-	write_xss_mail(xss);
+	write_xss_mail(xss, NULL, NULL);
 	char *ex[3];
 	const char *names[] = {"futuresmart-color-mfp.eml", "futuresmart-mfp.eml",
 			       "legacy-color-mfp.eml"};
 	for (int i = 0; i < 3; i++)
 		ex[i] = g_build_filename(testdata, "examples", names[i], NULL);
-	const char *argv[] = {prog, "import", "--db", db_path, ex[0], ex[1], ex[2], xss, NULL};
-	char *out = NULL, *err = NULL;
-	int status = 0;
-	GError *gerr = NULL;
-	if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
-			  &status, &gerr))
-		g_error("cannot run %s: %s", prog, gerr->message);
-	if (!g_spawn_check_wait_status(status, NULL))
-		g_error("snapkeep import failed: %s %s", out, err);
-	g_free(out);
-	g_free(err);
+	import_files((const char *const[]){ex[0], ex[1], ex[2], xss, NULL});
 	for (int i = 0; i < 3; i++)
 		g_free(ex[i]);
 	g_free(xss);
-	g_free(prog);
 }
 
 static struct web_server *
@@ -568,8 +599,8 @@ test_metrics(void)
 	get("/metrics", &r);
 	g_assert_cmpint(r.status, ==, 200);
 	g_assert_true(has_header(&r, "text/plain; version=0.0.4"));
-	g_assert_nonnull(
-	    strstr(r.body->str, "snapkeep_device_total_impressions{serial=\"PHB4165700\",model="
+	g_assert_nonnull(strstr(r.body->str,
+				"snapkeep_device_total_impressions{serial=\"PHB4165700\",model="
 				"\"HP LaserJet Enterprise MFP M631\"} 116606\n"));
 	g_assert_nonnull(strstr(r.body->str, "snapkeep_devices 4\n"));
 	g_assert_nonnull(
@@ -815,6 +846,63 @@ test_refuse_remote(void)
 	g_free(error);
 }
 
+/* Snapshots arriving while the server runs: the fleet table takes them in
+ * (only the devices concerned are read again), the others stay as they were. */
+static void
+test_fleet_update(void)
+{
+	struct resp r;
+	get("/api/devices?per_page=10", &r);
+	JsonNode *n = parse_json(&r);
+	g_assert_cmpint(json_object_get_int_member(obj(n), "total"), ==, 4);
+	json_node_unref(n);
+	resp_clear(&r);
+
+	char *a = g_build_filename(tmpdir, "xss-2.eml", NULL);
+	char *b = g_build_filename(tmpdir, "new-device.eml", NULL);
+	write_xss_mail(a, "UPDATED-HOST",
+		       "<TimeStamp>2025-03-10T04:57:47Z</TimeStamp></TicketMetaData>");
+	char *xml = testdata_xml("variant-fs-offsets.xml");
+	write_mail(b, xml);
+	g_free(xml);
+	import_files((const char *const[]){a, b, NULL});
+
+	get("/api/devices?per_page=10&sort=serial", &r);
+	n = parse_json(&r);
+	g_assert_cmpint(json_object_get_int_member(obj(n), "total"), ==, 5);
+	JsonArray *devs = json_object_get_array_member(obj(n), "devices");
+	bool seen_new = false, seen_xss = false, seen_old = false;
+	for (guint i = 0; i < json_array_get_length(devs); i++) {
+		JsonObject *d = json_array_get_object_element(devs, i);
+		const char *serial = json_object_get_string_member(d, "serial");
+		if (strcmp(serial, "OFS0000001") == 0)
+			seen_new = true;
+		if (strcmp(serial, XSS_SERIAL) == 0) {
+			seen_xss = true;
+			g_assert_cmpstr(json_object_get_string_member(d, "hostname"), ==,
+					"UPDATED-HOST");
+			g_assert_cmpint(json_object_get_int_member(d, "snapshot_count"), ==, 2);
+			g_assert_cmpint(json_object_get_int_member(d, "sending_interval_s"), ==,
+					86400);
+		}
+		if (strcmp(serial, "PHB4165700") == 0) {
+			seen_old = true;
+			g_assert_cmpint(json_object_get_int_member(d, "total_impressions"), ==,
+					116606);
+			JsonObject *low = json_object_get_object_member(d, "lowest_supply");
+			g_assert_cmpstr(json_object_get_string_member(low, "supply"), ==, "K");
+		}
+	}
+	g_assert_true(seen_new && seen_xss && seen_old);
+	json_node_unref(n);
+	resp_clear(&r);
+	get("/?q=ofs0", &r);
+	g_assert_nonnull(strstr(r.body->str, "/devices/OFS0000001\""));
+	resp_clear(&r);
+	g_free(a);
+	g_free(b);
+}
+
 static void
 write_users(void)
 {
@@ -876,6 +964,7 @@ main(int argc, char **argv)
 	g_test_add_func("/web/auth", test_auth);
 	g_test_add_func("/web/reload", test_reload);
 	g_test_add_func("/web/refuse-remote", test_refuse_remote);
+	g_test_add_func("/web/fleet-update", test_fleet_update); /* last: adds snapshots */
 	ret = g_test_run();
 
 	web_server_free(&server);
