@@ -846,6 +846,40 @@ test_refuse_remote(void)
 	g_free(error);
 }
 
+/* The templates, CSS and script from a directory instead of the binary;
+ * a directory missing one refuses to start. */
+static void
+test_assets_dir(void)
+{
+	struct web_settings s;
+	struct web_server *srv = NULL;
+	char *error = NULL;
+	char *dir = g_build_filename(g_getenv("SK_TOP_SRCDIR"), "web", NULL);
+	web_settings_default(&s);
+	s.listen = "127.0.0.1:0";
+	s.db_path = db_path;
+	s.assets_dir = dir;
+	g_assert_cmpint(web_server_start(&s, NULL, NULL, &srv, &error), ==, 0);
+	struct resp r;
+	http_full(web_server_port(srv), NULL, "/static/app.js", NULL, NULL, NULL, NULL, &r);
+	char *path = g_build_filename(dir, "static", "app.js", NULL);
+	gsize len = 0;
+	char *want = read_file(path, &len);
+	g_assert_cmpint(r.status, ==, 200);
+	g_assert_true(has_header(&r, "text/javascript"));
+	g_assert_cmpuint(r.body->len, ==, len);
+	g_assert_true(memcmp(r.body->str, want, len) == 0);
+	resp_clear(&r);
+	g_free(want);
+	g_free(path);
+	web_server_free(&srv);
+	s.assets_dir = tmpdir; /* no templates there */
+	g_assert_cmpint(web_server_start(&s, NULL, NULL, &srv, &error), ==, -1);
+	g_assert_nonnull(strstr(error, "asset"));
+	g_free(error);
+	g_free(dir);
+}
+
 /* Snapshots arriving while the server runs: the fleet table takes them in
  * (only the devices concerned are read again), the others stay as they were. */
 static void
@@ -964,6 +998,7 @@ main(int argc, char **argv)
 	g_test_add_func("/web/auth", test_auth);
 	g_test_add_func("/web/reload", test_reload);
 	g_test_add_func("/web/refuse-remote", test_refuse_remote);
+	g_test_add_func("/web/assets-dir", test_assets_dir);
 	g_test_add_func("/web/fleet-update", test_fleet_update); /* last: adds snapshots */
 	ret = g_test_run();
 
