@@ -566,6 +566,53 @@ count_outcome(sqlite3 *db, const char *outcome)
 	return n;
 }
 
+/* The mailbox pollers ([poll.NAME]), as they recorded themselves in the
+ * poll_status view: nothing when the daemon polls no mailbox. */
+static void
+intake_pollers(GString *b, struct web_request *req, sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	unsigned n = 0;
+
+	if (sqlite3_prepare_v2(db,
+			       "SELECT poller, mailbox, last_success_utc, last_error_utc, last_error,"
+			       " taken, duplicates, failed, passes FROM poll_status"
+			       " ORDER BY poller, mailbox",
+			       -1, &st, NULL) != SQLITE_OK)
+		return;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *last_ok = (const char *)sqlite3_column_text(st, 2);
+		const char *last_err = (const char *)sqlite3_column_text(st, 3);
+		/* Failing now: the last error is newer than the last success. */
+		bool failing = last_err != NULL && (last_ok == NULL || strcmp(last_err, last_ok) > 0);
+		if (n++ == 0)
+			html(b, "<h2>Mailboxes</h2><div class=\"table-wrap\"><table class=\"data "
+				"pollers\"><thead><tr><th>Poller</th><th>Mailbox</th><th>Last success</th>"
+				"<th>Last error</th><th class=\"num\">Taken</th><th class=\"num\">"
+				"Duplicates</th><th class=\"num\">Failed</th><th class=\"num\">Passes"
+				"</th></tr></thead><tbody>");
+		html(b, "<tr class=\"%R\"><td>%s</td><td><code>%s</code></td><td>",
+		     failing ? "o-failed" : "", (const char *)sqlite3_column_text(st, 0),
+		     (const char *)sqlite3_column_text(st, 1));
+		if (last_ok != NULL)
+			html_time(b, req, last_ok);
+		else
+			html(b, "never");
+		html(b, "</td><td>");
+		if (last_err != NULL) {
+			html_time(b, req, last_err);
+			html(b, "<small class=\"detail\">%s</small>",
+			     (const char *)sqlite3_column_text(st, 4));
+		}
+		html(b, "</td><td class=\"num\">%N</td><td class=\"num\">%N</td>"
+			"<td class=\"num\">%N</td><td class=\"num\">%N</td></tr>",
+		     web_col_int(st, 5), web_col_int(st, 6), web_col_int(st, 7), web_col_int(st, 8));
+	}
+	sqlite3_finalize(st);
+	if (n > 0)
+		html(b, "</tbody></table></div>");
+}
+
 void
 web_page_intake(struct web_request *req, struct web_response *resp)
 {
@@ -642,6 +689,7 @@ web_page_intake(struct web_request *req, struct web_response *resp)
 		g_free(q);
 	}
 	html(b, "</div></section>");
+	intake_pollers(b, req, db);
 	if (reprocessed > 0)
 		html(
 		    b,

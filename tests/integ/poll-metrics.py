@@ -1,6 +1,7 @@
-"""A [poll.NAME] section's state reaches the daemon's /metrics: the Maildir
-poller takes a snapshot and its counters, last success and up-ness are
-exported, and the whole exposition parses as Prometheus text."""
+"""A [poll.NAME] section's state reaches the daemon's /metrics and the
+intake page: the Maildir poller takes a snapshot; its counters, last
+success and up-ness are exported, the whole exposition parses as
+Prometheus text, and /intake lists the poller with what it took."""
 import os
 import shutil
 import socket
@@ -60,6 +61,17 @@ t.eq(samples.get(("snapkeep_poll_messages_total", (("poller", "box"), ("result",
 t.eq(samples.get(("snapkeep_poll_up", (("poller", "box"),))), 1.0, "the poller is up")
 last = samples.get(("snapkeep_poll_last_success_timestamp_seconds", (("poller", "box"),)))
 t.ok(last is not None and abs(last - time.time()) < 60, "last success is a recent Unix time", last)
+page = ""
+deadline = time.monotonic() + 10
+while time.monotonic() < deadline:
+    page = urllib.request.urlopen("http://127.0.0.1:%d/intake" % web, timeout=5).read().decode()
+    if "<td>box</td>" in page and ">1</td>" in page.split("pollers", 1)[-1]:
+        break
+    time.sleep(0.2)
+t.ok("<h2>Mailboxes</h2>" in page, "the intake page has a Mailboxes section", page[:500])
+rows = page.split("pollers", 1)[-1].split("</table>", 1)[0]
+t.ok("<td>box</td>" in rows and "maildir:" in rows, "it lists the poller and its mailbox", rows)
+t.ok('<td class="num">1</td>' in rows, "with the message it took", rows)
 p.terminate()
 t.eq(p.wait(timeout=30), 0, "SIGTERM: exit 0")
 cleanup(d)
