@@ -349,7 +349,7 @@ store_settings_default(struct store_settings *settings)
 	settings->busy_timeout_ms = 10000;
 	settings->archive_keyframe_interval = 32;
 	settings->archive_level = 3;
-	settings->archive_repack_level = 9;
+	settings->archive_repack_level = 6;
 	settings->archive_cache_entries = 8;
 	settings->retention_days = 0;
 	settings->retention_failed_days = 365;

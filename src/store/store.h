@@ -41,7 +41,7 @@ struct store_settings {
 	int busy_timeout_ms;         /* default 10000 */
 	unsigned archive_keyframe_interval; /* delta chain length; default 32 */
 	int archive_level;           /* zstd level at accept time; default 3 */
-	int archive_repack_level;    /* zstd level of the delta repack; default 9 */
+	int archive_repack_level;    /* zstd level of the delta repack; default 6 */
 	unsigned archive_cache_entries; /* decompressed containers kept; default 8 */
 	/* Retention (store_prune): raw messages are kept retention_days days
 	 * after their first arrival (0, the default: forever); the rows parsed
