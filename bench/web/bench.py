@@ -169,7 +169,23 @@ def measure(args, work, db):
     snaps = con.execute("SELECT count(*) FROM snapshots").fetchone()[0]
     con.close()
     print("database: %s, %d devices, %d snapshots" % (db, len(serials), snaps))
+    t0 = time.time()
     d = Daemon(work, db, web=True)
+    # The port is bound before the database is opened (and migrated): wait
+    # until the web view answers.
+    while True:
+        try:
+            probe = http.client.HTTPConnection("127.0.0.1", d.http, timeout=600)
+            probe.request("GET", "/healthz")
+            if probe.getresponse().status == 200:
+                probe.close()
+                break
+        except OSError:
+            pass
+        if time.time() - t0 > 3600:
+            die("the web view did not come up")
+        time.sleep(0.2)
+    print("daemon start (opening and migrating the database): %.1f s" % (time.time() - t0))
     rnd = random.Random(1)
     c = http.client.HTTPConnection("127.0.0.1", d.http, timeout=60)
 
@@ -195,6 +211,7 @@ def measure(args, work, db):
                                           "/?state=low", "/?model=" + models[0].replace(" ", "+"),
                                           "/?q=" + serials[0][:6]]),
         "device page": lambda: "/devices/" + rnd.choice(serials),
+        "device, 2 y": lambda: "/devices/%s?range=2y" % rnd.choice(serials),
         "counter API": lambda: "/api/devices/%s/counters?interval=day" % rnd.choice(serials),
     }
     # Warm up: each worker thread compiles its statements once.
