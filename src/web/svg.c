@@ -25,6 +25,7 @@
 #define SVG_MB 30
 #define SVG_MAX_HOVER 160
 #define SVG_DOTS_ALL 60
+#define SVG_MARKER_LINES_MAX 24
 
 /* Appends fmt where each %n is a number with at most one decimal ("12.5",
  * "-3", "700"), %s a string as is; coordinates are written this way many
@@ -319,10 +320,18 @@ draw_y_axis(GString *out, const struct scale *sc, double step)
 		     "<line class=\"grid\" x1=\"%n\" x2=\"%n\" y1=\"%n\" "
 		     "y2=\"%n\"/><text x=\"%n\" y=\"%n\">",
 		     sc->px0, sc->px1, y, y, sc->px0 - 8, y + 4);
-		if (step < 1 && fabs(v) < 1e4)
+		/* One unit for the whole axis: 0, 5 k, 10 k, 15 k. */
+		double top = MAX(fabs(sc->y0), fabs(sc->y1));
+		if (fabs(v) < step * 1e-6)
+			g_string_append_c(out, '0');
+		else if (step < 1 && top < 1e4)
 			g_string_append_printf(out, "%.*f", step >= 0.1 ? 1 : 2, v);
+		else if (top >= 1e6)
+			g_string_append_printf(out, "%g\xe2\x80\xafM", v / 1e6);
+		else if (top >= 1e4)
+			g_string_append_printf(out, "%g\xe2\x80\xafk", v / 1e3);
 		else
-			svg_format_value(out, fabs(v) < step * 1e-6 ? 0 : v);
+			svg_format_value(out, v);
 		g_string_append(out, "</text>");
 	}
 	html(out, "</g>");
@@ -567,16 +576,19 @@ svg_chart_render(GString *out, const struct svg_chart *c)
 		draw_bars(out, c, &sc);
 	else
 		draw_lines(out, c, &sc);
+	/* Replacement markers: a triangle on top and a faint line; with many
+	 * of them (a busy colour device over two years) the triangles only. */
+	bool lines = c->markers->len <= SVG_MARKER_LINES_MAX;
 	for (guint i = 0; i < c->markers->len; i++) {
 		const struct svg_marker *m = c->markers->pdata[i];
 		if (m->x < x0 || m->x > x1)
 			continue;
 		double x = sx(&sc, m->x);
 		html(out, "<g class=\"marker %s\">", m->css);
-		svgf(out,
-		     "<line x1=\"%n\" x2=\"%n\" y1=\"%n\" y2=\"%n\"/>"
-		     "<path class=\"pt\" d=\"M%n %n l-5 -9 h10 z\"/>",
-		     x, x, sc.py0, sc.py1, x, sc.py0 + 9);
+		if (lines)
+			svgf(out, "<line x1=\"%n\" x2=\"%n\" y1=\"%n\" y2=\"%n\"/>", x, x, sc.py0,
+			     sc.py1);
+		svgf(out, "<path class=\"pt\" d=\"M%n %n l-4 -7 h8 z\"/>", x, sc.py0 - 1);
 		html(out, "<title>%s</title></g>", m->title);
 	}
 	g_string_append(out, "</svg>");
