@@ -194,6 +194,17 @@ web_daemon_metrics(struct web_metrics *m, void *context)
 				    (double)st.worker_restarts, NULL);
 		web_metrics_gauge(m, "snapkeep_intake_parse_queue", "Messages waiting to be parsed",
 				  (double)st.queued, NULL);
+		web_metrics_histogram(m, "snapkeep_intake_accept_duration_seconds",
+				      "From a message's arrival at the funnel to its durable commit "
+				      "(what a sender waits for its acknowledgement)",
+				      intake_latency_bounds, st.accept.buckets,
+				      INTAKE_LATENCY_BUCKETS, st.accept.count,
+				      st.accept.sum_seconds);
+		web_metrics_histogram(m, "snapkeep_intake_parse_duration_seconds",
+				      "From a message's durable commit to its parse result committed "
+				      "(queue wait, worker, rows)",
+				      intake_latency_bounds, st.parse.buckets, INTAKE_LATENCY_BUCKETS,
+				      st.parse.count, st.parse.sum_seconds);
 	}
 	struct smtp_server *smtp = daemon_service_state("smtp");
 	if (smtp != NULL) {

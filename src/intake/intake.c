@@ -32,6 +32,10 @@
 #include "intake/worker.h"
 #include "util/log.h"
 
+const double intake_latency_bounds[INTAKE_LATENCY_BUCKETS] = {
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+};
+
 struct intake_request {
 	const struct store_arrival *arrival;
 	GBytes *raw;
@@ -55,7 +59,7 @@ struct intake {
 	GMutex write_lock;
 	GQueue accept_queue; /* struct intake_request * */
 	size_t accept_bytes;
-	GQueue parse_queue;  /* boxed int64 message ids, also the keys of parse_set */
+	GQueue parse_queue;  /* struct intake_queued *, whose ids key parse_set */
 	GHashTable *parse_set;
 	unsigned parse_inflight;
 	unsigned committing;
@@ -87,17 +91,35 @@ intake_settings_default(struct intake_settings *s)
 	devxml_limits_default(&s->xml);
 }
 
+struct intake_queued {
+	int64_t id; /* first: the parse_set key points here */
+	int64_t queued_us; /* monotonic */
+};
+
 /* Queues id for parsing unless already queued; lock held. */
 static void
 intake_queue_parse_locked(struct intake *in, int64_t id)
 {
 	if (g_hash_table_contains(in->parse_set, &id))
 		return;
-	int64_t *box = g_new(int64_t, 1);
-	*box = id;
-	g_hash_table_add(in->parse_set, box);
-	g_queue_push_tail(&in->parse_queue, box);
+	struct intake_queued *q = g_new(struct intake_queued, 1);
+	q->id = id;
+	q->queued_us = g_get_monotonic_time();
+	g_hash_table_add(in->parse_set, &q->id);
+	g_queue_push_tail(&in->parse_queue, q);
 	in->stats.queued = in->parse_queue.length;
+}
+
+/* Adds one observation; lock held. */
+static void
+intake_latency_observe(struct intake_latency *l, int64_t elapsed_us)
+{
+	double secs = elapsed_us > 0 ? (double)elapsed_us / 1e6 : 0.0;
+	for (int i = 0; i < INTAKE_LATENCY_BUCKETS; i++)
+		if (secs <= intake_latency_bounds[i])
+			l->buckets[i]++;
+	l->count++;
+	l->sum_seconds += secs;
 }
 
 static int
@@ -217,6 +239,7 @@ intake_accept(struct intake *in, const struct store_arrival *arrival, GBytes *ra
 {
 	struct intake_request req = { .arrival = arrival, .raw = raw, .result = -1 };
 	size_t len = g_bytes_get_size(raw);
+	int64_t started_us = g_get_monotonic_time();
 
 	/* Hash and compress here, in the arriving thread, so that concurrent
 	 * arrivals use every core and the committer only inserts. */
@@ -243,6 +266,8 @@ intake_accept(struct intake *in, const struct store_arrival *arrival, GBytes *ra
 	g_cond_broadcast(&in->cond);
 	while (!req.done)
 		g_cond_wait(&in->cond, &in->lock);
+	if (req.result == 0)
+		intake_latency_observe(&in->stats.accept, g_get_monotonic_time() - started_us);
 	g_mutex_unlock(&in->lock);
 	store_prepared_free(&req.prepared);
 
@@ -376,10 +401,10 @@ intake_parser_main(gpointer data)
 			g_cond_wait(&in->cond, &in->lock);
 		if (in->stopping)
 			break;
-		int64_t *box = g_queue_pop_head(&in->parse_queue);
-		int64_t id = *box;
-		g_hash_table_remove(in->parse_set, box);
-		g_free(box);
+		struct intake_queued *q = g_queue_pop_head(&in->parse_queue);
+		int64_t id = q->id, queued_us = q->queued_us;
+		g_hash_table_remove(in->parse_set, &q->id);
+		g_free(q);
 		in->stats.queued = in->parse_queue.length;
 		in->parse_inflight++;
 		g_mutex_unlock(&in->lock);
@@ -389,6 +414,7 @@ intake_parser_main(gpointer data)
 		unsigned restarted = worker_restarts(p->worker) - before;
 
 		g_mutex_lock(&in->lock);
+		intake_latency_observe(&in->stats.parse, g_get_monotonic_time() - queued_us);
 		in->stats.worker_restarts += restarted;
 		in->parse_inflight--;
 		g_cond_broadcast(&in->cond);
@@ -572,9 +598,7 @@ intake_free(struct intake **intake)
 	}
 	g_ptr_array_free(in->parsers, TRUE);
 	store_free(&in->accept_store);
-	int64_t *box;
-	while ((box = g_queue_pop_head(&in->parse_queue)) != NULL)
-		g_free(box);
+	g_queue_clear_full(&in->parse_queue, g_free);
 	g_hash_table_destroy(in->parse_set);
 	g_mutex_clear(&in->lock);
 	g_mutex_clear(&in->write_lock);

@@ -63,12 +63,29 @@ void intake_queue_reparse(struct intake *intake, const int64_t *message_ids, siz
 /* Blocks until nothing is pending, or timeout_ms (0: forever).  0 or -1 on timeout. */
 int intake_drain(struct intake *intake, unsigned timeout_ms);
 
+/* Latency histograms for /metrics: fixed bucket upper bounds in seconds
+ * (Prometheus convention: each count includes every faster one). */
+#define INTAKE_LATENCY_BUCKETS 14
+extern const double intake_latency_bounds[INTAKE_LATENCY_BUCKETS];
+struct intake_latency {
+	uint64_t buckets[INTAKE_LATENCY_BUCKETS]; /* cumulative: observations <= bound */
+	uint64_t count;
+	double sum_seconds;
+};
+
 /* Counters for /metrics and the log. */
 struct intake_stats {
 	uint64_t accepted, duplicates, commits, commit_errors;
 	uint64_t parsed_stored, parsed_duplicate, parsed_not_snapshot, parsed_failed;
 	uint64_t worker_restarts;
 	uint64_t queued;     /* waiting to be parsed */
+	/* intake_accept: from the call (hashing, compressing, queueing) to
+	 * the group commit that made the message durable, i.e. what a
+	 * sender waits for its 250. */
+	struct intake_latency accept;
+	/* From durable to its parse result committed (queue wait, worker,
+	 * rows): how far the views lag behind the acknowledgement. */
+	struct intake_latency parse;
 };
 void intake_get_stats(struct intake *intake, struct intake_stats *stats_r);
 

@@ -199,6 +199,19 @@ try:
     tap.ok(families.get("snapkeep_web_request_duration_seconds") is not None and
            families["snapkeep_web_request_duration_seconds"].type == "histogram",
            "/metrics: request latency histogram")
+    for hist, counter in (("snapkeep_intake_accept_duration_seconds", "snapkeep_intake_accepted_total"),
+                          ("snapkeep_intake_parse_duration_seconds", "snapkeep_intake_parsed_total")):
+        fam = families.get(hist)
+        buckets = [(float(s.labels["le"]), s.value) for s in (fam.samples if fam else [])
+                   if s.name == hist + "_bucket"]
+        count = samples.get((hist + "_count", ()))
+        total = sum(v for (n, l), v in samples.items() if n == counter)
+        tap.ok(fam is not None and fam.type == "histogram" and len(buckets) > 5 and
+               buckets[-1] == (float("inf"), count) and
+               all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:])) and
+               count == total and count >= 5 and samples.get((hist + "_sum", ()), 0) > 0,
+               "/metrics: intake latency histogram %s counts every message (%s)" % (hist, counter),
+               (buckets, count, total))
     tap.ok(samples.get(("snapkeep_database_size_bytes", ()), 0) > 0, "/metrics: database size")
     tap.ok(any(dict(l).get("model") == w.XSS_MODEL for (n, l) in samples),
            "/metrics: label values escaped and read back intact")
