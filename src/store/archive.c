@@ -142,47 +142,114 @@ line_kind(const guint8 *s, size_t len)
 	return pad > 0 ? 2 : 1;
 }
 
-/* Appends the base64 text of data, wrapped every width characters, each
- * line followed by the line ending. */
-static void
-base64_wrap_append(GByteArray *out, const guint8 *data, size_t len, size_t width, unsigned eol)
-{
-	static const guint8 crlf[2] = { '\r', '\n' };
-	gchar *text = g_base64_encode(data, len);
-	size_t text_len = strlen(text);
+/* Base64 is handled in blocks of whole lines whose text is a whole number of
+ * 4-character quanta (so each block decodes and encodes on its own), about
+ * this many characters: the scratch memory stays small whatever the size of
+ * the attachment. */
+#define BASE64_BLOCK_CHARS 16384
 
-	for (size_t i = 0; i < text_len; i += width) {
-		size_t n = MIN(width, text_len - i);
-		g_byte_array_append(out, (const guint8 *)text + i, (guint)n);
-		if (eol == 2)
-			g_byte_array_append(out, crlf, 2);
-		else
-			g_byte_array_append(out, crlf + 1, 1);
-	}
-	g_free(text);
+/* Lines per block for lines of width characters. */
+static size_t
+base64_block_lines(size_t width)
+{
+	size_t quantum_lines = width % 4 == 0 ? 1 : width % 2 == 0 ? 2 : 4;
+	size_t blocks = BASE64_BLOCK_CHARS / (quantum_lines * width);
+	return quantum_lines * MAX(blocks, 1);
 }
 
-/* Tries to turn span [p, p+span) of lines of width characters into a decoded
- * segment appended to out.  true when it reproduces the span exactly. */
+static void
+eol_append(GByteArray *out, unsigned eol)
+{
+	static const guint8 crlf[2] = { '\r', '\n' };
+
+	if (eol == 2)
+		g_byte_array_append(out, crlf, 2);
+	else
+		g_byte_array_append(out, crlf + 1, 1);
+}
+
+/* Where the bytes of an unpacked container go: appended to a buffer, or
+ * compared with the message they must equal.  false stops the walk. */
+struct unpack_sink {
+	GByteArray *out;        /* append here, or */
+	const guint8 *expect;   /* compare with expect[0, expect_len) */
+	size_t expect_len;
+	size_t done;            /* bytes emitted so far */
+};
+
+static bool
+sink_emit(struct unpack_sink *sink, const guint8 *p, size_t n)
+{
+	if (sink->out != NULL) {
+		g_byte_array_append(sink->out, p, (guint)n);
+	} else if (n > sink->expect_len - sink->done || memcmp(sink->expect + sink->done, p, n) != 0) {
+		return false;
+	}
+	sink->done += n;
+	return true;
+}
+
+/* Emits the base64 text of data, wrapped every width characters, each line
+ * followed by the line ending, a block of lines at a time. */
+static bool
+base64_wrap_emit(struct unpack_sink *sink, const guint8 *data, size_t len, size_t width,
+		 unsigned eol)
+{
+	size_t block_chars = base64_block_lines(width) * width;
+	size_t block_bytes = block_chars / 4 * 3;
+	gchar *text = g_malloc(block_chars + 8);
+	GByteArray *lines = g_byte_array_sized_new((guint)(block_chars + block_chars / width * 2 + 8));
+	bool ok = true;
+
+	for (size_t done = 0; ok && done < len;) {
+		size_t n = MIN(block_bytes, len - done);
+		gint state = 0, save = 0;
+		size_t text_len = g_base64_encode_step(data + done, n, FALSE, text, &state, &save);
+		text_len += g_base64_encode_close(FALSE, text + text_len, &state, &save);
+		g_byte_array_set_size(lines, 0);
+		for (size_t i = 0; i < text_len; i += width) {
+			g_byte_array_append(lines, (const guint8 *)text + i, (guint)MIN(width, text_len - i));
+			eol_append(lines, eol);
+		}
+		ok = sink_emit(sink, lines->data, lines->len);
+		done += n;
+	}
+	g_byte_array_unref(lines);
+	g_free(text);
+	return ok;
+}
+
+/* Tries to append span [p, p+span) of lines of width characters (the last
+ * one may be shorter) to out as a decoded segment.  true when it reproduces
+ * the span exactly; otherwise out is left as it was.  Block by block: the
+ * lines' text is decoded straight into out, then encoded again and
+ * compared with the text. */
 static bool
 base64_try_segment(GByteArray *out, const guint8 *p, size_t span, size_t width, unsigned eol)
 {
-	GString *text = g_string_sized_new(span);
-	GByteArray *check = NULL;
-	guchar *decoded = NULL;
-	gsize decoded_len = 0;
+	size_t block_lines = base64_block_lines(width);
+	size_t chars = 0, pad = 0, pos = 0;
+	guint mark = out->len;
+	gchar *text = NULL, *again = NULL;
 	bool ok = false;
 
-	for (size_t i = 0; i < span; i++)
-		if (p[i] != '\r' && p[i] != '\n')
-			g_string_append_c(text, (gchar)p[i]);
-	decoded = g_base64_decode(text->str, &decoded_len);
-	if (decoded == NULL || decoded_len == 0)
-		goto out;
-	check = g_byte_array_sized_new((guint)span);
-	base64_wrap_append(check, decoded, decoded_len, width, eol);
-	if (check->len != span || memcmp(check->data, p, span) != 0)
-		goto out;
+	/* The shape first: full lines of width, the same line ending, a last
+	 * line no longer; then the decoded size, written before the data. */
+	while (pos < span) {
+		struct line l;
+		line_at(p, span, pos, &l);
+		if (l.eol != eol || l.len == 0 || l.len > width)
+			return false;
+		chars += l.len;
+		pos += l.len + l.eol;
+		if (l.len < width && pos < span)
+			return false;
+	}
+	while (pad < 2 && pad < chars && p[span - eol - 1 - pad] == '=')
+		pad++;
+	if (chars == 0 || chars % 4 != 0 || chars / 4 * 3 <= pad)
+		return false;
+	size_t decoded_len = chars / 4 * 3 - pad;
 
 	guint8 tag = SEG_BASE64;
 	guint8 eol_code = eol == 2 ? 1 : 0;
@@ -190,13 +257,38 @@ base64_try_segment(GByteArray *out, const guint8 *p, size_t span, size_t width, 
 	varint_append(out, width);
 	g_byte_array_append(out, &eol_code, 1);
 	varint_append(out, decoded_len);
-	g_byte_array_append(out, decoded, (guint)decoded_len);
-	ok = true;
+
+	text = g_malloc(block_lines * width + 8);
+	again = g_malloc(block_lines * width + 8);
+	size_t written = 0;
+	for (pos = 0; pos < span;) {
+		size_t text_len = 0;
+		for (size_t i = 0; i < block_lines && pos < span; i++) {
+			struct line l;
+			line_at(p, span, pos, &l);
+			memcpy(text + text_len, p + pos, l.len);
+			text_len += l.len;
+			pos += l.len + l.eol;
+		}
+		guint at = out->len;
+		gint state = 0, esave = 0;
+		guint dsave = 0;
+		g_byte_array_set_size(out, at + (guint)(text_len / 4 * 3 + 3));
+		size_t n = g_base64_decode_step(text, text_len, out->data + at, &state, &dsave);
+		g_byte_array_set_size(out, at + (guint)n);
+		written += n;
+		state = 0;
+		size_t again_len = g_base64_encode_step(out->data + at, n, FALSE, again, &state, &esave);
+		again_len += g_base64_encode_close(FALSE, again + again_len, &state, &esave);
+		if (again_len != text_len || memcmp(again, text, text_len) != 0)
+			goto out;
+	}
+	ok = written == decoded_len;
 out:
-	if (check != NULL)
-		g_byte_array_unref(check);
-	g_free(decoded);
-	g_string_free(text, TRUE);
+	if (!ok)
+		g_byte_array_set_size(out, mark);
+	g_free(text);
+	g_free(again);
 	return ok;
 }
 
@@ -265,87 +357,125 @@ archive_container_pack(const void *raw, size_t len, struct archive_pack_stats *s
 		}
 
 		stats.base64_runs++;
-		GByteArray *seg = g_byte_array_new();
 		size_t span = run_end - pos;
-		bool ok = base64_try_segment(seg, p + pos, span, width, l.eol);
+		guint mark = out->len;
+		literal_append(out, p + literal_start, pos - literal_start);
+		bool ok = base64_try_segment(out, p + pos, span, width, l.eol);
 		if (!ok && short_last && lines - 1 >= ARCHIVE_MIN_RUN_LINES) {
 			/* The "last line" may be a short word after the data. */
 			span -= last_len;
-			ok = base64_try_segment(seg, p + pos, span, width, l.eol);
+			ok = base64_try_segment(out, p + pos, span, width, l.eol);
 		}
 		if (ok) {
-			literal_append(out, p + literal_start, pos - literal_start);
-			g_byte_array_append(out, seg->data, seg->len);
 			literal_start = pos + span;
 			stats.base64_segments++;
 			stats.base64_text_bytes += span;
+		} else {
+			g_byte_array_set_size(out, mark);
 		}
-		g_byte_array_unref(seg);
 		pos = run_end;
 	}
 	literal_append(out, p + literal_start, len - literal_start);
 	if (stats_r != NULL)
 		*stats_r = stats;
-	return g_byte_array_free_to_bytes(out);
+	/* Sized for the raw message; a container with base64 runs is about a
+	 * quarter smaller, and it may be kept in a cache: give the rest back. */
+	guint out_len = out->len;
+	return g_bytes_new_take(g_realloc(g_byte_array_free(out, FALSE), MAX(out_len, 1)), out_len);
 }
 
-int
-archive_container_unpack(const void *container, size_t len, size_t max_len, GBytes **raw_r,
-			 char **error_r)
+/* Walks a container, emitting its raw bytes to sink: at most max_len of
+ * them.  0, or -1 with *error_r (damage, too large, or the sink refused). */
+static int
+container_walk(const guint8 *c, size_t len, size_t max_len, struct unpack_sink *sink,
+	       char **error_r)
 {
-	const guint8 *c = container;
-	GByteArray *out = NULL;
 	size_t pos = sizeof(container_magic);
 
 	if (len < sizeof(container_magic) || memcmp(c, container_magic, sizeof(container_magic)) != 0) {
 		*error_r = g_strdup("archive: not a container (bad magic)");
 		return -1;
 	}
-	out = g_byte_array_new();
 	while (pos < len) {
 		guint8 tag = c[pos++];
 		uint64_t n, width;
+		bool same;
 		if (tag == SEG_LITERAL) {
 			if (varint_read(c, len, &pos, &n) < 0 || n > len - pos) {
 				*error_r = g_strdup("archive: truncated literal segment");
-				goto fail;
+				return -1;
 			}
-			if (n > max_len - out->len) {
+			if (n > max_len - sink->done) {
 				*error_r = g_strdup("archive: container larger than the message");
-				goto fail;
+				return -1;
 			}
-			g_byte_array_append(out, c + pos, (guint)n);
+			same = sink_emit(sink, c + pos, (size_t)n);
 			pos += n;
 		} else if (tag == SEG_BASE64) {
 			if (varint_read(c, len, &pos, &width) < 0 || width == 0 || width > max_len ||
 			    pos >= len || c[pos] > 1) {
 				*error_r = g_strdup("archive: bad base64 segment header");
-				goto fail;
+				return -1;
 			}
 			unsigned eol = c[pos++] == 1 ? 2 : 1;
 			if (varint_read(c, len, &pos, &n) < 0 || n == 0 || n > len - pos) {
 				*error_r = g_strdup("archive: truncated base64 segment");
-				goto fail;
+				return -1;
 			}
 			/* n <= len, so these cannot overflow. */
 			uint64_t text = (n + 2) / 3 * 4;
 			uint64_t total = text + (text + width - 1) / width * eol;
-			if (total > max_len - out->len) {
+			if (total > max_len - sink->done) {
 				*error_r = g_strdup("archive: container larger than the message");
-				goto fail;
+				return -1;
 			}
-			base64_wrap_append(out, c + pos, (size_t)n, (size_t)width, eol);
+			same = base64_wrap_emit(sink, c + pos, (size_t)n, (size_t)width, eol);
 			pos += n;
 		} else {
 			*error_r = g_strdup_printf("archive: unknown segment type %u", tag);
-			goto fail;
+			return -1;
+		}
+		if (!same) {
+			*error_r = g_strdup_printf("archive: container differs from the message at or "
+						   "after byte %zu", sink->done);
+			return -1;
 		}
 	}
-	*raw_r = g_byte_array_free_to_bytes(out);
 	return 0;
-fail:
-	g_byte_array_unref(out);
-	return -1;
+}
+
+int
+archive_container_unpack(const void *container, size_t len, size_t max_len, GBytes **raw_r,
+			 char **error_r)
+{
+	/* Sized for the usual case (base64 runs expand by about 4/3) so that
+	 * the buffer does not double past the message. */
+	struct unpack_sink sink = {
+		.out = g_byte_array_sized_new((guint)MIN(MIN(max_len, len / 2 * 3 + 64), G_MAXUINT)),
+	};
+
+	if (container_walk(container, len, max_len, &sink, error_r) < 0) {
+		g_byte_array_unref(sink.out);
+		return -1;
+	}
+	*raw_r = g_byte_array_free_to_bytes(sink.out);
+	return 0;
+}
+
+int
+archive_container_check(const void *container, size_t len, const void *raw, size_t raw_len,
+			char **error_r)
+{
+	struct unpack_sink sink = { .expect = raw, .expect_len = raw_len };
+
+	if (container_walk(container, len, raw_len, &sink, error_r) < 0)
+		return -1;
+	if (sink.done != raw_len) {
+		*error_r = g_strdup_printf("archive: container gives %zu of the message's %zu bytes",
+					   sink.done, raw_len);
+		return -1;
+	}
+	return 0;
 }
 
 /* --- zstd ------------------------------------------------------------------- */

@@ -58,6 +58,11 @@ GBytes *archive_container_pack(const void *raw, size_t len, struct archive_pack_
 int archive_container_unpack(const void *container, size_t len, size_t max_len, GBytes **raw_r,
 			     char **error_r);
 
+/* Checks that the container unpacks to exactly raw, without building the
+ * raw bytes.  0, or -1 with *error_r. */
+int archive_container_check(const void *container, size_t len, const void *raw, size_t raw_len,
+			    char **error_r);
+
 /* An upper bound of the container size of a raw message of raw_len bytes. */
 size_t archive_container_bound(size_t raw_len);
 

@@ -321,6 +321,7 @@ struct store {
 	sqlite3_stmt *stmts[STMT_COUNT];
 	struct container_cache_entry *cache;
 	unsigned cache_size;
+	size_t cache_bytes;         /* sum of the cached containers' sizes */
 	uint64_t cache_clock;
 	unsigned savepoint_depth;
 	struct repack_prep *prep;   /* at most one prepared repack */
@@ -350,7 +351,8 @@ store_settings_default(struct store_settings *settings)
 	settings->archive_keyframe_interval = 32;
 	settings->archive_level = 3;
 	settings->archive_repack_level = 6;
-	settings->archive_cache_entries = 8;
+	settings->archive_cache_entries = 16;
+	settings->archive_cache_bytes = 8u << 20;
 	settings->retention_days = 0;
 	settings->retention_failed_days = 365;
 	settings->prune_batch = 256;
@@ -818,11 +820,20 @@ fail:
 }
 
 static void
+cache_drop(struct store *store, struct container_cache_entry *e)
+{
+	if (e->container == NULL)
+		return;
+	store->cache_bytes -= g_bytes_get_size(e->container);
+	g_bytes_unref(e->container);
+	e->container = NULL;
+}
+
+static void
 cache_clear(struct store *store)
 {
 	for (unsigned i = 0; i < store->cache_size; i++) {
-		if (store->cache[i].container != NULL)
-			g_bytes_unref(store->cache[i].container);
+		cache_drop(store, &store->cache[i]);
 		memset(&store->cache[i], 0, sizeof(store->cache[i]));
 	}
 }
@@ -875,29 +886,39 @@ cache_lookup(struct store *store, int64_t message_id, const char *sha256)
 	return NULL;
 }
 
+/* Keeps container, evicting the least recently used entries until both the
+ * entry count and archive_cache_bytes hold; one larger than the whole
+ * budget is not kept. */
 static void
 cache_put(struct store *store, int64_t message_id, const char *sha256, GBytes *container)
 {
-	struct container_cache_entry *victim = NULL;
+	size_t size = g_bytes_get_size(container);
+	struct container_cache_entry *slot = NULL;
 
-	if (store->cache_size == 0)
+	if (store->cache_size == 0 || size > store->settings.archive_cache_bytes)
 		return;
-	for (unsigned i = 0; i < store->cache_size; i++) {
-		struct container_cache_entry *e = &store->cache[i];
-		if (e->container != NULL && e->message_id == message_id) {
-			victim = e;
-			break;
+	for (unsigned i = 0; i < store->cache_size; i++)
+		if (store->cache[i].message_id == message_id)
+			cache_drop(store, &store->cache[i]);
+	for (;;) {
+		struct container_cache_entry *lru = NULL;
+		slot = NULL;
+		for (unsigned i = 0; i < store->cache_size; i++) {
+			struct container_cache_entry *e = &store->cache[i];
+			if (e->container == NULL)
+				slot = e;
+			else if (lru == NULL || e->used < lru->used)
+				lru = e;
 		}
-		if (victim == NULL || e->container == NULL ||
-		    (victim->container != NULL && e->used < victim->used))
-			victim = e;
+		if (slot != NULL && store->cache_bytes + size <= store->settings.archive_cache_bytes)
+			break;
+		cache_drop(store, lru); /* non-NULL: the budget or a slot is taken */
 	}
-	if (victim->container != NULL)
-		g_bytes_unref(victim->container);
-	victim->message_id = message_id;
-	g_strlcpy(victim->sha256, sha256, sizeof(victim->sha256));
-	victim->container = g_bytes_ref(container);
-	victim->used = ++store->cache_clock;
+	slot->message_id = message_id;
+	g_strlcpy(slot->sha256, sha256, sizeof(slot->sha256));
+	slot->container = g_bytes_ref(container);
+	slot->used = ++store->cache_clock;
+	store->cache_bytes += size;
 }
 
 struct msg_row {
@@ -1117,7 +1138,7 @@ repack_build(struct store *store, const struct msg_row *row, GBytes *raw, int64_
 	     struct repack_prep **prep_r, char **warn_r, char **error_r)
 {
 	struct repack_prep *prep = g_new0(struct repack_prep, 1);
-	GBytes *own_raw = NULL, *base = NULL, *check = NULL, *check_raw = NULL;
+	GBytes *own_raw = NULL, *base = NULL, *check = NULL;
 	sqlite3_stmt *stmt;
 	int rc, ret = -1;
 
@@ -1176,16 +1197,34 @@ repack_build(struct store *store, const struct msg_row *row, GBytes *raw, int64_
 		goto out;
 	}
 	const void *fdata = g_bytes_get_data(prep->frame, &flen);
-	/* Never lose bytes: read the new form back before it may replace the old. */
+	/* Never lose bytes: read the new form back before it may replace the
+	 * old, and check that it unpacks to the message whose hash is known
+	 * (compared in place: no second copy of the message). */
 	if (archive_decompress(fdata, flen, bdata, blen, archive_container_bound(row->raw_size), &check,
-			       warn_r) < 0 ||
-	    raw_from_container(row, check, &check_raw, warn_r) < 0) {
-		ret = 0;
-		goto out;
+			       warn_r) < 0)
+		goto not_repacked;
+	if (!g_bytes_equal(check, prep->container)) {
+		*warn_r = g_strdup("store: the compressed container reads back different");
+		goto not_repacked;
 	}
+	g_clear_pointer(&check, g_bytes_unref);
+	if (own_raw == NULL) {
+		char sha[ARCHIVE_SHA256_HEX_LEN + 1];
+		archive_sha256_hex(raw_data, raw_len, sha);
+		if (raw_len != row->raw_size || strcmp(sha, row->sha256) != 0) {
+			*warn_r = g_strdup_printf("store: message %" G_GINT64_FORMAT " given for the"
+						  " repack fails its SHA-256 check", row->id);
+			goto not_repacked;
+		}
+	}
+	if (archive_container_check(cdata, clen, raw_data, raw_len, warn_r) < 0)
+		goto not_repacked;
 	*prep_r = prep;
 	prep = NULL;
 	ret = 1;
+	goto out;
+not_repacked:
+	ret = 0;
 out:
 	repack_prep_free(&prep);
 	if (own_raw != NULL)
@@ -1194,8 +1233,6 @@ out:
 		g_bytes_unref(base);
 	if (check != NULL)
 		g_bytes_unref(check);
-	if (check_raw != NULL)
-		g_bytes_unref(check_raw);
 	return ret;
 }
 

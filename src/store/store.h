@@ -42,7 +42,8 @@ struct store_settings {
 	unsigned archive_keyframe_interval; /* delta chain length; default 32 */
 	int archive_level;           /* zstd level at accept time; default 3 */
 	int archive_repack_level;    /* zstd level of the delta repack; default 6 */
-	unsigned archive_cache_entries; /* decompressed containers kept; default 8 */
+	unsigned archive_cache_entries; /* decompressed containers kept; default 16 */
+	size_t archive_cache_bytes;  /* ... and their total size at most; default 8 MiB */
 	/* Retention (store_prune): raw messages are kept retention_days days
 	 * after their first arrival (0, the default: forever); the rows parsed
 	 * from them stay.  Messages that failed to parse or were not snapshots

@@ -69,6 +69,27 @@ assert_round_trip(const void *raw, size_t len, struct archive_pack_stats *stats_
 		g_assert_null(none);
 		g_clear_pointer(&error, g_free);
 	}
+	/* The in-place check accepts exactly raw: not one byte changed (at
+	 * the start, the middle and the end, in literal or base64 text), not
+	 * one byte less or more. */
+	if (archive_container_check(c, clen, raw, len, &error) < 0)
+		g_error("check: %s", error);
+	if (len > 0) {
+		guint8 *other = g_memdup2(raw, len + 1);
+		const size_t at[] = { 0, len / 2, len - 1 };
+		for (unsigned i = 0; i < G_N_ELEMENTS(at); i++) {
+			other[at[i]] ^= 0x01;
+			g_assert_cmpint(archive_container_check(c, clen, other, len, &error), ==, -1);
+			g_clear_pointer(&error, g_free);
+			other[at[i]] ^= 0x01;
+		}
+		g_assert_cmpint(archive_container_check(c, clen, other, len - 1, &error), ==, -1);
+		g_clear_pointer(&error, g_free);
+		other[len] = '\n';
+		g_assert_cmpint(archive_container_check(c, clen, other, len + 1, &error), ==, -1);
+		g_clear_pointer(&error, g_free);
+		g_free(other);
+	}
 	g_bytes_unref(back);
 	g_bytes_unref(container);
 }
@@ -135,6 +156,45 @@ test_container_variants(void)
 			g_assert_cmpuint(st.base64_segments, ==, 1);
 			g_free(m);
 		}
+	}
+
+	/* Attachments many times the conversion's block size (whole lines of
+	 * whole quanta, about 16 KB): every width parity, both line endings,
+	 * every padding; the segment covers the whole text. */
+	{
+		GBytes *big = pseudo_xml(200000, 2);
+		gsize blen;
+		const guint8 *b = g_bytes_get_data(big, &blen);
+		static const size_t big_widths[] = { 76, 75, 74, 4, 997 };
+		for (unsigned w = 0; w < G_N_ELEMENTS(big_widths); w++) {
+			for (size_t cut = 0; cut < 3; cut++) {
+				const char *eol = (w + cut) % 2 ? "\n" : "\r\n";
+				char *m = make_mail(b, blen - cut, big_widths[w], eol, afters[0]);
+				size_t chars = (blen - cut + 2) / 3 * 4;
+				size_t lines = (chars + big_widths[w] - 1) / big_widths[w];
+				assert_round_trip(m, strlen(m), &st);
+				g_assert_cmpuint(st.base64_segments, ==, 1);
+				g_assert_cmpuint(st.base64_text_bytes, ==, chars + lines * strlen(eol));
+				g_free(m);
+			}
+		}
+		/* Non-canonical bits in the last quantum ("xB=" decodes like
+		 * "xA="), many blocks after the start: the conversion fails
+		 * there, and is retried without the short last line. */
+		char *m = make_mail(b, blen, 76, "\r\n", afters[0]);
+		char *pad = strstr(m, "=\r\n");
+		size_t full_lines = (blen + 2) / 3 * 4 / 76;
+		g_assert_nonnull(pad);
+		static const char alphabet[] =
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+		const char *at = strchr(alphabet, pad[-1]);
+		g_assert_true(pad[-1] != '\0' && at != NULL && (at - alphabet) % 4 == 0);
+		pad[-1] = at[1];
+		assert_round_trip(m, strlen(m), &st);
+		g_assert_cmpuint(st.base64_segments, ==, 1);
+		g_assert_cmpuint(st.base64_text_bytes, ==, full_lines * 78);
+		g_free(m);
+		g_bytes_unref(big);
 	}
 
 	/* Data lengths that need 0, 1 and 2 padding characters. */
