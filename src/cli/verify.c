@@ -75,7 +75,10 @@ cli_verify(int argc, char **argv)
 	store_settings_default(&ss);
 	ss.path = db != NULL ? db : cli_default_db();
 	ss.readonly = true;
-	ss.archive_cache_entries = 64; /* chains are read device by device */
+	/* Chains are read device by device, each message right after its
+	 * base: a few entries, but room for the largest containers. */
+	ss.archive_cache_entries = 4;
+	ss.archive_cache_bytes = 256u << 20;
 	if (!g_file_test(ss.path, G_FILE_TEST_EXISTS)) {
 		fprintf(stderr, "snapkeep verify: %s: no such database\n", ss.path);
 		g_ptr_array_unref(problems);

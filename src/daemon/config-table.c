@@ -137,8 +137,8 @@ const struct config_key config_keys[] = {
 	  "Messages handed to the store at once (they share group commits); further finished "
 	  "messages wait in their spool files." },
 	{ "smtp", "max_pending_size", CONFIG_SIZE, "16M",
-	  "Bytes of messages handed to the store at once (they are mapped in memory); bounds "
-	  "the daemon's memory under many large messages." },
+	  "Bytes of messages handed to the store at once (each read from its spool file, "
+	  "hashed and compressed); bounds the daemon's memory under many large messages." },
 
 	/* [poll.NAME]: one per polled mailbox (src/poll/, service-poll.c) */
 	{ "poll.*", "url", CONFIG_STRING, "",

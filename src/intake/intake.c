@@ -38,8 +38,8 @@ const double intake_latency_bounds[INTAKE_LATENCY_BUCKETS] = {
 
 struct intake_request {
 	const struct store_arrival *arrival;
-	GBytes *raw;
-	struct store_prepared *prepared; /* hashed and compressed by the caller */
+	size_t len;                      /* of the raw message */
+	struct store_prepared *prepared; /* hashed and compressed by the caller; owned */
 	struct store_receipt receipt;
 	char *error;
 	int result;
@@ -213,7 +213,7 @@ intake_committer_main(gpointer data)
 		in->stats.commits++;
 		for (guint i = 0; i < batch->len; i++) {
 			struct intake_request *req = g_ptr_array_index(batch, i);
-			in->accept_bytes -= g_bytes_get_size(req->raw);
+			in->accept_bytes -= req->len;
 			if (req->result == 0) {
 				in->stats.accepted++;
 				if (req->receipt.duplicate)
@@ -233,19 +233,15 @@ intake_committer_main(gpointer data)
 	return NULL;
 }
 
-int
-intake_accept(struct intake *in, const struct store_arrival *arrival, GBytes *raw,
-	      struct store_receipt *receipt_r, char **error_r)
+/* Queues a prepared message for the group commit and waits for it. */
+static int
+intake_accept_prepared(struct intake *in, const struct store_arrival *arrival, size_t len,
+		       struct store_prepared *prepared, int64_t started_us,
+		       struct store_receipt *receipt_r, char **error_r)
 {
-	struct intake_request req = { .arrival = arrival, .raw = raw, .result = -1 };
-	size_t len = g_bytes_get_size(raw);
-	int64_t started_us = g_get_monotonic_time();
-
-	/* Hash and compress here, in the arriving thread, so that concurrent
-	 * arrivals use every core and the committer only inserts. */
-	if (store_message_prepare(g_bytes_get_data(raw, NULL), len, in->settings.store.archive_level,
-				  &req.prepared, error_r) < 0)
-		return -1;
+	struct intake_request req = {
+		.arrival = arrival, .len = len, .prepared = prepared, .result = -1,
+	};
 
 	g_mutex_lock(&in->lock);
 	if (in->stopping) {
@@ -282,6 +278,35 @@ intake_accept(struct intake *in, const struct store_arrival *arrival, GBytes *ra
 		  arrival->source, (long long)req.receipt.message_id,
 		  (long long)req.receipt.intake_id, req.receipt.duplicate);
 	return 0;
+}
+
+int
+intake_accept(struct intake *in, const struct store_arrival *arrival, GBytes *raw,
+	      struct store_receipt *receipt_r, char **error_r)
+{
+	struct store_prepared *prepared = NULL;
+	int64_t started_us = g_get_monotonic_time();
+	size_t len = g_bytes_get_size(raw);
+
+	/* Hash and compress here, in the arriving thread, so that concurrent
+	 * arrivals use every core and the committer only inserts. */
+	if (store_message_prepare(g_bytes_get_data(raw, NULL), len, in->settings.store.archive_level,
+				  &prepared, error_r) < 0)
+		return -1;
+	return intake_accept_prepared(in, arrival, len, prepared, started_us, receipt_r, error_r);
+}
+
+int
+intake_accept_fd(struct intake *in, const struct store_arrival *arrival, int fd, size_t len,
+		 struct store_receipt *receipt_r, char **error_r)
+{
+	struct store_prepared *prepared = NULL;
+	int64_t started_us = g_get_monotonic_time();
+
+	if (store_message_prepare_fd(fd, len, in->settings.store.archive_level, &prepared,
+				     error_r) < 0)
+		return -1;
+	return intake_accept_prepared(in, arrival, len, prepared, started_us, receipt_r, error_r);
 }
 
 /* Parses one message and commits its result.  Returns 0, or -1 when the
@@ -322,7 +347,9 @@ intake_parse_one(struct intake *in, struct store *store, struct worker *worker, 
 		.subject_time_utc = res.subject_time_utc,
 	};
 	/* The delta repack's compression, before the write lock is taken. */
-	(void)store_repack_prepare(store, id, raw, res.outcome, snap, &hints);
+	/* The answer's text is parsed: free it before the repack needs memory. */
+	g_clear_pointer(&res.snapshot_json, g_free);
+	(void)store_repack_prepare(store, id, g_steal_pointer(&raw), res.outcome, snap, &hints);
 	g_mutex_lock(&in->write_lock);
 	if (store_begin(store, &error) < 0) {
 		g_mutex_unlock(&in->write_lock);

@@ -58,6 +58,11 @@ void intake_free(struct intake **intake);
 int intake_accept(struct intake *intake, const struct store_arrival *arrival, GBytes *raw,
 		  struct store_receipt *receipt_r, char **error_r);
 
+/* intake_accept for the len bytes of file fd from offset 0 (a spool file),
+ * read in one streaming pass: memory stays small whatever the size. */
+int intake_accept_fd(struct intake *intake, const struct store_arrival *arrival, int fd, size_t len,
+		     struct store_receipt *receipt_r, char **error_r);
+
 /* Asks the scheduler to (re)parse these messages (reparse). */
 void intake_queue_reparse(struct intake *intake, const int64_t *message_ids, size_t count);
 /* Blocks until nothing is pending, or timeout_ms (0: forever).  0 or -1 on timeout. */

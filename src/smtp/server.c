@@ -34,6 +34,7 @@
 #include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -76,10 +77,8 @@ struct smtp_job {
 	struct smtp_conn *conn;
 	struct smtp_server *server;
 	/* message */
-	int spool_fd;
+	int spool_fd;        /* the message, read by intake_accept_fd */
 	uint64_t size;
-	GMappedFile *map;
-	GBytes *raw;
 	char *helo, *mail_from, *rcpt_to, *peer;
 	unsigned rcpts;
 	int64_t received_us, started_us;
@@ -559,10 +558,6 @@ job_free(struct smtp_job *job)
 {
 	if (job->spool_fd >= 0)
 		close(job->spool_fd);
-	if (job->raw != NULL)
-		g_bytes_unref(job->raw);
-	if (job->map != NULL)
-		g_mapped_file_unref(job->map);
 	g_free(job->helo);
 	g_free(job->mail_from);
 	g_free(job->rcpt_to);
@@ -662,7 +657,8 @@ job_run(gpointer data, gpointer user_data)
 	job->started_us = g_get_monotonic_time();
 	if (job->kind == SMTP_JOB_AUTH) {
 		job->ok = smtp_auth_verify(job->conn->config->auth, job->user, job->password);
-	} else if (job->raw != NULL) {
+	} else if (job->spool_fd >= 0) {
+		struct stat st;
 		struct store_arrival arrival = {
 		    .source = "smtp",
 		    .peer = job->peer,
@@ -671,8 +667,11 @@ job_run(gpointer data, gpointer user_data)
 		    .rcpt_to = job->rcpt_to,
 		    .received_us = job->received_us,
 		};
-		job->rc =
-		    intake_accept(srv->intake, &arrival, job->raw, &job->receipt, &job->error);
+		if (fstat(job->spool_fd, &st) < 0)
+			job->error = g_strdup_printf("spool: %s", g_strerror(errno));
+		else
+			job->rc = intake_accept_fd(srv->intake, &arrival, job->spool_fd,
+						   (size_t)st.st_size, &job->receipt, &job->error);
 	}
 	g_main_context_invoke(srv->context, job_done, job);
 }
@@ -688,22 +687,6 @@ server_dispatch(struct smtp_server *srv)
 		if (srv->pending_bytes > 0 && srv->pending_bytes + size > srv->max_pending_size)
 			break;
 		g_queue_pop_head(&srv->waiting);
-		if (job->kind == SMTP_JOB_MESSAGE && job->spool_fd >= 0) {
-			GError *gerr = NULL;
-			if (job->size == 0) {
-				job->raw = g_bytes_new(NULL, 0);
-			} else {
-				job->map = g_mapped_file_new_from_fd(job->spool_fd, FALSE, &gerr);
-				if (job->map == NULL) {
-					job->error = g_strdup(gerr->message);
-					g_error_free(gerr);
-				} else {
-					job->raw = g_mapped_file_get_bytes(job->map);
-				}
-			}
-			close(job->spool_fd);
-			job->spool_fd = -1;
-		}
 		srv->pending_jobs++;
 		srv->pending_bytes += size;
 		g_thread_pool_push(srv->pool, job, NULL);
@@ -737,9 +720,10 @@ job_done(gpointer data)
 	srv->pending_jobs--;
 	if (job->kind == SMTP_JOB_MESSAGE)
 		srv->pending_bytes -= job->size;
-	/* Unmap before anything else: the budget counts mapped bytes. */
-	g_clear_pointer(&job->raw, g_bytes_unref);
-	g_clear_pointer(&job->map, g_mapped_file_unref);
+	if (job->spool_fd >= 0) {
+		close(job->spool_fd);
+		job->spool_fd = -1;
+	}
 	c->job = NULL;
 	if (job->kind == SMTP_JOB_MESSAGE) {
 		double ms = (double)(g_get_monotonic_time() - job->started_us) / 1000.0;

@@ -16,8 +16,10 @@
 
 #include <gnutls/crypto.h>
 
+#include <errno.h>
 #include <stdbool.h>
 #include <string.h>
+#include <unistd.h>
 #include <zstd.h>
 
 /* A base64 run shorter than this stays literal: not worth a segment. */
@@ -25,6 +27,8 @@
 #define ARCHIVE_MIN_RUN_BYTES 64
 /* Window log cap for prefix compression (128 MiB, zstd's default limit). */
 #define ARCHIVE_WINDOW_LOG_MAX 27
+/* Window log of archive_hash_compress_fd's streaming compression. */
+#define ARCHIVE_STREAM_WINDOW_LOG 20
 
 #define SEG_LITERAL 0x01
 #define SEG_BASE64 0x02
@@ -532,6 +536,92 @@ archive_compress(const void *src, size_t len, const void *prefix, size_t prefix_
 fail:
 	g_free(dst);
 	ZSTD_freeCCtx(cctx);
+	return -1;
+}
+
+int
+archive_hash_compress_fd(int fd, size_t len, int level, char sha_r[ARCHIVE_SHA256_HEX_LEN + 1],
+			 GBytes **frame_r, char **error_r)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t chunk = ZSTD_CStreamInSize() * 2;
+	ZSTD_CCtx *cctx = ZSTD_createCCtx();
+	gnutls_hash_hd_t hash = NULL;
+	guint8 *in = g_malloc(chunk);
+	GByteArray *out = g_byte_array_new();
+	size_t done = 0, r;
+	unsigned char digest[32];
+
+	if (cctx == NULL || gnutls_hash_init(&hash, GNUTLS_DIG_SHA256) < 0) {
+		*error_r = g_strdup("archive: out of memory for a zstd or hash context");
+		goto fail;
+	}
+	r = ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
+	if (!ZSTD_isError(r))
+		r = ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+	/* Streaming keeps a window of input: 1 MiB, not the level's default
+	 * (up to 8 MiB for large inputs), since many arrive at once. */
+	if (!ZSTD_isError(r))
+		r = ZSTD_CCtx_setParameter(cctx, ZSTD_c_windowLog, ARCHIVE_STREAM_WINDOW_LOG);
+	if (!ZSTD_isError(r))
+		r = ZSTD_CCtx_setPledgedSrcSize(cctx, len); /* the size goes in the header */
+	if (ZSTD_isError(r)) {
+		*error_r = g_strdup_printf("archive: zstd setup: %s", ZSTD_getErrorName(r));
+		goto fail;
+	}
+	for (;;) {
+		ssize_t n = 0;
+		if (done < len) {
+			n = pread(fd, in, MIN(chunk, len - done), (off_t)done);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				*error_r = n < 0 ? g_strdup_printf("archive: read: %s", g_strerror(errno))
+						 : g_strdup_printf("archive: file ends at %zu of %zu bytes",
+								   done, len);
+				goto fail;
+			}
+			if (gnutls_hash(hash, in, (size_t)n) < 0) {
+				*error_r = g_strdup("archive: SHA-256 failed");
+				goto fail;
+			}
+			done += (size_t)n;
+		}
+		ZSTD_EndDirective mode = done < len ? ZSTD_e_continue : ZSTD_e_end;
+		ZSTD_inBuffer ib = { in, (size_t)n, 0 };
+		size_t left;
+		do {
+			guint at = out->len;
+			g_byte_array_set_size(out, at + (guint)ZSTD_CStreamOutSize());
+			ZSTD_outBuffer ob = { out->data + at, ZSTD_CStreamOutSize(), 0 };
+			left = ZSTD_compressStream2(cctx, &ob, &ib, mode);
+			g_byte_array_set_size(out, at + (guint)ob.pos);
+			if (ZSTD_isError(left)) {
+				*error_r = g_strdup_printf("archive: zstd: %s", ZSTD_getErrorName(left));
+				goto fail;
+			}
+		} while (mode == ZSTD_e_end ? left != 0 : ib.pos < ib.size);
+		if (mode == ZSTD_e_end)
+			break;
+	}
+	gnutls_hash_deinit(hash, digest);
+	hash = NULL;
+	for (size_t i = 0; i < sizeof(digest); i++) {
+		sha_r[2 * i] = digits[digest[i] >> 4];
+		sha_r[2 * i + 1] = digits[digest[i] & 0x0f];
+	}
+	sha_r[ARCHIVE_SHA256_HEX_LEN] = '\0';
+	ZSTD_freeCCtx(cctx);
+	g_free(in);
+	guint out_len = out->len;
+	*frame_r = g_bytes_new_take(g_realloc(g_byte_array_free(out, FALSE), MAX(out_len, 1)), out_len);
+	return 0;
+fail:
+	if (hash != NULL)
+		gnutls_hash_deinit(hash, NULL);
+	ZSTD_freeCCtx(cctx);
+	g_free(in);
+	g_byte_array_unref(out);
 	return -1;
 }
 

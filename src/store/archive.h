@@ -71,6 +71,12 @@ size_t archive_container_bound(size_t raw_len);
 int archive_compress(const void *src, size_t len, const void *prefix, size_t prefix_len, int level,
 		     GBytes **frame_r, char **error_r);
 
+/* The SHA-256 (hex) and the archive_compress frame (no prefix) of the len
+ * bytes of file fd from offset 0, in one streaming pass: memory stays a
+ * small buffer plus the frame, whatever len is.  0, or -1 with *error_r. */
+int archive_hash_compress_fd(int fd, size_t len, int level, char sha_r[ARCHIVE_SHA256_HEX_LEN + 1],
+			     GBytes **frame_r, char **error_r);
+
 /* Decompresses one frame made by archive_compress with the same prefix;
  * refuses a frame whose content exceeds max_len.  0 with *out_r or -1. */
 int archive_decompress(const void *frame, size_t len, const void *prefix, size_t prefix_len,

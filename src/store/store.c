@@ -887,15 +887,17 @@ cache_lookup(struct store *store, int64_t message_id, const char *sha256)
 }
 
 /* Keeps container, evicting the least recently used entries until both the
- * entry count and archive_cache_bytes hold; one larger than the whole
- * budget is not kept. */
+ * entry count and archive_cache_bytes hold.  A container larger than an
+ * eighth of the budget is not kept: a few large messages (megabytes of
+ * error logs) would flush the many usual ones, and holding them doubles a
+ * parse thread's memory for little gain. */
 static void
 cache_put(struct store *store, int64_t message_id, const char *sha256, GBytes *container)
 {
 	size_t size = g_bytes_get_size(container);
 	struct container_cache_entry *slot = NULL;
 
-	if (store->cache_size == 0 || size > store->settings.archive_cache_bytes)
+	if (store->cache_size == 0 || size > store->settings.archive_cache_bytes / 8)
 		return;
 	for (unsigned i = 0; i < store->cache_size; i++)
 		if (store->cache[i].message_id == message_id)
@@ -1129,16 +1131,18 @@ store_message_get(struct store *store, int64_t message_id, GBytes **raw_r, char 
  * not known yet, a keyframe): packs its container, picks the device's
  * latest 'skc1' message as the base (or none, every
  * archive_keyframe_interval links), compresses, and reads the new frame
- * back (hash checked).  raw: the message's bytes if the caller has them
- * (NULL: decompressed from the row).  Only reads: runs inside or outside a
- * transaction.  1 with *prep_r, 0 when the message does not repack (*warn_r
- * says why), -1 on database errors. */
+ * back.  raw: the message's bytes if the caller has them, already checked
+ * against the row's hash, a reference this call takes over (NULL:
+ * decompressed from the row, hash checked); it is released as soon as the
+ * container is checked against it, before the compression needs its memory.
+ * Only reads: runs inside or outside a transaction.  1 with *prep_r, 0 when
+ * the message does not repack (*warn_r says why), -1 on database errors. */
 static int
 repack_build(struct store *store, const struct msg_row *row, GBytes *raw, int64_t device_id,
 	     struct repack_prep **prep_r, char **warn_r, char **error_r)
 {
 	struct repack_prep *prep = g_new0(struct repack_prep, 1);
-	GBytes *own_raw = NULL, *base = NULL, *check = NULL;
+	GBytes *base = NULL, *check = NULL;
 	sqlite3_stmt *stmt;
 	int rc, ret = -1;
 
@@ -1146,17 +1150,16 @@ repack_build(struct store *store, const struct msg_row *row, GBytes *raw, int64_
 	g_strlcpy(prep->sha256, row->sha256, sizeof(prep->sha256));
 	prep->raw_size = row->raw_size;
 	prep->base_depth = -1;
-	if (raw == NULL) {
-		if (raw_from_zstd_row(row, &own_raw, warn_r) < 0) {
-			ret = 0;
-			goto out;
-		}
-		raw = own_raw;
-	}
+	if (raw == NULL && raw_from_zstd_row(row, &raw, warn_r) < 0)
+		goto not_repacked;
 	gsize raw_len, clen;
 	const void *raw_data = g_bytes_get_data(raw, &raw_len);
 	prep->container = archive_container_pack(raw_data, raw_len, NULL);
 	const void *cdata = g_bytes_get_data(prep->container, &clen);
+	/* The container gives back exactly the message (compared in place). */
+	if (archive_container_check(cdata, clen, raw_data, raw_len, warn_r) < 0)
+		goto not_repacked;
+	g_clear_pointer(&raw, g_bytes_unref);
 
 	if (device_id > 0) {
 		stmt = stmt_get(store, STMT_ARCH_BASE, error_r);
@@ -1198,8 +1201,7 @@ repack_build(struct store *store, const struct msg_row *row, GBytes *raw, int64_
 	}
 	const void *fdata = g_bytes_get_data(prep->frame, &flen);
 	/* Never lose bytes: read the new form back before it may replace the
-	 * old, and check that it unpacks to the message whose hash is known
-	 * (compared in place: no second copy of the message). */
+	 * old; it must be the container checked above. */
 	if (archive_decompress(fdata, flen, bdata, blen, archive_container_bound(row->raw_size), &check,
 			       warn_r) < 0)
 		goto not_repacked;
@@ -1207,18 +1209,6 @@ repack_build(struct store *store, const struct msg_row *row, GBytes *raw, int64_
 		*warn_r = g_strdup("store: the compressed container reads back different");
 		goto not_repacked;
 	}
-	g_clear_pointer(&check, g_bytes_unref);
-	if (own_raw == NULL) {
-		char sha[ARCHIVE_SHA256_HEX_LEN + 1];
-		archive_sha256_hex(raw_data, raw_len, sha);
-		if (raw_len != row->raw_size || strcmp(sha, row->sha256) != 0) {
-			*warn_r = g_strdup_printf("store: message %" G_GINT64_FORMAT " given for the"
-						  " repack fails its SHA-256 check", row->id);
-			goto not_repacked;
-		}
-	}
-	if (archive_container_check(cdata, clen, raw_data, raw_len, warn_r) < 0)
-		goto not_repacked;
 	*prep_r = prep;
 	prep = NULL;
 	ret = 1;
@@ -1227,8 +1217,8 @@ not_repacked:
 	ret = 0;
 out:
 	repack_prep_free(&prep);
-	if (own_raw != NULL)
-		g_bytes_unref(own_raw);
+	if (raw != NULL)
+		g_bytes_unref(raw);
 	if (base != NULL)
 		g_bytes_unref(base);
 	if (check != NULL)
@@ -1361,28 +1351,27 @@ store_repack_prepare(struct store *store, int64_t message_id, GBytes *raw, enum 
 	repack_prep_free(&store->prep);
 	if ((outcome != STORE_OUTCOME_STORED && outcome != STORE_OUTCOME_DUPLICATE) || snap == NULL ||
 	    serial == NULL)
-		return false;
+		goto not_repacked;
 	rc = msg_row_read(store, message_id, &row, &error);
 	if (rc <= 0)
 		goto fail;
 	if (row.delta_form) {
 		msg_row_clear(&row);
-		return false;
+		goto not_repacked;
 	}
 	if (raw != NULL) {
-		/* The caller's bytes must be this message's (checked again on the
-		 * frame read back). */
+		/* The caller's bytes must be this message's. */
 		char sha[ARCHIVE_SHA256_HEX_LEN + 1];
 		gsize len;
 		const void *data = g_bytes_get_data(raw, &len);
 		archive_sha256_hex(data, len, sha);
-		if (strcmp(sha, row.sha256) != 0)
-			raw = NULL;
+		if (len != row.raw_size || strcmp(sha, row.sha256) != 0)
+			g_clear_pointer(&raw, g_bytes_unref);
 	}
 	/* An unknown device gets a keyframe; the device row comes with the commit. */
 	if (id_lookup(store, STMT_DEV_FIND, serial, &device_id, &error) < 0)
 		goto fail;
-	rc = repack_build(store, &row, raw, device_id, &prep, &warn, &error);
+	rc = repack_build(store, &row, g_steal_pointer(&raw), device_id, &prep, &warn, &error);
 	msg_row_clear(&row);
 	if (rc < 0)
 		goto fail;
@@ -1399,6 +1388,9 @@ fail:
 	log_warnx("store: event=repack-prepare-failed message=%" G_GINT64_FORMAT " error=\"%s\"", message_id,
 		  error != NULL ? error : "no such message");
 	g_free(error);
+not_repacked:
+	if (raw != NULL)
+		g_bytes_unref(raw);
 	return false;
 }
 
@@ -1515,6 +1507,21 @@ store_message_prepare(const void *raw, size_t len, int level, struct store_prepa
 	archive_sha256_hex(raw != NULL ? raw : "", len, p->sha);
 	p->len = len;
 	if (archive_compress(raw != NULL ? raw : "", len, NULL, 0, level, &p->frame, error_r) < 0) {
+		g_free(p);
+		return -1;
+	}
+	*prepared_r = p;
+	return 0;
+}
+
+int
+store_message_prepare_fd(int fd, size_t len, int level, struct store_prepared **prepared_r,
+			 char **error_r)
+{
+	struct store_prepared *p = g_new0(struct store_prepared, 1);
+
+	p->len = len;
+	if (archive_hash_compress_fd(fd, len, level, p->sha, &p->frame, error_r) < 0) {
 		g_free(p);
 		return -1;
 	}

@@ -103,6 +103,11 @@ int store_message_add(struct store *store, const struct store_arrival *arrival,
 struct store_prepared;
 int store_message_prepare(const void *raw, size_t len, int level,
 			  struct store_prepared **prepared_r, char **error_r);
+/* The same for the len bytes of file fd (from offset 0), read in one
+ * streaming pass instead of mapped or loaded: a spool file of any size
+ * costs a small buffer and its compressed frame. */
+int store_message_prepare_fd(int fd, size_t len, int level,
+			     struct store_prepared **prepared_r, char **error_r);
 void store_prepared_free(struct store_prepared **prepared);
 /* store_message_add for a prepared message. */
 int store_message_add_prepared(struct store *store, const struct store_arrival *arrival,
@@ -178,7 +183,9 @@ int store_result_commit(struct store *store, int64_t message_id, enum store_outc
  * its base (the latest 'skc1' message of the device the result names, found
  * by serial; an unknown device gets a keyframe), compresses and reads the
  * frame back.  raw: the message's bytes if the caller has them (checked by
- * hash; NULL: read from the archive).  The arguments after raw are those
+ * hash; NULL: read from the archive), a reference the call takes over and
+ * releases as soon as it can, so that a large message is not held twice
+ * while its frame is compressed.  The arguments after raw are those
  * the caller will pass to store_result_commit.  The result is kept on the
  * connection (one at a time; a new call replaces it) and used by the next
  * store_result_commit of message_id, which re-checks inside its transaction

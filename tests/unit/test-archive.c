@@ -10,6 +10,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "devxml/snapshot.h"
 #include "store/archive.h"
@@ -390,6 +391,57 @@ test_container_damaged(void)
 }
 
 /* --- zstd frames ---------------------------------------------------------------------- */
+
+/* Hash and frame streamed from a file equal those of the bytes in memory,
+ * for empty, small, chunk-straddling and multi-megabyte files; a file
+ * shorter than announced is an error. */
+static void
+test_hash_compress_fd(void)
+{
+	static const size_t sizes[] = { 0, 1, 1000, 131072, 131073, 262145, 3000001 };
+	GError *gerr = NULL;
+
+	for (unsigned i = 0; i < G_N_ELEMENTS(sizes); i++) {
+		GBytes *data = pseudo_xml((unsigned)sizes[i], 3 + i);
+		gsize len;
+		const void *p = g_bytes_get_data(data, &len);
+		char *path = NULL;
+		int fd = g_file_open_tmp("test-archive-XXXXXX", &path, &gerr);
+		g_assert_no_error(gerr);
+		for (gsize off = 0; off < len;) {
+			ssize_t n = write(fd, (const char *)p + off, len - off);
+			g_assert_cmpint(n, >, 0);
+			off += (gsize)n;
+		}
+
+		char want[ARCHIVE_SHA256_HEX_LEN + 1], got[ARCHIVE_SHA256_HEX_LEN + 1];
+		GBytes *frame = NULL, *back = NULL;
+		char *error = NULL;
+		archive_sha256_hex(len ? p : "", len, want);
+		if (archive_hash_compress_fd(fd, len, 3, got, &frame, &error) < 0)
+			g_error("hash_compress_fd(%zu): %s", len, error);
+		g_assert_cmpstr(got, ==, want);
+		gsize flen;
+		const void *f = g_bytes_get_data(frame, &flen);
+		if (archive_decompress(f, flen, NULL, 0, len, &back, &error) < 0)
+			g_error("decompress(%zu): %s", len, error);
+		g_assert_cmpmem(g_bytes_get_data(back, NULL), g_bytes_get_size(back), len ? p : "", len);
+		g_bytes_unref(back);
+		g_bytes_unref(frame);
+
+		/* One byte more than the file holds. */
+		frame = NULL;
+		g_assert_cmpint(archive_hash_compress_fd(fd, len + 1, 3, got, &frame, &error), ==, -1);
+		g_assert_null(frame);
+		g_assert_nonnull(strstr(error, "ends at"));
+		g_clear_pointer(&error, g_free);
+
+		close(fd);
+		g_unlink(path);
+		g_free(path);
+		g_bytes_unref(data);
+	}
+}
 
 static void
 test_zstd_prefix(void)
@@ -827,6 +879,7 @@ main(int argc, char **argv)
 	g_test_add_func("/archive/container-variants", test_container_variants);
 	g_test_add_func("/archive/container-random", test_container_random);
 	g_test_add_func("/archive/container-damaged", test_container_damaged);
+	g_test_add_func("/archive/hash-compress-fd", test_hash_compress_fd);
 	g_test_add_func("/archive/zstd-prefix", test_zstd_prefix);
 	g_test_add_func("/archive/series-ratio", test_series_ratio);
 	g_test_add_func("/archive/series-ratio-full-log", test_series_ratio_full_log);

@@ -1099,9 +1099,10 @@ msg_is(struct store *store, int64_t id, const char *method)
 	return v == 1;
 }
 
-/* The repack prepared outside the transaction (store_repack_prepare) is
- * what the commit applies; a base that changed in between leaves the
- * message plain, and store_repack_backlog repacks it later. */
+/* The repack prepared outside the transaction (store_repack_prepare, which
+ * takes over a reference to the bytes) is what the commit applies; a base
+ * that changed in between leaves the message plain, and
+ * store_repack_backlog repacks it later. */
 static void
 test_repack_prepared(struct fixture *f, gconstpointer data)
 {
@@ -1125,7 +1126,7 @@ test_repack_prepared(struct fixture *f, gconstpointer data)
 		/* The third one gets the wrong bytes: they are ignored, the
 		 * archive's are used. */
 		GBytes *given = i == 2 ? g_ptr_array_index(mails, 0) : m;
-		g_assert_true(store_repack_prepare(f->store, id, given, STORE_OUTCOME_STORED, snap, &hints));
+		g_assert_true(store_repack_prepare(f->store, id, g_bytes_ref(given), STORE_OUTCOME_STORED, snap, &hints));
 		g_assert_true(msg_is(f->store, id, "zstd"));
 		g_assert_cmpint(commit(f->store, id, STORE_OUTCOME_STORED, NULL, snap), ==, STORE_OUTCOME_STORED);
 		g_assert_true(msg_is(f->store, id, "skc1"));
@@ -1136,7 +1137,7 @@ test_repack_prepared(struct fixture *f, gconstpointer data)
 			g_assert_cmpint(msg_int(f->store, "base_id", id), ==, -1);
 		g_array_append_val(ids, id);
 		/* Already repacked: nothing to prepare. */
-		g_assert_false(store_repack_prepare(f->store, id, m, STORE_OUTCOME_STORED, snap, &hints));
+		g_assert_false(store_repack_prepare(f->store, id, g_bytes_ref(m), STORE_OUTCOME_STORED, snap, &hints));
 		snapshot_free(&snap);
 	}
 
@@ -1145,7 +1146,7 @@ test_repack_prepared(struct fixture *f, gconstpointer data)
 	GBytes *m5 = g_ptr_array_index(mails, 5);
 	int64_t id5 = add_message(f->store, "smtp", g_bytes_get_data(m5, NULL), g_bytes_get_size(m5), NULL);
 	struct snapshot *snap5 = make_snapshot("PHB6820301", 6, 105, 1, 1);
-	g_assert_true(store_repack_prepare(f->store, id5, m5, STORE_OUTCOME_STORED, snap5, &hints));
+	g_assert_true(store_repack_prepare(f->store, id5, g_bytes_ref(m5), STORE_OUTCOME_STORED, snap5, &hints));
 	int64_t base = g_array_index(ids, int64_t, 4);
 	char *sql = g_strdup_printf("UPDATE messages SET chain_depth = chain_depth + 1 WHERE id = %" G_GINT64_FORMAT, base);
 	g_assert_cmpint(sqlite3_exec(store_db(f->store), sql, NULL, NULL, NULL), ==, SQLITE_OK);
@@ -1167,7 +1168,7 @@ test_repack_prepared(struct fixture *f, gconstpointer data)
 	GBytes *m6 = g_ptr_array_index(mails, 6);
 	int64_t id6 = add_message(f->store, "smtp", g_bytes_get_data(m6, NULL), g_bytes_get_size(m6), NULL);
 	struct snapshot *other = make_snapshot("NEWDEV0001", 1, 5, 1, 1);
-	g_assert_true(store_repack_prepare(f->store, id6, m6, STORE_OUTCOME_STORED, other, &hints));
+	g_assert_true(store_repack_prepare(f->store, id6, g_bytes_ref(m6), STORE_OUTCOME_STORED, other, &hints));
 	g_assert_cmpint(commit(f->store, id6, STORE_OUTCOME_STORED, NULL, other), ==, STORE_OUTCOME_STORED);
 	g_assert_true(msg_is(f->store, id6, "skc1"));
 	g_assert_cmpint(msg_int(f->store, "base_id", id6), ==, -1);
@@ -1181,7 +1182,7 @@ test_repack_prepared(struct fixture *f, gconstpointer data)
 	int64_t id7 = add_message(f->store, "smtp", g_bytes_get_data(m7, NULL), g_bytes_get_size(m7), NULL);
 	int64_t id8 = add_message(f->store, "smtp", g_bytes_get_data(m8, NULL), g_bytes_get_size(m8), NULL);
 	struct snapshot *s7 = make_snapshot("PHB6820301", 7, 107, 1, 1), *s8 = make_snapshot("PHB6820301", 8, 108, 1, 1);
-	g_assert_true(store_repack_prepare(f->store, id7, m7, STORE_OUTCOME_STORED, s7, &hints));
+	g_assert_true(store_repack_prepare(f->store, id7, g_bytes_ref(m7), STORE_OUTCOME_STORED, s7, &hints));
 	g_assert_cmpint(commit(f->store, id8, STORE_OUTCOME_STORED, NULL, s8), ==, STORE_OUTCOME_STORED);
 	g_assert_cmpint(commit(f->store, id7, STORE_OUTCOME_STORED, NULL, s7), ==, STORE_OUTCOME_STORED);
 	g_assert_true(msg_is(f->store, id7, "skc1"));
@@ -1192,9 +1193,9 @@ test_repack_prepared(struct fixture *f, gconstpointer data)
 	snapshot_free(&s8);
 
 	/* Nothing to prepare for results that are not snapshots. */
-	g_assert_false(store_repack_prepare(f->store, id7, m7, STORE_OUTCOME_FAILED, NULL, &hints));
+	g_assert_false(store_repack_prepare(f->store, id7, g_bytes_ref(m7), STORE_OUTCOME_FAILED, NULL, &hints));
 	struct snapshot *x = make_snapshot("X", 1, 1, 1, 1);
-	g_assert_false(store_repack_prepare(f->store, 4242, m7, STORE_OUTCOME_STORED, x, &hints));
+	g_assert_false(store_repack_prepare(f->store, 4242, g_bytes_ref(m7), STORE_OUTCOME_STORED, x, &hints));
 	snapshot_free(&x);
 
 	/* Every message exact from a fresh connection. */
