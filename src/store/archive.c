@@ -544,7 +544,7 @@ archive_hash_compress_fd(int fd, size_t len, int level, char sha_r[ARCHIVE_SHA25
 			 GBytes **frame_r, char **error_r)
 {
 	static const char digits[] = "0123456789abcdef";
-	size_t chunk = ZSTD_CStreamInSize() * 2;
+	size_t chunk = ZSTD_CStreamInSize(); /* below the mmap threshold: reused heap memory */
 	ZSTD_CCtx *cctx = ZSTD_createCCtx();
 	gnutls_hash_hd_t hash = NULL;
 	guint8 *in = g_malloc(chunk);
