@@ -221,75 +221,107 @@ device_cells(GString *b, const char *serial, const char *hostname, const char *m
 	g_free(path);
 }
 
+/* One Attention section read from SQL: its rows (at most
+ * ATTENTION_ROWS_MAX, with a note when there are more), or a sentence when
+ * there are none.  The query's parameters are param (when not NULL) and
+ * then the row limit. */
+struct attention_query {
+	const char *id, *title, *what; /* section id, heading, name in errors */
+	const char *columns;           /* the header cells after Serial and Host */
+	const char *empty;             /* the sentence when there is nothing */
+	const char *sql;
+	void (*row)(GString *rows, struct web_request *req, sqlite3_stmt *st);
+};
+
 static int
-attention_supplies(struct web_request *req, struct web_response *resp, GString *b)
+attention_section(struct web_request *req, struct web_response *resp, GString *b,
+		  const struct attention_query *q, const char *param, const char *blurb)
 {
-	sqlite3_stmt *st = web_prepare(
-	    req, resp,
-	    "SELECT s.serial, d.hostname, d.model, s.supply, s.color, s.level_percent, s.state,"
-	    " s.low_threshold, s.reported_utc, s.product_number, s.type"
-	    " FROM supply_status s JOIN device_status d ON d.device_id = s.device_id"
-	    " WHERE s.state IN ('low', 'out', 'empty')"
-	    "  OR s.level_percent <= COALESCE(s.low_threshold, 10)"
-	    " ORDER BY CASE WHEN s.state IN ('out', 'empty') OR s.level_percent <= 0 THEN 0 ELSE 1 "
-	    "END,"
-	    "  s.level_percent, s.serial LIMIT ?");
-	GString *rows = g_string_new(NULL);
+	sqlite3_stmt *st = web_prepare(req, resp, q->sql);
+	GString *rows = NULL;
 	unsigned n = 0;
-	int rc;
+	int rc, limit_index = 1;
+
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_int(st, 1, ATTENTION_ROWS_MAX + 1);
+	if (param != NULL)
+		sqlite3_bind_text(st, limit_index++, param, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, limit_index, ATTENTION_ROWS_MAX + 1);
+	rows = g_string_new(NULL);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (++n > ATTENTION_ROWS_MAX)
 			break;
-		int64_t level = web_col_int(st, 5);
-		const char *state = (const char *)sqlite3_column_text(st, 6);
 		html(rows, "<tr>");
 		device_cells(rows, (const char *)sqlite3_column_text(st, 0),
 			     (const char *)sqlite3_column_text(st, 1),
 			     (const char *)sqlite3_column_text(st, 2));
-		html(rows, "<td>");
-		html_supply_swatch(rows, (const char *)sqlite3_column_text(st, 4));
-		char *name = web_supply_name((const char *)sqlite3_column_text(st, 3),
-					     (const char *)sqlite3_column_text(st, 4), NULL,
-					     (const char *)sqlite3_column_text(st, 10), false);
-		html(rows, "%s <small>%s</small></td><td class=\"supply %R\">", name,
-		     (const char *)sqlite3_column_text(st, 9),
-		     html_level_class(level, state, web_col_int(st, 7)));
-		g_free(name);
-		html_level_bar(rows, level, state, NULL);
-		html(rows, "<span class=\"lvl\">");
-		if (level != SNAPSHOT_ABSENT)
-			html(rows, "%L%%", level);
-		html(rows, "</span></td><td>%s</td><td>", state != NULL ? state : "\xe2\x80\x93");
-		html_time(rows, req, (const char *)sqlite3_column_text(st, 8));
-		html(rows, "</td></tr>");
+		q->row(rows, req, st);
+		html(rows, "</tr>");
 	}
 	web_stmt_done(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		g_string_free(rows, TRUE);
-		web_respond_db_error(req, resp, store_db(req->store), "supplies");
+		web_respond_db_error(req, resp, store_db(req->store), q->what);
 		return -1;
 	}
-	section_head(b, "supplies", "Supplies low or out", MIN(n, ATTENTION_ROWS_MAX),
-		     "Current supplies at or below their low threshold (10 % when the device gives "
-		     "none), or reported low, out or empty.");
+	section_head(b, q->id, q->title, MIN(n, ATTENTION_ROWS_MAX), blurb);
 	if (rows->len > 0)
 		html(b,
-		     "<div class=\"table-wrap\"><table "
-		     "class=\"data\"><thead><tr><th>Serial</th><th>Host</th>"
-		     "<th>Supply</th><th>Level</th><th>State</th><th>Reported</th></tr></"
-		     "thead><tbody>%R"
-		     "</tbody></table></div>",
-		     rows->str);
+		     "<div class=\"table-wrap\"><table class=\"data\"><thead><tr><th>Serial</th>"
+		     "<th>Host</th>%R</tr></thead><tbody>%R</tbody></table></div>",
+		     q->columns, rows->str);
 	else
-		html(b, "<p class=\"empty\">All supplies are above their thresholds.</p>");
+		html(b, "<p class=\"empty\">%s</p>", q->empty);
 	if (n > ATTENTION_ROWS_MAX)
 		html(b, "<p class=\"more\">Only the first %u are shown.</p>", ATTENTION_ROWS_MAX);
 	html(b, "</section>");
 	g_string_free(rows, TRUE);
 	return 0;
+}
+
+static void
+supply_row(GString *rows, struct web_request *req, sqlite3_stmt *st)
+{
+	int64_t level = web_col_int(st, 5);
+	const char *state = (const char *)sqlite3_column_text(st, 6);
+	html(rows, "<td>");
+	html_supply_swatch(rows, (const char *)sqlite3_column_text(st, 4));
+	char *name = web_supply_name((const char *)sqlite3_column_text(st, 3),
+				     (const char *)sqlite3_column_text(st, 4), NULL,
+				     (const char *)sqlite3_column_text(st, 10), false);
+	html(rows, "%s <small>%s</small></td><td class=\"supply %R\">", name,
+	     (const char *)sqlite3_column_text(st, 9), html_level_class(level, state, web_col_int(st, 7)));
+	g_free(name);
+	html_level_bar(rows, level, state, NULL);
+	html(rows, "<span class=\"lvl\">");
+	if (level != SNAPSHOT_ABSENT)
+		html(rows, "%L%%", level);
+	html(rows, "</span></td><td>%s</td><td>", state != NULL ? state : "\xe2\x80\x93");
+	html_time(rows, req, (const char *)sqlite3_column_text(st, 8));
+	html(rows, "</td>");
+}
+
+static int
+attention_supplies(struct web_request *req, struct web_response *resp, GString *b)
+{
+	static const struct attention_query q = {
+		.id = "supplies",
+		.title = "Supplies low or out",
+		.what = "supplies",
+		.columns = "<th>Supply</th><th>Level</th><th>State</th><th>Reported</th>",
+		.empty = "All supplies are above their thresholds.",
+		.sql = "SELECT s.serial, d.hostname, d.model, s.supply, s.color, s.level_percent,"
+		       " s.state, s.low_threshold, s.reported_utc, s.product_number, s.type"
+		       " FROM supply_status s JOIN device_status d ON d.device_id = s.device_id"
+		       " WHERE s.state IN ('low', 'out', 'empty')"
+		       "  OR s.level_percent <= COALESCE(s.low_threshold, 10)"
+		       " ORDER BY CASE WHEN s.state IN ('out', 'empty') OR s.level_percent <= 0"
+		       " THEN 0 ELSE 1 END, s.level_percent, s.serial LIMIT ?",
+		.row = supply_row,
+	};
+	return attention_section(req, resp, b, &q, NULL,
+				 "Current supplies at or below their low threshold (10 % when the "
+				 "device gives none), or reported low, out or empty.");
 }
 
 static gint
@@ -355,176 +387,111 @@ attention_overdue(struct web_request *req, struct web_response *resp, GString *b
 	return 0;
 }
 
+static void
+event_row(GString *rows, struct web_request *req, sqlite3_stmt *st)
+{
+	html(rows, "<td>");
+	html_time(rows, req, (const char *)sqlite3_column_text(st, 6));
+	html(rows,
+	     "</td><td><span class=\"log\">%s</span></td><td class=\"code\">%s</td><td>%s</td>"
+	     "<td class=\"num\">%N</td>",
+	     (const char *)sqlite3_column_text(st, 3), (const char *)sqlite3_column_text(st, 4),
+	     (const char *)sqlite3_column_text(st, 5), web_col_int(st, 7));
+}
+
 static int
 attention_events(struct web_request *req, struct web_response *resp, GString *b)
 {
+	static const struct attention_query q = {
+		.id = "events",
+		.title = "New error events",
+		.what = "events",
+		.columns = "<th>Time</th><th>Log</th><th>Code</th><th>Description</th>"
+			   "<th class=\"num\">Pages</th>",
+		.empty = "No new error events.",
+		.sql = "SELECT d.serial, d.hostname, d.model, e.log, e.code, e.description,"
+		       " e.occurred_utc, e.page_count"
+		       " FROM devices d JOIN events e ON e.first_snapshot_id = d.last_snapshot_id"
+		       " WHERE COALESCE(e.log, '') <> 'info'"
+		       "  AND e.occurred_utc >= strftime('%Y-%m-%dT%H:%M:%SZ', d.last_snapshot_utc, ?1)"
+		       " ORDER BY e.occurred_utc DESC LIMIT ?2",
+		.row = event_row,
+	};
 	char window[32];
 	g_snprintf(window, sizeof(window), "-%u days", req->config->s.attention_days);
-	sqlite3_stmt *st = web_prepare(
-	    req, resp,
-	    "SELECT d.serial, d.hostname, d.model, e.log, e.code, e.description, e.occurred_utc,"
-	    " e.page_count FROM devices d JOIN events e ON e.first_snapshot_id = d.last_snapshot_id"
-	    " WHERE COALESCE(e.log, '') <> 'info'"
-	    "  AND e.occurred_utc >= strftime('%Y-%m-%dT%H:%M:%SZ', d.last_snapshot_utc, ?1)"
-	    " ORDER BY e.occurred_utc DESC LIMIT ?2");
-	GString *rows = g_string_new(NULL);
-	unsigned n = 0;
-	int rc;
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_text(st, 1, window, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int(st, 2, ATTENTION_ROWS_MAX + 1);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (++n > ATTENTION_ROWS_MAX)
-			break;
-		html(rows, "<tr>");
-		device_cells(rows, (const char *)sqlite3_column_text(st, 0),
-			     (const char *)sqlite3_column_text(st, 1),
-			     (const char *)sqlite3_column_text(st, 2));
-		html(rows, "<td>");
-		html_time(rows, req, (const char *)sqlite3_column_text(st, 6));
-		html(rows,
-		     "</td><td><span class=\"log\">%s</span></td><td "
-		     "class=\"code\">%s</td><td>%s</td>"
-		     "<td class=\"num\">%N</td></tr>",
-		     (const char *)sqlite3_column_text(st, 3),
-		     (const char *)sqlite3_column_text(st, 4),
-		     (const char *)sqlite3_column_text(st, 5), web_col_int(st, 7));
-	}
-	web_stmt_done(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		g_string_free(rows, TRUE);
-		web_respond_db_error(req, resp, store_db(req->store), "events");
-		return -1;
-	}
 	char *blurb = g_strdup_printf(
 	    "Error events first reported in each device's latest snapshot, from its last %u days.",
 	    req->config->s.attention_days);
-	section_head(b, "events", "New error events", MIN(n, ATTENTION_ROWS_MAX), blurb);
+	int rc = attention_section(req, resp, b, &q, window, blurb);
 	g_free(blurb);
-	if (rows->len > 0)
-		html(b,
-		     "<div class=\"table-wrap\"><table "
-		     "class=\"data\"><thead><tr><th>Serial</th><th>Host</th>"
-		     "<th>Time</th><th>Log</th><th>Code</th><th>Description</th><th "
-		     "class=\"num\">Pages</th>"
-		     "</tr></thead><tbody>%R</tbody></table></div>",
-		     rows->str);
-	else
-		html(b, "<p class=\"empty\">No new error events.</p>");
-	html(b, "</section>");
-	g_string_free(rows, TRUE);
-	return 0;
+	return rc;
+}
+
+static void
+regression_row(GString *rows, struct web_request *req, sqlite3_stmt *st)
+{
+	html(rows, "<td>%s</td><td>", (const char *)sqlite3_column_text(st, 3));
+	html_time(rows, req, (const char *)sqlite3_column_text(st, 4));
+	html(rows, "</td><td class=\"num\">%N</td><td><a href=\"/snapshots/%L\">", web_col_int(st, 5),
+	     sqlite3_column_int64(st, 8));
+	html_time(rows, req, (const char *)sqlite3_column_text(st, 6));
+	html(rows, "</a></td><td class=\"num\">%N</td><td class=\"num bad\">%N</td>",
+	     web_col_int(st, 7), web_col_int(st, 7) - web_col_int(st, 5));
 }
 
 static int
 attention_regressions(struct web_request *req, struct web_response *resp, GString *b)
 {
-	sqlite3_stmt *st = web_prepare(
-	    req, resp,
-	    "SELECT r.serial, d.hostname, d.model, r.counter, r.previous_taken_utc, "
-	    "r.previous_value,"
-	    " r.taken_utc, r.value, r.snapshot_id FROM counter_regressions r"
-	    " JOIN device_status d ON d.serial = r.serial ORDER BY r.taken_utc DESC LIMIT ?");
-	GString *rows = g_string_new(NULL);
-	unsigned n = 0;
-	int rc;
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_int(st, 1, ATTENTION_ROWS_MAX + 1);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (++n > ATTENTION_ROWS_MAX)
-			break;
-		html(rows, "<tr>");
-		device_cells(rows, (const char *)sqlite3_column_text(st, 0),
-			     (const char *)sqlite3_column_text(st, 1),
-			     (const char *)sqlite3_column_text(st, 2));
-		html(rows, "<td>%s</td><td>", (const char *)sqlite3_column_text(st, 3));
-		html_time(rows, req, (const char *)sqlite3_column_text(st, 4));
-		html(rows, "</td><td class=\"num\">%N</td><td><a href=\"/snapshots/%L\">",
-		     web_col_int(st, 5), sqlite3_column_int64(st, 8));
-		html_time(rows, req, (const char *)sqlite3_column_text(st, 6));
-		html(rows, "</a></td><td class=\"num\">%N</td><td class=\"num bad\">%N</td></tr>",
-		     web_col_int(st, 7), web_col_int(st, 7) - web_col_int(st, 5));
-	}
-	web_stmt_done(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		g_string_free(rows, TRUE);
-		web_respond_db_error(req, resp, store_db(req->store), "regressions");
-		return -1;
-	}
-	section_head(b, "regressions", "Counters that went backwards", MIN(n, ATTENTION_ROWS_MAX),
-		     "A device total lower than in the device's previous snapshot: a formatter "
-		     "swap, a reset, or mail from a different device with the same serial.");
-	if (rows->len > 0)
-		html(b,
-		     "<div class=\"table-wrap\"><table "
-		     "class=\"data\"><thead><tr><th>Serial</th><th>Host</th>"
-		     "<th>Counter</th><th>Before</th><th class=\"num\">Value</th><th>After</th>"
-		     "<th class=\"num\">Value</th><th "
-		     "class=\"num\">Change</th></tr></thead><tbody>%R"
-		     "</tbody></table></div>",
-		     rows->str);
-	else
-		html(b, "<p class=\"empty\">No counter ever went backwards.</p>");
-	html(b, "</section>");
-	g_string_free(rows, TRUE);
-	return 0;
+	static const struct attention_query q = {
+		.id = "regressions",
+		.title = "Counters that went backwards",
+		.what = "regressions",
+		.columns = "<th>Counter</th><th>Before</th><th class=\"num\">Value</th><th>After</th>"
+			   "<th class=\"num\">Value</th><th class=\"num\">Change</th>",
+		.empty = "No counter ever went backwards.",
+		.sql = "SELECT r.serial, d.hostname, d.model, r.counter, r.previous_taken_utc,"
+		       " r.previous_value, r.taken_utc, r.value, r.snapshot_id"
+		       " FROM counter_regressions r JOIN device_status d ON d.serial = r.serial"
+		       " ORDER BY r.taken_utc DESC LIMIT ?",
+		.row = regression_row,
+	};
+	return attention_section(req, resp, b, &q, NULL,
+				 "A device total lower than in the device's previous snapshot: a "
+				 "formatter swap, a reset, or mail from a different device with the "
+				 "same serial.");
+}
+
+static void
+new_device_row(GString *rows, struct web_request *req, sqlite3_stmt *st)
+{
+	html(rows, "<td>%s</td><td>", (const char *)sqlite3_column_text(st, 5));
+	html_time(rows, req, (const char *)sqlite3_column_text(st, 3));
+	html(rows, "</td><td>");
+	html_time(rows, req, (const char *)sqlite3_column_text(st, 4));
+	html(rows, "</td>");
 }
 
 static int
 attention_new_devices(struct web_request *req, struct web_response *resp, GString *b)
 {
+	static const struct attention_query q = {
+		.id = "new",
+		.title = "New devices",
+		.what = "new devices",
+		.columns = "<th>IP address</th><th>First received</th><th>First snapshot</th>",
+		.empty = "No new devices.",
+		.sql = "SELECT serial, hostname, model, first_received_utc, first_seen_utc, ip_address"
+		       " FROM device_status WHERE first_received_utc >= ?"
+		       " ORDER BY first_received_utc DESC LIMIT ?",
+		.row = new_device_row,
+	};
 	char since[SK_UTC_SIZE];
 	sk_time_format_utc(req->now - (int64_t)req->config->s.attention_days * 86400, since);
-	sqlite3_stmt *st = web_prepare(
-	    req, resp,
-	    "SELECT serial, hostname, model, first_received_utc, first_seen_utc, ip_address"
-	    " FROM device_status WHERE first_received_utc >= ? ORDER BY first_received_utc DESC "
-	    "LIMIT ?");
-	GString *rows = g_string_new(NULL);
-	unsigned n = 0;
-	int rc;
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_text(st, 1, since, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int(st, 2, ATTENTION_ROWS_MAX + 1);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (++n > ATTENTION_ROWS_MAX)
-			break;
-		html(rows, "<tr>");
-		device_cells(rows, (const char *)sqlite3_column_text(st, 0),
-			     (const char *)sqlite3_column_text(st, 1),
-			     (const char *)sqlite3_column_text(st, 2));
-		html(rows, "<td>%s</td><td>", (const char *)sqlite3_column_text(st, 5));
-		html_time(rows, req, (const char *)sqlite3_column_text(st, 3));
-		html(rows, "</td><td>");
-		html_time(rows, req, (const char *)sqlite3_column_text(st, 4));
-		html(rows, "</td></tr>");
-	}
-	web_stmt_done(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		g_string_free(rows, TRUE);
-		web_respond_db_error(req, resp, store_db(req->store), "new devices");
-		return -1;
-	}
 	char *blurb = g_strdup_printf("Devices whose first snapshot arrived in the last %u days.",
 				      req->config->s.attention_days);
-	section_head(b, "new", "New devices", MIN(n, ATTENTION_ROWS_MAX), blurb);
+	int rc = attention_section(req, resp, b, &q, since, blurb);
 	g_free(blurb);
-	if (rows->len > 0)
-		html(b,
-		     "<div class=\"table-wrap\"><table "
-		     "class=\"data\"><thead><tr><th>Serial</th><th>Host</th>"
-		     "<th>IP address</th><th>First received</th><th>First "
-		     "snapshot</th></tr></thead><tbody>%R"
-		     "</tbody></table></div>",
-		     rows->str);
-	else
-		html(b, "<p class=\"empty\">No new devices.</p>");
-	html(b, "</section>");
-	g_string_free(rows, TRUE);
-	return 0;
+	return rc;
 }
 
 void

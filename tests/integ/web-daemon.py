@@ -103,6 +103,19 @@ try:
     st, h, body = html_of("/attention")
     tap.ok(st == 200 and "Supplies low or out" in body and "PHB4165700" in body,
            "attention page lists the empty black cartridge")
+    sections = dict(re.findall(r'<section class="card attention" id="(\w+)"><h2>[^<]*<span '
+                               r'class="count[^"]*">(\d+)</span>', body))
+    tap.eq(sorted(sections), ["events", "new", "overdue", "regressions", "supplies"],
+           "attention page: every section, with a count")
+    sup = body[body.index('id="supplies"'):body.index('id="overdue"')]
+    tap.ok(int(sections.get("supplies", 0)) > 0 and
+           sup.count("<tr>") == int(sections["supplies"]) + 1 and
+           "<th>Serial</th><th>Host</th><th>Supply</th>" in sup,
+           "attention page: the supplies table has one row per counted supply", sup[:300])
+    tap.ok(int(sections.get("new", 0)) == 4 and body.count('<a href="/devices/') >= 4,
+           "attention page: every device arrived just now, so all 4 are new", sections)
+    tap.ok((int(sections.get("regressions", -1)) == 0) == ("No counter ever went backwards." in body),
+           "attention page: an empty section says so", sections)
     st, h, body = html_of("/intake")
     tap.ok(st == 200 and "badge o-failed" in body and "Reprocess" in body,
            "intake page shows the failed message with a reprocess action")
