@@ -76,7 +76,8 @@ assert_round_trip(const void *raw, size_t len, struct archive_pack_stats *stats_
 	if (archive_container_check(c, clen, raw, len, &error) < 0)
 		g_error("check: %s", error);
 	if (len > 0) {
-		guint8 *other = g_memdup2(raw, len + 1);
+		guint8 *other = g_malloc(len + 1);
+		memcpy(other, raw, len);
 		const size_t at[] = { 0, len / 2, len - 1 };
 		for (unsigned i = 0; i < G_N_ELEMENTS(at); i++) {
 			other[at[i]] ^= 0x01;
