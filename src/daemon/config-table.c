@@ -41,6 +41,9 @@ const struct config_key config_keys[] = {
 	  "zstd compression level of raw messages as they arrive." },
 	{ "store", "archive_keyframe_interval", CONFIG_UINT, "32",
 	  "Messages of one device stored as deltas between two complete copies." },
+	{ "store", "archive_cache_size", CONFIG_SIZE, "8M",
+	  "Decompressed messages each parse thread keeps to compress the next message of the "
+	  "same device against; one larger than an eighth of this is not kept." },
 	{ "store", "retention_days", CONFIG_UINT, "0",
 	  "Days raw messages are kept after they arrived; the rows parsed from them stay.  "
 	  "0: forever." },

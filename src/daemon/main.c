@@ -128,6 +128,7 @@ daemon_intake_settings(const struct config *config, struct intake_settings *s)
 	s->store.archive_level = (int)config_get_uint(config, "store", "archive_level");
 	s->store.archive_keyframe_interval =
 	    config_get_uint(config, "store", "archive_keyframe_interval");
+	s->store.archive_cache_bytes = (size_t)config_get_size(config, "store", "archive_cache_size");
 }
 
 static int

@@ -725,7 +725,7 @@ query_int(struct store *store, const char *sql)
  * repacks it); checks every message byte for byte from a fresh connection. */
 static void
 run_series(int days, int per_day, int capacity, unsigned keyframe_interval, unsigned cache_entries,
-	   struct series_result *res)
+	   size_t cache_bytes, struct series_result *res)
 {
 	struct example ex;
 	struct store_settings set;
@@ -744,6 +744,7 @@ run_series(int days, int per_day, int capacity, unsigned keyframe_interval, unsi
 	set.path = path;
 	set.archive_keyframe_interval = keyframe_interval;
 	set.archive_cache_entries = cache_entries;
+	set.archive_cache_bytes = cache_bytes;
 	g_assert_cmpint(store_open(&set, &store, &error), ==, 0);
 
 	for (int day = 0; day < days; day++) {
@@ -829,7 +830,7 @@ test_series_ratio(void)
 {
 	struct series_result r;
 
-	run_series(30, 3, 0, 32, 8, &r);
+	run_series(30, 3, 0, 32, 8, 8u << 20, &r);
 	report("example-sized (futuresmart-color-mfp.eml, +3 log entries a day)", 30, &r);
 	g_assert_cmpint(r.keyframes, ==, 1);
 	g_assert_cmpuint(r.archive_bytes * 20, <=, r.raw_bytes);
@@ -842,7 +843,7 @@ test_series_ratio_full_log(void)
 {
 	struct series_result r;
 
-	run_series(30, 5, 200, 32, 8, &r);
+	run_series(30, 5, 200, 32, 8, 8u << 20, &r);
 	report("full log (200 entries, +5 a day)", 30, &r);
 	g_assert_cmpuint(r.archive_bytes * 20, <=, r.raw_bytes);
 }
@@ -853,7 +854,7 @@ test_series_ratio_large(void)
 {
 	struct series_result r;
 
-	run_series(8, 10, 2500, 32, 8, &r);
+	run_series(8, 10, 2500, 32, 8, 8u << 20, &r);
 	report("large (2500-entry log, +10 a day)", 8, &r);
 	g_assert_cmpuint(r.archive_bytes * 8, <=, r.raw_bytes);
 	g_assert_cmpuint(r.archive_bytes * 2, <=, r.raw_delta_bytes);
@@ -866,10 +867,19 @@ test_series_keyframes(void)
 	struct series_result r;
 
 	/* Without a container cache: every repack reads its base's chain. */
-	run_series(20, 2, 0, 6, 0, &r);
+	run_series(20, 2, 0, 6, 0, 8u << 20, &r);
 	report("keyframe interval 6, no cache", 20, &r);
 	g_assert_cmpint(r.keyframes, ==, 4);
 	g_assert_cmpint(r.max_depth, ==, 5);
+
+	/* Entries to spare but a byte budget every container exceeds an
+	 * eighth of: nothing is kept, the same result. */
+	struct series_result t;
+	run_series(20, 2, 0, 6, 8, 1024, &t);
+	report("keyframe interval 6, 1 KiB cache", 20, &t);
+	g_assert_cmpint(t.keyframes, ==, 4);
+	g_assert_cmpint(t.max_depth, ==, 5);
+	g_assert_cmpuint(t.archive_bytes, ==, r.archive_bytes);
 }
 
 int
