@@ -37,8 +37,10 @@ const struct config_key config_keys[] = {
 	{ "store", "min_free_space", CONFIG_SIZE, "64M",
 	  "Below this much free space (plus the size a client declares) in the database's and "
 	  "the spool's file systems, new messages are refused with 452 until space is freed." },
-	{ "store", "archive_level", CONFIG_UINT, "3",
-	  "zstd compression level of raw messages as they arrive." },
+	{ "store", "archive_level", CONFIG_UINT, "1",
+	  "zstd compression level of raw messages as they arrive, before the acknowledgement; "
+	  "snapshots are compressed again afterwards against their device's previous one, so "
+	  "the fastest level serves best here." },
 	{ "store", "archive_keyframe_interval", CONFIG_UINT, "32",
 	  "Messages of one device stored as deltas between two complete copies." },
 	{ "store", "archive_cache_size", CONFIG_SIZE, "8M",

@@ -349,7 +349,7 @@ store_settings_default(struct store_settings *settings)
 	settings->path = "snapkeep.db";
 	settings->busy_timeout_ms = 10000;
 	settings->archive_keyframe_interval = 32;
-	settings->archive_level = 3;
+	settings->archive_level = 1;
 	settings->archive_repack_level = 6;
 	settings->archive_cache_entries = 16;
 	settings->archive_cache_bytes = 8u << 20;

@@ -40,7 +40,7 @@ struct store_settings {
 	bool durable;                /* synchronous=FULL on this connection (accept path) */
 	int busy_timeout_ms;         /* default 10000 */
 	unsigned archive_keyframe_interval; /* delta chain length; default 32 */
-	int archive_level;           /* zstd level at accept time; default 3 */
+	int archive_level;           /* zstd level at accept time; default 1 */
 	int archive_repack_level;    /* zstd level of the delta repack; default 6 */
 	unsigned archive_cache_entries; /* decompressed containers kept; default 16 */
 	size_t archive_cache_bytes;  /* ... and their total size at most; default 8 MiB */
