@@ -21,7 +21,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sklib import TESTDATA, TOP_BUILDDIR, db_rows  # noqa: E402
+from sklib import TESTDATA, TOP_BUILDDIR, bail, db_rows  # noqa: E402
 
 DOVECOT = "/usr/sbin/dovecot"
 PASSWORD = "secret-pw"
@@ -31,8 +31,7 @@ MAIL_UID = 65534  # nobody: Dovecot refuses uid 0 for mail users
 def need_tools(tap, tools):
     for t in tools:
         if shutil.which(t) is None and not os.access(t, os.X_OK):
-            print("Bail out! %s is missing: apt-get install dovecot-imapd dovecot-pop3d gnutls-bin" % t)
-            sys.exit(1)
+            tap.bail("%s is missing: apt-get install dovecot-imapd dovecot-pop3d gnutls-bin" % t)
 
 
 def free_port():
@@ -258,8 +257,7 @@ def sim_mails(out_dir, devices=30, days=20, max_mails=None, seed=1):
     """Simulator mails (small: short logs) as a list of bytes, with their manifest."""
     sim = os.path.join(TOP_BUILDDIR, "snapkeep-sim")
     if not os.access(sim, os.X_OK):
-        print("Bail out! snapkeep-sim is not built")
-        sys.exit(1)
+        bail("snapkeep-sim is not built")
     os.makedirs(out_dir, exist_ok=True)
     args = [sim, "-n", str(devices), "-d", str(days), "--seed", str(seed), "--out", out_dir,
             "--log-capacity", "5", "--job-log-capacity", "5", "-q"]

@@ -24,7 +24,6 @@ import smtplib
 import socket
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -38,11 +37,7 @@ TOP_BUILDDIR = sk.TOP_BUILDDIR
 TOP_SRCDIR = sk.TOP_SRCDIR
 TESTDATA = sk.TESTDATA
 Tap = sk.Tap
-
-
-def bail(why):
-    print("Bail out! " + why, flush=True)
-    sys.exit(1)
+bail = sk.bail
 
 
 def require_tool(tool, package):

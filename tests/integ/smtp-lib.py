@@ -4,8 +4,8 @@
 # Daemon starts the real snapkeepd from the build tree in the foreground, on
 # an ephemeral loopback port (listen 127.0.0.1:0, the port is read from the
 # log), with a temporary state directory and database, and stops it.
-# Tap prints TAP.  Nothing here fakes a result: every check talks to the
-# running daemon or reads its database with sqlite3.
+# Tap prints TAP (it is sklib.Tap).  Nothing here fakes a result: every
+# check talks to the running daemon or reads its database with sqlite3.
 import hashlib
 import os
 import re
@@ -19,36 +19,18 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sklib  # noqa: E402
+
 TOP_BUILDDIR = os.environ.get("SK_TOP_BUILDDIR")
 TOP_SRCDIR = os.environ.get("SK_TOP_SRCDIR")
 TESTDATA = os.environ.get("SK_TESTDATA")
 
 
-class Tap:
-    def __init__(self):
-        self.n = 0
-        self.failed = 0
-
-    def ok(self, cond, name, detail=None):
-        self.n += 1
-        print(("ok %d - %s" if cond else "not ok %d - %s") % (self.n, name), flush=True)
-        if not cond:
-            self.failed += 1
-            if detail is not None:
-                for line in str(detail).splitlines():
-                    print("#   " + line, flush=True)
-        return cond
-
-    def eq(self, got, want, name):
-        return self.ok(got == want, name, "got:  %r\nwant: %r" % (got, want))
-
-    def bail(self, why):
-        print("Bail out! " + why, flush=True)
-        sys.exit(1)
-
-    def done(self):
-        print("1..%d" % self.n, flush=True)
-        sys.exit(1 if self.failed else 0)
+def Tap():
+    """sklib's Tap: failure details in full; no sanitizer summary result,
+    as the daemon's stderr goes to its log, not through sklib.run()."""
+    return sklib.Tap(sanitizer_check=False, detail_lines=None)
 
 
 def require_env(tap):
