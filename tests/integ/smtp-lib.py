@@ -28,9 +28,9 @@ TESTDATA = os.environ.get("SK_TESTDATA")
 
 
 def Tap():
-    """sklib's Tap: failure details in full; no sanitizer summary result,
-    as the daemon's stderr goes to its log, not through sklib.run()."""
-    return sklib.Tap(sanitizer_check=False, detail_lines=None)
+    """sklib's Tap, with failure details in full.  Its last result checks for
+    sanitizer reports: Daemon.stop() hands it the daemon's log."""
+    return sklib.Tap(detail_lines=None)
 
 
 def require_env(tap):
@@ -143,6 +143,7 @@ class Daemon:
             rc = self.proc.wait()
         self.proc = None
         self.log.close()
+        sklib.check_sanitizer_output(["snapkeepd"], self.log_text(self.log_offset).encode())
         return rc
 
     def query(self, sql, args=()):

@@ -36,9 +36,9 @@ XSS_SERIAL = "XSS0000001"
 
 
 def Tap():
-    """sklib's Tap, without its sanitizer summary result: the daemon's
-    stderr goes to its log, not through sklib.run()."""
-    return sklib.Tap(sanitizer_check=False)
+    """sklib's Tap.  Its last result checks for sanitizer reports:
+    WebDaemon.stop() hands it the daemon's log."""
+    return sklib.Tap()
 
 
 def program(tap, name):
@@ -202,6 +202,7 @@ class WebDaemon:
             self.proc.wait()
         self.proc = None
         self.log.close()
+        sklib.check_sanitizer_output(["snapkeepd"], self.log_text().encode())
 
     def send(self, raw):
         s = smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=30)
