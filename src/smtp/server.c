@@ -14,7 +14,7 @@
  * whole, and a retry is recorded as a duplicate).
  *
  * Invariants:
- *  1. At most max_pending_commits jobs run, and the messages they map add
+ *  1. At most max_pending_commits jobs run, and the messages they read add
  *     up to at most max_pending_size bytes (one bigger message runs alone).
  *     Messages waiting for a slot stay in their unlinked spool file.
  *  2. Nothing is read from a client while its session does not want input

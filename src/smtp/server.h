@@ -4,9 +4,9 @@
  * Concurrency: all socket I/O runs in one GLib main context (non-blocking
  * sockets, one GSource per connection), so a slow client costs a few bytes
  * of state and never blocks anyone.  DATA is spooled to an unlinked file
- * (O_TMPFILE) in spool_dir; at the final dot the file is mapped and
- * intake_accept runs on a worker thread (up to max_pending_commits at once,
- * and at most max_pending_size bytes of messages mapped), which is how
+ * (O_TMPFILE) in spool_dir; at the final dot intake_accept_fd reads it in
+ * one streaming pass on a worker thread (up to max_pending_commits at once,
+ * and at most max_pending_size bytes of messages), which is how
  * concurrent sessions share one group commit; the reply is sent when it
  * returns: 250 only once the message is durable, 451 if not.
  *
