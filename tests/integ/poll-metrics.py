@@ -11,14 +11,13 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sklib import TESTDATA, Tap, cleanup, program, tempdir  # noqa: E402
+from sklib import TESTDATA, Tap, check_sanitizer_output, cleanup, program, tempdir  # noqa: E402
 
 t = Tap()
 try:
     from prometheus_client.parser import text_string_to_metric_families
 except ImportError:
-    print("Bail out! python3-prometheus-client is missing: apt-get install python3-prometheus-client")
-    sys.exit(1)
+    t.bail("python3-prometheus-client is missing: apt-get install python3-prometheus-client")
 snapkeepd = program("snapkeepd")
 d = tempdir()
 md = os.path.join(d, "Maildir")
@@ -74,5 +73,7 @@ t.ok("<td>box</td>" in rows and "maildir:" in rows, "it lists the poller and its
 t.ok('<td class="num">1</td>' in rows, "with the message it took", rows)
 p.terminate()
 t.eq(p.wait(timeout=30), 0, "SIGTERM: exit 0")
+with open(os.path.join(d, "log"), "rb") as fh:
+    check_sanitizer_output([snapkeepd], fh.read())
 cleanup(d)
 t.done()

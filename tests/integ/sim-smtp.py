@@ -11,34 +11,19 @@ import hashlib
 import json
 import os
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
 
-tests = []
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sklib import Tap, cleanup, program, run, tempdir  # noqa: E402
 
-
-def ok(cond, name):
-    tests.append((bool(cond), name))
-    print(("ok %d - %s" if cond else "not ok %d - %s") % (len(tests), name), flush=True)
-
-
-def fail_all(msg):
-    print("1..1")
-    print("not ok 1 - %s" % msg)
-    sys.exit(1)
-
-
+t = Tap()
 try:
     from aiosmtpd.controller import Controller
 except ImportError:
-    fail_all("aiosmtpd is missing: apt-get install python3-aiosmtpd")
+    t.bail("aiosmtpd is missing: apt-get install python3-aiosmtpd")
 
-top_build = os.environ.get("SK_TOP_BUILDDIR", ".")
-sim = os.path.join(top_build, "snapkeep-sim")
-if not os.access(sim, os.X_OK):
-    fail_all("snapkeep-sim not built at %s" % sim)
+sim = program("snapkeep-sim")
 
 
 class Handler:
@@ -72,7 +57,7 @@ def free_port():
     return port
 
 
-tmp = tempfile.mkdtemp(prefix="sim-smtp-")
+tmp = tempdir(prefix="sim-smtp-")
 handler = Handler()
 port = free_port()
 controller = Controller(handler, hostname="127.0.0.1", port=port, data_size_limit=1500000)
@@ -85,13 +70,13 @@ args = [sim, "--smtp", "smtp://127.0.0.1:%d" % port, "--to", "intake@lab.example
         "--faults", "oversized,drop_in_data,duplicate_resend,alert_mail,slow_sender,clock_skew",
         "--fault-rate", "0.4", "--oversize-mb", "2", "--slow-bps", "400000",
         "--retry-base-ms", "50", "--variants", "mix", "--log-capacity", "60"]
-proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
+proc = run(args, timeout=120)
 controller.stop()
-summary = proc.stderr
+summary = proc.stderr.decode(errors="replace")
 # Exit 3 means some mail failed for good: the oversized one is meant to.
-ok(proc.returncode in (0, 3), "snapkeep-sim --smtp ran (exit %d)" % proc.returncode)
+t.ok(proc.returncode in (0, 3), "snapkeep-sim --smtp ran (exit %d)" % proc.returncode)
 lines = [json.loads(l) for l in open(manifest)] if os.path.exists(manifest) else []
-ok(len(lines) >= 10, "manifest has %d lines" % len(lines))
+t.ok(len(lines) >= 10, "manifest has %d lines" % len(lines))
 
 by_digest = {}
 for mail_from, rcpts, raw, digest in handler.received:
@@ -100,81 +85,81 @@ for mail_from, rcpts, raw, digest in handler.received:
 sent = [l for l in lines if l["delivery"]["status"] == "sent"]
 failed = [l for l in lines if l["delivery"]["status"] == "failed"]
 dropped = [l for l in lines if l["delivery"]["status"] == "dropped"]
-ok(sent, "%d mails sent" % len(sent))
+t.ok(sent, "%d mails sent" % len(sent))
 missing = [l["message_id"] for l in sent if l["sha256"] not in by_digest]
-ok(not missing, "every sent mail arrived byte for byte (missing: %s)" % missing[:3])
+t.ok(not missing, "every sent mail arrived byte for byte (missing: %s)" % missing[:3])
 wrong_from = [l["message_id"] for l in sent
               if l["sha256"] in by_digest and by_digest[l["sha256"]][0][0] != l["from"]]
-ok(not wrong_from, "envelope sender is the device's (or forwarder's) address")
-ok(all(r[1] == ["intake@lab.example", "copy@lab.example"]
-       for v in by_digest.values() for r in v), "both recipients on every mail")
-ok(len(handler.received) == len(sent),
-   "arrivals (%d) = mails reported sent (%d)" % (len(handler.received), len(sent)))
+t.ok(not wrong_from, "envelope sender is the device's (or forwarder's) address")
+t.ok(all(r[1] == ["intake@lab.example", "copy@lab.example"]
+         for v in by_digest.values() for r in v), "both recipients on every mail")
+t.ok(len(handler.received) == len(sent),
+     "arrivals (%d) = mails reported sent (%d)" % (len(handler.received), len(sent)))
 manifest_digests = {l["sha256"] for l in lines}
-ok(all(d in manifest_digests for d in by_digest), "nothing arrived that the manifest lacks")
+t.ok(all(d in manifest_digests for d in by_digest), "nothing arrived that the manifest lacks")
 
 # Retries: the 451s were answered by retries, which the summary counts.
 retried = [l for l in sent if l["delivery"]["attempts"] > 1]
-ok(handler.tempfails > 0 and len(retried) == handler.tempfails,
-   "every 451 retried (%d temp failures, %d retried mails)" % (handler.tempfails, len(retried)))
-ok("retried=%d" % handler.tempfails in summary, "summary counts the retries")
-ok("latency_ms p50=" in summary and "msg_per_s=" in summary, "summary has rate and latencies")
+t.ok(handler.tempfails > 0 and len(retried) == handler.tempfails,
+     "every 451 retried (%d temp failures, %d retried mails)" % (handler.tempfails, len(retried)))
+t.ok("retried=%d" % handler.tempfails in summary, "summary counts the retries")
+t.ok("latency_ms p50=" in summary and "msg_per_s=" in summary, "summary has rate and latencies")
 
 # Faults.
 over = [l for l in lines if l["fault"] == "oversized"]
-ok(over and all(l["delivery"]["status"] == "failed" and l["delivery"].get("reply_code") == 552
-                for l in over), "oversized mail refused with 552 (%d)" % len(over))
-ok(all(l["fault"] == "oversized" for l in failed), "only the oversized mails failed")
+t.ok(over and all(l["delivery"]["status"] == "failed" and l["delivery"].get("reply_code") == 552
+                  for l in over), "oversized mail refused with 552 (%d)" % len(over))
+t.ok(all(l["fault"] == "oversized" for l in failed), "only the oversized mails failed")
 drops = [l for l in lines if l["fault"] == "drop_in_data"]
-ok(drops and all(l["delivery"]["status"] == "dropped" and l["sha256"] not in by_digest
-                 for l in drops), "mail dropped in DATA never arrived (%d)" % len(drops))
-ok(len(dropped) == len(drops), "dropped = drop_in_data faults")
+t.ok(drops and all(l["delivery"]["status"] == "dropped" and l["sha256"] not in by_digest
+                   for l in drops), "mail dropped in DATA never arrived (%d)" % len(drops))
+t.ok(len(dropped) == len(drops), "dropped = drop_in_data faults")
 dups = [l for l in lines if l["fault"] == "duplicate_resend"]
-ok(dups and all(len(by_digest.get(l["sha256"], [])) == 2 for l in dups),
-   "duplicate resend arrived twice with the same bytes (%d)" % len(dups))
+t.ok(dups and all(len(by_digest.get(l["sha256"], [])) == 2 for l in dups),
+     "duplicate resend arrived twice with the same bytes (%d)" % len(dups))
 alerts = [l for l in lines if l.get("kind") == "alert"]
-ok(alerts and all(l["sha256"] in by_digest and b"Device.xml" not in by_digest[l["sha256"]][0][2]
-                  for l in alerts), "alert mails arrived without a Device.xml (%d)" % len(alerts))
+t.ok(alerts and all(l["sha256"] in by_digest and b"Device.xml" not in by_digest[l["sha256"]][0][2]
+                    for l in alerts), "alert mails arrived without a Device.xml (%d)" % len(alerts))
 slow = [l for l in lines if l["fault"] == "slow_sender"]
-ok(slow and all(l["delivery"]["status"] == "sent" for l in slow),
-   "slow sender delivered (%d)" % len(slow))
+t.ok(slow and all(l["delivery"]["status"] == "sent" for l in slow),
+     "slow sender delivered (%d)" % len(slow))
 skew = [l for l in lines if l["fault"] == "clock_skew"]
-ok(skew and all(l["clock_skew_s"] != 0 and l["taken_utc"] != l["true_utc"] for l in skew),
-   "clock skew marked with both times (%d)" % len(skew))
+t.ok(skew and all(l["clock_skew_s"] != 0 and l["taken_utc"] != l["true_utc"] for l in skew),
+     "clock skew marked with both times (%d)" % len(skew))
 crlf = all(b"\n" not in raw.replace(b"\r\n", b"") for v in by_digest.values() for _, _, raw in v)
-ok(crlf, "SMTP mails use CRLF only")
+t.ok(crlf, "SMTP mails use CRLF only")
 
 # Determinism of the program: same seed, same bytes; another seed differs.
 def eml_set(seed, name):
     d = os.path.join(tmp, name)
-    subprocess.run([sim, "--out", d, "-n", "4", "--seed", str(seed), "--start", "2025-01-01",
-                    "--days", "8", "--variants", "mix", "--faults", "all", "--fault-rate",
-                    "0.3", "--oversize-mb", "1", "-q", "--log-capacity", "40"],
-                   check=True, timeout=120, capture_output=True)
+    r = run([sim, "--out", d, "-n", "4", "--seed", str(seed), "--start", "2025-01-01",
+             "--days", "8", "--variants", "mix", "--faults", "all", "--fault-rate",
+             "0.3", "--oversize-mb", "1", "-q", "--log-capacity", "40"], timeout=120)
+    if r.returncode != 0:
+        t.bail("snapkeep-sim --out (seed %d) exited %d: %s"
+               % (seed, r.returncode, r.stderr.decode(errors="replace")[-500:]))
     return {os.path.basename(p): open(p, "rb").read() for p in glob.glob(d + "/*.eml")}
 
 a, b, c = eml_set(9, "a"), eml_set(9, "b"), eml_set(10, "c")
-ok(a and a == b, "same seed, same %d files byte for byte" % len(a))
-ok(not set(a.values()) & set(c.values()), "another seed, other mails")
+t.ok(a and a == b, "same seed, same %d files byte for byte" % len(a))
+t.ok(not set(a.values()) & set(c.values()), "another seed, other mails")
 
 # Maildir: new/ holds the mails, tmp/ is empty.
 md = os.path.join(tmp, "md")
-r = subprocess.run([sim, "--maildir", md, "-n", "3", "--test", "--start", "2025-05-05T12:00:00Z",
-                    "-q", "--log-capacity", "20"], capture_output=True, timeout=60)
-ok(r.returncode == 0 and len(os.listdir(os.path.join(md, "new"))) == 3
-   and not os.listdir(os.path.join(md, "tmp")), "--maildir --test delivers one mail per device")
+r = run([sim, "--maildir", md, "-n", "3", "--test", "--start", "2025-05-05T12:00:00Z",
+         "-q", "--log-capacity", "20"], timeout=60)
+t.ok(r.returncode == 0 and len(os.listdir(os.path.join(md, "new"))) == 3
+     and not os.listdir(os.path.join(md, "tmp")), "--maildir --test delivers one mail per device")
 
 # Accelerated real time: 2 simulated days at 345600x take about 0.5 s.
 sp = os.path.join(tmp, "speed")
 import time as _time
 t0 = _time.monotonic()
-r = subprocess.run([sim, "--out", sp, "-n", "3", "--speed", "345600", "--days", "2", "--start",
-                    "2025-01-01", "--schedule", "1d", "-q", "--log-capacity", "20"],
-                   capture_output=True, timeout=60)
+r = run([sim, "--out", sp, "-n", "3", "--speed", "345600", "--days", "2", "--start",
+         "2025-01-01", "--schedule", "1d", "-q", "--log-capacity", "20"], timeout=60)
 elapsed = _time.monotonic() - t0
-ok(r.returncode == 0 and len(os.listdir(sp)) == 6 and 0.4 <= elapsed < 10,
-   "--speed paces the run (%.2f s for 2 days at 345600x)" % elapsed)
+t.ok(r.returncode == 0 and len(os.listdir(sp)) == 6 and 0.4 <= elapsed < 10,
+     "--speed paces the run (%.2f s for 2 days at 345600x)" % elapsed)
 
-print("1..%d" % len(tests))
-subprocess.run(["rm", "-rf", tmp])
-sys.exit(0 if all(t[0] for t in tests) else 1)
+cleanup(tmp)
+t.done()

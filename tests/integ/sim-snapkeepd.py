@@ -12,29 +12,15 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 
-tests = []
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sklib import Tap, check_sanitizer_output, cleanup, program, run, tempdir  # noqa: E402
 
+t = Tap()
+sim, daemon = program("snapkeep-sim"), program("snapkeepd")
 
-def ok(cond, name):
-    tests.append(bool(cond))
-    print(("ok %d - %s" if cond else "not ok %d - %s") % (len(tests), name), flush=True)
-
-
-def bail(msg):
-    print("1..1\nnot ok 1 - %s" % msg)
-    sys.exit(1)
-
-
-top = os.environ.get("SK_TOP_BUILDDIR", ".")
-sim, daemon = os.path.join(top, "snapkeep-sim"), os.path.join(top, "snapkeepd")
-for p in (sim, daemon):
-    if not os.access(p, os.X_OK):
-        bail("%s is not built" % p)
-
-tmp = tempfile.mkdtemp(prefix="sim-snapkeepd-")
+tmp = tempdir(prefix="sim-snapkeepd-")
 db = os.path.join(tmp, "snapkeep.db")
 conf = os.path.join(tmp, "snapkeep.conf")
 open(conf, "w").write("[daemon]\nuser=\n")
@@ -51,21 +37,21 @@ for _ in range(100):
         break
     except OSError:
         if d.poll() is not None:
-            bail("snapkeepd exited: %s" % open(os.path.join(tmp, "daemon.log")).read()[-500:])
+            t.bail("snapkeepd exited: %s" % open(os.path.join(tmp, "daemon.log")).read()[-500:])
         time.sleep(0.1)
 else:
     d.kill()
-    bail("snapkeepd does not listen on %d" % port)
+    t.bail("snapkeepd does not listen on %d" % port)
 
 manifest = os.path.join(tmp, "m.jsonl")
-r = subprocess.run([sim, "--smtp", "smtp://127.0.0.1:%d" % port, "-n", "5", "--seed", "3",
-                    "--start", "2025-06-01", "--days", "6", "--schedule", "1d", "--log-capacity", "40",
-                    "--connections", "3", "--manifest", manifest, "--variants", "mix",
-                    "--faults", "missing_attachment,truncated_xml,entity_bomb,external_entity,"
-                    "duplicate_resend,same_snapshot_new_mail,alert_mail,drop_in_data,counter_reset,clock_skew",
-                    "--fault-rate", "0.5", "--retry-base-ms", "100"],
-                   capture_output=True, text=True, timeout=180)
-ok(r.returncode == 0, "snapkeep-sim delivered everything (exit %d) %s" % (r.returncode, r.stderr.strip()[-300:]))
+r = run([sim, "--smtp", "smtp://127.0.0.1:%d" % port, "-n", "5", "--seed", "3",
+         "--start", "2025-06-01", "--days", "6", "--schedule", "1d", "--log-capacity", "40",
+         "--connections", "3", "--manifest", manifest, "--variants", "mix",
+         "--faults", "missing_attachment,truncated_xml,entity_bomb,external_entity,"
+         "duplicate_resend,same_snapshot_new_mail,alert_mail,drop_in_data,counter_reset,clock_skew",
+         "--fault-rate", "0.5", "--retry-base-ms", "100"], timeout=180)
+t.ok(r.returncode == 0, "snapkeep-sim delivered everything (exit %d) %s"
+     % (r.returncode, r.stderr.decode(errors="replace").strip()[-300:]))
 lines = [json.loads(l) for l in open(manifest)]
 sent = [l for l in lines if l["delivery"]["status"] == "sent"]
 
@@ -85,11 +71,13 @@ try:
     d.wait(timeout=30)
 except subprocess.TimeoutExpired:
     d.kill()
-ok(d.returncode == 0, "snapkeepd stopped cleanly (%s)" % d.returncode)
+with open(os.path.join(tmp, "daemon.log"), "rb") as fh:
+    check_sanitizer_output([daemon], fh.read())
+t.ok(d.returncode == 0, "snapkeepd stopped cleanly (%s)" % d.returncode)
 
 outcome = {sha: out for sha, out in con.execute("SELECT sha256, outcome FROM messages")}
 arrivals = con.execute("SELECT count(*) FROM intake_log").fetchone()[0]
-ok(arrivals == len(sent), "one intake_log row per accepted mail (%d = %d)" % (arrivals, len(sent)))
+t.ok(arrivals == len(sent), "one intake_log row per accepted mail (%d = %d)" % (arrivals, len(sent)))
 want = {"stored": ("stored",), "not_snapshot": ("not-snapshot",), "failed": ("failed",),
         "duplicate": ("stored",), "duplicate_snapshot": ("stored", "duplicate")}
 # A snapshot sent again in a new mail (same_snapshot_new_mail) makes two
@@ -108,18 +96,19 @@ for l in sent:
         allowed = ("stored", "duplicate")
     if got not in allowed:
         bad.append("%s %s: %s" % (l["fault"], l["expect"], got))
-ok(not bad, "every message has the outcome the manifest expects %s" % bad[:4])
+t.ok(not bad, "every message has the outcome the manifest expects %s" % bad[:4])
 stored_twice = [k for k, shas in copies.items()
                 if sum(1 for sha in shas if outcome.get(sha) == "stored") != 1]
-ok(not stored_twice, "each snapshot sent in several mails is stored by exactly one of them %s"
-   % stored_twice[:4])
+t.ok(not stored_twice, "each snapshot sent in several mails is stored by exactly one of them %s"
+     % stored_twice[:4])
 faults = {l["fault"] for l in lines}
-ok({"truncated_xml", "entity_bomb", "alert_mail", "drop_in_data"} <= faults, "faults exercised: %s" % sorted(f for f in faults if f))
+t.ok({"truncated_xml", "entity_bomb", "alert_mail", "drop_in_data"} <= faults,
+     "faults exercised: %s" % sorted(f for f in faults if f))
 dropped = [l for l in lines if l["delivery"]["status"] == "dropped"]
-ok(dropped and all(l["sha256"] not in outcome for l in dropped), "mail dropped in DATA not archived")
+t.ok(dropped and all(l["sha256"] not in outcome for l in dropped), "mail dropped in DATA not archived")
 dups = [l for l in lines if l["fault"] == "duplicate_resend"]
-ok(all(len(set(x["sha256"] for x in lines if x["sha256"] == l["sha256"])) == 1 for l in dups)
-   and len(outcome) == len({l["sha256"] for l in sent}), "resent bytes archived once")
+t.ok(all(len(set(x["sha256"] for x in lines if x["sha256"] == l["sha256"])) == 1 for l in dups)
+     and len(outcome) == len({l["sha256"] for l in sent}), "resent bytes archived once")
 
 # Snapshots: one per (serial, time), with the manifest's counters.
 expect = {}
@@ -128,7 +117,7 @@ for l in sent:
         expect[(l["serial"], l["taken_utc"])] = l
 rows = con.execute("SELECT d.serial, s.taken_utc, s.id FROM snapshots s JOIN devices d ON d.id = s.device_id").fetchall()
 got = {(serial, taken): sid for serial, taken, sid in rows}
-ok(set(got) == set(expect), "snapshots = distinct (serial, time) expected (%d vs %d)" % (len(got), len(expect)))
+t.ok(set(got) == set(expect), "snapshots = distinct (serial, time) expected (%d vs %d)" % (len(got), len(expect)))
 mismatch = []
 for key, sid in got.items():
     l = expect.get(key)
@@ -145,8 +134,7 @@ for key, sid in got.items():
             break
         if v is None or v[0] != l["counters"][name]:
             mismatch.append("%s %s %s: %s != %s" % (key[0], key[1], name, v, l["counters"][name]))
-ok(not mismatch, "stored counters equal the manifest's %s" % mismatch[:3])
+t.ok(not mismatch, "stored counters equal the manifest's %s" % mismatch[:3])
 con.close()
-print("1..%d" % len(tests))
-subprocess.run(["rm", "-rf", tmp])
-sys.exit(0 if all(tests) else 1)
+cleanup(tmp)
+t.done()

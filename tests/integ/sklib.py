@@ -64,8 +64,10 @@ class Tap:
         sys.stdout.flush()
         return cond
 
-    def eq(self, got, want, name):
-        return self.ok(got == want, name, "got:  %r\nwant: %r" % (got, want))
+    def eq(self, got, want, name, detail=None):
+        """ok(got == want); a failure shows both, then detail if given."""
+        more = "" if detail is None else "\n%s" % detail
+        return self.ok(got == want, name, "got:  %r\nwant: %r%s" % (got, want, more))
 
     def diag(self, text):
         for line in str(text).splitlines():

@@ -20,10 +20,6 @@ d = tempdir()
 db = os.path.join(d, "snapkeep.db")
 
 
-def eq(got, want, name, detail=None):
-    return t.ok(got == want, name, "got:  %r\nwant: %r%s" % (got, want, "\n%s" % detail if detail else ""))
-
-
 def integrity(path):
     con = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
     try:
@@ -42,11 +38,11 @@ def snapshot_of(path):
 
 out = os.path.join(d, "mails")
 r = run([sim, "-n", "6", "--days", "12", "--schedule", "1d", "--seed", "11", "-o", out, "-q"])
-eq(r.returncode, 0, "snapkeep-sim wrote the mails")
+t.eq(r.returncode, 0, "snapkeep-sim wrote the mails")
 names = sorted(os.listdir(out))
 seed, rest = names[:12], names[12:]
 r = run([snapkeep, "import", "-q", "--db", db, "--no-progress"] + [os.path.join(out, n) for n in seed])
-eq(r.returncode, 0, "a first batch imported", r.stderr)
+t.eq(r.returncode, 0, "a first batch imported", r.stderr)
 
 # The writer: one import per mail, in another process, until told to stop.
 stop = os.path.join(d, "stop")
@@ -72,7 +68,7 @@ for i in range(3):
     r = run([snapkeep, "backup", "--db", db, copy])
     after = snapshot_of(db)["messages"]
     alive_after = writer.poll() is None
-    eq(r.returncode, 0, "backup %d while the writer runs exits 0" % i, r.stderr)
+    t.eq(r.returncode, 0, "backup %d while the writer runs exits 0" % i, r.stderr)
     t.ok(alive_before and alive_after and after > start, "backup %d ran while another process wrote" % i,
          (alive_before, alive_after, start, before, after))
     t.ok(b"consistent copy of" in r.stdout and b"restore:" in r.stdout, "backup %d says how to restore" % i, r.stdout)
@@ -83,12 +79,12 @@ with open(stop, "w"):
     pass
 _, err = writer.communicate(timeout=120)
 check_sanitizer_output(["writer"], err)
-eq(writer.returncode, 0, "the writer's imports all succeeded", err)
+t.eq(writer.returncode, 0, "the writer's imports all succeeded", err)
 
 for i, (copy, before, after) in enumerate(copies):
-    eq(integrity(copy), [("ok",)], "backup %d: PRAGMA integrity_check ok" % i)
+    t.eq(integrity(copy), [("ok",)], "backup %d: PRAGMA integrity_check ok" % i)
     r = run([snapkeep, "verify", "--db", copy])
-    eq(r.returncode, 0, "backup %d: snapkeep verify ok" % i, r.stdout + r.stderr)
+    t.eq(r.returncode, 0, "backup %d: snapkeep verify ok" % i, r.stdout + r.stderr)
     s = snapshot_of(copy)
     t.ok(before <= s["messages"] <= after, "backup %d holds a state between the start and the end of the copy" % i,
          (before, s, after))
@@ -99,30 +95,30 @@ for i, (copy, before, after) in enumerate(copies):
 copy = copies[0][0]
 mtime = os.stat(copy).st_mtime_ns
 r = run([snapkeep, "backup", "--db", db, copy])
-eq(r.returncode, 73, "an existing backup file is refused (73)", r.stderr)
+t.eq(r.returncode, 73, "an existing backup file is refused (73)", r.stderr)
 t.ok(b"--force" in r.stderr, "the refusal names --force", r.stderr)
-eq(os.stat(copy).st_mtime_ns, mtime, "the refused file is untouched")
+t.eq(os.stat(copy).st_mtime_ns, mtime, "the refused file is untouched")
 r = run([snapkeep, "backup", "--db", db, "--force", copy])
-eq(r.returncode, 0, "--force replaces it", r.stderr)
-eq(snapshot_of(copy), snapshot_of(db), "the new copy holds the final state")
-eq([f for f in os.listdir(d) if ".tmp-" in f], [], "no temporary file left behind")
+t.eq(r.returncode, 0, "--force replaces it", r.stderr)
+t.eq(snapshot_of(copy), snapshot_of(db), "the new copy holds the final state")
+t.eq([f for f in os.listdir(d) if ".tmp-" in f], [], "no temporary file left behind")
 r = run([snapkeep, "backup", "--db", os.path.join(d, "missing.db"), os.path.join(d, "x.db")])
-eq(r.returncode, 66, "a missing database: 66")
+t.eq(r.returncode, 66, "a missing database: 66")
 r = run([snapkeep, "backup", "--db", db, os.path.join(d, "no-such-dir", "x.db")])
-eq(r.returncode, 1, "an unwritable target fails", r.stderr)
+t.eq(r.returncode, 1, "an unwritable target fails", r.stderr)
 
 # Restore: copy the backup over a database (its -wal/-shm removed) and use it.
 restored = os.path.join(d, "restored.db")
 shutil.copyfile(copy, restored)
 r = run([snapkeep, "import", "-q", "--no-progress", "--db", restored, os.path.join(out, rest[0])])
-eq(r.returncode, 0, "the restored database takes imports", r.stderr)
-eq(db_rows(restored, "SELECT count(*) n FROM intake WHERE outcome = 'duplicate'")[0]["n"],
-   db_rows(db, "SELECT count(*) n FROM intake WHERE outcome = 'duplicate'")[0]["n"] + 1,
-   "a mail it holds is recognised as a duplicate")
-eq(db_rows(restored, "SELECT * FROM device_status ORDER BY serial"),
-   db_rows(db, "SELECT * FROM device_status ORDER BY serial"), "device_status restored")
+t.eq(r.returncode, 0, "the restored database takes imports", r.stderr)
+t.eq(db_rows(restored, "SELECT count(*) n FROM intake WHERE outcome = 'duplicate'")[0]["n"],
+     db_rows(db, "SELECT count(*) n FROM intake WHERE outcome = 'duplicate'")[0]["n"] + 1,
+     "a mail it holds is recognised as a duplicate")
+t.eq(db_rows(restored, "SELECT * FROM device_status ORDER BY serial"),
+     db_rows(db, "SELECT * FROM device_status ORDER BY serial"), "device_status restored")
 r = run([snapkeep, "verify", "--db", restored])
-eq(r.returncode, 0, "the restored database verifies", r.stdout)
+t.eq(r.returncode, 0, "the restored database verifies", r.stdout)
 
 cleanup(d)
 t.done()

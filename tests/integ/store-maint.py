@@ -22,18 +22,12 @@ snapkeep = program("snapkeep")
 sim = program("snapkeep-sim")
 sqlite3_shell = shutil.which("sqlite3")
 if sqlite3_shell is None:
-    print("Bail out! the sqlite3 shell is missing (Debian package sqlite3)")
-    sys.exit(1)
+    t.bail("the sqlite3 shell is missing (Debian package sqlite3)")
 d = tempdir()
 db = os.path.join(d, "snapkeep.db")
 
 VIEWS = ["device_status", "supply_status", "supply_history", "counter_history", "media_counter_history",
          "counter_regressions", "event_log", "new_events", "snapshot_list", "intake_log"]
-
-
-def eq(got, want, name, detail=None):
-    """t.eq with more to say when it fails."""
-    return t.ok(got == want, name, "got:  %r\nwant: %r%s" % (got, want, "\n%s" % detail if detail else ""))
 
 
 def count(sql, args=()):
@@ -55,23 +49,23 @@ def sql_shell(sql):
 # --- mails: 4 devices x 24 days (both dialects), split by day ------------------------------
 out = os.path.join(d, "mails")
 r = run([sim, "-n", "4", "--days", "24", "--schedule", "1d", "--seed", "7", "-o", out, "-q"])
-eq(r.returncode, 0, "snapkeep-sim wrote the mails")
+t.eq(r.returncode, 0, "snapkeep-sim wrote the mails")
 names = sorted(os.listdir(out))
 half = len(names) // 2
 first, second = names[:half], names[half:]
 t.ok(len(names) >= 90, "about 96 mails", len(names))
 
 r = run([snapkeep, "import", "-q", "--db", db, "--no-progress"] + [os.path.join(out, n) for n in first])
-eq(r.returncode, 0, "first half imported", r.stderr)
+t.eq(r.returncode, 0, "first half imported", r.stderr)
 time.sleep(1.5)
 cut = int(time.time())
 time.sleep(1.5)
 r = run([snapkeep, "import", "-q", "--db", db, "--no-progress"] + [os.path.join(out, n) for n in second])
-eq(r.returncode, 0, "second half imported", r.stderr)
-eq(count("SELECT count(*) n FROM messages WHERE method = 'skc1'"), len(names), "every message repacked")
+t.eq(r.returncode, 0, "second half imported", r.stderr)
+t.eq(count("SELECT count(*) n FROM messages WHERE method = 'skc1'"), len(names), "every message repacked")
 old_ids = [row["id"] for row in db_rows(db, "SELECT id FROM messages WHERE first_received_us < ?",
                                          (cut * 1000000,))]
-eq(len(old_ids), len(first), "the first half was received before the cut")
+t.eq(len(old_ids), len(first), "the first half was received before the cut")
 # Messages of the second half that build on one of the first half.
 crossing = count("SELECT count(*) n FROM messages m JOIN messages b ON b.id = m.base_id"
                  " WHERE m.first_received_us >= ?1 AND b.first_received_us < ?1", (cut * 1000000,))
@@ -79,14 +73,14 @@ t.ok(crossing >= 1, "some chains cross the cut", crossing)
 
 # --- stats against SQL -------------------------------------------------------------------------
 r = run([snapkeep, "stats", "--db", db, "--json"])
-eq(r.returncode, 0, "stats --json exits 0", r.stderr)
+t.eq(r.returncode, 0, "stats --json exits 0", r.stderr)
 st = json.loads(r.stdout)
 agg = db_rows(db, "SELECT count(*) n, sum(raw_size) raw, sum(stored_size) stored,"
                   " sum(method = 'skc1') delta, sum(method = 'zstd') plain FROM messages")[0]
-eq(st["archive"]["messages"], agg["n"], "stats: messages")
-eq(st["archive"]["raw_bytes"], agg["raw"], "stats: raw bytes")
-eq(st["archive"]["stored_bytes"], agg["stored"], "stats: stored bytes")
-eq((st["archive"]["delta"], st["archive"]["plain"], st["archive"]["pruned"]), (agg["delta"], agg["plain"], 0),
+t.eq(st["archive"]["messages"], agg["n"], "stats: messages")
+t.eq(st["archive"]["raw_bytes"], agg["raw"], "stats: raw bytes")
+t.eq(st["archive"]["stored_bytes"], agg["stored"], "stats: stored bytes")
+t.eq((st["archive"]["delta"], st["archive"]["plain"], st["archive"]["pruned"]), (agg["delta"], agg["plain"], 0),
      "stats: messages by form")
 t.ok(abs(st["archive"]["compression_ratio"] - agg["raw"] / agg["stored"]) < 1e-6, "stats: ratio = raw / stored",
      st["archive"])
@@ -94,20 +88,20 @@ t.ok(st["archive"]["compression_ratio"] > 50, "a daily series compresses far bet
      st["archive"]["compression_ratio"])
 tables = [r["name"] for r in db_rows(db, "SELECT name FROM sqlite_schema WHERE type = 'table'"
                                          " AND name NOT LIKE 'sqlite_%'")]
-eq(sorted(st["tables"]), sorted(tables), "stats: every table listed")
-eq({k: count('SELECT count(*) n FROM "%s"' % k) for k in tables}, st["tables"], "stats: rows per table")
+t.eq(sorted(st["tables"]), sorted(tables), "stats: every table listed")
+t.eq({k: count('SELECT count(*) n FROM "%s"' % k) for k in tables}, st["tables"], "stats: rows per table")
 span = db_rows(db, "SELECT min(taken_utc) a, max(taken_utc) b FROM snapshots")[0]
-eq((st["oldest_snapshot_utc"], st["newest_snapshot_utc"]), (span["a"], span["b"]), "stats: oldest and newest snapshot")
+t.eq((st["oldest_snapshot_utc"], st["newest_snapshot_utc"]), (span["a"], span["b"]), "stats: oldest and newest snapshot")
 pages = db_rows(db, "SELECT * FROM pragma_page_count, pragma_page_size")[0]
-eq((st["page_count"], st["page_size"]), (pages["page_count"], pages["page_size"]), "stats: pages")
-eq(st["file_bytes"], os.path.getsize(db), "stats: file size")
+t.eq((st["page_count"], st["page_size"]), (pages["page_count"], pages["page_size"]), "stats: pages")
+t.eq(st["file_bytes"], os.path.getsize(db), "stats: file size")
 r = run([snapkeep, "stats", "--db", db])
 t.ok(r.returncode == 0 and b"compression ratio 1/" in r.stdout and b"snapshots  oldest " in r.stdout,
      "stats as text", r.stdout)
 
 # --- verify: all good ----------------------------------------------------------------------------
 r = run([snapkeep, "verify", "--db", db])
-eq(r.returncode, 0, "verify: a good archive exits 0", r.stdout + r.stderr)
+t.eq(r.returncode, 0, "verify: a good archive exits 0", r.stdout + r.stderr)
 t.ok(b"verify: ok: %d messages: %d verified" % (len(names), len(names)) in r.stdout, "verify summary", r.stdout)
 
 # --- prune ---------------------------------------------------------------------------------------
@@ -115,28 +109,28 @@ views_before = dump_views()
 methods_before = db_rows(db, "SELECT id, method, hex(blob) b FROM messages ORDER BY id")
 now = utc(cut + 86400)    # retention 1 day: the first half is older, the second newer
 r = run([snapkeep, "prune", "--db", db, "--days", "1", "--now", now, "--dry-run"])
-eq(r.returncode, 0, "prune --dry-run exits 0", r.stderr)
+t.eq(r.returncode, 0, "prune --dry-run exits 0", r.stderr)
 t.ok(b"would prune %d messages" % len(first) in r.stdout, "dry run counts the first half", r.stdout)
-eq(db_rows(db, "SELECT id, method, hex(blob) b FROM messages ORDER BY id"), methods_before,
+t.eq(db_rows(db, "SELECT id, method, hex(blob) b FROM messages ORDER BY id"), methods_before,
      "dry run changes nothing")
 
 r = run([snapkeep, "prune", "--db", db, "--days", "1", "--now", now])
-eq(r.returncode, 0, "prune exits 0", r.stderr)
+t.eq(r.returncode, 0, "prune exits 0", r.stderr)
 t.ok(b"%d messages pruned" % len(first) in r.stdout, "prune reports the first half", r.stdout)
 t.ok(b"%d re-encoded as keyframes" % crossing in r.stdout, "the chains crossing the cut were re-encoded", r.stdout)
-eq(count("SELECT count(*) n FROM messages WHERE method = 'pruned' AND blob IS NULL"), len(first),
+t.eq(count("SELECT count(*) n FROM messages WHERE method = 'pruned' AND blob IS NULL"), len(first),
      "the first half's raw bytes are gone")
-eq(dump_views(), views_before, "every public view is unchanged")
+t.eq(dump_views(), views_before, "every public view is unchanged")
 r = run([snapkeep, "reparse", "--db", db, "--id", str(old_ids[0])])
 t.ok(r.returncode != 0 and b"pruned by retention" in r.stderr, "an old message is unavailable, and says why",
      r.stderr)
 r = run([snapkeep, "verify", "--db", db])
-eq(r.returncode, 0, "verify after prune: the newer chains decode", r.stdout + r.stderr)
+t.eq(r.returncode, 0, "verify after prune: the newer chains decode", r.stdout + r.stderr)
 t.ok(b"%d verified" % len(second) in r.stdout and b"%d pruned" % len(first) in r.stdout,
      "verify counts verified and pruned", r.stdout)
 r = run([snapkeep, "stats", "--db", db, "--json"])
 st = json.loads(r.stdout)
-eq((st["archive"]["pruned"], st["archive"]["pruned_raw_bytes"]),
+t.eq((st["archive"]["pruned"], st["archive"]["pruned_raw_bytes"]),
      (len(first), count("SELECT sum(raw_size) n FROM messages WHERE method = 'pruned'")), "stats: pruned")
 r = run([snapkeep, "prune", "--db", db, "--days", "1", "--now", now])
 t.ok(r.returncode == 0 and b" 0 messages pruned" in r.stdout, "a second prune has nothing to do", r.stdout)
@@ -151,15 +145,15 @@ dependants = count("WITH RECURSIVE s(id) AS (SELECT id FROM messages WHERE base_
                    (victim,))
 r = sql_shell("UPDATE messages SET blob = substr(blob, 1, 20) || x'5a5a5a5a' || substr(blob, 25) WHERE id = %d"
               % victim)
-eq(r.returncode, 0, "one blob damaged with the sqlite3 shell", r.stderr)
+t.eq(r.returncode, 0, "one blob damaged with the sqlite3 shell", r.stderr)
 r = run([snapkeep, "verify", "--db", db])
-eq(r.returncode, 1, "verify exits 1 on damage", r.stdout)
+t.eq(r.returncode, 1, "verify exits 1 on damage", r.stdout)
 t.ok(b"damaged: message %d:" % victim in r.stdout, "the damaged message is named", r.stdout)
 t.ok(b"%d damaged" % (1 + dependants) in r.stdout, "and so are the messages built on it", r.stdout)
 other = count("WITH RECURSIVE s(id) AS (SELECT ?1 UNION ALL SELECT m.id FROM messages m JOIN s ON m.base_id = s.id)"
               " SELECT max(id) n FROM messages WHERE method = 'skc1' AND id NOT IN (SELECT id FROM s)", (victim,))
 r = sql_shell("UPDATE messages SET sha256 = '%s' WHERE id = %d" % ("0" * 64, other))
-eq(r.returncode, 0, "one message's hash changed with the sqlite3 shell", r.stderr)
+t.eq(r.returncode, 0, "one message's hash changed with the sqlite3 shell", r.stderr)
 r = run([snapkeep, "verify", "--db", db])
 t.ok(r.returncode == 1 and b"damaged: message %d: store: message %d fails its SHA-256 check" % (other, other)
      in r.stdout, "a wrong hash is found", r.stdout)
