@@ -10,18 +10,16 @@ end.  Loaded by the poll-*.py tests with importlib (the file name has a dash).
 import imaplib
 import os
 import poplib
-import pwd
 import re
 import shutil
 import signal
 import socket
-import ssl as ssl_mod
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sklib import TESTDATA, TOP_BUILDDIR, bail, db_rows  # noqa: E402
+from sklib import TOP_BUILDDIR, bail, db_rows  # noqa: E402
 
 DOVECOT = "/usr/sbin/dovecot"
 PASSWORD = "secret-pw"

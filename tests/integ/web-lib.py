@@ -8,13 +8,11 @@ test data (the hostile one carries markup in its host name and model).
 """
 import base64
 import crypt
-import http.client
 import os
 import re
 import signal
 import smtplib
 import sqlite3
-import ssl
 import subprocess
 import sys
 import tempfile
