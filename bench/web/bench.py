@@ -24,7 +24,6 @@
 # stored are the same, the archive is smaller).
 import argparse
 import http.client
-import json
 import os
 import random
 import re

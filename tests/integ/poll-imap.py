@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sklib import Tap, cleanup, program, run, tempdir  # noqa: E402

@@ -14,7 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sklib import TOP_BUILDDIR, Tap, cleanup, program, run, tempdir  # noqa: E402
+from sklib import Tap, cleanup, program, run, tempdir  # noqa: E402
 
 spec = importlib.util.spec_from_file_location("poll_lib", os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                                         "poll-lib.py"))

@@ -10,7 +10,6 @@ import re
 import smtplib
 import ssl
 import subprocess
-import sys
 
 spec = importlib.util.spec_from_file_location(
     "smtplib_sk", os.path.join(os.path.dirname(os.path.abspath(__file__)), "smtp-lib.py"))

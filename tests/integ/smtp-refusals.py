@@ -8,7 +8,6 @@ import importlib.util
 import os
 import re
 import signal
-import socket
 import threading
 import time
 

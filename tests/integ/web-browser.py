@@ -16,7 +16,6 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 import tempfile
 
 spec = importlib.util.spec_from_file_location(

@@ -19,7 +19,6 @@ import re
 import shutil
 import socket
 import ssl
-import sys
 import time
 import urllib.parse
 
