@@ -10,6 +10,7 @@ import poplib
 import signal
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sklib import Tap, cleanup, program, run, tempdir  # noqa: E402
@@ -70,6 +71,12 @@ try:
     r = imp(db, "pkeep", "--after", "keep")
     t.eq((r.returncode, db_counts(db)[1]), (0, N + K), "keep: second run fetches nothing")
     dc.deliver("pkeep", [b"X-Test: late\r\n" + snaps[0]])
+    # Dovecot finishes the previous session's sync after its QUIT; the
+    # arrival must be in the maildrop as a POP3 client sees it first.
+    deadline = time.time() + 15
+    while dc.pop3_count("pkeep") != N + K + 1 and time.time() < deadline:
+        time.sleep(0.2)
+    t.eq(dc.pop3_count("pkeep"), N + K + 1, "keep: the new arrival is in the maildrop")
     r = imp(db, "pkeep", "--after", "keep")
     t.eq(db_counts(db)[:2], (N + K + 1, N + K + 1), "keep: a new arrival is taken once")
     p = poplib.POP3("127.0.0.1", dc.pop3_port)
