@@ -254,17 +254,8 @@ class Snapkeepd:
     def stop(self, sig=signal.SIGTERM, timeout=60):
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
-        self.proc = None
-        self.log.close()
-        sk.check_sanitizer_output([self.binary], self.log_text().encode())
-        return rc
+        proc, self.proc = self.proc, None
+        return sk.stop_daemon(proc, self.log, self.log_text, self.binary, sig, timeout)
 
 
 # The services a Postfix instance needs for SMTP in, queueing, bounces and

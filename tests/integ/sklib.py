@@ -6,6 +6,7 @@ built programs through SK_TOP_BUILDDIR and test data through SK_TESTDATA.
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -101,6 +102,23 @@ def run(args, stdin=None, timeout=120, env=None):
     r = subprocess.run(args, input=stdin, capture_output=True, timeout=timeout, env=e)
     check_sanitizer_output(args, r.stderr)
     return r
+
+
+def stop_daemon(proc, log, log_text, name, sig=signal.SIGTERM, timeout=60):
+    """Stops a daemon a test started: sig unless it has exited, a kill after
+    timeout seconds.  Then closes its log (the file object it writes to)
+    and hands log_text() (its text of this run) to the sanitizer check.
+    Returns the exit status."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        rc = proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rc = proc.wait()
+    log.close()
+    check_sanitizer_output([name], log_text().encode())
+    return rc
 
 
 def tempdir(prefix="sk-test-"):

@@ -134,17 +134,9 @@ class Daemon:
     def stop(self, sig=signal.SIGTERM, timeout=60):
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
-        self.proc = None
-        self.log.close()
-        sklib.check_sanitizer_output(["snapkeepd"], self.log_text(self.log_offset).encode())
-        return rc
+        proc, self.proc = self.proc, None
+        return sklib.stop_daemon(proc, self.log, lambda: self.log_text(self.log_offset),
+                                 "snapkeepd", sig, timeout)
 
     def query(self, sql, args=()):
         con = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=30)

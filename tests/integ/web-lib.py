@@ -192,15 +192,8 @@ class WebDaemon:
     def stop(self):
         if self.proc is None:
             return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
-        self.log.close()
-        sklib.check_sanitizer_output(["snapkeepd"], self.log_text().encode())
+        proc, self.proc = self.proc, None
+        sklib.stop_daemon(proc, self.log, self.log_text, "snapkeepd")
 
     def send(self, raw):
         s = smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=30)
