@@ -345,8 +345,11 @@ try:
     shutil.rmtree(r.dir, ignore_errors=True)
 
     # ---- connection limits and timeouts ----
+    # The timeout must outlast the per-address check: once the two idle
+    # connections time out, a third one is rightly served (seen under
+    # valgrind on a loaded machine with 1 s).
     d.settings["web"] = {"listen": "127.0.0.1:0", "max_connections_per_ip": "2",
-                         "connection_timeout": "1s"}
+                         "connection_timeout": "4s"}
     d.write_config()
     d.start()
     socks = [socket.create_connection(("127.0.0.1", d.web_port)) for _ in range(2)]
@@ -360,13 +363,16 @@ try:
     tap.eq(got, b"", "a third connection from one address is closed (max_connections_per_ip)")
     extra.close()
     s0 = socks[0]
-    s0.settimeout(10)
+    s0.settimeout(20)
     t0 = time.time()
     try:
         closed = s0.recv(10) == b""
-    except OSError:
+    except socket.timeout:
+        closed = False
+    except OSError:  # reset by the server
         closed = True
-    tap.ok(closed and time.time() - t0 < 8, "an idle connection is closed after connection_timeout")
+    tap.ok(closed and time.time() - t0 < 12, "an idle connection is closed after connection_timeout",
+           "%.1f s" % (time.time() - t0))
     for s in socks:
         s.close()
     d.stop()
