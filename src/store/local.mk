@@ -3,11 +3,23 @@
 # The migrations in schema/ are embedded in the binary as a GResource
 # (src/store/schema-resources.c, generated) and installed for admins under
 # $(pkgdatadir)/schema.  Add a new migration to SK_SCHEMA_FILES.
+# The PostgreSQL versions of the same migrations, numbered alike, are in
+# schema/postgresql/ (SK_SCHEMA_PG_FILES), embedded beside them (resource
+# paths /org/snapkeep/schema/postgresql/NNN-*.sql) and installed under
+# $(pkgdatadir)/schema/postgresql.
 SK_SCHEMA_FILES = \
 	schema/001-tables.sql \
 	schema/002-views.sql \
 	schema/004-new-events.sql \
 	schema/006-retention.sql
+SK_SCHEMA_PG_FILES = \
+	schema/postgresql/001-tables.sql \
+	schema/postgresql/002-views.sql \
+	schema/postgresql/003-poll.sql \
+	schema/postgresql/004-new-events.sql \
+	schema/postgresql/005-web-indexes.sql \
+	schema/postgresql/006-retention.sql \
+	schema/postgresql/007-web-supply-levels.sql
 
 src_libsnapkeep_a_SOURCES += \
 	%reldir%/store.h %reldir%/store.c \
@@ -16,12 +28,15 @@ nodist_src_libsnapkeep_a_SOURCES = %reldir%/schema-resources.c
 
 schemadir = $(pkgdatadir)/schema
 dist_schema_DATA = $(SK_SCHEMA_FILES) schema/README
+schemapgdir = $(pkgdatadir)/schema/postgresql
+dist_schemapg_DATA = $(SK_SCHEMA_PG_FILES)
 
 BUILT_SOURCES = %reldir%/schema-resources.c
 CLEANFILES += %reldir%/schema-resources.c %reldir%/schema.gresource.xml
 
-# The resource list is generated from SK_SCHEMA_FILES (one place to add a
-# migration; other folders' fragments may add theirs with +=, as poll/ does).
+# The resource list is generated from SK_SCHEMA_FILES and SK_SCHEMA_PG_FILES
+# (one place to add a migration; other folders' fragments may add theirs
+# with +=, as poll/ does).
 # It depends on the Makefile, which changes whenever any fragment does, and
 # is only replaced when its text changes.  glib-compile-resources comes with
 # libglib2.0-dev-bin.
@@ -29,11 +44,12 @@ CLEANFILES += %reldir%/schema-resources.c %reldir%/schema.gresource.xml
 	$(AM_V_GEN)$(MKDIR_P) %reldir% && { \
 	  echo '<?xml version="1.0" encoding="UTF-8"?>'; \
 	  echo '<gresources><gresource prefix="/org/snapkeep">'; \
-	  for f in $(SK_SCHEMA_FILES); do echo "<file>$$f</file>"; done; \
+	  for f in $(SK_SCHEMA_FILES) $(SK_SCHEMA_PG_FILES); do echo "<file>$$f</file>"; done; \
 	  echo '</gresource></gresources>'; } > $@.tmp && \
 	if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
-%reldir%/schema-resources.c: %reldir%/schema.gresource.xml $(SK_SCHEMA_FILES:%=$(top_srcdir)/%)
+%reldir%/schema-resources.c: %reldir%/schema.gresource.xml $(SK_SCHEMA_FILES:%=$(top_srcdir)/%) \
+		$(SK_SCHEMA_PG_FILES:%=$(top_srcdir)/%)
 	$(AM_V_GEN)gcr=`$(PKG_CONFIG) --variable=glib_compile_resources gio-2.0 2>/dev/null`; \
 	test -n "$$gcr" || gcr=glib-compile-resources; \
 	$$gcr --version >/dev/null 2>&1 || { \
@@ -50,3 +66,8 @@ VALGRIND_TESTS += tests/unit/test-archive tests/unit/test-store
 # Keeping it for years: stats, verify, prune, backup through the command line.
 TESTS += tests/integ/store-maint.py tests/integ/store-backup.py
 EXTRA_DIST += tests/integ/store-maint.py tests/integ/store-backup.py
+
+# The PostgreSQL migrations against the SQLite ones, on a PostgreSQL 15 the
+# test starts itself (Debian package postgresql-15).
+TESTS += tests/integ/schema-postgresql.py
+EXTRA_DIST += tests/integ/schema-postgresql.py

@@ -1,0 +1,11 @@
+-- 007-web-supply-levels.sql: a covering index for the web view's supply
+-- charts and days-to-empty estimates (src/web/), PostgreSQL; the same index
+-- as schema/007-web-supply-levels.sql.
+--
+-- A device page draws every level report of each of the device's supply
+-- units; with the level in the index these come from consecutive index
+-- entries per unit instead of one table lookup each (the rows of one device
+-- are spread over the table, since snapshots of the whole fleet arrive
+-- interleaved).  On PostgreSQL that holds for the heap pages autovacuum has
+-- marked all-visible (index-only scan).
+CREATE INDEX web_supply_levels_cover ON supply_levels(supply_id, snapshot_id, level_percent);

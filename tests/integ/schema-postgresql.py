@@ -1,0 +1,378 @@
+"""The PostgreSQL migrations (schema/postgresql/) against the SQLite ones
+(schema/): a real PostgreSQL 15 started by the test in a temporary directory
+on a loopback port, every migration applied in order with psql (each file in
+one transaction, as the store's runner does), then:
+
+* the same migration file names in both folders;
+* the same public views, each with the same columns in the same order, of
+  the same kind (SQLite INTEGER: bigint, TEXT: text, REAL: double precision);
+* the same tables with the same columns, kinds and NOT NULLs, every SQLite
+  index name present, every text column of a table in collation "C";
+* rows with explicit ids (a device, a message, a snapshot, an intake row,
+  counters, supplies, events, a mailbox) go into both databases, and every
+  view then returns the same rows with the same values on both; the
+  database uses an ICU locale where 'a1' sorts before 'B1', so ORDER BY on
+  a text column shows that the columns sort in byte order as on SQLite;
+* the constraints bite: the method and pruned/blob checks of
+  006-retention.sql, the foreign key intake.snapshot_id added after its
+  table, the events_key expression index with the store's ON CONFLICT, and
+  identity columns continue after setval as `snapkeep migrate` leaves them.
+
+PostgreSQL's server refuses to run as root: as root the test runs initdb and
+postgres as the user postgres (runuser) in a world-traversable temporary
+directory.  The binaries come from SK_PG_BINDIR, else
+/usr/lib/postgresql/15/bin (Debian package postgresql-15)."""
+import json
+import os
+import pwd
+import re
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sklib import TOP_SRCDIR, Tap, cleanup, tempdir  # noqa: E402
+
+t = Tap(sanitizer_check=False)
+
+PG_BINDIR = os.environ.get("SK_PG_BINDIR", "/usr/lib/postgresql/15/bin")
+START_TIMEOUT_S = 60
+SQLITE_DIR = os.path.join(TOP_SRCDIR, "schema")
+PG_DIR = os.path.join(TOP_SRCDIR, "schema", "postgresql")
+MIGRATION = re.compile(r"^[0-9]{3}-[a-z0-9-]+\.sql$")
+
+# SQLite declared type -> PostgreSQL type of the same kind.
+KIND = {"INTEGER": "bigint", "TEXT": "text", "REAL": "double precision", "BLOB": "bytea"}
+# View columns that are expressions (SQLite declares no type for them).
+EXPRESSION_KIND = {
+    ("supply_status", "supply_serial"): "text",      # NULLIF(text, '')
+    ("supply_history", "supply_serial"): "text",
+    ("event_log", "is_new"): "integer",              # CASE ... THEN 1 ELSE 0 END
+}
+
+for tool in ("initdb", "postgres", "pg_ctl"):
+    if not os.access(os.path.join(PG_BINDIR, tool), os.X_OK):
+        t.bail("PostgreSQL server binaries missing: no %s in %s (install the Debian package "
+               "postgresql-15, or set SK_PG_BINDIR)" % (tool, PG_BINDIR))
+PSQL = os.path.join(PG_BINDIR, "psql") if os.access(os.path.join(PG_BINDIR, "psql"), os.X_OK) \
+    else shutil.which("psql")
+if PSQL is None:
+    t.bail("psql is missing (Debian package postgresql-client-15)")
+
+as_user = []
+if os.geteuid() == 0:
+    try:
+        pg_user = pwd.getpwnam("postgres")
+    except KeyError:
+        t.bail("running as root, but there is no user postgres to run the PostgreSQL server as")
+    as_user = ["runuser", "-u", "postgres", "--"]
+
+# psql and the server get no PG* variables from the caller's environment.
+ENV = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+ENV["PGCONNECT_TIMEOUT"] = "5"
+
+
+def migrations(folder):
+    return sorted(f for f in os.listdir(folder) if MIGRATION.match(f))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Postgres:
+    def __init__(self, base):
+        self.base = base
+        self.data = os.path.join(base, "data")
+        self.log_path = os.path.join(base, "postgres.log")
+        self.proc = None
+        self.port = None
+
+    def initdb(self):
+        os.mkdir(self.data, 0o700)
+        if as_user:
+            os.chown(self.data, pg_user.pw_uid, pg_user.pw_gid)
+        r = subprocess.run(as_user + [os.path.join(PG_BINDIR, "initdb"), "-D", self.data, "-U", "snapkeep",
+                                      "--auth=trust", "-E", "UTF8", "--no-locale"],
+                           capture_output=True, text=True, timeout=120, env=ENV)
+        return r
+
+    def start(self):
+        """Starts the server on a free loopback port (another try on a
+        port taken meanwhile); returns None or the reason it did not start."""
+        why = None
+        for _ in range(3):
+            self.port = free_port()
+            log = open(self.log_path, "ab")
+            self.proc = subprocess.Popen(as_user + [os.path.join(PG_BINDIR, "postgres"), "-D", self.data,
+                                                    "-k", self.data, "-h", "127.0.0.1", "-p", str(self.port)],
+                                         stdout=log, stderr=subprocess.STDOUT, env=ENV)
+            log.close()
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                if self.psql("SELECT 1", db="postgres").returncode == 0:
+                    return None
+                time.sleep(0.2)
+            why = "postgres did not accept connections within %d s:\n%s" % (START_TIMEOUT_S, self.log_tail())
+            self.stop()
+        return why
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            subprocess.run(as_user + [os.path.join(PG_BINDIR, "pg_ctl"), "stop", "-D", self.data, "-m", "fast",
+                                      "-w", "-t", "30"], capture_output=True, timeout=60, env=ENV)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def log_tail(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return "".join(f.readlines()[-20:])
+        except OSError:
+            return ""
+
+    def psql(self, sql=None, db="snapkeep_test", file=None):
+        args = [PSQL, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(self.port),
+                "-U", "snapkeep", "-d", db]
+        args += ["-1", "-f", file] if file else ["-c", sql]
+        return subprocess.run(args, capture_output=True, text=True, timeout=120, env=ENV)
+
+    def json(self, sql):
+        """The rows of a query as a list of [column, value] lists (column order
+        kept), through row_to_json."""
+        r = self.psql("SELECT coalesce(json_agg(row_to_json(q)), '[]') FROM (%s) q" % sql)
+        if r.returncode != 0:
+            raise RuntimeError("%s\n%s" % (sql, r.stderr))
+        return [[[k, v] for k, v in row.items()] for row in json.loads(r.stdout)]
+
+
+def sqlite_json(con, sql):
+    cur = con.execute(sql)
+    names = [c[0] for c in cur.description]
+    return [[[n, v] for n, v in zip(names, row)] for row in cur.fetchall()]
+
+
+# --- SQLite: the reference -------------------------------------------------------------------
+sqlite_files = migrations(SQLITE_DIR)
+pg_files = migrations(PG_DIR)
+t.ok(len(sqlite_files) >= 7, "schema/ has the SQLite migrations", sqlite_files)
+t.eq(pg_files, sqlite_files, "schema/postgresql/ has the same migrations, numbered alike")
+
+d = tempdir("sk-pgschema-")
+os.chmod(d, 0o755)  # the server's user must reach its data directory inside
+lite = sqlite3.connect(os.path.join(d, "snapkeep.db"))
+for f in sqlite_files:
+    with open(os.path.join(SQLITE_DIR, f)) as fh:
+        lite.executescript("BEGIN;\n" + fh.read() + "\nCOMMIT;")
+lite.execute("PRAGMA foreign_keys = ON")
+
+pg = Postgres(d)
+try:
+    r = pg.initdb()
+    if r.returncode != 0:
+        t.bail("initdb failed:\n%s%s" % (r.stdout, r.stderr))
+    why = pg.start()
+    if why:
+        t.bail(why)
+    t.ok(True, "PostgreSQL started on 127.0.0.1:%d" % pg.port)
+    r = pg.psql("CREATE DATABASE snapkeep_test TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu"
+                " ICU_LOCALE 'en-US' LOCALE 'C.utf8'", db="postgres")
+    icu = r.returncode == 0
+    if not icu:
+        t.diag("no ICU database (%s): the default locale C is used; the collation is then checked by name"
+               % r.stderr.strip())
+        r = pg.psql("CREATE DATABASE snapkeep_test", db="postgres")
+        t.eq(r.returncode, 0, "database created", r.stderr)
+    else:
+        r = pg.psql("SELECT string_agg(x, ' ' ORDER BY x) FROM (VALUES ('a1'), ('B1')) v(x)")
+        t.eq(r.stdout.strip(), "a1 B1", "the test database sorts by a locale (not bytes) by default", r.stderr)
+
+    # --- the migrations, in order ----------------------------------------------------------------
+    for f in pg_files:
+        r = pg.psql(file=os.path.join(PG_DIR, f))
+        t.ok(r.returncode == 0 and "ERROR" not in r.stderr, "psql -1 -f %s" % f, r.stderr)
+
+    # --- views --------------------------------------------------------------------------------------
+    lite_views = sorted(r[0] for r in lite.execute("SELECT name FROM sqlite_master WHERE type = 'view'"))
+    pg_views = sorted(r[0][1] for r in pg.json("SELECT table_name FROM information_schema.views"
+                                               " WHERE table_schema = 'public'"))
+    t.eq(pg_views, lite_views, "the same public views")
+
+    def pg_columns(rel):
+        return pg.json("SELECT column_name, data_type, is_nullable FROM information_schema.columns"
+                       " WHERE table_schema = 'public' AND table_name = '%s' ORDER BY ordinal_position" % rel)
+
+    for v in lite_views:
+        lc = [(row[1], row[2].upper()) for row in lite.execute("PRAGMA table_info(%s)" % v)]
+        pc = [(c[0][1], c[1][1]) for c in pg_columns(v)]
+        t.eq([c[0] for c in pc], [c[0] for c in lc], "view %s: the same columns in the same order" % v)
+        want = []
+        for name, decl in lc:
+            kind = KIND.get(decl) if decl else EXPRESSION_KIND.get((v, name))
+            want.append((name, kind or "(no known kind for SQLite type %r)" % decl))
+        t.eq(pc, want, "view %s: column kinds match SQLite's" % v)
+
+    # --- tables and indexes ---------------------------------------------------------------------
+    lite_tables = sorted(r[0] for r in lite.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
+                                                    " AND name NOT LIKE 'sqlite_%'"))
+    pg_tables = sorted(r[0][1] for r in pg.json("SELECT table_name FROM information_schema.tables"
+                                                " WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"))
+    t.eq(pg_tables, lite_tables, "the same tables")
+    for tb in lite_tables:
+        # Column order may differ (messages.pruned_utc: appended by ALTER TABLE in 006).
+        lc = sorted((row[1], KIND.get(row[2].upper(), row[2]), "NO" if row[3] or row[5] else "YES")
+                    for row in lite.execute("PRAGMA table_info(%s)" % tb))
+        pc = sorted((c[0][1], c[1][1], c[2][1]) for c in pg_columns(tb))
+        t.eq(pc, lc, "table %s: the same columns, kinds and NOT NULLs" % tb)
+    not_c = pg.json("SELECT c.table_name, c.column_name, c.collation_name FROM information_schema.columns c"
+                    " JOIN information_schema.tables t USING (table_schema, table_name)"
+                    " WHERE c.table_schema = 'public' AND t.table_type = 'BASE TABLE' AND c.data_type = 'text'"
+                    " AND c.collation_name IS DISTINCT FROM 'C'")
+    t.eq(not_c, [], "every text column of a table has collation \"C\"")
+    lite_indexes = sorted(r[0] for r in lite.execute("SELECT name FROM sqlite_master WHERE type = 'index'"
+                                                     " AND name NOT LIKE 'sqlite_autoindex_%'"))
+    pg_indexes = set(r[0][1] for r in pg.json("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'"))
+    t.eq([i for i in lite_indexes if i not in pg_indexes], [], "every SQLite index exists by name")
+    # PostgreSQL prints the expressions with casts: drop them to compare.
+    r = pg.psql("SELECT pg_get_indexdef('events_key'::regclass)")
+    got = re.sub(r"::\w+", "", r.stdout.strip()).replace("('-1')", "-1").replace("'-1'", "-1")
+    got = got.split(" USING btree ")[-1] if "UNIQUE INDEX events_key ON" in got else got
+    t.eq(got, "(device_id, COALESCE(log, ''), COALESCE(sequence, -1), COALESCE(code, ''),"
+         " COALESCE(occurred_utc, ''))", "events_key is the unique expression index of SQLite", r.stderr)
+
+    # --- the same rows in both, with explicit ids ---------------------------------------------------
+    # {blob}: a blob literal in each dialect.
+    ROWS = [
+        "INSERT INTO devices (id, serial, model, first_seen_utc, first_received_utc, last_snapshot_id,"
+        " last_snapshot_utc, last_received_utc, snapshot_count, total_impressions)"
+        " VALUES (7, 'a1', 'HP Color LaserJet', '2025-03-01T08:00:00Z', '2025-03-01T08:00:05Z', 22,"
+        " '2025-03-02T08:00:00Z', '2025-03-02T08:00:04Z', 2, 1500)",
+        "INSERT INTO devices (id, serial, first_seen_utc, first_received_utc)"
+        " VALUES (8, 'B1', '2025-03-01T09:00:00Z', '2025-03-01T09:00:01Z')",
+        "INSERT INTO messages (id, sha256, raw_size, method, stored_size, device_id, first_received_utc,"
+        " first_received_us, outcome, blob) VALUES (11, 'aa', 300, 'zstd', 4, 7, '2025-03-01T08:00:05Z',"
+        " 1740816005000000, 'stored', {blob})",
+        "INSERT INTO messages (id, sha256, raw_size, method, base_id, chain_depth, stored_size, device_id,"
+        " first_received_utc, first_received_us, outcome, blob) VALUES (12, 'bb', 310, 'skc1', 11, 1, 4, 7,"
+        " '2025-03-02T08:00:04Z', 1740902404000000, 'stored', {blob})",
+        "INSERT INTO snapshots (id, device_id, message_id, taken_utc, taken_unix, taken_offset_min,"
+        " taken_source, received_utc, clock_skew_s, firmware) VALUES (21, 7, 11, '2025-03-01T08:00:00Z',"
+        " 1740816000, 60, 'xml', '2025-03-01T08:00:05Z', 5, 'fw1')",
+        "INSERT INTO snapshots (id, device_id, message_id, taken_utc, taken_unix, taken_source,"
+        " received_utc, clock_skew_s) VALUES (22, 7, 12, '2025-03-02T08:00:00Z', 1740902400, 'subject',"
+        " '2025-03-02T08:00:04Z', 4)",
+        "INSERT INTO intake (id, received_utc, received_us, source, peer, subject, outcome, serial,"
+        " message_id, snapshot_id) VALUES (31, '2025-03-01T08:00:05Z', 1740816005000000, 'smtp',"
+        " '127.0.0.1', 'a1 report', 'stored', 'a1', 11, 21)",
+        "INSERT INTO intake (id, received_utc, received_us, source, outcome, detail, message_id)"
+        " VALUES (32, '2025-03-02T08:00:04Z', 1740902404000000, 'file', 'failed', 'no Device.xml', 12)",
+        "INSERT INTO counter_names (id, name) VALUES (41, 'TotalImpressions'), (42, 'ColorImpressions')",
+        "INSERT INTO counters (snapshot_id, name_id, value, value_real) VALUES (21, 41, 1600, NULL),"
+        " (22, 41, 1500, NULL), (22, 42, 12, 12.5)",
+        "INSERT INTO media_counters (snapshot_id, media_size, name_id, value, value_real)"
+        " VALUES (22, 'iso_a4_210x297mm', 41, 900, NULL)",
+        "INSERT INTO counter_drops (snapshot_id, name_id, previous_snapshot_id, previous_value, value)"
+        " VALUES (22, 41, 21, 1600, 1500)",
+        "INSERT INTO supplies (id, device_id, supply_key, supply_serial, color, type, first_snapshot_id,"
+        " first_reported_utc, last_reported_utc) VALUES (51, 7, 'K', '', 'black', 'tonerCartridge', 21,"
+        " '2025-03-01T08:00:00Z', '2025-03-02T08:00:00Z'), (52, 7, 'C', 'CY123', 'cyan', 'tonerCartridge',"
+        " 21, '2025-03-01T08:00:00Z', '2025-03-02T08:00:00Z')",
+        "INSERT INTO supply_levels (snapshot_id, supply_id, level_percent, low_threshold, pages, state)"
+        " VALUES (21, 51, 80, 10, NULL, 'ok'), (22, 51, 75, 10, 1200, 'ok'), (22, 52, 5, 10, NULL, 'low')",
+        "INSERT INTO supply_current (device_id, supply_key, supply_id, snapshot_id, reported_utc)"
+        " VALUES (7, 'K', 51, 22, '2025-03-02T08:00:00Z'), (7, 'C', 52, 22, '2025-03-02T08:00:00Z')",
+        "INSERT INTO events (id, device_id, log, sequence, code, occurred_utc, description, page_count,"
+        " first_snapshot_id, first_reported_utc, last_snapshot_id, last_reported_utc) VALUES"
+        " (61, 7, 'error', 3, '13.B2.D1', '2025-03-01T07:00:00Z', 'jam', 1550, 21, '2025-03-01T08:00:00Z',"
+        " 22, '2025-03-02T08:00:00Z'),"
+        " (62, 7, 'error', 4, '44.A0.4B', NULL, 'scanner', NULL, 22, '2025-03-02T08:00:00Z', 22,"
+        " '2025-03-02T08:00:00Z')",
+        "INSERT INTO poll_mailboxes (id, mailbox, poller, last_uid, taken, updated_utc)"
+        " VALUES (71, 'imap://u@host:993/INBOX', 'main', 17, 2, '2025-03-02T08:00:10Z')",
+        "INSERT INTO poll_seen (mailbox_id, key, message_id, taken_utc)"
+        " VALUES (71, 'uidl-1', 11, '2025-03-01T08:00:05Z')",
+    ]
+    bad = []
+    for sql in ROWS:
+        try:
+            lite.execute(sql.format(blob="X'00ff'"))
+        except sqlite3.Error as e:
+            bad.append("sqlite: %s: %s" % (e, sql))
+        r = pg.psql(sql.format(blob="'\\x00ff'::bytea"))
+        if r.returncode != 0:
+            bad.append("postgresql: %s%s" % (r.stderr, sql))
+    lite.commit()
+    t.eq(bad, [], "rows with explicit ids insert into both databases")
+
+    for v in lite_views:
+        order = "ORDER BY 1, 2, 3"
+        got = pg.json("SELECT * FROM %s %s" % (v, order))
+        want = sqlite_json(lite, "SELECT * FROM %s %s" % (v, order))
+        t.eq(got, want, "view %s: the same rows and values on both" % v)
+        if v in ("device_status", "supply_status", "event_log"):
+            t.ok(len(want) >= 2, "view %s: the comparison has rows" % v, want)
+    serials = [row[0][1] for row in pg.json("SELECT serial FROM device_status ORDER BY serial")]
+    t.eq(serials, ["B1", "a1"], "device_status ORDER BY serial sorts bytes, as SQLite does")
+
+    # --- the constraints -------------------------------------------------------------------------
+    def refused(sql, constraint, name):
+        r = pg.psql(sql)
+        t.ok(r.returncode != 0 and constraint in r.stderr, name, r.stdout + r.stderr)
+
+    refused("INSERT INTO messages (sha256, raw_size, method, stored_size, first_received_utc,"
+            " first_received_us, blob) VALUES ('cc', 1, 'gzip', 1, 'x', 1, '\\x00')",
+            "messages_method_check", "an unknown method is refused")
+    refused("UPDATE messages SET method = 'pruned' WHERE id = 12",
+            "messages_pruned_blob_check", "method 'pruned' with a blob is refused")
+    refused("UPDATE messages SET blob = NULL WHERE id = 12",
+            "messages_pruned_blob_check", "a NULL blob of a method other than 'pruned' is refused")
+    r = pg.psql("UPDATE messages SET method = 'pruned', blob = NULL, stored_size = 0,"
+                " pruned_utc = '2026-03-01T00:00:00Z' WHERE id = 12")
+    t.eq(r.returncode, 0, "a message can be pruned (method 'pruned', blob NULL, pruned_utc)", r.stderr)
+    r = pg.psql("SELECT count(*) FROM intake_log WHERE id = 32 AND sha256 = 'bb'")
+    t.eq(r.stdout.strip(), "1", "intake_log still shows the pruned message's arrival", r.stderr)
+    refused("INSERT INTO intake (received_utc, received_us, source, message_id, snapshot_id)"
+            " VALUES ('x', 1, 'file', 11, 999)", "intake_snapshot_id_fkey",
+            "intake.snapshot_id must name a snapshot (the foreign key added after snapshots)")
+    refused("INSERT INTO snapshots (device_id, message_id, taken_utc, taken_unix, taken_source,"
+            " received_utc, clock_skew_s) VALUES (7, 11, '2025-03-03T00:00:00Z', 1, 'guess', 'x', 0)",
+            "snapshots_taken_source_check", "an unknown taken_source is refused")
+    refused("INSERT INTO events (device_id, log, sequence, code, occurred_utc, first_snapshot_id,"
+            " first_reported_utc, last_snapshot_id, last_reported_utc)"
+            " VALUES (7, 'error', 4, '44.A0.4B', NULL, 22, 'x', 22, 'x')",
+            "events_key", "the same event (NULL time) twice is refused by events_key")
+    r = pg.psql("INSERT INTO events (device_id, log, sequence, code, occurred_utc, first_snapshot_id,"
+                " first_reported_utc, last_snapshot_id, last_reported_utc)"
+                " VALUES (7, 'error', 4, '44.A0.4B', NULL, 22, 'x', 22, 'x'),"
+                " (7, 'error', 5, '44.A0.4B', NULL, 22, 'x', 22, 'x')"
+                " ON CONFLICT (device_id, COALESCE(log, ''), COALESCE(sequence, -1), COALESCE(code, ''),"
+                " COALESCE(occurred_utc, '')) DO NOTHING RETURNING sequence")
+    t.eq((r.returncode, r.stdout.split()), (0, ["5"]),
+         "ON CONFLICT on the events_key expression: the new entry only", r.stderr)
+    r = pg.psql("SELECT setval(pg_get_serial_sequence(t, 'id'), m) FROM (VALUES"
+                " ('devices', (SELECT max(id) FROM devices)),"
+                " ('counter_names', (SELECT max(id) FROM counter_names))) v(t, m);"
+                " INSERT INTO devices (serial, first_seen_utc, first_received_utc) VALUES ('c1', 'x', 'x')"
+                " RETURNING id;"
+                " INSERT INTO counter_names (name) VALUES ('JamEvents') RETURNING id")
+    t.eq((r.returncode, r.stdout.split()[-2:]), (0, ["9", "43"]),
+         "after setval, identity ids continue after the copied ones", r.stderr)
+finally:
+    pg.stop()
+    lite.close()
+    cleanup(d)
+t.ok(not os.path.exists(d), "PostgreSQL stopped and its directory removed")
+t.done()
