@@ -47,34 +47,37 @@ backup_fsync_path(const char *path, int flags)
 static char *
 backup_check(const char *path, int want_version)
 {
-	sqlite3 *db = NULL;
-	sqlite3_stmt *stmt = NULL;
+	struct db *db = NULL;
+	struct db_stmt *stmt = NULL;
 	char *problem = NULL;
 
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-		problem = g_strdup_printf("cannot open the copy: %s",
-					  db != NULL ? sqlite3_errmsg(db) : "no memory");
+	struct db_open_settings dbs = { .target = path, .readonly = true };
+	char *error = NULL;
+
+	if (db_open(&dbs, &db, &error) < 0) {
+		problem = g_strdup_printf("cannot open the copy: %s", error);
+		g_free(error);
 		goto out;
 	}
-	if (sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &stmt, NULL) != SQLITE_OK ||
-	    sqlite3_step(stmt) != SQLITE_ROW) {
-		problem = g_strdup_printf("checking the copy: %s", sqlite3_errmsg(db));
+	if (db_prepare(db, "PRAGMA quick_check", &stmt) != DB_OK ||
+	    db_step(stmt) != DB_ROW) {
+		problem = g_strdup_printf("checking the copy: %s", db_errmsg(db));
 		goto out;
 	}
-	if (strcmp((const char *)sqlite3_column_text(stmt, 0), "ok") != 0) {
+	if (strcmp((const char *)db_column_text(stmt, 0), "ok") != 0) {
 		problem = g_strdup_printf("the copy fails PRAGMA quick_check: %s",
-					  (const char *)sqlite3_column_text(stmt, 0));
+					  (const char *)db_column_text(stmt, 0));
 		goto out;
 	}
-	sqlite3_finalize(stmt);
+	db_finalize(stmt);
 	stmt = NULL;
-	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL) != SQLITE_OK ||
-	    sqlite3_step(stmt) != SQLITE_ROW || sqlite3_column_int(stmt, 0) != want_version)
+	if (db_prepare(db, "PRAGMA user_version", &stmt) != DB_OK ||
+	    db_step(stmt) != DB_ROW || db_column_int(stmt, 0) != want_version)
 		problem = g_strdup_printf("the copy has not the database's schema version %d",
 					  want_version);
 out:
-	sqlite3_finalize(stmt);
-	sqlite3_close(db);
+	db_finalize(stmt);
+	db_close(&db);
 	return problem;
 }
 
@@ -93,7 +96,7 @@ cli_backup(int argc, char **argv)
 	    g_option_context_new("BACKUP - an online, consistent copy of the database");
 	GError *gerr = NULL;
 	struct store *store = NULL;
-	sqlite3_stmt *stmt = NULL;
+	struct db_stmt *stmt = NULL;
 	char *tmp = NULL, *dir = NULL, *problem = NULL;
 	const char *path, *target;
 	int ret = 1;
@@ -116,6 +119,11 @@ cli_backup(int argc, char **argv)
 		fprintf(stderr, "snapkeep backup: %s exists (--force replaces it)\n", target);
 		return CLI_EX_CANTCREAT;
 	}
+	if (db_target_is_postgresql(path)) {
+		fprintf(stderr, "snapkeep backup: copies a SQLite database; back up PostgreSQL with its own"
+				" tools (pg_dump, pg_basebackup, a replica)\n");
+		return CLI_EX_USAGE;
+	}
 	if (cli_open_readonly(path, &store) < 0)
 		return CLI_EX_NOINPUT;
 
@@ -123,13 +131,13 @@ cli_backup(int argc, char **argv)
 	dir = g_path_get_dirname(target);
 	tmp = g_strdup_printf("%s.tmp-%d", target, (int)getpid());
 	(void)g_unlink(tmp);
-	if (sqlite3_prepare_v2(store_db(store), "VACUUM INTO ?1", -1, &stmt, NULL) != SQLITE_OK) {
-		problem = g_strdup(sqlite3_errmsg(store_db(store)));
+	if (db_prepare(store_db(store), "VACUUM INTO ?1", &stmt) != DB_OK) {
+		problem = g_strdup(db_errmsg(store_db(store)));
 		goto fail;
 	}
-	sqlite3_bind_text(stmt, 1, tmp, -1, SQLITE_STATIC);
-	if (sqlite3_step(stmt) != SQLITE_DONE) {
-		problem = g_strdup_printf("copying: %s", sqlite3_errmsg(store_db(store)));
+	db_bind_text(stmt, 1, tmp, -1, DB_STATIC);
+	if (db_step(stmt) != DB_DONE) {
+		problem = g_strdup_printf("copying: %s", db_errmsg(store_db(store)));
 		goto fail;
 	}
 	problem = backup_check(tmp, store_schema_version(store));
@@ -180,7 +188,7 @@ fail:
 	ret = 1;
 cleanup:
 	(void)g_unlink(tmp);
-	sqlite3_finalize(stmt);
+	db_finalize(stmt);
 	store_free(&store);
 	g_free(problem);
 	g_free(tmp);

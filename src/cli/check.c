@@ -59,19 +59,19 @@ check_detail(struct check_ctx *c, enum check_state s, const char *fmt, ...)
 }
 
 static int
-check_prepare(struct store *store, const char *sql, sqlite3_stmt **stmt_r)
+check_prepare(struct store *store, const char *sql, struct db_stmt **stmt_r)
 {
-	if (sqlite3_prepare_v2(store_db(store), sql, -1, stmt_r, NULL) != SQLITE_OK) {
-		printf("SNAPKEEP UNKNOWN - query failed: %s\n", sqlite3_errmsg(store_db(store)));
+	if (db_prepare(store_db(store), sql, stmt_r) != DB_OK) {
+		printf("SNAPKEEP UNKNOWN - query failed: %s\n", db_errmsg(store_db(store)));
 		return -1;
 	}
 	return 0;
 }
 
 static const char *
-check_text(sqlite3_stmt *stmt, int col)
+check_text(struct db_stmt *stmt, int col)
 {
-	const char *v = (const char *)sqlite3_column_text(stmt, col);
+	const char *v = (const char *)db_column_text(stmt, col);
 	return v != NULL ? v : "-";
 }
 
@@ -103,7 +103,7 @@ cli_check(int argc, char **argv)
 	struct store_settings ss;
 	char *error = NULL;
 	struct check_ctx c = { .state = CHECK_OK };
-	sqlite3_stmt *stmt = NULL;
+	struct db_stmt *stmt = NULL;
 	int64_t now;
 
 	g_option_context_set_description(octx, "Exit status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.");
@@ -126,7 +126,7 @@ cli_check(int argc, char **argv)
 		return CHECK_UNKNOWN;
 	}
 	const char *path = db != NULL ? db : cli_default_db();
-	if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
+	if (!db_target_is_postgresql(path) && !g_file_test(path, G_FILE_TEST_EXISTS)) {
 		printf("SNAPKEEP UNKNOWN - %s: no such database\n", path);
 		return CHECK_UNKNOWN;
 	}
@@ -142,10 +142,10 @@ cli_check(int argc, char **argv)
 
 	if (check_prepare(store, "SELECT count(*) FROM device_status WHERE ?1 IS NULL OR serial = ?1", &stmt) < 0)
 		goto unknown;
-	sqlite3_bind_text(stmt, 1, serial, -1, SQLITE_TRANSIENT);
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		c.devices = (unsigned)sqlite3_column_int(stmt, 0);
-	sqlite3_finalize(stmt);
+	db_bind_text(stmt, 1, serial, -1, DB_TRANSIENT);
+	if (db_step(stmt) == DB_ROW)
+		c.devices = (unsigned)db_column_int(stmt, 0);
+	db_finalize(stmt);
 	if (serial != NULL && c.devices == 0) {
 		printf("SNAPKEEP UNKNOWN - no device with serial %s\n", serial);
 		goto unknown;
@@ -158,11 +158,11 @@ cli_check(int argc, char **argv)
 				  " AND (level_percent <= ?2 OR state IN ('low', 'out', 'empty'))"
 				  " ORDER BY level_percent, serial, supply", &stmt) < 0)
 			goto unknown;
-		sqlite3_bind_text(stmt, 1, serial, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int(stmt, 2, warn_level);
-		while (sqlite3_step(stmt) == SQLITE_ROW) {
-			bool has_level = sqlite3_column_type(stmt, 4) != SQLITE_NULL;
-			int level = sqlite3_column_int(stmt, 4);
+		db_bind_text(stmt, 1, serial, -1, DB_TRANSIENT);
+		db_bind_int(stmt, 2, warn_level);
+		while (db_step(stmt) == DB_ROW) {
+			bool has_level = db_column_type(stmt, 4) != DB_NULL;
+			int level = db_column_int(stmt, 4);
 			const char *state = check_text(stmt, 5);
 			bool critical = (has_level && level <= crit_level) || strcmp(state, "out") == 0 ||
 					strcmp(state, "empty") == 0;
@@ -175,7 +175,7 @@ cli_check(int argc, char **argv)
 				     check_text(stmt, 1), check_text(stmt, 3), check_text(stmt, 2),
 				     has_level ? check_text(stmt, 4) : "?", state);
 		}
-		sqlite3_finalize(stmt);
+		db_finalize(stmt);
 	}
 
 	if (!no_overdue) {
@@ -187,14 +187,14 @@ cli_check(int argc, char **argv)
 				  " FROM device_status d WHERE ?1 IS NULL OR d.serial = ?1 ORDER BY d.serial",
 				  &stmt) < 0)
 			goto unknown;
-		sqlite3_bind_text(stmt, 1, serial, -1, SQLITE_TRANSIENT);
-		while (sqlite3_step(stmt) == SQLITE_ROW) {
+		db_bind_text(stmt, 1, serial, -1, DB_TRANSIENT);
+		while (db_step(stmt) == DB_ROW) {
 			int64_t last = 0;
 			if (sk_time_parse_utc(check_text(stmt, 1), &last) < 0)
 				continue;
-			bool known = sqlite3_column_type(stmt, 3) != SQLITE_NULL &&
-				     sqlite3_column_int64(stmt, 3) > 0;
-			double interval = known ? (double)sqlite3_column_int64(stmt, 3) : 0;
+			bool known = db_column_type(stmt, 3) != DB_NULL &&
+				     db_column_int64(stmt, 3) > 0;
+			double interval = known ? (double)db_column_int64(stmt, 3) : 0;
 			double limit = known ? overdue_factor * interval : stale_hours * 3600.0;
 			double age = (double)(now - last);
 			if (age <= limit)
@@ -210,7 +210,7 @@ cli_check(int argc, char **argv)
 					     "%s overdue: last snapshot %s, %.1f days ago (more than %d hours)",
 					     check_text(stmt, 0), check_text(stmt, 1), age / 86400.0, stale_hours);
 		}
-		sqlite3_finalize(stmt);
+		db_finalize(stmt);
 	}
 
 	if (!no_errors) {
@@ -221,14 +221,14 @@ cli_check(int argc, char **argv)
 				  " WHERE (?1 IS NULL OR serial = ?1) AND log IN ('error', 'system')"
 				  " AND occurred_utc >= ?2 ORDER BY occurred_utc DESC", &stmt) < 0)
 			goto unknown;
-		sqlite3_bind_text(stmt, 1, serial, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(stmt, 2, since, -1, SQLITE_TRANSIENT);
-		while (sqlite3_step(stmt) == SQLITE_ROW) {
+		db_bind_text(stmt, 1, serial, -1, DB_TRANSIENT);
+		db_bind_text(stmt, 2, since, -1, DB_TRANSIENT);
+		while (db_step(stmt) == DB_ROW) {
 			c.new_errors++;
 			check_detail(&c, CHECK_WARNING, "%s error %s at %s: %s", check_text(stmt, 0),
 				     check_text(stmt, 1), check_text(stmt, 2), check_text(stmt, 3));
 		}
-		sqlite3_finalize(stmt);
+		db_finalize(stmt);
 	}
 
 	printf("SNAPKEEP %s - %u devices, %u supplies low, %u out, %u overdue, %u new errors"

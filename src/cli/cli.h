@@ -5,7 +5,7 @@
 #define SK_CLI_H
 
 #include <json-glib/json-glib.h>
-#include <sqlite3.h>
+#include "store/db.h"
 #include <stdbool.h>
 
 #define CLI_EX_OK 0
@@ -32,12 +32,12 @@ const char *cli_default_db(void);
 /* Prints the rows of a prepared statement as an aligned table, or as a
  * JSON array of objects (column names as keys) when json is set.  Steps the
  * statement to the end.  0 or -1. */
-int cli_print_rows(sqlite3_stmt *stmt, bool json, const char *indent);
+int cli_print_rows(struct db_stmt *stmt, bool json, const char *indent);
 
 /* The rows of a prepared statement as a JSON array of objects (caller
- * unrefs); *rc_r is the last sqlite3_step result (SQLITE_DONE on success). */
+ * unrefs); *rc_r is the last sqlite3_step result (DB_DONE on success). */
 
-JsonNode *cli_rows_to_json(sqlite3_stmt *stmt, int *rc_r);
+JsonNode *cli_rows_to_json(struct db_stmt *stmt, int *rc_r);
 /* Prints a JSON node, pretty, with a newline. */
 void cli_print_json(JsonNode *root);
 

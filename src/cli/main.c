@@ -35,7 +35,7 @@ cli_usage(FILE *out)
 	for (size_t i = 0; i < G_N_ELEMENTS(cli_commands); i++)
 		fprintf(out, "  %-10s %s\n", cli_commands[i].name, cli_commands[i].summary);
 	fprintf(out, "\n`snapkeep COMMAND --help` describes a command's options.\n"
-		     "The database is --db FILE, else $SNAPKEEP_DB, else ./snapkeep.db.\n");
+		     "The database is --db FILE (or a postgresql:// URL), else $SNAPKEEP_DB, else ./snapkeep.db.\n");
 }
 
 int

@@ -25,7 +25,7 @@ cli_open_readonly(const char *path, struct store **store_r)
 	struct store_settings ss;
 	char *error = NULL;
 
-	if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
+	if (!db_target_is_postgresql(path) && !g_file_test(path, G_FILE_TEST_EXISTS)) {
 		fprintf(stderr, "snapkeep: %s: no such database (import something first, or --db)\n",
 			path);
 		return -1;
@@ -53,35 +53,35 @@ cli_sanitize(const char *s)
 }
 
 static void
-cli_json_add_column(JsonBuilder *b, sqlite3_stmt *stmt, int i)
+cli_json_add_column(JsonBuilder *b, struct db_stmt *stmt, int i)
 {
-	json_builder_set_member_name(b, sqlite3_column_name(stmt, i));
-	switch (sqlite3_column_type(stmt, i)) {
-	case SQLITE_INTEGER:
-		json_builder_add_int_value(b, sqlite3_column_int64(stmt, i));
+	json_builder_set_member_name(b, db_column_name(stmt, i));
+	switch (db_column_type(stmt, i)) {
+	case DB_INTEGER:
+		json_builder_add_int_value(b, db_column_int64(stmt, i));
 		break;
-	case SQLITE_FLOAT:
-		json_builder_add_double_value(b, sqlite3_column_double(stmt, i));
+	case DB_FLOAT:
+		json_builder_add_double_value(b, db_column_double(stmt, i));
 		break;
-	case SQLITE_NULL:
+	case DB_NULL:
 		json_builder_add_null_value(b);
 		break;
 	default:
-		json_builder_add_string_value(b, (const char *)sqlite3_column_text(stmt, i));
+		json_builder_add_string_value(b, (const char *)db_column_text(stmt, i));
 		break;
 	}
 }
 
 JsonNode *
-cli_rows_to_json(sqlite3_stmt *stmt, int *rc_r)
+cli_rows_to_json(struct db_stmt *stmt, int *rc_r)
 {
 	JsonBuilder *b = json_builder_new();
 	int rc;
 
 	json_builder_begin_array(b);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+	while ((rc = db_step(stmt)) == DB_ROW) {
 		json_builder_begin_object(b);
-		for (int i = 0; i < sqlite3_column_count(stmt); i++)
+		for (int i = 0; i < db_column_count(stmt); i++)
 			cli_json_add_column(b, stmt, i);
 		json_builder_end_object(b);
 	}
@@ -105,30 +105,30 @@ cli_print_json(JsonNode *root)
 }
 
 int
-cli_print_rows(sqlite3_stmt *stmt, bool json, const char *indent)
+cli_print_rows(struct db_stmt *stmt, bool json, const char *indent)
 {
 	int rc;
-	int ncol = sqlite3_column_count(stmt);
+	int ncol = db_column_count(stmt);
 
 	if (json) {
 		JsonNode *root = cli_rows_to_json(stmt, &rc);
 		cli_print_json(root);
 		json_node_unref(root);
-		return rc == SQLITE_DONE ? 0 : -1;
+		return rc == DB_DONE ? 0 : -1;
 	}
 
 	GPtrArray *rows = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
 	gsize *width = g_new0(gsize, ncol);
 	gchar **header = g_new0(gchar *, ncol + 1);
 	for (int i = 0; i < ncol; i++) {
-		header[i] = g_strdup(sqlite3_column_name(stmt, i));
+		header[i] = g_strdup(db_column_name(stmt, i));
 		width[i] = g_utf8_strlen(header[i], -1);
 	}
 	g_ptr_array_add(rows, header);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+	while ((rc = db_step(stmt)) == DB_ROW) {
 		gchar **row = g_new0(gchar *, ncol + 1);
 		for (int i = 0; i < ncol; i++) {
-			const char *v = (const char *)sqlite3_column_text(stmt, i);
+			const char *v = (const char *)db_column_text(stmt, i);
 			row[i] = cli_sanitize(v != NULL ? v : "-");
 			if (!g_utf8_validate(row[i], -1, NULL)) {
 				g_free(row[i]);
@@ -156,5 +156,5 @@ cli_print_rows(sqlite3_stmt *stmt, bool json, const char *indent)
 		printf("%s(none)\n", indent);
 	g_free(width);
 	g_ptr_array_free(rows, TRUE);
-	return rc == SQLITE_DONE ? 0 : -1;
+	return rc == DB_DONE ? 0 : -1;
 }

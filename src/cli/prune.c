@@ -73,7 +73,7 @@ cli_prune(int argc, char **argv)
 			printf("prune: retention is off (--days N); nothing to do\n");
 		return CLI_EX_OK;
 	}
-	if (!g_file_test(ss.path, G_FILE_TEST_EXISTS)) {
+	if (!db_target_is_postgresql(ss.path) && !g_file_test(ss.path, G_FILE_TEST_EXISTS)) {
 		fprintf(stderr, "snapkeep prune: %s: no such database\n", ss.path);
 		return CLI_EX_NOINPUT;
 	}

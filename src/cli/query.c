@@ -27,12 +27,12 @@ query_parse(int *argc, char ***argv, GOptionEntry *entries, const char *summary)
 	return 0;
 }
 
-static sqlite3_stmt *
+static struct db_stmt *
 query_prepare(struct store *store, const char *sql)
 {
-	sqlite3_stmt *stmt = NULL;
-	if (sqlite3_prepare_v2(store_db(store), sql, -1, &stmt, NULL) != SQLITE_OK) {
-		fprintf(stderr, "snapkeep: query failed: %s\n", sqlite3_errmsg(store_db(store)));
+	struct db_stmt *stmt = NULL;
+	if (db_prepare(store_db(store), sql, &stmt) != DB_OK) {
+		fprintf(stderr, "snapkeep: query failed: %s\n", db_errmsg(store_db(store)));
 		return NULL;
 	}
 	return stmt;
@@ -55,14 +55,14 @@ cli_devices(int argc, char **argv)
 		return CLI_EX_USAGE;
 	if (cli_open_readonly(db != NULL ? db : cli_default_db(), &store) < 0)
 		return CLI_EX_NOINPUT;
-	sqlite3_stmt *stmt = query_prepare(
+	struct db_stmt *stmt = query_prepare(
 	    store, json ? "SELECT * FROM device_status ORDER BY serial"
 			: "SELECT serial, model, hostname, ip_address, last_snapshot_utc AS last_snapshot,"
 			  " snapshot_count AS snapshots, total_impressions AS total_pages"
 			  " FROM device_status ORDER BY serial");
 	if (stmt != NULL && cli_print_rows(stmt, json, "") == 0)
 		ret = CLI_EX_OK;
-	sqlite3_finalize(stmt);
+	db_finalize(stmt);
 	store_free(&store);
 	return ret;
 }
@@ -110,14 +110,14 @@ cli_show(int argc, char **argv)
 	if (cli_open_readonly(db != NULL ? db : cli_default_db(), &store) < 0)
 		return CLI_EX_NOINPUT;
 
-	sqlite3_stmt *exists = query_prepare(store, "SELECT 1 FROM device_status WHERE serial = ?1");
+	struct db_stmt *exists = query_prepare(store, "SELECT 1 FROM device_status WHERE serial = ?1");
 	if (exists == NULL) {
 		store_free(&store);
 		return CLI_EX_SOFTWARE;
 	}
-	sqlite3_bind_text(exists, 1, argv[1], -1, SQLITE_TRANSIENT);
-	int found = sqlite3_step(exists) == SQLITE_ROW;
-	sqlite3_finalize(exists);
+	db_bind_text(exists, 1, argv[1], -1, DB_TRANSIENT);
+	int found = db_step(exists) == DB_ROW;
+	db_finalize(exists);
 	if (!found) {
 		fprintf(stderr, "snapkeep show: no device with serial %s\n", argv[1]);
 		store_free(&store);
@@ -126,18 +126,18 @@ cli_show(int argc, char **argv)
 
 	JsonObject *obj = json_object_new();
 	for (size_t i = 0; i < G_N_ELEMENTS(sections); i++) {
-		sqlite3_stmt *stmt = query_prepare(store, sections[i].sql);
+		struct db_stmt *stmt = query_prepare(store, sections[i].sql);
 		if (stmt == NULL) {
 			ret = CLI_EX_SOFTWARE;
 			break;
 		}
-		sqlite3_bind_text(stmt, 1, argv[1], -1, SQLITE_TRANSIENT);
-		if (sqlite3_bind_parameter_count(stmt) >= 2)
-			sqlite3_bind_int(stmt, 2, events);
+		db_bind_text(stmt, 1, argv[1], -1, DB_TRANSIENT);
+		if (db_bind_parameter_count(stmt) >= 2)
+			db_bind_int(stmt, 2, events);
 		if (json) {
 			int rc;
 			JsonNode *rows = cli_rows_to_json(stmt, &rc);
-			if (rc != SQLITE_DONE)
+			if (rc != DB_DONE)
 				ret = CLI_EX_SOFTWARE;
 			if (i == 0) {
 				/* The device itself is one object, not a list. */
@@ -150,12 +150,12 @@ cli_show(int argc, char **argv)
 			}
 		} else if (i == 0) {
 			/* One device: a field per line reads better than a wide table. */
-			if (sqlite3_step(stmt) == SQLITE_ROW) {
-				for (int c = 0; c < sqlite3_column_count(stmt); c++) {
-					const char *v = (const char *)sqlite3_column_text(stmt, c);
+			if (db_step(stmt) == DB_ROW) {
+				for (int c = 0; c < db_column_count(stmt); c++) {
+					const char *v = (const char *)db_column_text(stmt, c);
 					char *clean = g_strdup(v != NULL ? v : "-");
 					g_strdelimit(clean, "\x01\x02\x03\x04\x05\x06\x07\x08\t\n\v\f\r\x1b\x7f", '?');
-					printf("%-20s %s\n", sqlite3_column_name(stmt, c), clean);
+					printf("%-20s %s\n", db_column_name(stmt, c), clean);
 					g_free(clean);
 				}
 			}
@@ -164,7 +164,7 @@ cli_show(int argc, char **argv)
 			if (cli_print_rows(stmt, false, "  ") < 0)
 				ret = CLI_EX_SOFTWARE;
 		}
-		sqlite3_finalize(stmt);
+		db_finalize(stmt);
 	}
 	if (json) {
 		JsonNode *root = json_node_new(JSON_NODE_OBJECT);

@@ -49,7 +49,7 @@ cli_reparse(int argc, char **argv)
 	}
 	intake_settings_default(&is);
 	is.db_path = db != NULL ? db : cli_default_db();
-	if (!g_file_test(is.db_path, G_FILE_TEST_EXISTS)) {
+	if (!db_target_is_postgresql(is.db_path) && !g_file_test(is.db_path, G_FILE_TEST_EXISTS)) {
 		fprintf(stderr, "snapkeep reparse: %s: no such database\n", is.db_path);
 		return CLI_EX_NOINPUT;
 	}

@@ -18,23 +18,26 @@
 
 /* PRAGMA quick_check: NULL when "ok", else the first problem (g_free). */
 static char *
-verify_quick_check(sqlite3 *db)
+verify_quick_check(struct db *db)
 {
-	sqlite3_stmt *stmt = NULL;
+	struct db_stmt *stmt = NULL;
 	char *problem = NULL;
 	int rc;
 
-	if (sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &stmt, NULL) != SQLITE_OK)
-		return g_strdup(sqlite3_errmsg(db));
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW) {
-		const char *text = (const char *)sqlite3_column_text(stmt, 0);
+	/* PostgreSQL checks its pages itself (data checksums, amcheck). */
+	if (db_engine(db) == DB_ENGINE_POSTGRESQL)
+		return NULL;
+	if (db_prepare(db, "PRAGMA quick_check", &stmt) != DB_OK)
+		return g_strdup(db_errmsg(db));
+	rc = db_step(stmt);
+	if (rc == DB_ROW) {
+		const char *text = (const char *)db_column_text(stmt, 0);
 		if (text == NULL || strcmp(text, "ok") != 0)
 			problem = g_strdup(text != NULL ? text : "unknown");
 	} else {
-		problem = g_strdup(sqlite3_errmsg(db));
+		problem = g_strdup(db_errmsg(db));
 	}
-	sqlite3_finalize(stmt);
+	db_finalize(stmt);
 	return problem;
 }
 

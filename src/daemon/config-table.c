@@ -4,6 +4,8 @@
 
 #include "daemon/config-table.h"
 
+#include "store/db.h"
+
 #include <string.h>
 
 #include "util/log.h"
@@ -29,9 +31,20 @@ const struct config_key config_keys[] = {
 	  "Written after start when not running in the foreground.  Empty: none." },
 
 	/* [store] */
+	{ "store", "backend", CONFIG_STRING, "sqlite",
+	  "Where raw messages, the intake log and the snapshots are stored: sqlite (the file "
+	  "[store] db, on this machine) or postgresql (the database [store] url, which several "
+	  "snapkeepd nodes may share)." },
 	{ "store", "db", CONFIG_PATH, "snapkeep.db",
-	  "The SQLite database: raw messages, the intake log and the snapshots.  Created and "
-	  "migrated when missing." },
+	  "The SQLite database (backend = sqlite).  Created and migrated when missing." },
+	{ "store", "url", CONFIG_STRING, "",
+	  "The PostgreSQL database (backend = postgresql), as a libpq connection URI: "
+	  "postgresql://USER@HOST:PORT/DBNAME?sslmode=verify-full.  The schema is created and "
+	  "migrated when missing.  Keep the password out of it: password_file, or libpq's "
+	  "PGPASSFILE (~/.pgpass) or PGPASSWORD." },
+	{ "store", "password_file", CONFIG_PATH, "",
+	  "A file holding the PostgreSQL password on its first line (a systemd credential, for "
+	  "one), read at start.  Empty: libpq's own ways." },
 	{ "store", "busy_timeout", CONFIG_DURATION, "10s",
 	  "How long a writer waits for a lock held by another connection before failing." },
 	{ "store", "min_free_space", CONFIG_SIZE, "64M",
@@ -80,6 +93,9 @@ const struct config_key config_keys[] = {
 	{ "intake", "queue_max_size", CONFIG_SIZE, "256M",
 	  "Raw bytes waiting for their commit; beyond it arrivals are refused temporarily (SMTP "
 	  "451)." },
+	{ "intake", "sweep_interval", CONFIG_DURATION, "30s",
+	  "With backend = postgresql: how often this node looks for pending messages that no "
+	  "node is parsing (one whose node died) and parses them.  0: never." },
 	{ "intake", "worker_path", CONFIG_PATH, "",
 	  "The snapkeep-parse program.  Empty: beside snapkeepd, then in the package's libexec "
 	  "directory." },
@@ -567,6 +583,34 @@ config_typed(const char *section, const char *key, enum config_type type)
 		g_error("config: [%s] %s is not a %s in the settings table", section, key,
 			config_type_name(type));
 	return k;
+}
+
+const char *
+config_store_target(const struct config *config)
+{
+	if (strcmp(config_get(config, "store", "backend"), "postgresql") == 0)
+		return config_get(config, "store", "url");
+	return config_get(config, "store", "db");
+}
+
+int
+config_store_check(const struct config *config, char **error_r)
+{
+	const char *backend = config_get(config, "store", "backend");
+	const char *url = config_get(config, "store", "url");
+
+	if (strcmp(backend, "sqlite") == 0)
+		return 0;
+	if (strcmp(backend, "postgresql") != 0) {
+		*error_r = g_strdup_printf("[store] backend: %s is neither sqlite nor postgresql", backend);
+		return -1;
+	}
+	if (!db_target_is_postgresql(url)) {
+		*error_r = g_strdup_printf("[store] url: backend = postgresql needs a postgresql:// URL, not \"%s\"",
+					   url);
+		return -1;
+	}
+	return 0;
 }
 
 bool

@@ -72,6 +72,10 @@ int config_set(struct config *config, const char *section, const char *key, cons
 /* Getters for keys of the table (asking for a key not in it is a bug and
  * aborts).  section may be a concrete "poll.NAME". */
 const char *config_get(const struct config *config, const char *section, const char *key);
+/* The store the settings name: [store] url when backend = postgresql, else
+ * [store] db.  config_store_check says what is wrong with them (0 or -1). */
+const char *config_store_target(const struct config *config);
+int config_store_check(const struct config *config, char **error_r);
 bool config_get_bool(const struct config *config, const char *section, const char *key);
 unsigned config_get_uint(const struct config *config, const char *section, const char *key);
 uint64_t config_get_size(const struct config *config, const char *section, const char *key);

@@ -41,6 +41,7 @@
 #include "daemon/notify.h"
 #include "daemon/service.h"
 #include "intake/intake.h"
+#include "store/db.h"
 #include "util/log.h"
 
 /* Every service snapkeepd runs; [web] and [poll.NAME] join here. */
@@ -110,7 +111,7 @@ daemon_intake_settings(const struct config *config, struct intake_settings *s)
 {
 	const char *worker = config_get(config, "intake", "worker_path");
 	intake_settings_default(s);
-	s->db_path = config_get(config, "store", "db");
+	s->db_path = config_store_target(config);
 	s->worker_path = worker[0] != '\0' ? worker : NULL;
 	s->parse_workers = config_get_uint(config, "intake", "parse_workers");
 	/* 0: accept only; messages stay pending for snapkeep reparse or the
@@ -124,6 +125,7 @@ daemon_intake_settings(const struct config *config, struct intake_settings *s)
 	s->commit_batch_max = config_get_uint(config, "intake", "commit_batch_max");
 	s->commit_delay_us = config_get_ms(config, "intake", "commit_delay") * 1000u;
 	s->queue_max_bytes = (size_t)config_get_size(config, "intake", "queue_max_size");
+	s->sweep_interval_ms = config_get_ms(config, "intake", "sweep_interval");
 	s->store.busy_timeout_ms = (int)config_get_ms(config, "store", "busy_timeout");
 	s->store.archive_level = (int)config_get_uint(config, "store", "archive_level");
 	s->store.archive_keyframe_interval =
@@ -296,6 +298,9 @@ daemon_on_reload(gpointer data)
 	static const struct {
 		const char *section, *key;
 	} restart[] = {{"store", "db"},
+		       {"store", "backend"},
+		       {"store", "url"},
+		       {"store", "password_file"},
 		       {"daemon", "user"},
 		       {"daemon", "state_dir"},
 		       {"intake", "parse_workers"}};
@@ -311,14 +316,39 @@ daemon_on_reload(gpointer data)
 	d->config = config;
 	log_info("daemon: event=reloaded config=%s", d->config_path != NULL ? d->config_path : "-");
 	daemon_notify("READY=1", "Running (reloaded): database %s",
-		      config_get(d->config, "store", "db"));
+		      config_store_target(d->config));
 	return G_SOURCE_CONTINUE;
+}
+
+/* [store] password_file, read once as root (a credential the dropped user
+ * may not read), for every PostgreSQL connection. */
+static int
+daemon_read_password(const struct config *config, char **error_r)
+{
+	const char *path = config_get(config, "store", "password_file");
+	char *text = NULL;
+	GError *gerr = NULL;
+
+	if (path[0] == '\0')
+		return 0;
+	if (!g_file_get_contents(path, &text, NULL, &gerr)) {
+		*error_r = g_strdup_printf("[store] password_file: %s", gerr->message);
+		g_error_free(gerr);
+		return -1;
+	}
+	text[strcspn(text, "\r\n")] = '\0';
+	db_set_default_password(text);
+	memset(text, 0, strlen(text));
+	g_free(text);
+	return 0;
 }
 
 static int
 daemon_check(struct daemon *d, char **error_r)
 {
 	const char *state_dir = config_get(d->config, "daemon", "state_dir");
+	if (config_store_check(d->config, error_r) < 0)
+		return -1;
 	if (!g_file_test(state_dir, G_FILE_TEST_IS_DIR)) {
 		*error_r = g_strdup_printf("[daemon] state_dir: %s is not a directory", state_dir);
 		return -1;
@@ -409,6 +439,8 @@ main(int argc, char **argv)
 		log_set_level(level);
 	if (daemon_check(&d, &error) < 0)
 		goto fail;
+	if (daemon_read_password(d.config, &error) < 0)
+		goto fail;
 	if (check) {
 		printf("snapkeepd: %s: configuration OK\n",
 		       d.config_path != NULL ? d.config_path : "(defaults)");
@@ -465,9 +497,9 @@ main(int argc, char **argv)
 		g_free(pid);
 	}
 	log_info("daemon: event=ready pid=%ld db=%s config=%s", (long)getpid(),
-		 config_get(d.config, "store", "db"), d.config_path != NULL ? d.config_path : "-");
+		 config_store_target(d.config), d.config_path != NULL ? d.config_path : "-");
 	daemon_report_ready(&d, true);
-	daemon_notify("READY=1", "Running: database %s", config_get(d.config, "store", "db"));
+	daemon_notify("READY=1", "Running: database %s", config_store_target(d.config));
 
 	g_main_loop_run(d.loop);
 

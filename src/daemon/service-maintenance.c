@@ -139,7 +139,7 @@ maintenance_prepare(const struct config *config, void **state_r, char **error_r)
 	struct maintenance *m = g_new0(struct maintenance, 1);
 	g_mutex_init(&m->lock);
 	g_cond_init(&m->cond);
-	m->db_path = g_strdup(config_get(config, "store", "db"));
+	m->db_path = g_strdup(config_store_target(config));
 	maintenance_read(m, config);
 	*state_r = m;
 	return 0;

@@ -132,7 +132,7 @@ poll_service_prepare(const struct config *config, void **state_r, char **error_r
 		g_free(ps);
 		return -1;
 	}
-	ps->db_path = g_strdup(config_get(config, "store", "db"));
+	ps->db_path = g_strdup(config_store_target(config));
 	*state_r = ps;
 	return 0;
 }

@@ -24,7 +24,10 @@ smtp_settings_from_config(const struct config *config, struct smtp_settings_hold
 	h->listen = config_get_list(config, "smtp", "listen");
 	h->recipients = config_get_list(config, "smtp", "recipients");
 	h->networks = config_get_list(config, "smtp", "allowed_networks");
-	h->db_dir = g_path_get_dirname(config_get(config, "store", "db"));
+	/* The free space of the SQLite file's file system (PostgreSQL's is
+	 * the server's business: only the spool's is checked then). */
+	if (strcmp(config_get(config, "store", "backend"), "sqlite") == 0)
+		h->db_dir = g_path_get_dirname(config_get(config, "store", "db"));
 	s->listen = h->listen;
 	s->session.hostname = hostname[0] != '\0' ? hostname : NULL;
 	s->session.recipients = h->recipients[0] != NULL ? h->recipients : NULL;

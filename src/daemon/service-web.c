@@ -38,7 +38,7 @@ web_settings_from_config(const struct config *config, struct web_settings_holder
 	web_settings_default(s);
 	s->enabled = config_get_bool(config, "web", "enabled");
 	s->listen = config_get(config, "web", "listen");
-	s->db_path = config_get(config, "store", "db");
+	s->db_path = config_store_target(config);
 	s->tls_cert_file = config_get(config, "web", "tls_cert_file");
 	s->tls_key_file = config_get(config, "web", "tls_key_file");
 	s->users_file = config_get(config, "web", "users_file");

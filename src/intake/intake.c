@@ -55,7 +55,7 @@ struct intake {
 	GCond cond;          /* signalled on every state change */
 	/* Held across every write transaction of this process, so the
 	 * committer and the parse threads queue here instead of meeting
-	 * SQLITE_BUSY, whose retry sleeps (up to 100 ms) would idle the disk. */
+	 * DB_BUSY, whose retry sleeps (up to 100 ms) would idle the disk. */
 	GMutex write_lock;
 	GQueue accept_queue; /* struct intake_request * */
 	size_t accept_bytes;
@@ -67,6 +67,10 @@ struct intake {
 
 	struct store *accept_store;
 	GThread *committer;
+	/* Several nodes on PostgreSQL: messages left pending by a node that
+	 * died are found by the others' sweeps. */
+	struct store *sweep_store;
+	GThread *sweeper;
 	GPtrArray *parsers;
 
 	struct intake_stats stats;
@@ -85,6 +89,7 @@ intake_settings_default(struct intake_settings *s)
 	s->commit_batch_max = 256;
 	s->commit_delay_us = 0;
 	s->queue_max_bytes = 256u * 1024 * 1024;
+	s->sweep_interval_ms = 30000;
 	s->parse = true;
 	store_settings_default(&s->store);
 	mime_limits_default(&s->mime);
@@ -94,17 +99,19 @@ intake_settings_default(struct intake_settings *s)
 struct intake_queued {
 	int64_t id; /* first: the parse_set key points here */
 	int64_t queued_us; /* monotonic */
+	bool reparse;      /* asked for (may be parsed already), not found pending */
 };
 
 /* Queues id for parsing unless already queued; lock held. */
 static void
-intake_queue_parse_locked(struct intake *in, int64_t id)
+intake_queue_parse_locked(struct intake *in, int64_t id, bool reparse)
 {
 	if (g_hash_table_contains(in->parse_set, &id))
 		return;
 	struct intake_queued *q = g_new(struct intake_queued, 1);
 	q->id = id;
 	q->queued_us = g_get_monotonic_time();
+	q->reparse = reparse;
 	g_hash_table_add(in->parse_set, &q->id);
 	g_queue_push_tail(&in->parse_queue, q);
 	in->stats.queued = in->parse_queue.length;
@@ -219,7 +226,7 @@ intake_committer_main(gpointer data)
 				if (req->receipt.duplicate)
 					in->stats.duplicates++;
 				else if (in->settings.parse)
-					intake_queue_parse_locked(in, req->receipt.message_id);
+					intake_queue_parse_locked(in, req->receipt.message_id, false);
 			} else {
 				in->stats.commit_errors++;
 			}
@@ -430,14 +437,28 @@ intake_parser_main(gpointer data)
 			break;
 		struct intake_queued *q = g_queue_pop_head(&in->parse_queue);
 		int64_t id = q->id, queued_us = q->queued_us;
+		bool reparse = q->reparse;
 		g_hash_table_remove(in->parse_set, &q->id);
 		g_free(q);
 		in->stats.queued = in->parse_queue.length;
 		in->parse_inflight++;
 		g_mutex_unlock(&in->lock);
 
+		/* Several nodes on PostgreSQL: the message is parsed by the one
+		 * that claims it (another may have it in hand, or be done). */
 		unsigned before = worker_restarts(p->worker);
-		intake_parse_one(in, p->store, p->worker, id);
+		char *error = NULL;
+		int claimed = store_parse_claim(p->store, id, !reparse, &error);
+		if (claimed > 0) {
+			intake_parse_one(in, p->store, p->worker, id);
+			store_parse_release(p->store, id);
+		} else if (claimed == 0) {
+			log_debug("intake: event=claimed-elsewhere message=%lld", (long long)id);
+		} else {
+			log_warnx("intake: event=claim-failed message=%lld error=\"%s\" action=left-pending",
+				  (long long)id, error);
+		}
+		g_free(error);
 		unsigned restarted = worker_restarts(p->worker) - before;
 
 		g_mutex_lock(&in->lock);
@@ -450,8 +471,10 @@ intake_parser_main(gpointer data)
 	return NULL;
 }
 
+/* Queues every pending message (store: a connection of the calling
+ * thread's own). */
 static int
-intake_recover(struct intake *in, char **error_r)
+intake_recover(struct intake *in, struct store *store, char **error_r)
 {
 	GArray *ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
 	int64_t after = 0;
@@ -459,7 +482,7 @@ intake_recover(struct intake *in, char **error_r)
 
 	for (;;) {
 		g_array_set_size(ids, 0);
-		if (store_message_list(in->accept_store, STORE_SELECT_PENDING, after, 1000, ids,
+		if (store_message_list(store, STORE_SELECT_PENDING, after, 1000, ids,
 				       error_r) < 0) {
 			g_array_free(ids, TRUE);
 			return -1;
@@ -468,7 +491,8 @@ intake_recover(struct intake *in, char **error_r)
 			break;
 		g_mutex_lock(&in->lock);
 		for (guint i = 0; i < ids->len; i++)
-			intake_queue_parse_locked(in, g_array_index(ids, int64_t, i));
+			intake_queue_parse_locked(in, g_array_index(ids, int64_t, i), false);
+		g_cond_broadcast(&in->cond);
 		g_mutex_unlock(&in->lock);
 		after = g_array_index(ids, int64_t, ids->len - 1);
 		total += ids->len;
@@ -477,6 +501,29 @@ intake_recover(struct intake *in, char **error_r)
 	if (total > 0)
 		log_info("intake: event=recovered pending=%u", total);
 	return 0;
+}
+
+static gpointer
+intake_sweeper_main(gpointer data)
+{
+	struct intake *in = data;
+
+	g_mutex_lock(&in->lock);
+	for (;;) {
+		gint64 until = g_get_monotonic_time() + (gint64)in->settings.sweep_interval_ms * 1000;
+		while (!in->stopping && g_cond_wait_until(&in->cond, &in->lock, until))
+			;
+		if (in->stopping)
+			break;
+		g_mutex_unlock(&in->lock);
+		char *error = NULL;
+		if (intake_recover(in, in->sweep_store, &error) < 0)
+			log_warnx("intake: event=sweep-failed error=\"%s\"", error);
+		g_free(error);
+		g_mutex_lock(&in->lock);
+	}
+	g_mutex_unlock(&in->lock);
+	return NULL;
 }
 
 int
@@ -535,7 +582,7 @@ intake_open(const struct intake_settings *settings, struct intake **intake_r, ch
 			.xml_max_string_len = settings->xml.max_string_len,
 			.xml_max_events = settings->xml.max_events,
 		};
-		if (intake_recover(in, error_r) < 0)
+		if (intake_recover(in, in->accept_store, error_r) < 0)
 			goto fail;
 		for (unsigned i = 0; i < in->settings.parse_workers; i++) {
 			struct intake_parser *p = g_new0(struct intake_parser, 1);
@@ -551,6 +598,14 @@ intake_open(const struct intake_settings *settings, struct intake **intake_r, ch
 		}
 	}
 	in->committer = g_thread_new("sk-commit", intake_committer_main, in);
+	if (in->settings.parse && in->settings.sweep_interval_ms > 0 &&
+	    db_engine(store_db(in->accept_store)) == DB_ENGINE_POSTGRESQL) {
+		ss.durable = false;
+		ss.readonly = true;
+		if (store_open(&ss, &in->sweep_store, error_r) < 0)
+			goto fail;
+		in->sweeper = g_thread_new("sk-sweep", intake_sweeper_main, in);
+	}
 	*intake_r = in;
 	return 0;
 fail:
@@ -563,7 +618,7 @@ intake_queue_reparse(struct intake *in, const int64_t *ids, size_t count)
 {
 	g_mutex_lock(&in->lock);
 	for (size_t i = 0; i < count; i++)
-		intake_queue_parse_locked(in, ids[i]);
+		intake_queue_parse_locked(in, ids[i], true);
 	g_cond_broadcast(&in->cond);
 	g_mutex_unlock(&in->lock);
 }
@@ -615,6 +670,9 @@ intake_free(struct intake **intake)
 	g_mutex_unlock(&in->lock);
 	if (in->committer != NULL)
 		g_thread_join(in->committer);
+	if (in->sweeper != NULL)
+		g_thread_join(in->sweeper);
+	store_free(&in->sweep_store);
 	for (guint i = 0; i < in->parsers->len; i++) {
 		struct intake_parser *p = g_ptr_array_index(in->parsers, i);
 		if (p->thread != NULL)

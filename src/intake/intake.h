@@ -38,6 +38,7 @@ struct intake_settings {
 	unsigned commit_batch_max;      /* messages per group commit; default 256 */
 	unsigned commit_delay_us;       /* wait for more arrivals before commit; default 0 */
 	size_t queue_max_bytes;         /* raw bytes waiting for commit; default 256 MiB */
+	unsigned sweep_interval_ms;     /* PostgreSQL: look for pending messages no node parses; default 30000, 0 never */
 	bool parse;                     /* run the parse scheduler (false: accept only) */
 	struct store_settings store;
 	struct mime_limits mime;

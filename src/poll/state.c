@@ -17,16 +17,16 @@
 static int
 db_fail(struct store *store, const char *what, char **error_r)
 {
-	*error_r = g_strdup_printf("poll state: %s: %s", what, sqlite3_errmsg(store_db(store)));
+	*error_r = g_strdup_printf("poll state: %s: %s", what, db_errmsg(store_db(store)));
 	return -1;
 }
 
-static sqlite3_stmt *
+static struct db_stmt *
 prepare(struct store *store, const char *sql, char **error_r)
 {
-	sqlite3_stmt *stmt = NULL;
+	struct db_stmt *stmt = NULL;
 
-	if (sqlite3_prepare_v2(store_db(store), sql, -1, &stmt, NULL) != SQLITE_OK) {
+	if (db_prepare(store_db(store), sql, &stmt) != DB_OK) {
 		db_fail(store, "prepare", error_r);
 		return NULL;
 	}
@@ -44,7 +44,7 @@ poll_state_mailbox(struct store *store, const struct poll_settings *settings, in
 		   char **error_r)
 {
 	char utc[SK_UTC_SIZE];
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int ret = -1;
 
 	now_utc(utc);
@@ -55,17 +55,17 @@ poll_state_mailbox(struct store *store, const struct poll_settings *settings, in
 		    error_r);
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_text(stmt, 1, settings->key, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(stmt, 2, settings->name, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(stmt, 3, utc, -1, SQLITE_TRANSIENT);
-	if (sqlite3_step(stmt) != SQLITE_ROW) {
+	db_bind_text(stmt, 1, settings->key, -1, DB_TRANSIENT);
+	db_bind_text(stmt, 2, settings->name, -1, DB_TRANSIENT);
+	db_bind_text(stmt, 3, utc, -1, DB_TRANSIENT);
+	if (db_step(stmt) != DB_ROW) {
 		db_fail(store, "mailbox row", error_r);
 		goto out;
 	}
-	*id_r = sqlite3_column_int64(stmt, 0);
+	*id_r = db_column_int64(stmt, 0);
 	ret = 0;
 out:
-	sqlite3_finalize(stmt);
+	db_finalize(stmt);
 	return ret;
 }
 
@@ -73,22 +73,22 @@ int
 poll_state_imap_get(struct store *store, int64_t mailbox_id, uint64_t *uidvalidity_r,
 		    uint64_t *last_uid_r, char **error_r)
 {
-	sqlite3_stmt *stmt = prepare(
+	struct db_stmt *stmt = prepare(
 	    store, "SELECT uidvalidity, last_uid FROM poll_mailboxes WHERE id = ?1", error_r);
 	int ret = -1;
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, mailbox_id);
-	if (sqlite3_step(stmt) != SQLITE_ROW) {
+	db_bind_int64(stmt, 1, mailbox_id);
+	if (db_step(stmt) != DB_ROW) {
 		db_fail(store, "checkpoint", error_r);
 		goto out;
 	}
-	*uidvalidity_r = (uint64_t)sqlite3_column_int64(stmt, 0);
-	*last_uid_r = (uint64_t)sqlite3_column_int64(stmt, 1);
+	*uidvalidity_r = (uint64_t)db_column_int64(stmt, 0);
+	*last_uid_r = (uint64_t)db_column_int64(stmt, 1);
 	ret = 0;
 out:
-	sqlite3_finalize(stmt);
+	db_finalize(stmt);
 	return ret;
 }
 
@@ -97,7 +97,7 @@ poll_state_imap_set(struct store *store, int64_t mailbox_id, uint64_t uidvalidit
 		    uint64_t last_uid, char **error_r)
 {
 	char utc[SK_UTC_SIZE];
-	sqlite3_stmt *stmt =
+	struct db_stmt *stmt =
 	    prepare(store,
 		    "UPDATE poll_mailboxes SET uidvalidity = ?2, last_uid = ?3, updated_utc = ?4 "
 		    "WHERE id = ?1",
@@ -107,32 +107,32 @@ poll_state_imap_set(struct store *store, int64_t mailbox_id, uint64_t uidvalidit
 	if (stmt == NULL)
 		return -1;
 	now_utc(utc);
-	sqlite3_bind_int64(stmt, 1, mailbox_id);
-	sqlite3_bind_int64(stmt, 2, (sqlite3_int64)uidvalidity);
-	sqlite3_bind_int64(stmt, 3, (sqlite3_int64)last_uid);
-	sqlite3_bind_text(stmt, 4, utc, -1, SQLITE_TRANSIENT);
-	if (sqlite3_step(stmt) != SQLITE_DONE)
+	db_bind_int64(stmt, 1, mailbox_id);
+	db_bind_int64(stmt, 2, (int64_t)uidvalidity);
+	db_bind_int64(stmt, 3, (int64_t)last_uid);
+	db_bind_text(stmt, 4, utc, -1, DB_TRANSIENT);
+	if (db_step(stmt) != DB_DONE)
 		ret = db_fail(store, "checkpoint update", error_r);
-	sqlite3_finalize(stmt);
+	db_finalize(stmt);
 	return ret;
 }
 
 int
 poll_state_seen_has(struct store *store, int64_t mailbox_id, const char *key, char **error_r)
 {
-	sqlite3_stmt *stmt =
+	struct db_stmt *stmt =
 	    prepare(store, "SELECT 1 FROM poll_seen WHERE mailbox_id = ?1 AND key = ?2", error_r);
 	int r;
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, mailbox_id);
-	sqlite3_bind_text(stmt, 2, key, -1, SQLITE_TRANSIENT);
-	r = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
-	if (r == SQLITE_ROW)
+	db_bind_int64(stmt, 1, mailbox_id);
+	db_bind_text(stmt, 2, key, -1, DB_TRANSIENT);
+	r = db_step(stmt);
+	db_finalize(stmt);
+	if (r == DB_ROW)
 		return 1;
-	if (r == SQLITE_DONE)
+	if (r == DB_DONE)
 		return 0;
 	return db_fail(store, "seen lookup", error_r);
 }
@@ -142,7 +142,7 @@ poll_state_seen_add(struct store *store, int64_t mailbox_id, const struct poll_i
 		    size_t count, char **error_r)
 {
 	char utc[SK_UTC_SIZE];
-	sqlite3_stmt *stmt = NULL;
+	struct db_stmt *stmt = NULL;
 
 	if (store_begin(store, error_r) < 0)
 		return -1;
@@ -157,23 +157,23 @@ poll_state_seen_add(struct store *store, int64_t mailbox_id, const struct poll_i
 	for (size_t i = 0; i < count; i++) {
 		if (items[i].fate == POLL_FATE_NONE || items[i].key == NULL)
 			continue;
-		sqlite3_reset(stmt);
-		sqlite3_bind_int64(stmt, 1, mailbox_id);
-		sqlite3_bind_text(stmt, 2, items[i].key, -1, SQLITE_TRANSIENT);
+		db_reset(stmt);
+		db_bind_int64(stmt, 1, mailbox_id);
+		db_bind_text(stmt, 2, items[i].key, -1, DB_TRANSIENT);
 		if (items[i].accept_result == 0)
-			sqlite3_bind_int64(stmt, 3, items[i].receipt.message_id);
+			db_bind_int64(stmt, 3, items[i].receipt.message_id);
 		else
-			sqlite3_bind_null(stmt, 3);
-		sqlite3_bind_text(stmt, 4, utc, -1, SQLITE_TRANSIENT);
-		if (sqlite3_step(stmt) != SQLITE_DONE) {
+			db_bind_null(stmt, 3);
+		db_bind_text(stmt, 4, utc, -1, DB_TRANSIENT);
+		if (db_step(stmt) != DB_DONE) {
 			db_fail(store, "seen insert", error_r);
 			goto fail;
 		}
 	}
-	sqlite3_finalize(stmt);
+	db_finalize(stmt);
 	return store_commit(store, error_r);
 fail:
-	sqlite3_finalize(stmt);
+	db_finalize(stmt);
 	store_rollback(store);
 	return -1;
 }
@@ -181,20 +181,20 @@ fail:
 int
 poll_state_seen_sweep(struct store *store, int64_t mailbox_id, GHashTable *present, char **error_r)
 {
-	sqlite3_stmt *sel = NULL, *del = NULL;
+	struct db_stmt *sel = NULL, *del = NULL;
 	GPtrArray *gone = g_ptr_array_new_with_free_func(g_free);
 	int ret = -1, r;
 
 	sel = prepare(store, "SELECT key FROM poll_seen WHERE mailbox_id = ?1", error_r);
 	if (sel == NULL)
 		goto out;
-	sqlite3_bind_int64(sel, 1, mailbox_id);
-	while ((r = sqlite3_step(sel)) == SQLITE_ROW) {
-		const char *key = (const char *)sqlite3_column_text(sel, 0);
+	db_bind_int64(sel, 1, mailbox_id);
+	while ((r = db_step(sel)) == DB_ROW) {
+		const char *key = (const char *)db_column_text(sel, 0);
 		if (key != NULL && !g_hash_table_contains(present, key))
 			g_ptr_array_add(gone, g_strdup(key));
 	}
-	if (r != SQLITE_DONE) {
+	if (r != DB_DONE) {
 		db_fail(store, "seen sweep", error_r);
 		goto out;
 	}
@@ -210,10 +210,10 @@ poll_state_seen_sweep(struct store *store, int64_t mailbox_id, GHashTable *prese
 		goto out;
 	}
 	for (guint i = 0; i < gone->len; i++) {
-		sqlite3_reset(del);
-		sqlite3_bind_int64(del, 1, mailbox_id);
-		sqlite3_bind_text(del, 2, g_ptr_array_index(gone, i), -1, SQLITE_TRANSIENT);
-		if (sqlite3_step(del) != SQLITE_DONE) {
+		db_reset(del);
+		db_bind_int64(del, 1, mailbox_id);
+		db_bind_text(del, 2, g_ptr_array_index(gone, i), -1, DB_TRANSIENT);
+		if (db_step(del) != DB_DONE) {
 			db_fail(store, "seen delete", error_r);
 			store_rollback(store);
 			goto out;
@@ -221,8 +221,8 @@ poll_state_seen_sweep(struct store *store, int64_t mailbox_id, GHashTable *prese
 	}
 	ret = store_commit(store, error_r);
 out:
-	sqlite3_finalize(sel);
-	sqlite3_finalize(del);
+	db_finalize(sel);
+	db_finalize(del);
 	g_ptr_array_unref(gone);
 	return ret;
 }
@@ -232,7 +232,7 @@ poll_state_pass_done(struct store *store, int64_t mailbox_id, const struct poll_
 		     const char *error, char **error_r)
 {
 	char utc[SK_UTC_SIZE];
-	sqlite3_stmt *stmt =
+	struct db_stmt *stmt =
 	    prepare(store,
 		    "UPDATE poll_mailboxes SET taken = taken + ?2, duplicates = duplicates + ?3, "
 		    "failed = failed + ?4, passes = passes + 1, updated_utc = ?5, "
@@ -245,18 +245,18 @@ poll_state_pass_done(struct store *store, int64_t mailbox_id, const struct poll_
 	if (stmt == NULL)
 		return -1;
 	now_utc(utc);
-	sqlite3_bind_int64(stmt, 1, mailbox_id);
-	sqlite3_bind_int64(stmt, 2, stats->taken);
-	sqlite3_bind_int64(stmt, 3, stats->duplicates);
-	sqlite3_bind_int64(stmt, 4, stats->failed);
-	sqlite3_bind_text(stmt, 5, utc, -1, SQLITE_TRANSIENT);
+	db_bind_int64(stmt, 1, mailbox_id);
+	db_bind_int64(stmt, 2, stats->taken);
+	db_bind_int64(stmt, 3, stats->duplicates);
+	db_bind_int64(stmt, 4, stats->failed);
+	db_bind_text(stmt, 5, utc, -1, DB_TRANSIENT);
 	if (error != NULL)
-		sqlite3_bind_text(stmt, 6, error, -1, SQLITE_TRANSIENT);
+		db_bind_text(stmt, 6, error, -1, DB_TRANSIENT);
 	else
-		sqlite3_bind_null(stmt, 6);
-	if (sqlite3_step(stmt) != SQLITE_DONE)
+		db_bind_null(stmt, 6);
+	if (db_step(stmt) != DB_DONE)
 		ret = db_fail(store, "pass update", error_r);
-	sqlite3_finalize(stmt);
+	db_finalize(stmt);
 	return ret;
 }
 
@@ -272,23 +272,23 @@ poll_state_outcome(struct store *store, int64_t message_id, enum store_outcome *
 	    {"duplicate", STORE_OUTCOME_DUPLICATE}, {"not-snapshot", STORE_OUTCOME_NOT_SNAPSHOT},
 	    {"failed", STORE_OUTCOME_FAILED},
 	};
-	sqlite3_stmt *stmt = prepare(store, "SELECT outcome FROM messages WHERE id = ?1", error_r);
+	struct db_stmt *stmt = prepare(store, "SELECT outcome FROM messages WHERE id = ?1", error_r);
 	int ret = -1;
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, message_id);
-	if (sqlite3_step(stmt) != SQLITE_ROW) {
+	db_bind_int64(stmt, 1, message_id);
+	if (db_step(stmt) != DB_ROW) {
 		db_fail(store, "message outcome", error_r);
 		goto out;
 	}
-	const char *text = (const char *)sqlite3_column_text(stmt, 0);
+	const char *text = (const char *)db_column_text(stmt, 0);
 	*outcome_r = STORE_OUTCOME_PENDING;
 	for (size_t i = 0; text != NULL && i < G_N_ELEMENTS(names); i++)
 		if (strcmp(text, names[i].name) == 0)
 			*outcome_r = names[i].outcome;
 	ret = 0;
 out:
-	sqlite3_finalize(stmt);
+	db_finalize(stmt);
 	return ret;
 }

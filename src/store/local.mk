@@ -23,6 +23,7 @@ SK_SCHEMA_PG_FILES = \
 
 src_libsnapkeep_a_SOURCES += \
 	%reldir%/store.h %reldir%/store.c \
+	%reldir%/db.h %reldir%/db.c \
 	%reldir%/archive.h %reldir%/archive.c
 nodist_src_libsnapkeep_a_SOURCES = %reldir%/schema-resources.c
 

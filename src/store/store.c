@@ -51,6 +51,11 @@
 GResource *store_schema_get_resource(void);
 
 #define SCHEMA_RESOURCE_DIR "/org/snapkeep/schema"
+/* PostgreSQL's migrations, numbered alike (schema/postgresql/). */
+#define SCHEMA_RESOURCE_DIR_PG "/org/snapkeep/schema/postgresql"
+/* The advisory lock key under which PostgreSQL migrations run, so that
+ * nodes starting together migrate one after the other. */
+#define PG_MIGRATE_LOCK_KEY 0x736b6d67
 /* Links followed when reading a chain; a sane chain has at most
  * archive_keyframe_interval, this only stops a damaged database. */
 #define ARCHIVE_CHAIN_MAX 4096
@@ -73,6 +78,7 @@ enum stmt_id {
 	STMT_INTAKE_OUTCOME,
 	STMT_INTAKE_SERIAL,
 	STMT_DEV_FIND,
+	STMT_DEV_LOCK,
 	STMT_DEV_INSERT,
 	STMT_DEV_SEEN,
 	STMT_DEV_LATEST,
@@ -127,7 +133,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
 			  " WHERE m.sha256 = ?1",
 	[STMT_MSG_INSERT] = "INSERT INTO messages (sha256, raw_size, method, stored_size,"
 			    " first_received_utc, first_received_us, blob)"
-			    " VALUES (?1, ?2, 'zstd', ?3, ?4, ?5, ?6)",
+			    " VALUES (?1, ?2, 'zstd', ?3, ?4, ?5, ?6)"
+			    " ON CONFLICT (sha256) DO NOTHING RETURNING id",
 	[STMT_MSG_ROW] = "SELECT method, base_id, raw_size, sha256, chain_depth, blob, pruned_utc FROM messages"
 			 " WHERE id = ?1",
 	[STMT_MSG_STATE] = "SELECT outcome, device_id, first_received_utc, first_received_us"
@@ -142,15 +149,16 @@ static const char *const stmt_sql[STMT_COUNT] = {
 				  " ORDER BY id LIMIT ?2",
 	[STMT_INTAKE_INSERT] = "INSERT INTO intake (received_utc, received_us, source, source_name, peer,"
 			       " helo, mail_from, rcpt_to, subject, outcome, detail, serial, message_id)"
-			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) RETURNING id",
 	[STMT_INTAKE_OUTCOME] = "UPDATE intake SET outcome = ?2, detail = ?3, serial = COALESCE(?4, serial),"
 				" snapshot_id = COALESCE(?5, snapshot_id)"
 				" WHERE message_id = ?1 AND outcome IN ('pending', 'failed')",
 	[STMT_INTAKE_SERIAL] = "UPDATE intake SET serial = ?2, snapshot_id = COALESCE(snapshot_id, ?3)"
 			       " WHERE message_id = ?1 AND serial IS NULL",
 	[STMT_DEV_FIND] = "SELECT id FROM devices WHERE serial = ?1",
+	[STMT_DEV_LOCK] = "SELECT id FROM devices WHERE id = ?1",
 	[STMT_DEV_INSERT] = "INSERT INTO devices (serial, first_seen_utc, first_received_utc)"
-			    " VALUES (?1, ?2, ?3)",
+			    " VALUES (?1, ?2, ?3) ON CONFLICT (serial) DO NOTHING RETURNING id",
 	[STMT_DEV_SEEN] = "UPDATE devices SET snapshot_count = snapshot_count + 1,"
 			  " first_seen_utc = MIN(first_seen_utc, ?2),"
 			  " first_received_utc = MIN(first_received_utc, ?3),"
@@ -167,13 +175,14 @@ static const char *const stmt_sql[STMT_COUNT] = {
 	[STMT_SNAP_INSERT] = "INSERT INTO snapshots (device_id, message_id, taken_utc, taken_unix,"
 			     " taken_offset_min, taken_source, received_utc, clock_skew_s, dialect, firmware,"
 			     " hostname, ip_address)"
-			     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+			     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id",
 	[STMT_SNAP_PREV] = "SELECT id FROM snapshots WHERE device_id = ?1 AND taken_utc < ?2"
 			   " ORDER BY taken_utc DESC LIMIT 1",
 	[STMT_SNAP_NEXT] = "SELECT id FROM snapshots WHERE device_id = ?1 AND taken_utc > ?2"
 			   " ORDER BY taken_utc LIMIT 1",
 	[STMT_NAME_FIND] = "SELECT id FROM counter_names WHERE name = ?1",
-	[STMT_NAME_INSERT] = "INSERT INTO counter_names (name) VALUES (?1)",
+	[STMT_NAME_INSERT] = "INSERT INTO counter_names (name) VALUES (?1)"
+			      " ON CONFLICT (name) DO NOTHING RETURNING id",
 	[STMT_COUNTER_INSERT] = "INSERT INTO counters (snapshot_id, name_id, value, value_real)"
 				" VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
 	[STMT_MEDIA_INSERT] = "INSERT INTO media_counters (snapshot_id, media_size, name_id, value,"
@@ -188,7 +197,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
 	[STMT_SUPPLY_INSERT] = "INSERT INTO supplies (device_id, supply_key, supply_serial, label, color,"
 			       " type, description, product_number, brand, installed_date,"
 			       " first_snapshot_id, first_reported_utc, last_reported_utc)"
-			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12) RETURNING id",
 	[STMT_SUPPLY_UPDATE] = "UPDATE supplies SET label = ?2, color = ?3, type = ?4, description = ?5,"
 			       " product_number = ?6, brand = ?7, installed_date = ?8,"
 			       " last_reported_utc = ?9 WHERE id = ?1 AND last_reported_utc <= ?9",
@@ -275,20 +284,32 @@ static const char *const stmt_sql[STMT_COUNT] = {
 			      " WHERE m.method = 'skc1' AND sub.depth < " G_STRINGIFY(ARCHIVE_CHAIN_MAX) ")"
 			      " UPDATE messages SET chain_depth = (SELECT min(depth) FROM sub WHERE sub.id = messages.id)"
 			      " WHERE id IN (SELECT id FROM sub)",
-	[STMT_PRUNE_BATCH_CLEAR] = "DELETE FROM temp.prune_batch",
-	[STMT_PRUNE_BATCH_ADD] = "INSERT OR IGNORE INTO temp.prune_batch (id) SELECT id FROM messages"
-				 " WHERE id = ?3 AND " PRUNE_CRITERIA,
+	[STMT_PRUNE_BATCH_CLEAR] = "DELETE FROM prune_batch",
+	[STMT_PRUNE_BATCH_ADD] = "INSERT INTO prune_batch (id) SELECT id FROM messages"
+				 " WHERE id = ?3 AND " PRUNE_CRITERIA " ON CONFLICT DO NOTHING",
 	/* Never prune a base that a message staying in the archive still needs. */
-	[STMT_PRUNE_BATCH_KEEP] = "DELETE FROM temp.prune_batch WHERE id IN (SELECT m.base_id FROM messages m"
-				  " WHERE m.base_id IN (SELECT id FROM temp.prune_batch) AND m.method = 'skc1'"
-				  " AND m.id NOT IN (SELECT id FROM temp.prune_batch))",
+	[STMT_PRUNE_BATCH_KEEP] = "DELETE FROM prune_batch WHERE id IN (SELECT m.base_id FROM messages m"
+				  " WHERE m.base_id IN (SELECT id FROM prune_batch) AND m.method = 'skc1'"
+				  " AND m.id NOT IN (SELECT id FROM prune_batch))",
 	[STMT_PRUNE_BATCH_SUM] = "SELECT count(*), coalesce(sum(raw_size), 0), coalesce(sum(stored_size), 0)"
-				 " FROM messages WHERE id IN (SELECT id FROM temp.prune_batch)",
+				 " FROM messages WHERE id IN (SELECT id FROM prune_batch)",
 	[STMT_PRUNE_APPLY] = "UPDATE messages SET method = 'pruned', blob = NULL, stored_size = 0, base_id = NULL,"
-			     " chain_depth = 0, pruned_utc = ?1 WHERE id IN (SELECT id FROM temp.prune_batch)",
+			     " chain_depth = 0, pruned_utc = ?1 WHERE id IN (SELECT id FROM prune_batch)",
 	/* Device by device: a chain's containers stay in the cache. */
 	[STMT_VERIFY_LIST] = "SELECT id, method, device_id IS NOT NULL AND outcome IN ('stored', 'duplicate'),"
 			     " raw_size FROM messages ORDER BY device_id, id",
+};
+
+/* PostgreSQL's spelling where SQLite's differs (NULL: the same text). */
+static const char *const stmt_sql_pg[STMT_COUNT] = {
+	/* Result commits of one device (on any node) one after the other: what
+	 * they derive from the device's other snapshots (latest, previous,
+	 * first reported) is then read after the other's commit. */
+	[STMT_DEV_LOCK] = "SELECT id FROM devices WHERE id = ?1 FOR UPDATE",
+	[STMT_DEV_SEEN] = "UPDATE devices SET snapshot_count = snapshot_count + 1,"
+			  " first_seen_utc = LEAST(first_seen_utc, ?2),"
+			  " first_received_utc = LEAST(first_received_utc, ?3),"
+			  " last_received_utc = GREATEST(COALESCE(last_received_utc, ''), ?3) WHERE id = ?1",
 };
 
 /* A decompressed container, kept for the next delta or read of its chain. */
@@ -314,11 +335,11 @@ struct repack_prep {
 };
 
 struct store {
-	sqlite3 *db;
+	struct db *db;
 	char *path;
 	struct store_settings settings;
 	int schema_version;
-	sqlite3_stmt *stmts[STMT_COUNT];
+	struct db_stmt *stmts[STMT_COUNT];
 	struct container_cache_entry *cache;
 	unsigned cache_size;
 	size_t cache_bytes;         /* sum of the cached containers' sizes */
@@ -382,64 +403,66 @@ static void
 set_db_error(struct store *store, const char *what, char **error_r)
 {
 	if (error_r != NULL && *error_r == NULL)
-		*error_r = g_strdup_printf("store: %s: %s", what, sqlite3_errmsg(store->db));
+		*error_r = g_strdup_printf("store: %s: %s", what, db_errmsg(store->db));
 }
 
 /* The cached statement id, reset and with its bindings cleared. */
-static sqlite3_stmt *
+static struct db_stmt *
 stmt_get(struct store *store, enum stmt_id id, char **error_r)
 {
-	sqlite3_stmt *stmt = store->stmts[id];
+	struct db_stmt *stmt = store->stmts[id];
 
 	if (stmt == NULL) {
-		if (sqlite3_prepare_v3(store->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &stmt,
-				       NULL) != SQLITE_OK) {
+		const char *sql = stmt_sql[id];
+		if (db_engine(store->db) == DB_ENGINE_POSTGRESQL && stmt_sql_pg[id] != NULL)
+			sql = stmt_sql_pg[id];
+		if (db_prepare(store->db, sql, &stmt) != DB_OK) {
 			set_db_error(store, "prepare", error_r);
 			return NULL;
 		}
 		store->stmts[id] = stmt;
 	}
-	sqlite3_reset(stmt);
-	sqlite3_clear_bindings(stmt);
+	db_reset(stmt);
+	db_clear_bindings(stmt);
 	return stmt;
 }
 
 static void
-bind_text(sqlite3_stmt *stmt, int i, const char *text)
+bind_text(struct db_stmt *stmt, int i, const char *text)
 {
 	if (text == NULL)
-		sqlite3_bind_null(stmt, i);
+		db_bind_null(stmt, i);
 	else
-		sqlite3_bind_text(stmt, i, text, -1, SQLITE_TRANSIENT);
+		db_bind_text(stmt, i, text, -1, DB_TRANSIENT);
 }
 
 /* Binds an int64 that may be SNAPSHOT_ABSENT (NULL). */
 static void
-bind_opt_int(sqlite3_stmt *stmt, int i, int64_t v)
+bind_opt_int(struct db_stmt *stmt, int i, int64_t v)
 {
 	if (v == SNAPSHOT_ABSENT)
-		sqlite3_bind_null(stmt, i);
+		db_bind_null(stmt, i);
 	else
-		sqlite3_bind_int64(stmt, i, v);
+		db_bind_int64(stmt, i, v);
 }
 
 static void
-bind_id(sqlite3_stmt *stmt, int i, int64_t id)
+bind_id(struct db_stmt *stmt, int i, int64_t id)
 {
 	if (id <= 0)
-		sqlite3_bind_null(stmt, i);
+		db_bind_null(stmt, i);
 	else
-		sqlite3_bind_int64(stmt, i, id);
+		db_bind_int64(stmt, i, id);
 }
 
 /* Steps a statement that returns no rows.  0 or -1. */
 static int
-stmt_exec(struct store *store, sqlite3_stmt *stmt, const char *what, char **error_r)
+stmt_exec(struct store *store, struct db_stmt *stmt, const char *what, char **error_r)
 {
-	int rc = sqlite3_step(stmt);
+	int rc = db_step(stmt);
 
-	sqlite3_reset(stmt);
-	if (rc != SQLITE_DONE) {
+	db_reset(stmt);
+	if (rc != DB_DONE) {
 		set_db_error(store, what, error_r);
 		return -1;
 	}
@@ -449,24 +472,38 @@ stmt_exec(struct store *store, sqlite3_stmt *stmt, const char *what, char **erro
 /* Steps a statement that returns at most one row: 1 row (leave the
  * statement to the caller, who resets it), 0 none, -1 error. */
 static int
-stmt_row(struct store *store, sqlite3_stmt *stmt, const char *what, char **error_r)
+stmt_row(struct store *store, struct db_stmt *stmt, const char *what, char **error_r)
 {
-	int rc = sqlite3_step(stmt);
+	int rc = db_step(stmt);
 
-	if (rc == SQLITE_ROW)
+	if (rc == DB_ROW)
 		return 1;
-	sqlite3_reset(stmt);
-	if (rc == SQLITE_DONE)
+	db_reset(stmt);
+	if (rc == DB_DONE)
 		return 0;
 	set_db_error(store, what, error_r);
 	return -1;
+}
+
+/* Steps an INSERT ... RETURNING id: 1 with *id_r (a new row), 0 when ON
+ * CONFLICT DO NOTHING left the existing row, -1 error. */
+static int
+stmt_insert_id(struct store *store, struct db_stmt *stmt, const char *what, int64_t *id_r, char **error_r)
+{
+	int rc = stmt_row(store, stmt, what, error_r);
+
+	if (rc > 0) {
+		*id_r = db_column_int64(stmt, 0);
+		db_reset(stmt);
+	}
+	return rc;
 }
 
 /* Looks up one id by one text parameter: 1 found, 0 not, -1 error. */
 static int
 id_lookup(struct store *store, enum stmt_id sid, const char *text, int64_t *id_r, char **error_r)
 {
-	sqlite3_stmt *stmt = stmt_get(store, sid, error_r);
+	struct db_stmt *stmt = stmt_get(store, sid, error_r);
 	int rc;
 
 	if (stmt == NULL)
@@ -474,8 +511,8 @@ id_lookup(struct store *store, enum stmt_id sid, const char *text, int64_t *id_r
 	bind_text(stmt, 1, text);
 	rc = stmt_row(store, stmt, "lookup", error_r);
 	if (rc > 0) {
-		*id_r = sqlite3_column_int64(stmt, 0);
-		sqlite3_reset(stmt);
+		*id_r = db_column_int64(stmt, 0);
+		db_reset(stmt);
 	}
 	return rc;
 }
@@ -485,9 +522,9 @@ exec_sql(struct store *store, const char *sql, char **error_r)
 {
 	char *msg = NULL;
 
-	if (sqlite3_exec(store->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+	if (db_exec(store->db, sql, &msg) != DB_OK) {
 		*error_r = g_strdup_printf("store: %s: %s", sql, msg != NULL ? msg : "error");
-		sqlite3_free(msg);
+		g_free(msg);
 		return -1;
 	}
 	return 0;
@@ -503,7 +540,7 @@ struct tx {
 static int
 tx_enter(struct store *store, struct tx *tx, char **error_r)
 {
-	tx->own = sqlite3_get_autocommit(store->db) != 0;
+	tx->own = db_get_autocommit(store->db) != 0;
 	if (tx->own)
 		return exec_sql(store, "BEGIN IMMEDIATE", error_r);
 	return exec_sql(store, "SAVEPOINT store_op", error_r);
@@ -546,7 +583,7 @@ store_rollback(struct store *store)
 {
 	char *ignored = NULL;
 
-	if (store == NULL || sqlite3_get_autocommit(store->db))
+	if (store == NULL || db_get_autocommit(store->db))
 		return;
 	(void)exec_sql(store, "ROLLBACK", &ignored);
 	g_free(ignored);
@@ -568,11 +605,17 @@ migration_cmp(gconstpointer a, gconstpointer b)
 }
 
 /* The embedded migrations, sorted by version ("NNN-name.sql"). */
+static const char *
+migrations_dir(struct store *store)
+{
+	return db_engine(store->db) == DB_ENGINE_POSTGRESQL ? SCHEMA_RESOURCE_DIR_PG : SCHEMA_RESOURCE_DIR;
+}
+
 static int
-migrations_list(GArray **list_r, char **error_r)
+migrations_list(struct store *store, GArray **list_r, char **error_r)
 {
 	GError *gerr = NULL;
-	char **names = g_resource_enumerate_children(store_schema_get_resource(), SCHEMA_RESOURCE_DIR,
+	char **names = g_resource_enumerate_children(store_schema_get_resource(), migrations_dir(store),
 						     G_RESOURCE_LOOKUP_FLAGS_NONE, &gerr);
 	GArray *list = g_array_new(FALSE, FALSE, sizeof(struct migration));
 
@@ -622,45 +665,67 @@ migrations_free(GArray *list)
 	g_array_free(list, TRUE);
 }
 
+/* One integer from SQL without parameters (pragmas, counts). */
+static int
+query_int64(struct store *store, const char *sql, int64_t *v_r, char **error_r)
+{
+	struct db_stmt *stmt = NULL;
+	int rc;
+
+	if (db_prepare(store->db, sql, &stmt) != DB_OK) {
+		set_db_error(store, sql, error_r);
+		return -1;
+	}
+	rc = db_step(stmt);
+	if (rc == DB_ROW)
+		*v_r = db_column_int64(stmt, 0);
+	else
+		set_db_error(store, sql, error_r);
+	db_finalize(stmt);
+	return rc == DB_ROW ? 0 : -1;
+}
+
+/* SQLite: PRAGMA user_version.  PostgreSQL: the row of table
+ * snapkeep_schema (no table: 0). */
 static int
 read_user_version(struct store *store, int *version_r, char **error_r)
 {
-	sqlite3_stmt *stmt = NULL;
-	int ret = -1;
+	int64_t v = 0;
 
-	if (sqlite3_prepare_v2(store->db, "PRAGMA user_version", -1, &stmt, NULL) != SQLITE_OK ||
-	    sqlite3_step(stmt) != SQLITE_ROW) {
-		set_db_error(store, "reading the schema version", error_r);
-		goto out;
+	if (db_engine(store->db) == DB_ENGINE_POSTGRESQL) {
+		if (query_int64(store, "SELECT to_regclass('snapkeep_schema') IS NOT NULL", &v, error_r) < 0)
+			return -1;
+		if (v != 0 && query_int64(store, "SELECT coalesce(max(version), 0) FROM snapkeep_schema", &v,
+					  error_r) < 0)
+			return -1;
+	} else if (query_int64(store, "PRAGMA user_version", &v, error_r) < 0) {
+		return -1;
 	}
-	*version_r = sqlite3_column_int(stmt, 0);
-	ret = 0;
-out:
-	sqlite3_finalize(stmt);
-	return ret;
+	*version_r = (int)v;
+	return 0;
 }
 
 /* Fails when PRAGMA foreign_key_check reports any row. */
 static int
 foreign_key_check(struct store *store, char **error_r)
 {
-	sqlite3_stmt *stmt = NULL;
+	struct db_stmt *stmt = NULL;
 	int rc;
 
-	if (sqlite3_prepare_v2(store->db, "PRAGMA foreign_key_check", -1, &stmt, NULL) != SQLITE_OK) {
+	if (db_prepare(store->db, "PRAGMA foreign_key_check", &stmt) != DB_OK) {
 		set_db_error(store, "checking foreign keys", error_r);
 		return -1;
 	}
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
+	rc = db_step(stmt);
+	if (rc == DB_ROW)
 		*error_r = g_strdup_printf("store: after migrating, table %s row %lld breaks a foreign key to %s",
-					   (const char *)sqlite3_column_text(stmt, 0),
-					   (long long)sqlite3_column_int64(stmt, 1),
-					   (const char *)sqlite3_column_text(stmt, 2));
-	else if (rc != SQLITE_DONE)
+					   (const char *)db_column_text(stmt, 0),
+					   (long long)db_column_int64(stmt, 1),
+					   (const char *)db_column_text(stmt, 2));
+	else if (rc != DB_DONE)
 		set_db_error(store, "checking foreign keys", error_r);
-	sqlite3_finalize(stmt);
-	return rc == SQLITE_DONE ? 0 : -1;
+	db_finalize(stmt);
+	return rc == DB_DONE ? 0 : -1;
 }
 
 /* Applies the migrations newer than PRAGMA user_version, all in one
@@ -674,15 +739,26 @@ store_migrate(struct store *store, char **error_r)
 {
 	GArray *list = NULL;
 	int current = 0, latest;
-	bool in_tx = false;
+	bool in_tx = false, pg = db_engine(store->db) == DB_ENGINE_POSTGRESQL;
 
-	if (migrations_list(&list, error_r) < 0)
+	if (migrations_list(store, &list, error_r) < 0)
 		return -1;
 	latest = (int)list->len;
-	if (exec_sql(store, "PRAGMA foreign_keys = OFF", error_r) < 0 ||
-	    exec_sql(store, "BEGIN IMMEDIATE", error_r) < 0)
-		goto fail;
-	in_tx = true;
+	if (pg) {
+		/* Foreign keys stay on: PostgreSQL's migrations alter in place. */
+		if (exec_sql(store, "BEGIN", error_r) < 0)
+			goto fail;
+		in_tx = true;
+		if (exec_sql(store, "SELECT pg_advisory_xact_lock(" G_STRINGIFY(PG_MIGRATE_LOCK_KEY) ")", error_r) < 0 ||
+		    exec_sql(store, "CREATE TABLE IF NOT EXISTS snapkeep_schema (version integer NOT NULL)",
+			     error_r) < 0)
+			goto fail;
+	} else {
+		if (exec_sql(store, "PRAGMA foreign_keys = OFF", error_r) < 0 ||
+		    exec_sql(store, "BEGIN IMMEDIATE", error_r) < 0)
+			goto fail;
+		in_tx = true;
+	}
 	if (read_user_version(store, &current, error_r) < 0)
 		goto fail;
 	if (current > latest) {
@@ -692,7 +768,7 @@ store_migrate(struct store *store, char **error_r)
 	}
 	for (int v = current + 1; v <= latest; v++) {
 		const struct migration *m = &g_array_index(list, struct migration, v - 1);
-		char *res = g_strconcat(SCHEMA_RESOURCE_DIR "/", m->name, NULL);
+		char *res = g_strconcat(migrations_dir(store), "/", m->name, NULL);
 		GBytes *sql = g_resource_lookup_data(store_schema_get_resource(), res,
 						     G_RESOURCE_LOOKUP_FLAGS_NONE, NULL);
 		g_free(res);
@@ -702,21 +778,23 @@ store_migrate(struct store *store, char **error_r)
 		}
 		/* GResource data is NUL-terminated. */
 		char *msg = NULL;
-		int rc = sqlite3_exec(store->db, g_bytes_get_data(sql, NULL), NULL, NULL, &msg);
+		int rc = db_exec(store->db, g_bytes_get_data(sql, NULL), &msg);
 		g_bytes_unref(sql);
-		if (rc != SQLITE_OK) {
+		if (rc != DB_OK) {
 			*error_r = g_strdup_printf("store: migration %s: %s", m->name,
 						   msg != NULL ? msg : "error");
-			sqlite3_free(msg);
+			g_free(msg);
 			goto fail;
 		}
 		log_info("store: event=migrate version=%d name=%s", v, m->name);
 	}
-	if (current < latest && foreign_key_check(store, error_r) < 0)
+	if (!pg && current < latest && foreign_key_check(store, error_r) < 0)
 		goto fail;
 	if (current < latest) {
 		/* PRAGMA takes no parameters: the integer is ours. */
-		char *pragma = g_strdup_printf("PRAGMA user_version = %d", latest);
+		char *pragma = pg ? g_strdup_printf("DELETE FROM snapkeep_schema;"
+						    " INSERT INTO snapkeep_schema (version) VALUES (%d)", latest)
+				  : g_strdup_printf("PRAGMA user_version = %d", latest);
 		int rc = exec_sql(store, pragma, error_r);
 		g_free(pragma);
 		if (rc < 0)
@@ -740,7 +818,7 @@ store_check_version(struct store *store, char **error_r)
 	GArray *list = NULL;
 	int current = 0, latest;
 
-	if (migrations_list(&list, error_r) < 0)
+	if (migrations_list(store, &list, error_r) < 0)
 		return -1;
 	latest = (int)list->len;
 	migrations_free(list);
@@ -765,7 +843,6 @@ int
 store_open(const struct store_settings *settings, struct store **store_r, char **error_r)
 {
 	struct store *store = g_new0(struct store, 1);
-	int flags;
 
 	*store_r = NULL;
 	if (settings->path == NULL || settings->path[0] == '\0') {
@@ -783,34 +860,52 @@ store_open(const struct store_settings *settings, struct store **store_r, char *
 	store->cache_size = settings->archive_cache_entries;
 	store->cache = g_new0(struct container_cache_entry, MAX(store->cache_size, 1));
 
-	flags = settings->readonly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-	if (sqlite3_open_v2(store->path, &store->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		*error_r = g_strdup_printf("store: cannot open %s: %s", store->path,
-					   store->db != NULL ? sqlite3_errmsg(store->db) : "out of memory");
+	struct db_open_settings dbs = {
+		.target = settings->path,
+		.readonly = settings->readonly,
+		.create = !settings->readonly,
+		.busy_timeout_ms = store->settings.busy_timeout_ms,
+		.password_file = settings->password_file,
+	};
+	char *db_error = NULL;
+	if (db_open(&dbs, &store->db, &db_error) < 0) {
+		*error_r = g_strdup_printf("store: cannot open %s: %s",
+					   db_target_is_postgresql(settings->path) ? "the PostgreSQL database"
+										   : settings->path,
+					   db_error);
+		g_free(db_error);
 		goto fail;
 	}
-	sqlite3_extended_result_codes(store->db, 1);
-	sqlite3_busy_timeout(store->db, store->settings.busy_timeout_ms);
-	if (!settings->readonly) {
-		/* Persistent; readers of the file then run in WAL mode too. */
-		sqlite3_stmt *stmt = NULL;
-		bool wal = sqlite3_prepare_v2(store->db, "PRAGMA journal_mode = WAL", -1, &stmt, NULL) ==
-				   SQLITE_OK &&
-			   sqlite3_step(stmt) == SQLITE_ROW &&
-			   g_ascii_strcasecmp((const char *)sqlite3_column_text(stmt, 0), "wal") == 0;
-		sqlite3_finalize(stmt);
-		if (!wal) {
-			*error_r = g_strdup_printf("store: cannot use WAL mode on %s: %s", store->path,
-						   sqlite3_errmsg(store->db));
-			goto fail;
+	/* Messages name the store without a password. */
+	g_free(store->path);
+	store->path = g_strdup(db_display_name(store->db));
+	store->settings.path = store->path;
+	if (db_engine(store->db) == DB_ENGINE_SQLITE) {
+		if (!settings->readonly) {
+			/* Persistent; readers of the file then run in WAL mode too. */
+			struct db_stmt *stmt = NULL;
+			bool wal = db_prepare(store->db, "PRAGMA journal_mode = WAL", &stmt) == DB_OK &&
+				   db_step(stmt) == DB_ROW &&
+				   g_ascii_strcasecmp((const char *)db_column_text(stmt, 0), "wal") == 0;
+			db_finalize(stmt);
+			if (!wal) {
+				*error_r = g_strdup_printf("store: cannot use WAL mode on %s: %s", store->path,
+							   db_errmsg(store->db));
+				goto fail;
+			}
 		}
-	}
-	if (exec_sql(store, settings->durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
-		     error_r) < 0)
+		if (exec_sql(store, settings->durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
+			     error_r) < 0)
+			goto fail;
+	} else if (!settings->durable &&
+		   exec_sql(store, "SET synchronous_commit = off", error_r) < 0) {
+		/* Rows can be re-derived from the archive by reparse, as with
+		 * SQLite's synchronous = NORMAL; the accept path stays durable. */
 		goto fail;
+	}
 	if (settings->readonly ? store_check_version(store, error_r) < 0 : store_migrate(store, error_r) < 0)
 		goto fail;
-	if (exec_sql(store, "PRAGMA foreign_keys = ON", error_r) < 0)
+	if (db_engine(store->db) == DB_ENGINE_SQLITE && exec_sql(store, "PRAGMA foreign_keys = ON", error_r) < 0)
 		goto fail;
 	*store_r = store;
 	return 0;
@@ -847,9 +942,8 @@ store_free(struct store **storep)
 		return;
 	*storep = NULL;
 	for (unsigned i = 0; i < STMT_COUNT; i++)
-		sqlite3_finalize(store->stmts[i]);
-	if (store->db != NULL)
-		sqlite3_close(store->db);
+		db_finalize(store->stmts[i]);
+	db_close(&store->db);
 	cache_clear(store);
 	repack_prep_free(&store->prep);
 	g_free(store->cache);
@@ -857,7 +951,7 @@ store_free(struct store **storep)
 	g_free(store);
 }
 
-sqlite3 *
+struct db *
 store_db(struct store *store)
 {
 	return store->db;
@@ -945,41 +1039,41 @@ msg_row_clear(struct msg_row *row)
 static int
 msg_row_read(struct store *store, int64_t id, struct msg_row *row, char **error_r)
 {
-	sqlite3_stmt *stmt = stmt_get(store, STMT_MSG_ROW, error_r);
+	struct db_stmt *stmt = stmt_get(store, STMT_MSG_ROW, error_r);
 	int rc;
 
 	memset(row, 0, sizeof(*row));
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, id);
+	db_bind_int64(stmt, 1, id);
 	rc = stmt_row(store, stmt, "reading a message", error_r);
 	if (rc <= 0)
 		return rc;
-	const char *method = (const char *)sqlite3_column_text(stmt, 0);
-	const char *sha = (const char *)sqlite3_column_text(stmt, 3);
-	sqlite3_int64 raw_size = sqlite3_column_int64(stmt, 2);
+	const char *method = (const char *)db_column_text(stmt, 0);
+	const char *sha = (const char *)db_column_text(stmt, 3);
+	int64_t raw_size = db_column_int64(stmt, 2);
 	if (method != NULL && strcmp(method, "pruned") == 0) {
-		const char *when = (const char *)sqlite3_column_text(stmt, 6);
+		const char *when = (const char *)db_column_text(stmt, 6);
 		*error_r = g_strdup_printf("store: message %" G_GINT64_FORMAT " was pruned by retention on %s:"
 					   " its raw bytes are no longer kept (the rows parsed from it are)",
 					   id, when != NULL ? when : "an unknown date");
-		sqlite3_reset(stmt);
+		db_reset(stmt);
 		return -1;
 	}
 	row->id = id;
 	row->delta_form = method != NULL && strcmp(method, "skc1") == 0;
-	row->base_id = sqlite3_column_int64(stmt, 1);
-	row->chain_depth = sqlite3_column_int64(stmt, 4);
+	row->base_id = db_column_int64(stmt, 1);
+	row->chain_depth = db_column_int64(stmt, 4);
 	if (sha == NULL || strlen(sha) != ARCHIVE_SHA256_HEX_LEN || raw_size < 0 ||
 	    (method == NULL || (!row->delta_form && strcmp(method, "zstd") != 0))) {
-		sqlite3_reset(stmt);
+		db_reset(stmt);
 		*error_r = g_strdup_printf("store: message %" G_GINT64_FORMAT " has a damaged archive row", id);
 		return -1;
 	}
 	row->raw_size = (size_t)raw_size;
 	g_strlcpy(row->sha256, sha, sizeof(row->sha256));
-	row->blob = g_bytes_new(sqlite3_column_blob(stmt, 5), (gsize)sqlite3_column_bytes(stmt, 5));
-	sqlite3_reset(stmt);
+	row->blob = g_bytes_new(db_column_blob(stmt, 5), (gsize)db_column_bytes(stmt, 5));
+	db_reset(stmt);
 	return 1;
 }
 
@@ -1143,7 +1237,7 @@ repack_build(struct store *store, const struct msg_row *row, GBytes *raw, int64_
 {
 	struct repack_prep *prep = g_new0(struct repack_prep, 1);
 	GBytes *base = NULL, *check = NULL;
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc, ret = -1;
 
 	prep->message_id = row->id;
@@ -1165,18 +1259,18 @@ repack_build(struct store *store, const struct msg_row *row, GBytes *raw, int64_
 		stmt = stmt_get(store, STMT_ARCH_BASE, error_r);
 		if (stmt == NULL)
 			goto out;
-		sqlite3_bind_int64(stmt, 1, device_id);
-		sqlite3_bind_int64(stmt, 2, row->id);
+		db_bind_int64(stmt, 1, device_id);
+		db_bind_int64(stmt, 2, row->id);
 		rc = stmt_row(store, stmt, "finding a delta base", error_r);
 		if (rc < 0)
 			goto out;
 		if (rc > 0) {
-			int64_t id = sqlite3_column_int64(stmt, 0);
-			int64_t d = sqlite3_column_int64(stmt, 1);
-			const char *sha = (const char *)sqlite3_column_text(stmt, 2);
+			int64_t id = db_column_int64(stmt, 0);
+			int64_t d = db_column_int64(stmt, 1);
+			const char *sha = (const char *)db_column_text(stmt, 2);
 			char base_sha[ARCHIVE_SHA256_HEX_LEN + 1];
 			g_strlcpy(base_sha, sha != NULL ? sha : "", sizeof(base_sha));
-			sqlite3_reset(stmt);
+			db_reset(stmt);
 			if (d + 1 < (int64_t)store->settings.archive_keyframe_interval) {
 				char *why = NULL;
 				if (container_get(store, id, &base, &why) == 0) {
@@ -1234,7 +1328,7 @@ out:
 static int
 repack_apply(struct store *store, const struct repack_prep *prep, bool *applied_r, char **error_r)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	*applied_r = false;
@@ -1242,13 +1336,13 @@ repack_apply(struct store *store, const struct repack_prep *prep, bool *applied_
 		stmt = stmt_get(store, STMT_ARCH_BASE_CHECK, error_r);
 		if (stmt == NULL)
 			return -1;
-		sqlite3_bind_int64(stmt, 1, prep->base_id);
+		db_bind_int64(stmt, 1, prep->base_id);
 		bind_text(stmt, 2, prep->base_sha256);
-		sqlite3_bind_int64(stmt, 3, prep->base_depth);
+		db_bind_int64(stmt, 3, prep->base_depth);
 		rc = stmt_row(store, stmt, "checking a delta base", error_r);
 		if (rc < 0)
 			return -1;
-		sqlite3_reset(stmt);
+		db_reset(stmt);
 		if (rc == 0) {
 			log_info("store: event=repack-stale message=%" G_GINT64_FORMAT " base=%" G_GINT64_FORMAT
 				 " action=left-plain", prep->message_id, prep->base_id);
@@ -1260,15 +1354,15 @@ repack_apply(struct store *store, const struct repack_prep *prep, bool *applied_
 	stmt = stmt_get(store, STMT_ARCH_UPDATE, error_r);
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, prep->message_id);
+	db_bind_int64(stmt, 1, prep->message_id);
 	bind_id(stmt, 2, prep->base_id);
-	sqlite3_bind_int64(stmt, 3, prep->base_id > 0 ? prep->base_depth + 1 : 0);
-	sqlite3_bind_int64(stmt, 4, (sqlite3_int64)flen);
-	sqlite3_bind_blob64(stmt, 5, fdata, flen, SQLITE_STATIC);
+	db_bind_int64(stmt, 3, prep->base_id > 0 ? prep->base_depth + 1 : 0);
+	db_bind_int64(stmt, 4, (int64_t)flen);
+	db_bind_blob64(stmt, 5, fdata, flen, DB_STATIC);
 	bind_text(stmt, 6, prep->sha256);
 	if (stmt_exec(store, stmt, "repacking a message", error_r) < 0)
 		return -1;
-	if (sqlite3_changes(store->db) == 0)
+	if (db_changes(store->db) == 0)
 		return 0;   /* repacked meanwhile, or not the same message */
 	cache_put(store, prep->message_id, prep->sha256, prep->container);
 	*applied_r = true;
@@ -1404,19 +1498,19 @@ store_repack_backlog(struct store *store, unsigned max, unsigned *repacked_r, ch
 
 	*repacked_r = 0;
 	while (max == 0 || seen < max) {
-		sqlite3_stmt *stmt = stmt_get(store, STMT_ARCH_BACKLOG, error_r);
+		struct db_stmt *stmt = stmt_get(store, STMT_ARCH_BACKLOG, error_r);
 		int rc;
 		if (stmt == NULL)
 			goto out;
 		g_array_set_size(ids, 0);
-		sqlite3_bind_int64(stmt, 1, after);
-		sqlite3_bind_int64(stmt, 2, 256);
-		while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-			int64_t pair[2] = { sqlite3_column_int64(stmt, 0), sqlite3_column_int64(stmt, 1) };
+		db_bind_int64(stmt, 1, after);
+		db_bind_int64(stmt, 2, 256);
+		while ((rc = db_step(stmt)) == DB_ROW) {
+			int64_t pair[2] = { db_column_int64(stmt, 0), db_column_int64(stmt, 1) };
 			g_array_append_val(ids, pair);
 		}
-		sqlite3_reset(stmt);
-		if (rc != SQLITE_DONE) {
+		db_reset(stmt);
+		if (rc != DB_DONE) {
 			set_db_error(store, "listing plain messages", error_r);
 			goto out;
 		}
@@ -1473,7 +1567,7 @@ out:
 int
 store_message_find(struct store *store, const char *sha256_hex, int64_t *message_id_r, char **error_r)
 {
-	sqlite3_stmt *stmt = stmt_get(store, STMT_MSG_FIND, error_r);
+	struct db_stmt *stmt = stmt_get(store, STMT_MSG_FIND, error_r);
 	int rc;
 
 	if (stmt == NULL)
@@ -1482,8 +1576,8 @@ store_message_find(struct store *store, const char *sha256_hex, int64_t *message
 	rc = stmt_row(store, stmt, "finding a message", error_r);
 	if (rc <= 0)
 		return rc;
-	*message_id_r = sqlite3_column_int64(stmt, 0);
-	sqlite3_reset(stmt);
+	*message_id_r = db_column_int64(stmt, 0);
+	db_reset(stmt);
 	return 1;
 }
 
@@ -1567,7 +1661,7 @@ store_message_add_prepared(struct store *store, const struct store_arrival *arri
 	GBytes *frame = g_bytes_ref(prepared->frame);
 	int64_t received_us, message_id = 0;
 	bool duplicate = false;
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	struct tx tx;
 	int rc;
 
@@ -1585,41 +1679,48 @@ store_message_add_prepared(struct store *store, const struct store_arrival *arri
 		return -1;
 	}
 
-	stmt = stmt_get(store, STMT_MSG_FIND, error_r);
-	if (stmt == NULL)
-		goto fail;
-	bind_text(stmt, 1, sha);
-	rc = stmt_row(store, stmt, "finding a message", error_r);
-	if (rc < 0)
-		goto fail;
-	if (rc > 0) {
-		message_id = sqlite3_column_int64(stmt, 0);
-		serial = g_strdup((const char *)sqlite3_column_text(stmt, 1));
-		sqlite3_reset(stmt);
-		duplicate = true;
-		detail = g_strdup_printf("same bytes as message %" G_GINT64_FORMAT, message_id);
-	} else {
+	/* Found, or inserted; or, on PostgreSQL, inserted meanwhile by another
+	 * node (ON CONFLICT DO NOTHING returns no row): found on the second try. */
+	for (int attempt = 0; message_id == 0 && attempt < 2; attempt++) {
+		stmt = stmt_get(store, STMT_MSG_FIND, error_r);
+		if (stmt == NULL)
+			goto fail;
+		bind_text(stmt, 1, sha);
+		rc = stmt_row(store, stmt, "finding a message", error_r);
+		if (rc < 0)
+			goto fail;
+		if (rc > 0) {
+			message_id = db_column_int64(stmt, 0);
+			serial = g_strdup((const char *)db_column_text(stmt, 1));
+			db_reset(stmt);
+			duplicate = true;
+			detail = g_strdup_printf("same bytes as message %" G_GINT64_FORMAT, message_id);
+			break;
+		}
 		gsize flen;
 		const void *fdata = g_bytes_get_data(frame, &flen);
 		stmt = stmt_get(store, STMT_MSG_INSERT, error_r);
 		if (stmt == NULL)
 			goto fail;
 		bind_text(stmt, 1, sha);
-		sqlite3_bind_int64(stmt, 2, (sqlite3_int64)len);
-		sqlite3_bind_int64(stmt, 3, (sqlite3_int64)flen);
+		db_bind_int64(stmt, 2, (int64_t)len);
+		db_bind_int64(stmt, 3, (int64_t)flen);
 		bind_text(stmt, 4, received_utc);
-		sqlite3_bind_int64(stmt, 5, received_us);
-		sqlite3_bind_blob64(stmt, 6, fdata, flen, SQLITE_STATIC);
-		if (stmt_exec(store, stmt, "archiving a message", error_r) < 0)
+		db_bind_int64(stmt, 5, received_us);
+		db_bind_blob64(stmt, 6, fdata, flen, DB_STATIC);
+		if (stmt_insert_id(store, stmt, "archiving a message", &message_id, error_r) < 0)
 			goto fail;
-		message_id = sqlite3_last_insert_rowid(store->db);
+	}
+	if (message_id == 0) {
+		*error_r = g_strdup_printf("store: message %s neither found nor inserted", sha);
+		goto fail;
 	}
 
 	stmt = stmt_get(store, STMT_INTAKE_INSERT, error_r);
 	if (stmt == NULL)
 		goto fail;
 	bind_text(stmt, 1, received_utc);
-	sqlite3_bind_int64(stmt, 2, received_us);
+	db_bind_int64(stmt, 2, received_us);
 	bind_text(stmt, 3, arrival->source);
 	bind_text(stmt, 4, arrival->source_name);
 	bind_text(stmt, 5, arrival->peer);
@@ -1630,10 +1731,9 @@ store_message_add_prepared(struct store *store, const struct store_arrival *arri
 	bind_text(stmt, 10, store_outcome_name(duplicate ? STORE_OUTCOME_DUPLICATE : STORE_OUTCOME_PENDING));
 	bind_text(stmt, 11, detail);
 	bind_text(stmt, 12, serial);
-	sqlite3_bind_int64(stmt, 13, message_id);
-	if (stmt_exec(store, stmt, "recording an arrival", error_r) < 0)
+	db_bind_int64(stmt, 13, message_id);
+	if (stmt_insert_id(store, stmt, "recording an arrival", &receipt_r->intake_id, error_r) <= 0)
 		goto fail;
-	receipt_r->intake_id = sqlite3_last_insert_rowid(store->db);
 	receipt_r->message_id = message_id;
 	receipt_r->duplicate = duplicate;
 	if (tx_leave(store, &tx, true, error_r) < 0)
@@ -1653,16 +1753,16 @@ out_fail:
 }
 
 static int
-list_ids(struct store *store, sqlite3_stmt *stmt, GArray *ids, char **error_r)
+list_ids(struct store *store, struct db_stmt *stmt, GArray *ids, char **error_r)
 {
 	int rc;
 
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(stmt, 0);
+	while ((rc = db_step(stmt)) == DB_ROW) {
+		int64_t id = db_column_int64(stmt, 0);
 		g_array_append_val(ids, id);
 	}
-	sqlite3_reset(stmt);
-	if (rc != SQLITE_DONE) {
+	db_reset(stmt);
+	if (rc != DB_DONE) {
 		set_db_error(store, "listing messages", error_r);
 		return -1;
 	}
@@ -1679,7 +1779,7 @@ int
 store_message_list(struct store *store, enum store_select which, int64_t after_id, unsigned max,
 		   GArray *message_ids, char **error_r)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 
 	if (which == STORE_SELECT_ALL) {
 		stmt = stmt_get(store, STMT_MSG_LIST_ALL, error_r);
@@ -1691,8 +1791,8 @@ store_message_list(struct store *store, enum store_select which, int64_t after_i
 	}
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, after_id);
-	sqlite3_bind_int64(stmt, 2, max);
+	db_bind_int64(stmt, 1, after_id);
+	db_bind_int64(stmt, 2, max);
 	return list_ids(store, stmt, message_ids, error_r);
 }
 
@@ -1709,36 +1809,117 @@ struct msg_state {
 static int
 msg_state_read(struct store *store, int64_t message_id, struct msg_state *st, char **error_r)
 {
-	sqlite3_stmt *stmt = stmt_get(store, STMT_MSG_STATE, error_r);
+	struct db_stmt *stmt = stmt_get(store, STMT_MSG_STATE, error_r);
 	int rc;
 
 	memset(st, 0, sizeof(*st));
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, message_id);
+	db_bind_int64(stmt, 1, message_id);
 	rc = stmt_row(store, stmt, "reading a message", error_r);
 	if (rc <= 0) {
 		if (rc == 0)
 			*error_r = g_strdup_printf("store: no message %" G_GINT64_FORMAT, message_id);
 		return -1;
 	}
-	g_strlcpy(st->outcome, (const char *)sqlite3_column_text(stmt, 0), sizeof(st->outcome));
-	st->device_id = sqlite3_column_int64(stmt, 1);
-	g_strlcpy(st->received_utc, (const char *)sqlite3_column_text(stmt, 2), sizeof(st->received_utc));
-	st->received_unix = sqlite3_column_int64(stmt, 3) / G_USEC_PER_SEC;
-	sqlite3_reset(stmt);
+	g_strlcpy(st->outcome, (const char *)db_column_text(stmt, 0), sizeof(st->outcome));
+	st->device_id = db_column_int64(stmt, 1);
+	g_strlcpy(st->received_utc, (const char *)db_column_text(stmt, 2), sizeof(st->received_utc));
+	st->received_unix = db_column_int64(stmt, 3) / G_USEC_PER_SEC;
+	db_reset(stmt);
 	return 0;
 }
+
+/* --- several nodes: advisory locks (PostgreSQL) ----------------------------------- */
+
+/* One bigint key space for the session advisory locks: message ids as they
+ * are (positive), mailboxes below PG_LOCK_MAILBOX_BASE. */
+#define PG_LOCK_MAILBOX_BASE (-((int64_t)1 << 40))
+
+static int
+pg_try_lock(struct store *store, int64_t key, char **error_r)
+{
+	struct db_stmt *stmt = NULL;
+	int rc, ret = -1;
+
+	if (db_prepare(store->db, "SELECT pg_try_advisory_lock(?1)", &stmt) != DB_OK) {
+		set_db_error(store, "claiming", error_r);
+		return -1;
+	}
+	db_bind_int64(stmt, 1, key);
+	rc = db_step(stmt);
+	if (rc == DB_ROW)
+		ret = db_column_int64(stmt, 0) != 0 ? 1 : 0;
+	else
+		set_db_error(store, "claiming", error_r);
+	db_finalize(stmt);
+	return ret;
+}
+
+static void
+pg_unlock(struct store *store, int64_t key)
+{
+	struct db_stmt *stmt = NULL;
+
+	if (db_prepare(store->db, "SELECT pg_advisory_unlock(?1)", &stmt) == DB_OK) {
+		db_bind_int64(stmt, 1, key);
+		if (db_step(stmt) != DB_ROW)
+			log_warnx("store: event=unlock-failed key=%lld error=\"%s\"", (long long)key,
+				  db_errmsg(store->db));
+	}
+	db_finalize(stmt);
+}
+
+int
+store_parse_claim(struct store *store, int64_t message_id, bool pending_only, char **error_r)
+{
+	struct msg_state st;
+	int rc;
+
+	if (db_engine(store->db) != DB_ENGINE_POSTGRESQL)
+		return 1;
+	rc = pg_try_lock(store, message_id, error_r);
+	if (rc <= 0 || !pending_only)
+		return rc;
+	rc = msg_state_read(store, message_id, &st, error_r);
+	if (rc == 0 && strcmp(st.outcome, "pending") == 0)
+		return 1;
+	pg_unlock(store, message_id);
+	return rc < 0 ? -1 : 0;
+}
+
+void
+store_parse_release(struct store *store, int64_t message_id)
+{
+	if (db_engine(store->db) == DB_ENGINE_POSTGRESQL)
+		pg_unlock(store, message_id);
+}
+
+int
+store_mailbox_claim(struct store *store, int64_t mailbox_id, char **error_r)
+{
+	if (db_engine(store->db) != DB_ENGINE_POSTGRESQL)
+		return 1;
+	return pg_try_lock(store, PG_LOCK_MAILBOX_BASE - mailbox_id, error_r);
+}
+
+void
+store_mailbox_release(struct store *store, int64_t mailbox_id)
+{
+	if (db_engine(store->db) == DB_ENGINE_POSTGRESQL)
+		pg_unlock(store, PG_LOCK_MAILBOX_BASE - mailbox_id);
+}
+
 
 static int
 record_outcome(struct store *store, int64_t message_id, enum store_outcome outcome, const char *detail,
 	       const char *serial, int64_t device_id, int64_t snapshot_id, char **error_r)
 {
-	sqlite3_stmt *stmt = stmt_get(store, STMT_MSG_OUTCOME, error_r);
+	struct db_stmt *stmt = stmt_get(store, STMT_MSG_OUTCOME, error_r);
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, message_id);
+	db_bind_int64(stmt, 1, message_id);
 	bind_text(stmt, 2, store_outcome_name(outcome));
 	bind_text(stmt, 3, detail);
 	bind_id(stmt, 4, device_id);
@@ -1748,7 +1929,7 @@ record_outcome(struct store *store, int64_t message_id, enum store_outcome outco
 	stmt = stmt_get(store, STMT_INTAKE_OUTCOME, error_r);
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, message_id);
+	db_bind_int64(stmt, 1, message_id);
 	bind_text(stmt, 2, store_outcome_name(outcome));
 	bind_text(stmt, 3, detail);
 	bind_text(stmt, 4, serial);
@@ -1762,7 +1943,7 @@ record_outcome(struct store *store, int64_t message_id, enum store_outcome outco
 	stmt = stmt_get(store, STMT_INTAKE_SERIAL, error_r);
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, message_id);
+	db_bind_int64(stmt, 1, message_id);
 	bind_text(stmt, 2, serial);
 	bind_id(stmt, 3, snapshot_id);
 	return stmt_exec(store, stmt, "recording an outcome", error_r);
@@ -1772,14 +1953,14 @@ static int
 store_hints_record(struct store *store, int64_t message_id, const struct store_hints *hints,
 		   char **error_r)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 
 	if (hints == NULL)
 		return 0;
 	stmt = stmt_get(store, STMT_MSG_HINTS, error_r);
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, message_id);
+	db_bind_int64(stmt, 1, message_id);
 	bind_text(stmt, 2, hints->subject);
 	bind_text(stmt, 3, hints->header_from);
 	bind_text(stmt, 4, hints->date_utc);
@@ -1793,7 +1974,7 @@ store_hints_record(struct store *store, int64_t message_id, const struct store_h
 static int
 counter_name_id(struct store *store, const char *name, int64_t *id_r, char **error_r)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc = id_lookup(store, STMT_NAME_FIND, name, id_r, error_r);
 
 	if (rc != 0)
@@ -1802,22 +1983,22 @@ counter_name_id(struct store *store, const char *name, int64_t *id_r, char **err
 	if (stmt == NULL)
 		return -1;
 	bind_text(stmt, 1, name);
-	if (stmt_exec(store, stmt, "adding a counter name", error_r) < 0)
-		return -1;
-	*id_r = sqlite3_last_insert_rowid(store->db);
-	return 0;
+	rc = stmt_insert_id(store, stmt, "adding a counter name", id_r, error_r);
+	if (rc == 0) /* another node's transaction added it meanwhile */
+		rc = id_lookup(store, STMT_NAME_FIND, name, id_r, error_r) > 0 ? 1 : -1;
+	return rc < 0 ? -1 : 0;
 }
 
 static void
-bind_counter_value(sqlite3_stmt *stmt, int i, const struct snapshot_counter *c)
+bind_counter_value(struct db_stmt *stmt, int i, const struct snapshot_counter *c)
 {
-	sqlite3_bind_int64(stmt, i, c->value);
+	db_bind_int64(stmt, i, c->value);
 	/* value_real only when it is the fractional value behind value. */
 	if (c->value_real != (double)c->value && c->value_real > -9.0e15 && c->value_real < 9.0e15 &&
 	    (int64_t)c->value_real == c->value)
-		sqlite3_bind_double(stmt, i + 1, c->value_real);
+		db_bind_double(stmt, i + 1, c->value_real);
 	else
-		sqlite3_bind_null(stmt, i + 1);
+		db_bind_null(stmt, i + 1);
 }
 
 static int
@@ -1826,7 +2007,7 @@ insert_counters(struct store *store, int64_t snapshot_id, const struct snapshot 
 	for (guint i = 0; snap->counters != NULL && i < snap->counters->len; i++) {
 		const struct snapshot_counter *c = g_ptr_array_index(snap->counters, i);
 		int64_t name_id;
-		sqlite3_stmt *stmt;
+		struct db_stmt *stmt;
 		if (c == NULL || c->name == NULL || c->media_size != NULL || c->value == SNAPSHOT_ABSENT)
 			continue;
 		if (counter_name_id(store, c->name, &name_id, error_r) < 0)
@@ -1834,8 +2015,8 @@ insert_counters(struct store *store, int64_t snapshot_id, const struct snapshot 
 		stmt = stmt_get(store, STMT_COUNTER_INSERT, error_r);
 		if (stmt == NULL)
 			return -1;
-		sqlite3_bind_int64(stmt, 1, snapshot_id);
-		sqlite3_bind_int64(stmt, 2, name_id);
+		db_bind_int64(stmt, 1, snapshot_id);
+		db_bind_int64(stmt, 2, name_id);
 		bind_counter_value(stmt, 3, c);
 		if (stmt_exec(store, stmt, "storing a counter", error_r) < 0)
 			return -1;
@@ -1843,7 +2024,7 @@ insert_counters(struct store *store, int64_t snapshot_id, const struct snapshot 
 	for (guint i = 0; snap->media_counters != NULL && i < snap->media_counters->len; i++) {
 		const struct snapshot_counter *c = g_ptr_array_index(snap->media_counters, i);
 		int64_t name_id;
-		sqlite3_stmt *stmt;
+		struct db_stmt *stmt;
 		if (c == NULL || c->name == NULL || c->media_size == NULL || c->value == SNAPSHOT_ABSENT)
 			continue;
 		if (counter_name_id(store, c->name, &name_id, error_r) < 0)
@@ -1851,9 +2032,9 @@ insert_counters(struct store *store, int64_t snapshot_id, const struct snapshot 
 		stmt = stmt_get(store, STMT_MEDIA_INSERT, error_r);
 		if (stmt == NULL)
 			return -1;
-		sqlite3_bind_int64(stmt, 1, snapshot_id);
+		db_bind_int64(stmt, 1, snapshot_id);
 		bind_text(stmt, 2, c->media_size);
-		sqlite3_bind_int64(stmt, 3, name_id);
+		db_bind_int64(stmt, 3, name_id);
 		bind_counter_value(stmt, 4, c);
 		if (stmt_exec(store, stmt, "storing a media counter", error_r) < 0)
 			return -1;
@@ -1865,17 +2046,17 @@ insert_counters(struct store *store, int64_t snapshot_id, const struct snapshot 
 static int
 flag_drops(struct store *store, int64_t later_id, int64_t earlier_id, char **error_r)
 {
-	sqlite3_stmt *stmt = stmt_get(store, STMT_DROPS, error_r);
+	struct db_stmt *stmt = stmt_get(store, STMT_DROPS, error_r);
 	int before;
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, later_id);
-	sqlite3_bind_int64(stmt, 2, earlier_id);
-	before = sqlite3_total_changes(store->db);
+	db_bind_int64(stmt, 1, later_id);
+	db_bind_int64(stmt, 2, earlier_id);
+	before = db_total_changes(store->db);
 	if (stmt_exec(store, stmt, "flagging counters", error_r) < 0)
 		return -1;
-	if (sqlite3_total_changes(store->db) != before)
+	if (db_total_changes(store->db) != before)
 		log_warnx("store: event=counter-backwards snapshot=%" G_GINT64_FORMAT
 			  " previous=%" G_GINT64_FORMAT, later_id, earlier_id);
 	return 0;
@@ -1885,17 +2066,17 @@ static int
 neighbour_snapshot(struct store *store, enum stmt_id sid, int64_t device_id, const char *taken_utc,
 		   int64_t *id_r, char **error_r)
 {
-	sqlite3_stmt *stmt = stmt_get(store, sid, error_r);
+	struct db_stmt *stmt = stmt_get(store, sid, error_r);
 	int rc;
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, device_id);
+	db_bind_int64(stmt, 1, device_id);
 	bind_text(stmt, 2, taken_utc);
 	rc = stmt_row(store, stmt, "finding a neighbour snapshot", error_r);
 	if (rc > 0) {
-		*id_r = sqlite3_column_int64(stmt, 0);
-		sqlite3_reset(stmt);
+		*id_r = db_column_int64(stmt, 0);
+		db_reset(stmt);
 	}
 	return rc;
 }
@@ -1939,7 +2120,7 @@ insert_supplies(struct store *store, int64_t device_id, int64_t snapshot_id, con
 		const char *serial;
 		char *key;
 		int64_t supply_id = 0;
-		sqlite3_stmt *stmt;
+		struct db_stmt *stmt;
 		int rc;
 
 		if (s == NULL)
@@ -1949,19 +2130,19 @@ insert_supplies(struct store *store, int64_t device_id, int64_t snapshot_id, con
 		stmt = stmt_get(store, STMT_SUPPLY_FIND, error_r);
 		if (stmt == NULL)
 			goto fail;
-		sqlite3_bind_int64(stmt, 1, device_id);
+		db_bind_int64(stmt, 1, device_id);
 		bind_text(stmt, 2, key);
 		bind_text(stmt, 3, serial);
 		rc = stmt_row(store, stmt, "finding a supply", error_r);
 		if (rc < 0)
 			goto fail;
 		if (rc > 0) {
-			supply_id = sqlite3_column_int64(stmt, 0);
-			sqlite3_reset(stmt);
+			supply_id = db_column_int64(stmt, 0);
+			db_reset(stmt);
 			stmt = stmt_get(store, STMT_SUPPLY_UPDATE, error_r);
 			if (stmt == NULL)
 				goto fail;
-			sqlite3_bind_int64(stmt, 1, supply_id);
+			db_bind_int64(stmt, 1, supply_id);
 			bind_text(stmt, 2, s->label);
 			bind_text(stmt, 3, s->color);
 			bind_text(stmt, 4, s->type);
@@ -1975,8 +2156,8 @@ insert_supplies(struct store *store, int64_t device_id, int64_t snapshot_id, con
 			stmt = stmt_get(store, STMT_SUPPLY_FIRST, error_r);
 			if (stmt == NULL)
 				goto fail;
-			sqlite3_bind_int64(stmt, 1, supply_id);
-			sqlite3_bind_int64(stmt, 2, snapshot_id);
+			db_bind_int64(stmt, 1, supply_id);
+			db_bind_int64(stmt, 2, snapshot_id);
 			bind_text(stmt, 3, taken_utc);
 			if (stmt_exec(store, stmt, "updating a supply", error_r) < 0)
 				goto fail;
@@ -1984,7 +2165,7 @@ insert_supplies(struct store *store, int64_t device_id, int64_t snapshot_id, con
 			stmt = stmt_get(store, STMT_SUPPLY_INSERT, error_r);
 			if (stmt == NULL)
 				goto fail;
-			sqlite3_bind_int64(stmt, 1, device_id);
+			db_bind_int64(stmt, 1, device_id);
 			bind_text(stmt, 2, key);
 			bind_text(stmt, 3, serial);
 			bind_text(stmt, 4, s->label);
@@ -1994,18 +2175,19 @@ insert_supplies(struct store *store, int64_t device_id, int64_t snapshot_id, con
 			bind_text(stmt, 8, s->product_number);
 			bind_text(stmt, 9, s->brand);
 			bind_text(stmt, 10, s->installed_date);
-			sqlite3_bind_int64(stmt, 11, snapshot_id);
+			db_bind_int64(stmt, 11, snapshot_id);
 			bind_text(stmt, 12, taken_utc);
-			if (stmt_exec(store, stmt, "adding a supply", error_r) < 0)
+			if (stmt_insert_id(store, stmt, "adding a supply", &supply_id, error_r) <= 0) {
+				set_db_error(store, "adding a supply: it exists", error_r);
 				goto fail;
-			supply_id = sqlite3_last_insert_rowid(store->db);
+			}
 		}
 
 		stmt = stmt_get(store, STMT_LEVEL_INSERT, error_r);
 		if (stmt == NULL)
 			goto fail;
-		sqlite3_bind_int64(stmt, 1, snapshot_id);
-		sqlite3_bind_int64(stmt, 2, supply_id);
+		db_bind_int64(stmt, 1, snapshot_id);
+		db_bind_int64(stmt, 2, supply_id);
 		bind_opt_int(stmt, 3, s->level_percent);
 		bind_opt_int(stmt, 4, s->low_threshold);
 		bind_opt_int(stmt, 5, s->pages);
@@ -2016,10 +2198,10 @@ insert_supplies(struct store *store, int64_t device_id, int64_t snapshot_id, con
 		stmt = stmt_get(store, STMT_SUPPLY_CURRENT, error_r);
 		if (stmt == NULL)
 			goto fail;
-		sqlite3_bind_int64(stmt, 1, device_id);
+		db_bind_int64(stmt, 1, device_id);
 		bind_text(stmt, 2, key);
-		sqlite3_bind_int64(stmt, 3, supply_id);
-		sqlite3_bind_int64(stmt, 4, snapshot_id);
+		db_bind_int64(stmt, 3, supply_id);
+		db_bind_int64(stmt, 4, snapshot_id);
 		bind_text(stmt, 5, taken_utc);
 		if (stmt_exec(store, stmt, "updating the current supply", error_r) < 0)
 			goto fail;
@@ -2036,12 +2218,12 @@ static int
 event_update(struct store *store, enum stmt_id sid, int64_t event_id, int64_t snapshot_id,
 	     const char *taken_utc, char **error_r)
 {
-	sqlite3_stmt *stmt = stmt_get(store, sid, error_r);
+	struct db_stmt *stmt = stmt_get(store, sid, error_r);
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, event_id);
-	sqlite3_bind_int64(stmt, 2, snapshot_id);
+	db_bind_int64(stmt, 1, event_id);
+	db_bind_int64(stmt, 2, snapshot_id);
 	bind_text(stmt, 3, taken_utc);
 	return stmt_exec(store, stmt, "updating an event", error_r);
 }
@@ -2053,7 +2235,7 @@ insert_events(struct store *store, int64_t device_id, int64_t snapshot_id, const
 	for (guint i = 0; snap->events != NULL && i < snap->events->len; i++) {
 		const struct snapshot_event *e = g_ptr_array_index(snap->events, i);
 		int64_t seq;
-		sqlite3_stmt *stmt;
+		struct db_stmt *stmt;
 		int rc;
 
 		if (e == NULL)
@@ -2062,9 +2244,9 @@ insert_events(struct store *store, int64_t device_id, int64_t snapshot_id, const
 		stmt = stmt_get(store, STMT_EVENT_FIND, error_r);
 		if (stmt == NULL)
 			return -1;
-		sqlite3_bind_int64(stmt, 1, device_id);
+		db_bind_int64(stmt, 1, device_id);
 		bind_text(stmt, 2, e->log != NULL ? e->log : "");
-		sqlite3_bind_int64(stmt, 3, seq);
+		db_bind_int64(stmt, 3, seq);
 		bind_text(stmt, 4, e->code != NULL ? e->code : "");
 		bind_text(stmt, 5, e->occurred_utc != NULL ? e->occurred_utc : "");
 		rc = stmt_row(store, stmt, "finding an event", error_r);
@@ -2074,12 +2256,12 @@ insert_events(struct store *store, int64_t device_id, int64_t snapshot_id, const
 			/* Known: move its first or last report only when this
 			 * snapshot is earlier or later (the statements would be
 			 * no-ops otherwise; they are most of a commit's time). */
-			int64_t event_id = sqlite3_column_int64(stmt, 0);
-			const char *first = (const char *)sqlite3_column_text(stmt, 1);
-			const char *last = (const char *)sqlite3_column_text(stmt, 2);
+			int64_t event_id = db_column_int64(stmt, 0);
+			const char *first = (const char *)db_column_text(stmt, 1);
+			const char *last = (const char *)db_column_text(stmt, 2);
 			bool earlier = first == NULL || strcmp(taken_utc, first) < 0;
 			bool later = last == NULL || strcmp(taken_utc, last) > 0;
-			sqlite3_reset(stmt);
+			db_reset(stmt);
 			if ((earlier && event_update(store, STMT_EVENT_FIRST, event_id, snapshot_id, taken_utc,
 						     error_r) < 0) ||
 			    (later && event_update(store, STMT_EVENT_LAST, event_id, snapshot_id, taken_utc,
@@ -2090,17 +2272,17 @@ insert_events(struct store *store, int64_t device_id, int64_t snapshot_id, const
 		stmt = stmt_get(store, STMT_EVENT_INSERT, error_r);
 		if (stmt == NULL)
 			return -1;
-		sqlite3_bind_int64(stmt, 1, device_id);
+		db_bind_int64(stmt, 1, device_id);
 		bind_text(stmt, 2, e->log);
 		bind_opt_int(stmt, 3, e->sequence);
 		bind_text(stmt, 4, e->code);
 		bind_text(stmt, 5, e->occurred_utc);
 		if (e->occurred_utc != NULL)
-			sqlite3_bind_int(stmt, 6, e->occurred_offset_min);
+			db_bind_int(stmt, 6, e->occurred_offset_min);
 		bind_text(stmt, 7, e->description);
 		bind_opt_int(stmt, 8, e->page_count);
 		bind_text(stmt, 9, e->payload_json);
-		sqlite3_bind_int64(stmt, 10, snapshot_id);
+		db_bind_int64(stmt, 10, snapshot_id);
 		bind_text(stmt, 11, taken_utc);
 		if (stmt_exec(store, stmt, "storing an event", error_r) < 0)
 			return -1;
@@ -2121,14 +2303,14 @@ total_counter(const struct snapshot *snap, const char *name)
 }
 
 static void
-bind_counter_or_null(sqlite3_stmt *stmt, int i, const struct snapshot *snap, const char *name)
+bind_counter_or_null(struct db_stmt *stmt, int i, const struct snapshot *snap, const char *name)
 {
 	const struct snapshot_counter *c = total_counter(snap, name);
 
 	if (c == NULL)
-		sqlite3_bind_null(stmt, i);
+		db_bind_null(stmt, i);
 	else
-		sqlite3_bind_int64(stmt, i, c->value);
+		db_bind_int64(stmt, i, c->value);
 }
 
 static const char *
@@ -2148,7 +2330,7 @@ static int
 device_seen(struct store *store, const char *serial, const char *taken_utc, const char *received_utc,
 	    int64_t *device_id_r, char **error_r)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc = id_lookup(store, STMT_DEV_FIND, serial, device_id_r, error_r);
 
 	if (rc < 0)
@@ -2160,10 +2342,23 @@ device_seen(struct store *store, const char *serial, const char *taken_utc, cons
 		bind_text(stmt, 1, serial);
 		bind_text(stmt, 2, taken_utc);
 		bind_text(stmt, 3, received_utc);
-		if (stmt_exec(store, stmt, "adding a device", error_r) < 0)
+		rc = stmt_insert_id(store, stmt, "adding a device", device_id_r, error_r);
+		if (rc < 0)
 			return -1;
-		*device_id_r = sqlite3_last_insert_rowid(store->db);
-		log_info("store: event=new-device serial=%s", serial);
+		if (rc == 0 && id_lookup(store, STMT_DEV_FIND, serial, device_id_r, error_r) <= 0)
+			return -1; /* (0: another node's transaction added it meanwhile) */
+		if (rc > 0)
+			log_info("store: event=new-device serial=%s", serial);
+	}
+	if (db_engine(store->db) == DB_ENGINE_POSTGRESQL) {
+		stmt = stmt_get(store, STMT_DEV_LOCK, error_r);
+		if (stmt == NULL)
+			return -1;
+		db_bind_int64(stmt, 1, *device_id_r);
+		rc = stmt_row(store, stmt, "locking a device", error_r);
+		if (rc <= 0)
+			return -1;
+		db_reset(stmt);
 	}
 	return 0;
 }
@@ -2174,11 +2369,11 @@ static int
 device_latest(struct store *store, int64_t device_id, int64_t snapshot_id, const char *taken_utc,
 	      const struct snapshot *snap, char **error_r)
 {
-	sqlite3_stmt *stmt = stmt_get(store, STMT_DEV_LATEST, error_r);
+	struct db_stmt *stmt = stmt_get(store, STMT_DEV_LATEST, error_r);
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, device_id);
+	db_bind_int64(stmt, 1, device_id);
 	bind_text(stmt, 2, snap->product_number);
 	bind_text(stmt, 3, snap->model);
 	bind_text(stmt, 4, snap->firmware);
@@ -2189,7 +2384,7 @@ device_latest(struct store *store, int64_t device_id, int64_t snapshot_id, const
 	bind_text(stmt, 9, snap->device_uuid);
 	bind_text(stmt, 10, snap->locale);
 	bind_text(stmt, 11, dialect_name(snap->dialect));
-	sqlite3_bind_int64(stmt, 12, snapshot_id);
+	db_bind_int64(stmt, 12, snapshot_id);
 	bind_text(stmt, 13, taken_utc);
 	bind_counter_or_null(stmt, 14, snap, "TotalImpressions");
 	bind_counter_or_null(stmt, 15, snap, "MonochromeImpressions");
@@ -2201,11 +2396,11 @@ static int
 device_update(struct store *store, int64_t device_id, int64_t snapshot_id, const char *taken_utc,
 	      const char *received_utc, const struct snapshot *snap, char **error_r)
 {
-	sqlite3_stmt *stmt = stmt_get(store, STMT_DEV_SEEN, error_r);
+	struct db_stmt *stmt = stmt_get(store, STMT_DEV_SEEN, error_r);
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, device_id);
+	db_bind_int64(stmt, 1, device_id);
 	bind_text(stmt, 2, taken_utc);
 	bind_text(stmt, 3, received_utc);
 	if (stmt_exec(store, stmt, "updating a device", error_r) < 0)
@@ -2241,13 +2436,13 @@ static int
 exec_ids(struct store *store, enum stmt_id sid, int64_t id1, int64_t id2, const char *text3,
 	 const char *what, char **error_r)
 {
-	sqlite3_stmt *stmt = stmt_get(store, sid, error_r);
+	struct db_stmt *stmt = stmt_get(store, sid, error_r);
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, id1);
+	db_bind_int64(stmt, 1, id1);
 	if (id2 > 0)
-		sqlite3_bind_int64(stmt, 2, id2);
+		db_bind_int64(stmt, 2, id2);
 	if (text3 != NULL)
 		bind_text(stmt, 3, text3);
 	return stmt_exec(store, stmt, what, error_r);
@@ -2263,19 +2458,19 @@ struct dependent {
 static int
 drops_dependents(struct store *store, int64_t snapshot_id, GArray *out, char **error_r)
 {
-	sqlite3_stmt *stmt = stmt_get(store, STMT_DROPS_DEPENDENTS, error_r);
+	struct db_stmt *stmt = stmt_get(store, STMT_DROPS_DEPENDENTS, error_r);
 	int rc;
 
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, snapshot_id);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		struct dependent d = { .id = sqlite3_column_int64(stmt, 0) };
-		g_strlcpy(d.taken_utc, (const char *)sqlite3_column_text(stmt, 1), sizeof(d.taken_utc));
+	db_bind_int64(stmt, 1, snapshot_id);
+	while ((rc = db_step(stmt)) == DB_ROW) {
+		struct dependent d = { .id = db_column_int64(stmt, 0) };
+		g_strlcpy(d.taken_utc, (const char *)db_column_text(stmt, 1), sizeof(d.taken_utc));
 		g_array_append_val(out, d);
 	}
-	sqlite3_reset(stmt);
-	if (rc != SQLITE_DONE) {
+	db_reset(stmt);
+	if (rc != DB_DONE) {
 		set_db_error(store, "finding flagged counters", error_r);
 		return -1;
 	}
@@ -2294,19 +2489,19 @@ snapshot_refresh(struct store *store, int64_t device_id, int64_t snapshot_id, co
 		 const char *taken_source, char **error_r)
 {
 	GArray *dependents = g_array_new(FALSE, FALSE, sizeof(struct dependent));
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int ret = -1;
 
 	stmt = stmt_get(store, STMT_SNAP_REFRESH, error_r);
 	if (stmt == NULL)
 		goto out;
-	sqlite3_bind_int64(stmt, 1, snapshot_id);
-	sqlite3_bind_int64(stmt, 2, taken_unix);
+	db_bind_int64(stmt, 1, snapshot_id);
+	db_bind_int64(stmt, 2, taken_unix);
 	if (strcmp(taken_source, "xml") == 0 && snap->taken_has_offset)
-		sqlite3_bind_int(stmt, 3, snap->taken_offset_min);
+		db_bind_int(stmt, 3, snap->taken_offset_min);
 	bind_text(stmt, 4, taken_source);
 	bind_text(stmt, 5, st->received_utc);
-	sqlite3_bind_int64(stmt, 6, st->received_unix - taken_unix);
+	db_bind_int64(stmt, 6, st->received_unix - taken_unix);
 	bind_text(stmt, 7, dialect_name(snap->dialect));
 	bind_text(stmt, 8, snap->firmware);
 	bind_text(stmt, 9, snap->hostname);
@@ -2360,7 +2555,7 @@ commit_snapshot(struct store *store, int64_t message_id, const struct msg_state 
 	char taken_utc[SK_UTC_SIZE];
 	int64_t taken_unix, device_id = 0, snapshot_id;
 	const char *taken_source;
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	(void)snapshot_time(snap, hints, st, taken_utc, &taken_unix, &taken_source);
@@ -2371,15 +2566,15 @@ commit_snapshot(struct store *store, int64_t message_id, const struct msg_state 
 	stmt = stmt_get(store, STMT_SNAP_FIND, error_r);
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, device_id);
+	db_bind_int64(stmt, 1, device_id);
 	bind_text(stmt, 2, taken_utc);
 	rc = stmt_row(store, stmt, "finding a snapshot", error_r);
 	if (rc < 0)
 		return -1;
 	if (rc > 0) {
-		int64_t existing_message = sqlite3_column_int64(stmt, 1);
-		*snapshot_id_r = sqlite3_column_int64(stmt, 0);
-		sqlite3_reset(stmt);
+		int64_t existing_message = db_column_int64(stmt, 1);
+		*snapshot_id_r = db_column_int64(stmt, 0);
+		db_reset(stmt);
 		if (existing_message == message_id) {
 			/* A reparse of the snapshot's own message: the new parse is
 			 * what the archive says now. */
@@ -2399,22 +2594,23 @@ commit_snapshot(struct store *store, int64_t message_id, const struct msg_state 
 	stmt = stmt_get(store, STMT_SNAP_INSERT, error_r);
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, device_id);
-	sqlite3_bind_int64(stmt, 2, message_id);
+	db_bind_int64(stmt, 1, device_id);
+	db_bind_int64(stmt, 2, message_id);
 	bind_text(stmt, 3, taken_utc);
-	sqlite3_bind_int64(stmt, 4, taken_unix);
+	db_bind_int64(stmt, 4, taken_unix);
 	if (strcmp(taken_source, "xml") == 0 && snap->taken_has_offset)
-		sqlite3_bind_int(stmt, 5, snap->taken_offset_min);
+		db_bind_int(stmt, 5, snap->taken_offset_min);
 	bind_text(stmt, 6, taken_source);
 	bind_text(stmt, 7, st->received_utc);
-	sqlite3_bind_int64(stmt, 8, st->received_unix - taken_unix);
+	db_bind_int64(stmt, 8, st->received_unix - taken_unix);
 	bind_text(stmt, 9, dialect_name(snap->dialect));
 	bind_text(stmt, 10, snap->firmware);
 	bind_text(stmt, 11, snap->hostname);
 	bind_text(stmt, 12, snap->ip_address);
-	if (stmt_exec(store, stmt, "storing a snapshot", error_r) < 0)
+	if (stmt_insert_id(store, stmt, "storing a snapshot", &snapshot_id, error_r) <= 0) {
+		set_db_error(store, "storing a snapshot: it exists", error_r);
 		return -1;
-	snapshot_id = sqlite3_last_insert_rowid(store->db);
+	}
 	*snapshot_id_r = snapshot_id;
 
 	if (insert_counters(store, snapshot_id, snap, error_r) < 0 ||
@@ -2513,7 +2709,7 @@ prune_reencode(struct store *store, const struct prune_reencode *r, char **error
 	struct msg_row row;
 	GBytes *container = NULL, *frame = NULL, *check = NULL, *raw = NULL;
 	char *warn = NULL;
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	struct tx tx;
 	int rc, ret = -1;
 
@@ -2543,14 +2739,14 @@ prune_reencode(struct store *store, const struct prune_reencode *r, char **error
 	stmt = stmt_get(store, STMT_PRUNE_REENCODE, error_r);
 	bool ok = stmt != NULL;
 	if (ok) {
-		sqlite3_bind_int64(stmt, 1, r->id);
-		sqlite3_bind_int64(stmt, 2, r->base_id);
-		sqlite3_bind_int64(stmt, 3, (sqlite3_int64)flen);
-		sqlite3_bind_blob64(stmt, 4, fdata, flen, SQLITE_STATIC);
+		db_bind_int64(stmt, 1, r->id);
+		db_bind_int64(stmt, 2, r->base_id);
+		db_bind_int64(stmt, 3, (int64_t)flen);
+		db_bind_blob64(stmt, 4, fdata, flen, DB_STATIC);
 		bind_text(stmt, 5, row.sha256);
 		ok = stmt_exec(store, stmt, "re-encoding a message", error_r) == 0;
 	}
-	bool changed = ok && sqlite3_changes(store->db) > 0;
+	bool changed = ok && db_changes(store->db) > 0;
 	if (changed)
 		ok = exec_ids(store, STMT_PRUNE_DEPTHS, r->id, 0, NULL, "recomputing chain depths", error_r) == 0;
 	if (tx_leave(store, &tx, ok, error_r) < 0)
@@ -2583,7 +2779,7 @@ static int
 prune_batch(struct store *store, const int64_t *ids, guint n, int64_t cut_ok_us, int64_t cut_failed_us,
 	    const char *now_utc, struct store_prune_stats *stats, char **error_r)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int64_t added = 0, count = 0, raw = 0, stored = 0;
 	struct tx tx;
 	bool ok = false;
@@ -2597,28 +2793,28 @@ prune_batch(struct store *store, const int64_t *ids, guint n, int64_t cut_ok_us,
 		stmt = stmt_get(store, STMT_PRUNE_BATCH_ADD, error_r);
 		if (stmt == NULL)
 			goto out;
-		sqlite3_bind_int64(stmt, 1, cut_ok_us);
-		sqlite3_bind_int64(stmt, 2, cut_failed_us);
-		sqlite3_bind_int64(stmt, 3, ids[i]);
+		db_bind_int64(stmt, 1, cut_ok_us);
+		db_bind_int64(stmt, 2, cut_failed_us);
+		db_bind_int64(stmt, 3, ids[i]);
 		if (stmt_exec(store, stmt, "pruning", error_r) < 0)
 			goto out;
-		added += sqlite3_changes(store->db);
+		added += db_changes(store->db);
 	}
 	/* Until nothing changes: a base kept may be the dependant of another
 	 * message of the batch, which must then be kept too. */
 	for (guint round = 0; round <= n; round++) {
 		if (exec_ids(store, STMT_PRUNE_BATCH_KEEP, 0, 0, NULL, "pruning", error_r) < 0)
 			goto out;
-		if (sqlite3_changes(store->db) == 0)
+		if (db_changes(store->db) == 0)
 			break;
 	}
 	stmt = stmt_get(store, STMT_PRUNE_BATCH_SUM, error_r);
 	if (stmt == NULL || stmt_row(store, stmt, "pruning", error_r) <= 0)
 		goto out;
-	count = sqlite3_column_int64(stmt, 0);
-	raw = sqlite3_column_int64(stmt, 1);
-	stored = sqlite3_column_int64(stmt, 2);
-	sqlite3_reset(stmt);
+	count = db_column_int64(stmt, 0);
+	raw = db_column_int64(stmt, 1);
+	stored = db_column_int64(stmt, 2);
+	db_reset(stmt);
 	stmt = stmt_get(store, STMT_PRUNE_APPLY, error_r);
 	if (stmt == NULL)
 		goto out;
@@ -2646,7 +2842,7 @@ store_prune(struct store *store, int64_t now, bool dry_run, struct store_prune_s
 	GHashTable *doomed = g_hash_table_new(g_int64_hash, g_int64_equal);
 	char now_utc[SK_UTC_SIZE];
 	int64_t cut_ok_us, cut_failed_us;
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc, ret = -1;
 
 	memset(stats_r, 0, sizeof(*stats_r));
@@ -2654,7 +2850,7 @@ store_prune(struct store *store, int64_t now, bool dry_run, struct store_prune_s
 		*error_r = g_strdup("store: pruning needs a writable database");
 		goto out;
 	}
-	if (!sqlite3_get_autocommit(store->db)) {
+	if (!db_get_autocommit(store->db)) {
 		*error_r = g_strdup("store: store_prune runs its own transactions, not inside one");
 		goto out;
 	}
@@ -2674,18 +2870,18 @@ store_prune(struct store *store, int64_t now, bool dry_run, struct store_prune_s
 	stmt = stmt_get(store, STMT_PRUNE_CANDIDATES, error_r);
 	if (stmt == NULL)
 		goto out;
-	sqlite3_bind_int64(stmt, 1, cut_ok_us);
-	sqlite3_bind_int64(stmt, 2, cut_failed_us);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(stmt, 0);
+	db_bind_int64(stmt, 1, cut_ok_us);
+	db_bind_int64(stmt, 2, cut_failed_us);
+	while ((rc = db_step(stmt)) == DB_ROW) {
+		int64_t id = db_column_int64(stmt, 0);
 		g_array_append_val(ids, id);
 		if (dry_run) {
-			stats_r->pruned_raw_bytes += (uint64_t)sqlite3_column_int64(stmt, 1);
-			stats_r->pruned_stored_bytes += (uint64_t)sqlite3_column_int64(stmt, 2);
+			stats_r->pruned_raw_bytes += (uint64_t)db_column_int64(stmt, 1);
+			stats_r->pruned_stored_bytes += (uint64_t)db_column_int64(stmt, 2);
 		}
 	}
-	sqlite3_reset(stmt);
-	if (rc != SQLITE_DONE) {
+	db_reset(stmt);
+	if (rc != DB_DONE) {
 		set_db_error(store, "listing messages to prune", error_r);
 		goto out;
 	}
@@ -2699,14 +2895,14 @@ store_prune(struct store *store, int64_t now, bool dry_run, struct store_prune_s
 		stmt = stmt_get(store, STMT_PRUNE_DEPENDANTS, error_r);
 		if (stmt == NULL)
 			goto out;
-		sqlite3_bind_int64(stmt, 1, base);
-		while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-			struct prune_reencode r = { sqlite3_column_int64(stmt, 0), base };
+		db_bind_int64(stmt, 1, base);
+		while ((rc = db_step(stmt)) == DB_ROW) {
+			struct prune_reencode r = { db_column_int64(stmt, 0), base };
 			if (!g_hash_table_contains(doomed, &r.id))
 				g_array_append_val(reencode, r);
 		}
-		sqlite3_reset(stmt);
-		if (rc != SQLITE_DONE) {
+		db_reset(stmt);
+		if (rc != DB_DONE) {
 			set_db_error(store, "finding delta dependants", error_r);
 			goto out;
 		}
@@ -2727,7 +2923,10 @@ store_prune(struct store *store, int64_t now, bool dry_run, struct store_prune_s
 	}
 
 	/* 4. Remove the bytes, a batch per transaction. */
-	if (exec_sql(store, "CREATE TEMP TABLE IF NOT EXISTS prune_batch (id INTEGER PRIMARY KEY)", error_r) < 0)
+	if (exec_sql(store, db_engine(store->db) == DB_ENGINE_POSTGRESQL
+				    ? "CREATE TEMP TABLE IF NOT EXISTS prune_batch (id bigint PRIMARY KEY)"
+				    : "CREATE TEMP TABLE IF NOT EXISTS prune_batch (id INTEGER PRIMARY KEY)",
+		     error_r) < 0)
 		goto out;
 	guint batch = MAX(set->prune_batch, 1u);
 	for (guint i = 0; i < ids->len; i += batch) {
@@ -2756,8 +2955,14 @@ out:
 static int
 read_begin(struct store *store, bool *own_r, char **error_r)
 {
-	*own_r = sqlite3_get_autocommit(store->db) != 0;
-	return *own_r ? exec_sql(store, "BEGIN", error_r) : 0;
+	*own_r = db_get_autocommit(store->db) != 0;
+	/* One snapshot of the database for the whole read (SQLite: any read
+	 * transaction; PostgreSQL: REPEATABLE READ). */
+	if (!*own_r)
+		return 0;
+	return exec_sql(store, db_engine(store->db) == DB_ENGINE_POSTGRESQL
+				       ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN",
+			error_r);
 }
 
 static void
@@ -2765,7 +2970,7 @@ read_end(struct store *store, bool own)
 {
 	char *ignored = NULL;
 
-	if (own && !sqlite3_get_autocommit(store->db))
+	if (own && !db_get_autocommit(store->db))
 		(void)exec_sql(store, "COMMIT", &ignored);
 	g_free(ignored);
 }
@@ -2774,7 +2979,7 @@ int
 store_archive_verify(struct store *store, struct store_verify_stats *stats_r, GPtrArray *problems,
 		     unsigned max_problems, char **error_r)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	bool own;
 	int rc, ret = -1;
 
@@ -2784,10 +2989,10 @@ store_archive_verify(struct store *store, struct store_verify_stats *stats_r, GP
 	stmt = stmt_get(store, STMT_VERIFY_LIST, error_r);
 	if (stmt == NULL)
 		goto out;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(stmt, 0);
-		const char *method = (const char *)sqlite3_column_text(stmt, 1);
-		bool parsed = sqlite3_column_int(stmt, 2) != 0;
+	while ((rc = db_step(stmt)) == DB_ROW) {
+		int64_t id = db_column_int64(stmt, 0);
+		const char *method = (const char *)db_column_text(stmt, 1);
+		bool parsed = db_column_int(stmt, 2) != 0;
 		GBytes *raw = NULL;
 		char *why = NULL;
 
@@ -2810,8 +3015,8 @@ store_archive_verify(struct store *store, struct store_verify_stats *stats_r, GP
 			stats_r->plain_parsed++;
 		g_bytes_unref(raw);
 	}
-	sqlite3_reset(stmt);
-	if (rc != SQLITE_DONE) {
+	db_reset(stmt);
+	if (rc != DB_DONE) {
 		set_db_error(store, "listing the archive", error_r);
 		goto out;
 	}
@@ -2821,30 +3026,10 @@ out:
 	return ret;
 }
 
-/* One integer from SQL without parameters (pragmas, counts). */
-static int
-query_int64(struct store *store, const char *sql, int64_t *v_r, char **error_r)
-{
-	sqlite3_stmt *stmt = NULL;
-	int rc;
-
-	if (sqlite3_prepare_v2(store->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
-		set_db_error(store, sql, error_r);
-		return -1;
-	}
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		*v_r = sqlite3_column_int64(stmt, 0);
-	else
-		set_db_error(store, sql, error_r);
-	sqlite3_finalize(stmt);
-	return rc == SQLITE_ROW ? 0 : -1;
-}
-
 static char *
-column_dup(sqlite3_stmt *stmt, int i)
+column_dup(struct db_stmt *stmt, int i)
 {
-	const char *t = (const char *)sqlite3_column_text(stmt, i);
+	const char *t = (const char *)db_column_text(stmt, i);
 	return t != NULL ? g_strdup(t) : NULL;
 }
 
@@ -2876,66 +3061,88 @@ store_stats_clear(struct store_stats *stats)
 int
 store_stats_get(struct store *store, struct store_stats *stats_r, char **error_r)
 {
-	sqlite3_stmt *stmt = NULL, *count = NULL;
+	struct db_stmt *stmt = NULL, *count = NULL;
 	char *wal;
-	bool own;
+	bool own, pg = db_engine(store->db) == DB_ENGINE_POSTGRESQL;
 	int rc, ret = -1;
 
 	memset(stats_r, 0, sizeof(*stats_r));
 	stats_r->tables = g_array_new(FALSE, TRUE, sizeof(struct store_table_rows));
 	if (read_begin(store, &own, error_r) < 0)
 		goto fail;
-	if (query_int64(store, "PRAGMA page_size", &stats_r->page_size, error_r) < 0 ||
-	    query_int64(store, "PRAGMA page_count", &stats_r->page_count, error_r) < 0 ||
-	    query_int64(store, "PRAGMA freelist_count", &stats_r->freelist_count, error_r) < 0)
-		goto fail;
-	stats_r->file_bytes = file_size(store->path);
-	wal = g_strconcat(store->path, "-wal", NULL);
-	stats_r->wal_bytes = file_size(wal);
-	g_free(wal);
+	if (pg) {
+		/* The database's size in PostgreSQL's blocks; its free space is
+		 * vacuum's business, and the WAL is the server's. */
+		if (query_int64(store, "SELECT current_setting('block_size')::bigint", &stats_r->page_size,
+				error_r) < 0 ||
+		    query_int64(store, "SELECT pg_database_size(current_database())", &stats_r->file_bytes,
+				error_r) < 0)
+			goto fail;
+		stats_r->page_count = stats_r->file_bytes / MAX(stats_r->page_size, 1);
+	} else {
+		if (query_int64(store, "PRAGMA page_size", &stats_r->page_size, error_r) < 0 ||
+		    query_int64(store, "PRAGMA page_count", &stats_r->page_count, error_r) < 0 ||
+		    query_int64(store, "PRAGMA freelist_count", &stats_r->freelist_count, error_r) < 0)
+			goto fail;
+		stats_r->file_bytes = file_size(store->path);
+		wal = g_strconcat(store->path, "-wal", NULL);
+		stats_r->wal_bytes = file_size(wal);
+		g_free(wal);
+	}
 
 	/* Rows per table.  Table names come from the schema itself and are
-	 * quoted as identifiers (%w); nothing else is built at run time. */
-	if (sqlite3_prepare_v2(store->db, "SELECT name FROM sqlite_schema WHERE type = 'table'"
-					  " AND name NOT LIKE 'sqlite!_%' ESCAPE '!' ORDER BY name",
-			       -1, &stmt, NULL) != SQLITE_OK) {
+	 * quoted as identifiers; nothing else is built at run time. */
+	if (db_prepare(store->db,
+		       pg ? "SELECT table_name::text FROM information_schema.tables"
+			    " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+			    " ORDER BY table_name"
+			  : "SELECT name FROM sqlite_schema WHERE type = 'table'"
+			    " AND name NOT LIKE 'sqlite!_%' ESCAPE '!' ORDER BY name",
+		       &stmt) != DB_OK) {
 		set_db_error(store, "listing tables", error_r);
 		goto fail;
 	}
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+	while ((rc = db_step(stmt)) == DB_ROW) {
 		struct store_table_rows t = { column_dup(stmt, 0), 0 };
-		char *sql = sqlite3_mprintf("SELECT count(*) FROM main.\"%w\"", t.name);
-		rc = query_int64(store, sql, &t.rows, error_r);
-		sqlite3_free(sql);
+		GString *sql = g_string_new("SELECT count(*) FROM \"");
+		for (const char *c = t.name; *c != '\0'; c++) {
+			if (*c == '"')
+				g_string_append_c(sql, '"');
+			g_string_append_c(sql, *c);
+		}
+		g_string_append_c(sql, '"');
+		rc = query_int64(store, sql->str, &t.rows, error_r);
+		g_string_free(sql, TRUE);
 		g_array_append_val(stats_r->tables, t);
 		if (rc < 0)
 			goto fail;
 	}
-	if (rc != SQLITE_DONE) {
+	if (rc != DB_DONE) {
 		set_db_error(store, "listing tables", error_r);
 		goto fail;
 	}
 
-	if (sqlite3_prepare_v2(store->db,
-			       "SELECT count(*), coalesce(sum(method = 'zstd'), 0), coalesce(sum(method = 'skc1'), 0),"
-			       " coalesce(sum(method = 'pruned'), 0),"
+	if (db_prepare(store->db,
+			       "SELECT count(*), coalesce(sum(CASE WHEN method = 'zstd' THEN 1 END), 0),"
+			       " coalesce(sum(CASE WHEN method = 'skc1' THEN 1 END), 0),"
+			       " coalesce(sum(CASE WHEN method = 'pruned' THEN 1 END), 0),"
 			       " coalesce(sum(CASE WHEN method <> 'pruned' THEN raw_size END), 0),"
 			       " coalesce(sum(CASE WHEN method <> 'pruned' THEN stored_size END), 0),"
 			       " coalesce(sum(CASE WHEN method = 'pruned' THEN raw_size END), 0),"
 			       " min(first_received_utc), max(first_received_utc),"
 			       " (SELECT min(taken_utc) FROM snapshots), (SELECT max(taken_utc) FROM snapshots)"
-			       " FROM messages", -1, &count, NULL) != SQLITE_OK ||
-	    sqlite3_step(count) != SQLITE_ROW) {
+			       " FROM messages", &count) != DB_OK ||
+	    db_step(count) != DB_ROW) {
 		set_db_error(store, "summing the archive", error_r);
 		goto fail;
 	}
-	stats_r->messages = sqlite3_column_int64(count, 0);
-	stats_r->messages_plain = sqlite3_column_int64(count, 1);
-	stats_r->messages_delta = sqlite3_column_int64(count, 2);
-	stats_r->messages_pruned = sqlite3_column_int64(count, 3);
-	stats_r->raw_bytes = sqlite3_column_int64(count, 4);
-	stats_r->stored_bytes = sqlite3_column_int64(count, 5);
-	stats_r->pruned_raw_bytes = sqlite3_column_int64(count, 6);
+	stats_r->messages = db_column_int64(count, 0);
+	stats_r->messages_plain = db_column_int64(count, 1);
+	stats_r->messages_delta = db_column_int64(count, 2);
+	stats_r->messages_pruned = db_column_int64(count, 3);
+	stats_r->raw_bytes = db_column_int64(count, 4);
+	stats_r->stored_bytes = db_column_int64(count, 5);
+	stats_r->pruned_raw_bytes = db_column_int64(count, 6);
 	stats_r->oldest_received_utc = column_dup(count, 7);
 	stats_r->newest_received_utc = column_dup(count, 8);
 	stats_r->oldest_snapshot_utc = column_dup(count, 9);
@@ -2945,8 +3152,8 @@ store_stats_get(struct store *store, struct store_stats *stats_r, char **error_r
 fail:
 	store_stats_clear(stats_r);
 out:
-	sqlite3_finalize(stmt);
-	sqlite3_finalize(count);
+	db_finalize(stmt);
+	db_finalize(count);
 	read_end(store, own);
 	return ret;
 }

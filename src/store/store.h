@@ -1,10 +1,13 @@
-/* store.h: the SQLite store: migrations from schema/, the raw archive, the
+/* store.h: the store: migrations from schema/, the raw archive, the
  * intake log and the snapshot rows.  store/ knows SQL, not MIME or XML.
  *
- * One struct store is one SQLite connection: use it from one thread at a
- * time; every thread or process that needs the database opens its own.
- * The database runs in WAL mode with a busy timeout, so readers (web, CLI,
- * admins' sqlite3) query while the daemon writes.
+ * Two engines (db.h): a SQLite file (the default; embedded) or a
+ * PostgreSQL database (settings.path a postgresql:// URL) that several
+ * intake nodes share.  One struct store is one connection: use it from one
+ * thread at a time; every thread or process that needs the database opens
+ * its own.  SQLite runs in WAL mode with a busy timeout, so readers (web,
+ * CLI, admins' sqlite3) query while the daemon writes; PostgreSQL's
+ * readers never wait for writers.
  *
  * Invariants (each has a test):
  *  1. A raw message is stored once (content address: SHA-256 of its bytes);
@@ -26,7 +29,7 @@
 #define SK_STORE_H
 
 #include <glib.h>
-#include <sqlite3.h>
+#include "store/db.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -35,7 +38,8 @@
 struct store;
 
 struct store_settings {
-	const char *path;            /* database file */
+	const char *path;            /* database file, or a postgresql:// URL */
+	const char *password_file;   /* PostgreSQL: the password's file (NULL: libpq's defaults) */
 	bool readonly;               /* open read-only (web view, show) */
 	bool durable;                /* synchronous=FULL on this connection (accept path) */
 	int busy_timeout_ms;         /* default 10000 */
@@ -61,7 +65,7 @@ void store_settings_default(struct store_settings *settings);
 int store_open(const struct store_settings *settings, struct store **store_r, char **error_r);
 void store_free(struct store **store);
 /* The connection, for read queries over the public views. */
-sqlite3 *store_db(struct store *store);
+struct db *store_db(struct store *store);
 /* Schema version after migrations (PRAGMA user_version). */
 int store_schema_version(struct store *store);
 
@@ -125,6 +129,21 @@ int store_message_find(struct store *store, const char *sha256_hex, int64_t *mes
 /* Message ids whose first arrival is still 'pending' (oldest first), at most
  * max.  Used by the funnel and on start-up recovery. */
 int store_pending_list(struct store *store, unsigned max, GArray *message_ids, char **error_r);
+/* Several nodes on one PostgreSQL: before parsing message_id a node claims
+ * it (a session advisory lock on the message id, which ends with the
+ * connection if the node dies); pending_only also requires the message to
+ * be still pending once claimed (another node may have parsed it between
+ * the listing and the claim).  1 claimed, 0 not (taken by another node, or
+ * no longer pending), -1 error.  SQLite (one node): always 1 with no lock. */
+int store_parse_claim(struct store *store, int64_t message_id, bool pending_only, char **error_r);
+/* Ends a claim (after the result's commit, or on failure). */
+void store_parse_release(struct store *store, int64_t message_id);
+/* Likewise for a polled mailbox (key: its poll_mailboxes id), so that two
+ * nodes polling the same mailbox take turns: 1, 0 (another node is polling
+ * it now), -1. */
+int store_mailbox_claim(struct store *store, int64_t mailbox_id, char **error_r);
+void store_mailbox_release(struct store *store, int64_t mailbox_id);
+
 /* Message ids to reparse: all, failed only, or one. */
 enum store_select { STORE_SELECT_ALL, STORE_SELECT_FAILED, STORE_SELECT_PENDING };
 int store_message_list(struct store *store, enum store_select which, int64_t after_id,

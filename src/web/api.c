@@ -79,20 +79,20 @@ member_double(JsonBuilder *b, const char *name, double v)
 
 /* The current row's columns as members (call inside an object). */
 static void
-row_members(JsonBuilder *b, sqlite3_stmt *st)
+row_members(JsonBuilder *b, struct db_stmt *st)
 {
-	int n = sqlite3_column_count(st);
+	int n = db_column_count(st);
 	for (int i = 0; i < n; i++) {
-		json_builder_set_member_name(b, sqlite3_column_name(st, i));
-		switch (sqlite3_column_type(st, i)) {
-		case SQLITE_INTEGER:
-			json_builder_add_int_value(b, sqlite3_column_int64(st, i));
+		json_builder_set_member_name(b, db_column_name(st, i));
+		switch (db_column_type(st, i)) {
+		case DB_INTEGER:
+			json_builder_add_int_value(b, db_column_int64(st, i));
 			break;
-		case SQLITE_FLOAT:
-			json_builder_add_double_value(b, sqlite3_column_double(st, i));
+		case DB_FLOAT:
+			json_builder_add_double_value(b, db_column_double(st, i));
 			break;
-		case SQLITE_TEXT:
-			add_string(b, (const char *)sqlite3_column_text(st, i));
+		case DB_TEXT:
+			add_string(b, (const char *)db_column_text(st, i));
 			break;
 		default:
 			json_builder_add_null_value(b);
@@ -104,17 +104,17 @@ row_members(JsonBuilder *b, sqlite3_stmt *st)
 /* Runs st (bound) and adds every row as an object to the open array.
  * Returns rows added or -1 (500 sent). */
 static int64_t
-rows_array(struct web_request *req, struct web_response *resp, sqlite3_stmt *st, JsonBuilder *b)
+rows_array(struct web_request *req, struct web_response *resp, struct db_stmt *st, JsonBuilder *b)
 {
 	int rc;
 	int64_t n = 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = db_step(st)) == DB_ROW) {
 		json_builder_begin_object(b);
 		row_members(b, st);
 		json_builder_end_object(b);
 		n++;
 	}
-	if (rc != SQLITE_DONE) {
+	if (rc != DB_DONE) {
 		web_respond_db_error(req, resp, store_db(req->store), "rows");
 		return -1;
 	}
@@ -192,7 +192,7 @@ web_api_devices(struct web_request *req, struct web_response *resp)
 		return;
 	}
 	GPtrArray *rows = web_fleet_select(req, fleet, &q, &total);
-	sqlite3_stmt *st =
+	struct db_stmt *st =
 	    web_prepare(req, resp, "SELECT * FROM device_status WHERE device_id = ?");
 	if (st == NULL)
 		goto out;
@@ -206,10 +206,10 @@ web_api_devices(struct web_request *req, struct web_response *resp)
 	for (guint i = 0; i < rows->len; i++) {
 		const struct web_fleet_row *r = rows->pdata[i];
 		json_builder_begin_object(b);
-		sqlite3_bind_int64(st, 1, r->device_id);
-		if (sqlite3_step(st) == SQLITE_ROW)
+		db_bind_int64(st, 1, r->device_id);
+		if (db_step(st) == DB_ROW)
 			row_members(b, st);
-		sqlite3_reset(st);
+		db_reset(st);
 		fleet_members(b, req, r);
 		json_builder_end_object(b);
 	}
@@ -281,12 +281,12 @@ web_api_device(struct web_request *req, struct web_response *resp)
 		return;
 	if (web_request_store(req, resp) == NULL)
 		return;
-	sqlite3 *db = store_db(req->store);
-	sqlite3_stmt *st = web_prepare(req, resp, "SELECT * FROM device_status WHERE serial = ?");
+	struct db *db = store_db(req->store);
+	struct db_stmt *st = web_prepare(req, resp, "SELECT * FROM device_status WHERE serial = ?");
 	if (st == NULL)
 		return;
-	sqlite3_bind_text(st, 1, req->seg[2], -1, SQLITE_TRANSIENT);
-	if (sqlite3_step(st) != SQLITE_ROW) {
+	db_bind_text(st, 1, req->seg[2], -1, DB_TRANSIENT);
+	if (db_step(st) != DB_ROW) {
 		web_stmt_done(st);
 		web_respond_error(req, resp, 404, "no device with serial %s", req->seg[2]);
 		return;
@@ -295,16 +295,16 @@ web_api_device(struct web_request *req, struct web_response *resp)
 	JsonBuilder *b = json_builder_new();
 	json_builder_begin_object(b);
 	row_members(b, st);
-	for (int i = 0; i < sqlite3_column_count(st); i++) {
-		const char *n = sqlite3_column_name(st, i);
+	for (int i = 0; i < db_column_count(st); i++) {
+		const char *n = db_column_name(st, i);
 		if (strcmp(n, "device_id") == 0)
-			id = sqlite3_column_int64(st, i);
+			id = db_column_int64(st, i);
 		else if (strcmp(n, "first_seen_utc") == 0)
-			first = web_utc_unix((const char *)sqlite3_column_text(st, i));
+			first = web_utc_unix((const char *)db_column_text(st, i));
 		else if (strcmp(n, "last_snapshot_utc") == 0)
-			last = web_utc_unix((const char *)sqlite3_column_text(st, i));
+			last = web_utc_unix((const char *)db_column_text(st, i));
 		else if (strcmp(n, "snapshot_count") == 0)
-			count = sqlite3_column_int64(st, i);
+			count = db_column_int64(st, i);
 	}
 	web_stmt_done(st);
 
@@ -375,7 +375,7 @@ web_api_counters(struct web_request *req, struct web_response *resp)
 	int64_t id = api_device(req, resp);
 	if (id < 0)
 		return;
-	sqlite3_stmt *st = web_prepare(
+	struct db_stmt *st = web_prepare(
 	    req, resp,
 	    "SELECT s.id, s.taken_utc, n.name, c.value, c.value_real FROM snapshots s"
 	    " JOIN counters c ON c.snapshot_id = s.id JOIN counter_names n ON n.id = c.name_id"
@@ -384,11 +384,11 @@ web_api_counters(struct web_request *req, struct web_response *resp)
 	    " ORDER BY s.taken_utc, n.name");
 	if (st == NULL)
 		return;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_text(st, 2, from, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 3, to, -1, SQLITE_TRANSIENT);
+	db_bind_int64(st, 1, id);
+	db_bind_text(st, 2, from, -1, DB_TRANSIENT);
+	db_bind_text(st, 3, to, -1, DB_TRANSIENT);
 	if (counter != NULL)
-		sqlite3_bind_text(st, 4, counter, -1, SQLITE_TRANSIENT);
+		db_bind_text(st, 4, counter, -1, DB_TRANSIENT);
 
 	/* Each point is the last snapshot of its interval (UTC buckets). */
 	utc = g_time_zone_new_utc();
@@ -441,9 +441,9 @@ web_api_counters(struct web_request *req, struct web_response *resp)
 	cur.names = g_ptr_array_new_with_free_func(g_free);
 	cur.values = g_array_new(FALSE, FALSE, sizeof(int64_t));
 	cur.reals = g_array_new(FALSE, FALSE, sizeof(double));
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t snap = sqlite3_column_int64(st, 0);
-		const char *taken = (const char *)sqlite3_column_text(st, 1);
+	while ((rc = db_step(st)) == DB_ROW) {
+		int64_t snap = db_column_int64(st, 0);
+		const char *taken = (const char *)db_column_text(st, 1);
 		if (snap != cur.snap || cur.taken == NULL) {
 			int64_t bucket = web_bucket_start(utc, interval, web_utc_unix(taken));
 			if (cur.taken != NULL &&
@@ -462,14 +462,14 @@ web_api_counters(struct web_request *req, struct web_response *resp)
 			g_array_set_size(cur.values, 0);
 			g_array_set_size(cur.reals, 0);
 		}
-		int64_t v = sqlite3_column_int64(st, 3);
+		int64_t v = db_column_int64(st, 3);
 		double rv =
-		    sqlite3_column_type(st, 4) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 4);
-		g_ptr_array_add(cur.names, g_strdup((const char *)sqlite3_column_text(st, 2)));
+		    db_column_type(st, 4) == DB_NULL ? NAN : db_column_double(st, 4);
+		g_ptr_array_add(cur.names, g_strdup((const char *)db_column_text(st, 2)));
 		g_array_append_val(cur.values, v);
 		g_array_append_val(cur.reals, rv);
 	}
-	if (!too_many && rc == SQLITE_DONE)
+	if (!too_many && rc == DB_DONE)
 		FLUSH();
 #undef FLUSH
 	web_stmt_done(st);
@@ -485,7 +485,7 @@ web_api_counters(struct web_request *req, struct web_response *resp)
 				  req->config->s.max_api_points);
 		return;
 	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+	if (rc != DB_ROW && rc != DB_DONE) {
 		g_object_unref(b);
 		web_respond_db_error(req, resp, store_db(req->store), "counters");
 		return;
@@ -506,7 +506,7 @@ web_api_supplies(struct web_request *req, struct web_response *resp)
 	int64_t id = api_device(req, resp);
 	if (id < 0)
 		return;
-	sqlite3 *db = store_db(req->store);
+	struct db *db = store_db(req->store);
 	GPtrArray *supplies = g_ptr_array_new_with_free_func(web_supply_free);
 	if (web_supplies_current(req, db, id, supplies, &error) < 0) {
 		log_warnx("web: event=supplies-failed error=\"%s\"", error);
@@ -515,7 +515,7 @@ web_api_supplies(struct web_request *req, struct web_response *resp)
 		web_respond_db_error(req, resp, db, "supplies");
 		return;
 	}
-	sqlite3_stmt *st = web_prepare(
+	struct db_stmt *st = web_prepare(
 	    req, resp,
 	    "SELECT * FROM supply_history WHERE serial = ?1 AND taken_utc >= ?2 AND taken_utc < ?3"
 	    " ORDER BY supply, taken_utc LIMIT ?4");
@@ -523,10 +523,10 @@ web_api_supplies(struct web_request *req, struct web_response *resp)
 		g_ptr_array_unref(supplies);
 		return;
 	}
-	sqlite3_bind_text(st, 1, req->seg[2], -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, from, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 3, to, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 4, (int64_t)req->config->s.max_api_points + 1);
+	db_bind_text(st, 1, req->seg[2], -1, DB_TRANSIENT);
+	db_bind_text(st, 2, from, -1, DB_TRANSIENT);
+	db_bind_text(st, 3, to, -1, DB_TRANSIENT);
+	db_bind_int64(st, 4, (int64_t)req->config->s.max_api_points + 1);
 	JsonBuilder *b = json_builder_new();
 	json_builder_begin_object(b);
 	member_str(b, "serial", req->seg[2]);
@@ -579,26 +579,26 @@ web_api_events(struct web_request *req, struct web_response *resp)
 	char *rows_sql =
 	    g_strconcat("SELECT *", where,
 			" ORDER BY occurred_utc DESC, sequence DESC LIMIT ?6 OFFSET ?7", NULL);
-	sqlite3_stmt *cs = web_prepare(req, resp, count_sql);
-	sqlite3_stmt *st = cs != NULL ? web_prepare(req, resp, rows_sql) : NULL;
+	struct db_stmt *cs = web_prepare(req, resp, count_sql);
+	struct db_stmt *st = cs != NULL ? web_prepare(req, resp, rows_sql) : NULL;
 	g_free(count_sql);
 	g_free(rows_sql);
 	if (st == NULL) {
 		web_stmt_done(cs);
 		return;
 	}
-	sqlite3_stmt *both[2] = {cs, st};
+	struct db_stmt *both[2] = {cs, st};
 	for (int k = 0; k < 2; k++) {
-		sqlite3_bind_text(both[k], 1, req->seg[2], -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(both[k], 2, from, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(both[k], 3, to, -1, SQLITE_TRANSIENT);
+		db_bind_text(both[k], 1, req->seg[2], -1, DB_TRANSIENT);
+		db_bind_text(both[k], 2, from, -1, DB_TRANSIENT);
+		db_bind_text(both[k], 3, to, -1, DB_TRANSIENT);
 		if (log != NULL)
-			sqlite3_bind_text(both[k], 4, log, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int(both[k], 5, (int)is_new);
+			db_bind_text(both[k], 4, log, -1, DB_TRANSIENT);
+		db_bind_int(both[k], 5, (int)is_new);
 	}
-	sqlite3_bind_int(st, 6, (int)per_page);
-	sqlite3_bind_int64(st, 7, (int64_t)(page - 1) * per_page);
-	int64_t total = sqlite3_step(cs) == SQLITE_ROW ? sqlite3_column_int64(cs, 0) : 0;
+	db_bind_int(st, 6, (int)per_page);
+	db_bind_int64(st, 7, (int64_t)(page - 1) * per_page);
+	int64_t total = db_step(cs) == DB_ROW ? db_column_int64(cs, 0) : 0;
 	web_stmt_done(cs);
 	JsonBuilder *b = json_builder_new();
 	json_builder_begin_object(b);
@@ -632,10 +632,10 @@ web_api_snapshots(struct web_request *req, struct web_response *resp)
 		return;
 	if (api_device(req, resp) < 0)
 		return;
-	sqlite3_stmt *cs = web_prepare(req, resp,
+	struct db_stmt *cs = web_prepare(req, resp,
 				       "SELECT count(*) FROM snapshot_list WHERE serial = ?1 AND "
 				       "taken_utc >= ?2 AND taken_utc < ?3");
-	sqlite3_stmt *st = cs != NULL ? web_prepare(req, resp,
+	struct db_stmt *st = cs != NULL ? web_prepare(req, resp,
 						    "SELECT * FROM snapshot_list WHERE serial = ?1 "
 						    "AND taken_utc >= ?2 AND taken_utc < ?3"
 						    " ORDER BY taken_utc DESC LIMIT ?4 OFFSET ?5")
@@ -644,15 +644,15 @@ web_api_snapshots(struct web_request *req, struct web_response *resp)
 		web_stmt_done(cs);
 		return;
 	}
-	sqlite3_stmt *both[2] = {cs, st};
+	struct db_stmt *both[2] = {cs, st};
 	for (int k = 0; k < 2; k++) {
-		sqlite3_bind_text(both[k], 1, req->seg[2], -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(both[k], 2, from, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(both[k], 3, to, -1, SQLITE_TRANSIENT);
+		db_bind_text(both[k], 1, req->seg[2], -1, DB_TRANSIENT);
+		db_bind_text(both[k], 2, from, -1, DB_TRANSIENT);
+		db_bind_text(both[k], 3, to, -1, DB_TRANSIENT);
 	}
-	sqlite3_bind_int(st, 4, (int)per_page);
-	sqlite3_bind_int64(st, 5, (int64_t)(page - 1) * per_page);
-	int64_t total = sqlite3_step(cs) == SQLITE_ROW ? sqlite3_column_int64(cs, 0) : 0;
+	db_bind_int(st, 4, (int)per_page);
+	db_bind_int64(st, 5, (int64_t)(page - 1) * per_page);
+	int64_t total = db_step(cs) == DB_ROW ? db_column_int64(cs, 0) : 0;
 	web_stmt_done(cs);
 	JsonBuilder *b = json_builder_new();
 	json_builder_begin_object(b);
@@ -686,15 +686,15 @@ api_snapshot(struct web_request *req, struct web_response *resp, JsonBuilder *b)
 	}
 	if (web_request_store(req, resp) == NULL)
 		return -1;
-	sqlite3_stmt *st =
+	struct db_stmt *st =
 	    web_prepare(req, resp, "SELECT * FROM snapshot_list WHERE snapshot_id = ?");
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_int64(st, 1, (int64_t)id);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		for (int i = 0; i < sqlite3_column_count(st); i++)
-			if (strcmp(sqlite3_column_name(st, i), "message_id") == 0)
-				message_id = sqlite3_column_int64(st, i);
+	db_bind_int64(st, 1, (int64_t)id);
+	if (db_step(st) == DB_ROW) {
+		for (int i = 0; i < db_column_count(st); i++)
+			if (strcmp(db_column_name(st, i), "message_id") == 0)
+				message_id = db_column_int64(st, i);
 		if (b != NULL)
 			row_members(b, st);
 	}

@@ -99,17 +99,17 @@ web_fleet_unref(struct web_fleet **fleetp)
 }
 
 char *
-web_col_text(sqlite3_stmt *st, int i)
+web_col_text(struct db_stmt *st, int i)
 {
-	const unsigned char *t = sqlite3_column_text(st, i);
+	const unsigned char *t = db_column_text(st, i);
 	return t != NULL ? g_strdup((const char *)t) : NULL;
 }
 
 int64_t
-web_col_int(sqlite3_stmt *st, int i)
+web_col_int(struct db_stmt *st, int i)
 {
-	return sqlite3_column_type(st, i) == SQLITE_NULL ? SNAPSHOT_ABSENT
-							 : sqlite3_column_int64(st, i);
+	return db_column_type(st, i) == DB_NULL ? SNAPSHOT_ABSENT
+							 : db_column_int64(st, i);
 }
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
@@ -160,21 +160,21 @@ web_utc_unix(const char *utc)
 }
 
 static int
-prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st_r, char **error_r)
+prepare(struct db *db, const char *sql, struct db_stmt **st_r, char **error_r)
 {
-	if (sqlite3_prepare_v2(db, sql, -1, st_r, NULL) != SQLITE_OK) {
-		*error_r = g_strdup_printf("prepare: %s", sqlite3_errmsg(db));
+	if (db_prepare(db, sql, st_r) != DB_OK) {
+		*error_r = g_strdup_printf("prepare: %s", db_errmsg(db));
 		return -1;
 	}
 	return 0;
 }
 
 static int
-step_done(sqlite3 *db, sqlite3_stmt *st, int rc, char **error_r)
+step_done(struct db *db, struct db_stmt *st, int rc, char **error_r)
 {
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		*error_r = g_strdup_printf("query: %s", sqlite3_errmsg(db));
+	db_finalize(st);
+	if (rc != DB_DONE) {
+		*error_r = g_strdup_printf("query: %s", db_errmsg(db));
 		return -1;
 	}
 	return 0;
@@ -254,9 +254,9 @@ row_unref(gpointer p)
 }
 
 static void
-row_from_device(struct web_fleet_row *r, sqlite3_stmt *st)
+row_from_device(struct web_fleet_row *r, struct db_stmt *st)
 {
-	r->device_id = sqlite3_column_int64(st, 0);
+	r->device_id = db_column_int64(st, 0);
 	r->serial = web_col_text(st, 1);
 	r->model = web_col_text(st, 2);
 	r->product_number = web_col_text(st, 3);
@@ -268,7 +268,7 @@ row_from_device(struct web_fleet_row *r, sqlite3_stmt *st)
 	char *first = web_col_text(st, 8);
 	r->first_unix = web_utc_unix(first);
 	g_free(first);
-	r->snapshot_count = sqlite3_column_int64(st, 9);
+	r->snapshot_count = db_column_int64(st, 9);
 	r->total = web_col_int(st, 10);
 	r->last_snapshot_id = web_col_int(st, 11);
 	r->pages_per_day = NAN;
@@ -291,10 +291,10 @@ row_from_device(struct web_fleet_row *r, sqlite3_stmt *st)
 }
 
 static void
-row_add_supply(struct web_fleet_row *r, sqlite3_stmt *st)
+row_add_supply(struct web_fleet_row *r, struct db_stmt *st)
 {
 	int64_t level = web_col_int(st, 3);
-	const char *state = (const char *)sqlite3_column_text(st, 4);
+	const char *state = (const char *)db_column_text(st, 4);
 	if (r->low_supply != NULL &&
 	    supply_rank(level, state) >= supply_rank(r->low_supply_level, r->low_supply_state))
 		return;
@@ -311,12 +311,12 @@ row_add_supply(struct web_fleet_row *r, sqlite3_stmt *st)
 }
 
 static void
-row_add_ppd(struct web_fleet_row *r, sqlite3_stmt *st)
+row_add_ppd(struct web_fleet_row *r, struct db_stmt *st)
 {
 	if (r->total == SNAPSHOT_ABSENT)
 		return;
-	int64_t then = web_utc_unix((const char *)sqlite3_column_text(st, 1));
-	int64_t v = sqlite3_column_int64(st, 2);
+	int64_t then = web_utc_unix((const char *)db_column_text(st, 1));
+	int64_t v = db_column_int64(st, 2);
 	if (r->last_unix - then >= 3600)
 		r->pages_per_day = (double)(r->total - v) * 86400.0 / (double)(r->last_unix - then);
 }
@@ -324,11 +324,11 @@ row_add_ppd(struct web_fleet_row *r, sqlite3_stmt *st)
 /* Loads the rows of every device (ids NULL) or of the devices in ids into
  * out (new rows, refs 1).  Inside the caller's read transaction. */
 static int
-fleet_load(sqlite3 *db, unsigned recent_days, GArray *ids, GPtrArray *out, char **error_r)
+fleet_load(struct db *db, unsigned recent_days, GArray *ids, GPtrArray *out, char **error_r)
 {
 	GHashTable *by_id = g_hash_table_new(g_int64_hash, g_int64_equal);
-	sqlite3_stmt *st[FQ_N] = {NULL};
-	sqlite3_stmt *ev = NULL;
+	struct db_stmt *st[FQ_N] = {NULL};
+	struct db_stmt *ev = NULL;
 	char window[32];
 	int ret = -1, rc;
 
@@ -340,7 +340,7 @@ fleet_load(sqlite3 *db, unsigned recent_days, GArray *ids, GPtrArray *out, char 
 		if (r < 0)
 			goto out;
 		if (q == FQ_PPD || q == FQ_ERRORS)
-			sqlite3_bind_text(st[q], 1, window, -1, SQLITE_STATIC);
+			db_bind_text(st[q], 1, window, -1, DB_STATIC);
 	}
 	if (prepare(db, "SELECT code, description FROM events WHERE id = ?", &ev, error_r) < 0)
 		goto out;
@@ -349,9 +349,9 @@ fleet_load(sqlite3 *db, unsigned recent_days, GArray *ids, GPtrArray *out, char 
 	for (int q = 0; q < FQ_N; q++) {
 		for (guint k = 0; k < runs; k++) {
 			if (ids != NULL)
-				sqlite3_bind_int64(st[q], 2, g_array_index(ids, int64_t, k));
-			while ((rc = sqlite3_step(st[q])) == SQLITE_ROW) {
-				int64_t id = sqlite3_column_int64(st[q], 0);
+				db_bind_int64(st[q], 2, g_array_index(ids, int64_t, k));
+			while ((rc = db_step(st[q])) == DB_ROW) {
+				int64_t id = db_column_int64(st[q], 0);
 				struct web_fleet_row *r = g_hash_table_lookup(by_id, &id);
 				if (q == FQ_DEVICES) {
 					r = g_new0(struct web_fleet_row, 1);
@@ -368,30 +368,30 @@ fleet_load(sqlite3 *db, unsigned recent_days, GArray *ids, GPtrArray *out, char 
 				} else if (q == FQ_PPD) {
 					row_add_ppd(r, st[q]);
 				} else {
-					r->recent_errors = sqlite3_column_int64(st[q], 1);
-					if (sqlite3_column_type(st[q], 2) != SQLITE_NULL) {
-						sqlite3_bind_int64(ev, 1,
-								   sqlite3_column_int64(st[q], 2));
-						if (sqlite3_step(ev) == SQLITE_ROW) {
+					r->recent_errors = db_column_int64(st[q], 1);
+					if (db_column_type(st[q], 2) != DB_NULL) {
+						db_bind_int64(ev, 1,
+								   db_column_int64(st[q], 2));
+						if (db_step(ev) == DB_ROW) {
 							r->last_error_code = web_col_text(ev, 0);
 							r->last_error_text = web_col_text(ev, 1);
 						}
-						sqlite3_reset(ev);
+						db_reset(ev);
 					}
 				}
 			}
-			if (rc != SQLITE_DONE) {
-				*error_r = g_strdup_printf("fleet: %s", sqlite3_errmsg(db));
+			if (rc != DB_DONE) {
+				*error_r = g_strdup_printf("fleet: %s", db_errmsg(db));
 				goto out;
 			}
-			sqlite3_reset(st[q]);
+			db_reset(st[q]);
 		}
 	}
 	ret = 0;
 out:
 	for (int q = 0; q < FQ_N; q++)
-		sqlite3_finalize(st[q]);
-	sqlite3_finalize(ev);
+		db_finalize(st[q]);
+	db_finalize(ev);
 	g_hash_table_destroy(by_id);
 	return ret;
 }
@@ -421,38 +421,38 @@ fleet_new(GPtrArray *rows)
  * devices that received a snapshot since.  *key_r: max(snapshots.id) of
  * the state built. */
 static int
-fleet_build(sqlite3 *db, unsigned recent_days, const struct web_fleet *old, int64_t old_key,
+fleet_build(struct db *db, unsigned recent_days, const struct web_fleet *old, int64_t old_key,
 	    struct web_fleet **fleet_r, int64_t *key_r, bool *incremental_r, char **error_r)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	GPtrArray *rows = g_ptr_array_new_with_free_func(row_unref);
 	GArray *changed = NULL;
 	int64_t t0 = sk_time_now_us(), key = 0;
 	int rc;
 
 	*incremental_r = false;
-	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
-		*error_r = g_strdup_printf("begin: %s", sqlite3_errmsg(db));
+	if (db_exec(db, "BEGIN", NULL) != DB_OK) {
+		*error_r = g_strdup_printf("begin: %s", db_errmsg(db));
 		goto fail;
 	}
 	if (prepare(db, "SELECT COALESCE(max(id), 0) FROM snapshots", &st, error_r) < 0)
 		goto fail;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		key = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	if (db_step(st) == DB_ROW)
+		key = db_column_int64(st, 0);
+	db_finalize(st);
 
 	if (old != NULL && old_key <= key) {
 		changed = g_array_new(FALSE, FALSE, sizeof(int64_t));
 		if (prepare(db, "SELECT DISTINCT device_id FROM snapshots WHERE id > ?1 LIMIT ?2",
 			    &st, error_r) < 0)
 			goto fail;
-		sqlite3_bind_int64(st, 1, old_key);
-		sqlite3_bind_int(st, 2, FLEET_INCREMENTAL_MAX + 1);
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			int64_t id = sqlite3_column_int64(st, 0);
+		db_bind_int64(st, 1, old_key);
+		db_bind_int(st, 2, FLEET_INCREMENTAL_MAX + 1);
+		while ((rc = db_step(st)) == DB_ROW) {
+			int64_t id = db_column_int64(st, 0);
 			g_array_append_val(changed, id);
 		}
-		sqlite3_finalize(st);
+		db_finalize(st);
 		if (changed->len > FLEET_INCREMENTAL_MAX) {
 			g_array_unref(changed);
 			changed = NULL;
@@ -472,7 +472,7 @@ fleet_build(sqlite3 *db, unsigned recent_days, const struct web_fleet *old, int6
 	}
 	if (fleet_load(db, recent_days, changed, rows, error_r) < 0)
 		goto fail;
-	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	db_exec(db, "COMMIT", NULL);
 	if (changed != NULL)
 		g_array_unref(changed);
 
@@ -482,7 +482,7 @@ fleet_build(sqlite3 *db, unsigned recent_days, const struct web_fleet *old, int6
 	*key_r = key;
 	return 0;
 fail:
-	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	db_exec(db, "ROLLBACK", NULL);
 	if (changed != NULL)
 		g_array_unref(changed);
 	g_ptr_array_unref(rows);
@@ -493,16 +493,16 @@ int
 web_fleet_get(struct web_request *req, struct web_fleet **fleet_r, char **error_r)
 {
 	struct web_fleet_cache *c = web_server_fleet_cache(req->server);
-	sqlite3 *db = store_db(req->store);
-	sqlite3_stmt *st = NULL;
+	struct db *db = store_db(req->store);
+	struct db_stmt *st = NULL;
 	int64_t key = -1;
 	unsigned recent = req->config->s.recent_days;
 
 	if (prepare(db, "SELECT COALESCE(max(id), 0) FROM snapshots", &st, error_r) < 0)
 		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		key = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	if (db_step(st) == DB_ROW)
+		key = db_column_int64(st, 0);
+	db_finalize(st);
 
 	g_mutex_lock(&c->lock);
 	if (c->fleet != NULL && c->key_snapshot >= key && c->key_recent == recent) {
@@ -804,10 +804,10 @@ slope_per_day(GArray *t, GArray *v)
 }
 
 int
-web_supplies_current(struct web_request *req, sqlite3 *db, int64_t device_id, GPtrArray *out,
+web_supplies_current(struct web_request *req, struct db *db, int64_t device_id, GPtrArray *out,
 		     char **error_r)
 {
-	sqlite3_stmt *st = NULL, *hist = NULL;
+	struct db_stmt *st = NULL, *hist = NULL;
 	int rc;
 
 	if (prepare(
@@ -825,13 +825,13 @@ web_supplies_current(struct web_request *req, sqlite3 *db, int64_t device_id, GP
 		    " WHERE l.supply_id = ?1 AND l.level_percent IS NOT NULL"
 		    " ORDER BY l.snapshot_id DESC LIMIT ?2",
 		    &hist, error_r) < 0) {
-		sqlite3_finalize(st);
+		db_finalize(st);
 		return -1;
 	}
-	sqlite3_bind_int64(st, 1, device_id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	db_bind_int64(st, 1, device_id);
+	while ((rc = db_step(st)) == DB_ROW) {
 		struct web_supply *s = g_new0(struct web_supply, 1);
-		s->supply_id = sqlite3_column_int64(st, 0);
+		s->supply_id = db_column_int64(st, 0);
 		s->key = web_col_text(st, 1);
 		s->label = web_col_text(st, 2);
 		s->color = web_col_text(st, 3);
@@ -856,16 +856,16 @@ web_supplies_current(struct web_request *req, sqlite3 *db, int64_t device_id, GP
 		GArray *v = g_array_new(FALSE, FALSE, sizeof(double));
 		/* The newest reports by snapshot id (index order; nearly time
 		 * order), then by time: the window, but at least 3 points. */
-		sqlite3_bind_int64(hist, 1, s->supply_id);
-		sqlite3_bind_int(hist, 2, WEB_SLOPE_POINTS_MAX);
+		db_bind_int64(hist, 1, s->supply_id);
+		db_bind_int(hist, 2, WEB_SLOPE_POINTS_MAX);
 		GArray *pts = g_array_new(FALSE, FALSE, sizeof(struct slope_point));
-		while (sqlite3_step(hist) == SQLITE_ROW) {
+		while (db_step(hist) == DB_ROW) {
 			struct slope_point sp = {
-			    web_utc_unix((const char *)sqlite3_column_text(hist, 0)),
-			    (double)sqlite3_column_int64(hist, 1)};
+			    web_utc_unix((const char *)db_column_text(hist, 0)),
+			    (double)db_column_int64(hist, 1)};
 			g_array_append_val(pts, sp);
 		}
-		sqlite3_reset(hist);
+		db_reset(hist);
 		g_array_sort(pts, slope_point_cmp);
 		for (guint k = pts->len; k-- > 0;) {
 			const struct slope_point *sp = &g_array_index(pts, struct slope_point, k);
@@ -884,7 +884,7 @@ web_supplies_current(struct web_request *req, sqlite3 *db, int64_t device_id, GP
 		g_array_unref(v);
 		g_ptr_array_add(out, s);
 	}
-	sqlite3_finalize(hist);
+	db_finalize(hist);
 	return step_done(db, st, rc, error_r);
 }
 
@@ -939,37 +939,37 @@ web_bucket_next(GTimeZone *tz, enum web_interval interval, int64_t start)
 /* ---- lookups ---- */
 
 int
-web_device_lookup(sqlite3 *db, const char *serial, int64_t *device_id_r, char **error_r)
+web_device_lookup(struct db *db, const char *serial, int64_t *device_id_r, char **error_r)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc, ret = 0;
 	if (prepare(db, "SELECT device_id FROM device_status WHERE serial = ?", &st, error_r) < 0)
 		return -1;
-	sqlite3_bind_text(st, 1, serial, -1, SQLITE_TRANSIENT);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*device_id_r = sqlite3_column_int64(st, 0);
+	db_bind_text(st, 1, serial, -1, DB_TRANSIENT);
+	rc = db_step(st);
+	if (rc == DB_ROW) {
+		*device_id_r = db_column_int64(st, 0);
 		ret = 1;
-	} else if (rc != SQLITE_DONE) {
-		*error_r = g_strdup_printf("query: %s", sqlite3_errmsg(db));
+	} else if (rc != DB_DONE) {
+		*error_r = g_strdup_printf("query: %s", db_errmsg(db));
 		ret = -1;
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return ret;
 }
 
 int64_t
-web_counter_name_id(sqlite3 *db, const char *name)
+web_counter_name_id(struct db *db, const char *name)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int64_t id = -1;
-	if (sqlite3_prepare_v2(db, "SELECT id FROM counter_names WHERE name = ?", -1, &st, NULL) !=
-	    SQLITE_OK)
+	if (db_prepare(db, "SELECT id FROM counter_names WHERE name = ?", &st) !=
+	    DB_OK)
 		return -1;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		id = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	db_bind_text(st, 1, name, -1, DB_TRANSIENT);
+	if (db_step(st) == DB_ROW)
+		id = db_column_int64(st, 0);
+	db_finalize(st);
 	return id;
 }
 
@@ -989,10 +989,10 @@ web_meter_read_free(gpointer p)
 }
 
 int
-web_meter_reads(sqlite3 *db, int64_t start, int64_t end, const char *counter, const char *serial,
+web_meter_reads(struct db *db, int64_t start, int64_t end, const char *counter, const char *serial,
 		GPtrArray *out, char **error_r)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	char s0[SK_UTC_SIZE], s1[SK_UTC_SIZE];
 	int rc;
 
@@ -1020,13 +1020,13 @@ web_meter_reads(sqlite3 *db, int64_t start, int64_t end, const char *counter, co
 		" ORDER BY p.serial, n.name",
 		&st, error_r) < 0)
 		return -1;
-	sqlite3_bind_text(st, 1, s0, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, s1, -1, SQLITE_TRANSIENT);
+	db_bind_text(st, 1, s0, -1, DB_TRANSIENT);
+	db_bind_text(st, 2, s1, -1, DB_TRANSIENT);
 	if (counter != NULL)
-		sqlite3_bind_text(st, 3, counter, -1, SQLITE_TRANSIENT);
+		db_bind_text(st, 3, counter, -1, DB_TRANSIENT);
 	if (serial != NULL)
-		sqlite3_bind_text(st, 4, serial, -1, SQLITE_TRANSIENT);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		db_bind_text(st, 4, serial, -1, DB_TRANSIENT);
+	while ((rc = db_step(st)) == DB_ROW) {
 		struct web_meter_read *m = g_new0(struct web_meter_read, 1);
 		m->serial = web_col_text(st, 0);
 		m->model = web_col_text(st, 1);
@@ -1036,22 +1036,22 @@ web_meter_reads(sqlite3 *db, int64_t start, int64_t end, const char *counter, co
 		m->start_value = web_col_int(st, 5);
 		m->end_utc = web_col_text(st, 6);
 		m->end_value = web_col_int(st, 7);
-		m->start_snapshot_id = sqlite3_column_int64(st, 8);
-		m->end_snapshot_id = sqlite3_column_int64(st, 9);
+		m->start_snapshot_id = db_column_int64(st, 8);
+		m->end_snapshot_id = db_column_int64(st, 9);
 		g_ptr_array_add(out, m);
 	}
 	return step_done(db, st, rc, error_r);
 }
 
 double
-web_device_ppd(sqlite3 *db, int64_t device_id, unsigned recent_days)
+web_device_ppd(struct db *db, int64_t device_id, unsigned recent_days)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	char window[32];
 	double ppd = NAN;
 
 	g_snprintf(window, sizeof(window), "-%u days", recent_days);
-	if (sqlite3_prepare_v2(
+	if (db_prepare(
 		db,
 		"SELECT d.last_snapshot_utc, d.total_impressions, s.taken_utc, c.value FROM "
 		"devices d"
@@ -1063,18 +1063,17 @@ web_device_ppd(sqlite3 *db, int64_t device_id, unsigned recent_days)
 		"    ORDER BY s3.taken_utc LIMIT 1))"
 		" JOIN counters c ON c.snapshot_id = s.id AND c.name_id ="
 		"  (SELECT id FROM counter_names WHERE name = 'TotalImpressions')"
-		" WHERE d.id = ?2",
-		-1, &st, NULL) != SQLITE_OK)
+		" WHERE d.id = ?2", &st) != DB_OK)
 		return NAN;
-	sqlite3_bind_text(st, 1, window, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 2, device_id);
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 1) != SQLITE_NULL) {
-		int64_t last = web_utc_unix((const char *)sqlite3_column_text(st, 0));
-		int64_t then = web_utc_unix((const char *)sqlite3_column_text(st, 2));
+	db_bind_text(st, 1, window, -1, DB_TRANSIENT);
+	db_bind_int64(st, 2, device_id);
+	if (db_step(st) == DB_ROW && db_column_type(st, 1) != DB_NULL) {
+		int64_t last = web_utc_unix((const char *)db_column_text(st, 0));
+		int64_t then = web_utc_unix((const char *)db_column_text(st, 2));
 		if (last - then >= 3600)
-			ppd = (double)(sqlite3_column_int64(st, 1) - sqlite3_column_int64(st, 3)) *
+			ppd = (double)(db_column_int64(st, 1) - db_column_int64(st, 3)) *
 			      86400.0 / (double)(last - then);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return ppd;
 }

@@ -118,7 +118,7 @@ web_csv_counters(struct web_request *req, struct web_response *resp)
 	char f[SK_UTC_SIZE], t[SK_UTC_SIZE];
 	sk_time_format_utc(from, f);
 	sk_time_format_utc(to, t);
-	sqlite3_stmt *st = web_prepare(
+	struct db_stmt *st = web_prepare(
 	    req, resp,
 	    "SELECT s.id, s.taken_utc, n.name, c.value, c.value_real FROM snapshots s"
 	    " JOIN counters c ON c.snapshot_id = s.id JOIN counter_names n ON n.id = c.name_id"
@@ -126,9 +126,9 @@ web_csv_counters(struct web_request *req, struct web_response *resp)
 	    " ORDER BY s.taken_utc");
 	if (st == NULL)
 		return;
-	sqlite3_bind_int64(st, 1, device_id);
-	sqlite3_bind_text(st, 2, f, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 3, t, -1, SQLITE_TRANSIENT);
+	db_bind_int64(st, 1, device_id);
+	db_bind_text(st, 2, f, -1, DB_TRANSIENT);
+	db_bind_text(st, 3, t, -1, DB_TRANSIENT);
 
 	GTimeZone *utc = g_time_zone_new_utc();
 	GPtrArray *points = g_ptr_array_new_with_free_func(csv_point_free);
@@ -137,9 +137,9 @@ web_csv_counters(struct web_request *req, struct web_response *resp)
 	int64_t cur_bucket = 0;
 	int rc;
 	bool too_many = false;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t sid = sqlite3_column_int64(st, 0);
-		const char *taken = (const char *)sqlite3_column_text(st, 1);
+	while ((rc = db_step(st)) == DB_ROW) {
+		int64_t sid = db_column_int64(st, 0);
+		const char *taken = (const char *)db_column_text(st, 1);
 		if (cur == NULL || cur->snapshot_id != sid) {
 			int64_t bucket = web_bucket_start(utc, interval, web_utc_unix(taken));
 			if (cur != NULL && interval != WEB_INTERVAL_SNAPSHOT &&
@@ -161,18 +161,18 @@ web_csv_counters(struct web_request *req, struct web_response *resp)
 			cur->taken = g_strdup(taken);
 			cur_bucket = bucket;
 		}
-		const char *name = (const char *)sqlite3_column_text(st, 2);
-		char *v = sqlite3_column_type(st, 4) != SQLITE_NULL
-			      ? g_strdup_printf("%.17g", sqlite3_column_double(st, 4))
+		const char *name = (const char *)db_column_text(st, 2);
+		char *v = db_column_type(st, 4) != DB_NULL
+			      ? g_strdup_printf("%.17g", db_column_double(st, 4))
 			      : g_strdup_printf("%" G_GINT64_FORMAT,
-						(int64_t)sqlite3_column_int64(st, 3));
+						(int64_t)db_column_int64(st, 3));
 		g_hash_table_replace(cur->values, g_strdup(name), v);
 		if (!g_hash_table_contains(names, name))
 			g_hash_table_add(names, g_strdup(name));
 	}
 	web_stmt_done(st);
 	g_time_zone_unref(utc);
-	if (too_many || (rc != SQLITE_ROW && rc != SQLITE_DONE)) {
+	if (too_many || (rc != DB_ROW && rc != DB_DONE)) {
 		if (too_many)
 			web_respond_error(
 			    req, resp, 400,
@@ -320,12 +320,12 @@ web_raw_snapshot(struct web_request *req, struct web_response *resp)
 	}
 	if (web_request_store(req, resp) == NULL)
 		return;
-	sqlite3_stmt *st =
+	struct db_stmt *st =
 	    web_prepare(req, resp, "SELECT message_id FROM snapshot_list WHERE snapshot_id = ?");
 	if (st == NULL)
 		return;
-	sqlite3_bind_int64(st, 1, (int64_t)id);
-	int64_t mid = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+	db_bind_int64(st, 1, (int64_t)id);
+	int64_t mid = db_step(st) == DB_ROW ? db_column_int64(st, 0) : -1;
 	web_stmt_done(st);
 	if (mid < 0) {
 		web_respond_error(req, resp, 404, "no snapshot #%" G_GUINT64_FORMAT, id);
@@ -348,12 +348,12 @@ web_raw_message(struct web_request *req, struct web_response *resp)
 	}
 	if (web_request_store(req, resp) == NULL)
 		return;
-	sqlite3_stmt *st =
+	struct db_stmt *st =
 	    web_prepare(req, resp, "SELECT 1 FROM intake_log WHERE message_id = ? LIMIT 1");
 	if (st == NULL)
 		return;
-	sqlite3_bind_int64(st, 1, (int64_t)id);
-	bool found = sqlite3_step(st) == SQLITE_ROW;
+	db_bind_int64(st, 1, (int64_t)id);
+	bool found = db_step(st) == DB_ROW;
 	web_stmt_done(st);
 	if (!found) {
 		web_respond_error(req, resp, 404, "no message #%" G_GUINT64_FORMAT, id);

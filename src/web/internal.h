@@ -22,7 +22,7 @@
 
 #include <glib.h>
 #include <microhttpd.h>
-#include <sqlite3.h>
+#include "store/db.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -156,10 +156,10 @@ char *web_query_with(struct web_request *req, ...) G_GNUC_NULL_TERMINATED;
 /* A statement on the request's connection, compiled once per connection
  * and cached; NULL after answering 500.  Give it back with web_stmt_done
  * (reset, never finalize). */
-sqlite3_stmt *web_prepare(struct web_request *req, struct web_response *resp, const char *sql);
-void web_stmt_done(sqlite3_stmt *st);
+struct db_stmt *web_prepare(struct web_request *req, struct web_response *resp, const char *sql);
+void web_stmt_done(struct db_stmt *st);
 /* A DB error: log it, answer 500. */
-void web_respond_db_error(struct web_request *req, struct web_response *resp, sqlite3 *db,
+void web_respond_db_error(struct web_request *req, struct web_response *resp, struct db *db,
 			  const char *what);
 
 /* Per-serial path: "/devices/" + escaped serial (g_free). */
@@ -347,7 +347,7 @@ struct web_supply {
 };
 void web_supply_free(gpointer p);
 /* Current supplies of device_id with days-to-empty from the recent slope. */
-int web_supplies_current(struct web_request *req, sqlite3 *db, int64_t device_id, GPtrArray *out,
+int web_supplies_current(struct web_request *req, struct db *db, int64_t device_id, GPtrArray *out,
 			 char **error_r);
 
 /* Time buckets for counter series. */
@@ -364,13 +364,13 @@ int64_t web_bucket_start(GTimeZone *tz, enum web_interval interval, int64_t t);
 int64_t web_bucket_next(GTimeZone *tz, enum web_interval interval, int64_t start);
 
 /* Looks up a device by serial: 1 found, 0 not, -1 error. */
-int web_device_lookup(sqlite3 *db, const char *serial, int64_t *device_id_r, char **error_r);
-int64_t web_counter_name_id(sqlite3 *db, const char *name);
+int web_device_lookup(struct db *db, const char *serial, int64_t *device_id_r, char **error_r);
+int64_t web_counter_name_id(struct db *db, const char *name);
 /* Pages per day over the recent window for one device (NAN unknown). */
-double web_device_ppd(sqlite3 *db, int64_t device_id, unsigned recent_days);
+double web_device_ppd(struct db *db, int64_t device_id, unsigned recent_days);
 /* Column helpers: NULL / SNAPSHOT_ABSENT for SQL NULL. */
-char *web_col_text(sqlite3_stmt *st, int i);
-int64_t web_col_int(sqlite3_stmt *st, int i);
+char *web_col_text(struct db_stmt *st, int i);
+int64_t web_col_int(struct db_stmt *st, int i);
 int64_t web_utc_unix(const char *utc);
 int64_t web_days_from_civil(int64_t y, unsigned m, unsigned d);
 
@@ -412,7 +412,7 @@ struct web_meter_read {
 	int64_t start_value, end_value; /* SNAPSHOT_ABSENT: no reading */
 };
 void web_meter_read_free(gpointer p);
-int web_meter_reads(sqlite3 *db, int64_t start, int64_t end, const char *counter,
+int web_meter_reads(struct db *db, int64_t start, int64_t end, const char *counter,
 		    const char *serial, GPtrArray *out, char **error_r);
 
 #endif

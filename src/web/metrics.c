@@ -236,81 +236,85 @@ metrics_write(struct web_metrics *m, GString *out)
 static int
 db_metrics(struct web_request *req, struct web_metrics *m)
 {
-	sqlite3 *db = store_db(req->store);
-	sqlite3_stmt *st = NULL;
+	struct db *db = store_db(req->store);
+	struct db_stmt *st = NULL;
 	int rc;
 
-	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+	db_exec(db, "BEGIN", NULL);
 	/* Per device. */
-	if (sqlite3_prepare_v2(
+	if (db_prepare(
 		db,
 		"SELECT serial, model, total_impressions, last_snapshot_utc FROM device_status"
-		" ORDER BY serial",
-		-1, &st, NULL) != SQLITE_OK)
+		" ORDER BY serial", &st) != DB_OK)
 		goto fail;
 	uint64_t devices = 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *serial = (const char *)sqlite3_column_text(st, 0);
-		const char *model = (const char *)sqlite3_column_text(st, 1);
+	while ((rc = db_step(st)) == DB_ROW) {
+		const char *serial = (const char *)db_column_text(st, 0);
+		const char *model = (const char *)db_column_text(st, 1);
 		devices++;
-		if (sqlite3_column_type(st, 2) != SQLITE_NULL)
+		if (db_column_type(st, 2) != DB_NULL)
 			web_metrics_gauge(m, "snapkeep_device_total_impressions",
 					  "Total impressions of the device's latest snapshot",
-					  (double)sqlite3_column_int64(st, 2), "serial", serial,
+					  (double)db_column_int64(st, 2), "serial", serial,
 					  "model", model != NULL ? model : "", NULL);
-		int64_t last = web_utc_unix((const char *)sqlite3_column_text(st, 3));
+		int64_t last = web_utc_unix((const char *)db_column_text(st, 3));
 		if (last > 0)
 			web_metrics_gauge(m, "snapkeep_device_last_snapshot_age_seconds",
 					  "Seconds since the device's latest snapshot was taken",
 					  (double)(req->now - last), "serial", serial, "model",
 					  model != NULL ? model : "", NULL);
 	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
+	db_finalize(st);
+	if (rc != DB_DONE)
 		goto fail;
 	web_metrics_gauge(m, "snapkeep_devices", "Devices known", (double)devices, NULL);
 
-	if (sqlite3_prepare_v2(
+	if (db_prepare(
 		db,
 		"SELECT s.serial, d.model, s.supply, s.color, s.level_percent FROM supply_status s"
 		" JOIN device_status d ON d.device_id = s.device_id"
-		" WHERE s.level_percent IS NOT NULL ORDER BY s.serial, s.supply",
-		-1, &st, NULL) != SQLITE_OK)
+		" WHERE s.level_percent IS NOT NULL ORDER BY s.serial, s.supply", &st) != DB_OK)
 		goto fail;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *model = (const char *)sqlite3_column_text(st, 1);
-		const char *color = (const char *)sqlite3_column_text(st, 3);
+	while ((rc = db_step(st)) == DB_ROW) {
+		const char *model = (const char *)db_column_text(st, 1);
+		const char *color = (const char *)db_column_text(st, 3);
 		web_metrics_gauge(m, "snapkeep_device_supply_level_percent",
 				  "Level of each current supply in the device's latest report",
-				  (double)sqlite3_column_int64(st, 4), "serial",
-				  (const char *)sqlite3_column_text(st, 0), "model",
+				  (double)db_column_int64(st, 4), "serial",
+				  (const char *)db_column_text(st, 0), "model",
 				  model != NULL ? model : "", "supply",
-				  (const char *)sqlite3_column_text(st, 2), "color",
+				  (const char *)db_column_text(st, 2), "color",
 				  color != NULL ? color : "", NULL);
 	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
+	db_finalize(st);
+	if (rc != DB_DONE)
 		goto fail;
 
-	if (sqlite3_prepare_v2(
-		db, "SELECT source, outcome, count(*) FROM intake GROUP BY source, outcome", -1,
-		&st, NULL) != SQLITE_OK)
+	if (db_prepare(
+		db, "SELECT source, outcome, count(*) FROM intake GROUP BY source, outcome", &st) != DB_OK)
 		goto fail;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+	while ((rc = db_step(st)) == DB_ROW)
 		web_metrics_gauge(m, "snapkeep_intake_messages",
 				  "Arrivals in the intake log by source and current outcome",
-				  (double)sqlite3_column_int64(st, 2), "source",
-				  (const char *)sqlite3_column_text(st, 0), "outcome",
-				  (const char *)sqlite3_column_text(st, 1), NULL);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
+				  (double)db_column_int64(st, 2), "source",
+				  (const char *)db_column_text(st, 0), "outcome",
+				  (const char *)db_column_text(st, 1), NULL);
+	db_finalize(st);
+	if (rc != DB_DONE)
 		goto fail;
-	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	db_exec(db, "COMMIT", NULL);
 
-	/* Size: the main file and its write-ahead log. */
-	const char *path = sqlite3_db_filename(db, "main");
+	/* Size: the main file and its write-ahead log; PostgreSQL's own figure
+	 * of the database. */
+	const char *path = db_engine(db) == DB_ENGINE_SQLITE ? sqlite3_db_filename(db_sqlite(db), "main") : NULL;
 	double size = 0;
 	struct stat sb;
+	if (db_engine(db) == DB_ENGINE_POSTGRESQL &&
+	    db_prepare(db, "SELECT pg_database_size(current_database())", &st) == DB_OK) {
+		if (db_step(st) == DB_ROW)
+			size = (double)db_column_int64(st, 0);
+		db_finalize(st);
+	}
 	if (path != NULL && stat(path, &sb) == 0) {
 		size += (double)sb.st_size;
 		char *wal = g_strconcat(path, "-wal", NULL);
@@ -322,8 +326,8 @@ db_metrics(struct web_request *req, struct web_metrics *m)
 			  "Size of the database file and its write-ahead log", size, NULL);
 	return 0;
 fail:
-	log_warnx("web: event=metrics-db-error error=\"%s\"", sqlite3_errmsg(db));
-	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	log_warnx("web: event=metrics-db-error error=\"%s\"", db_errmsg(db));
+	db_exec(db, "ROLLBACK", NULL);
 	return -1;
 }
 
@@ -359,15 +363,14 @@ web_healthz(struct web_request *req, struct web_response *resp)
 		return;
 	if (web_request_store(req, resp) == NULL)
 		return;
-	sqlite3_stmt *st = NULL;
-	sqlite3 *db = store_db(req->store);
-	int rc = SQLITE_ERROR;
-	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM (SELECT 1 FROM device_status LIMIT 1)", -1,
-			       &st, NULL) == SQLITE_OK)
-		rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW) {
-		web_respond_error(req, resp, 503, "database: %s", sqlite3_errmsg(db));
+	struct db_stmt *st = NULL;
+	struct db *db = store_db(req->store);
+	int rc = DB_ERROR;
+	if (db_prepare(db, "SELECT count(*) FROM (SELECT 1 FROM device_status LIMIT 1)", &st) == DB_OK)
+		rc = db_step(st);
+	db_finalize(st);
+	if (rc != DB_ROW) {
+		web_respond_error(req, resp, 503, "database: %s", db_errmsg(db));
 		return;
 	}
 	web_respond(resp, 200, "text/plain; charset=utf-8", g_string_new("ok\n"));

@@ -56,7 +56,7 @@ static int
 device_load(struct web_request *req, struct web_response *resp, const char *serial,
 	    struct device_info *d)
 {
-	sqlite3_stmt *st = web_prepare(
+	struct db_stmt *st = web_prepare(
 	    req, resp,
 	    "SELECT device_id, serial, model, product_number, hostname, ip_address, mac_address,"
 	    " device_uuid, firmware, firmware_date, locale, dialect, first_seen_utc,"
@@ -65,18 +65,18 @@ device_load(struct web_request *req, struct web_response *resp, const char *seri
 	    " FROM device_status WHERE serial = ?");
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, serial, -1, SQLITE_TRANSIENT);
-	int rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
+	db_bind_text(st, 1, serial, -1, DB_TRANSIENT);
+	int rc = db_step(st);
+	if (rc != DB_ROW) {
 		web_stmt_done(st);
-		if (rc == SQLITE_DONE)
+		if (rc == DB_DONE)
 			web_respond_error(req, resp, 404, "no device with serial %s", serial);
 		else
 			web_respond_db_error(req, resp, store_db(req->store), "the device");
-		return rc == SQLITE_DONE ? 0 : -1;
+		return rc == DB_DONE ? 0 : -1;
 	}
 	memset(d, 0, sizeof(*d));
-	d->id = sqlite3_column_int64(st, 0);
+	d->id = db_column_int64(st, 0);
 	d->serial = web_col_text(st, 1);
 	d->model = web_col_text(st, 2);
 	d->product_number = web_col_text(st, 3);
@@ -92,7 +92,7 @@ device_load(struct web_request *req, struct web_response *resp, const char *seri
 	d->last_snapshot = web_col_text(st, 13);
 	d->first_received = web_col_text(st, 14);
 	d->last_received = web_col_text(st, 15);
-	d->snapshot_count = sqlite3_column_int64(st, 16);
+	d->snapshot_count = db_column_int64(st, 16);
 	d->total = web_col_int(st, 17);
 	d->mono = web_col_int(st, 18);
 	d->color = web_col_int(st, 19);
@@ -176,14 +176,14 @@ static int
 load_counters(struct web_request *req, struct web_response *resp, int64_t device_id, int64_t since,
 	      struct counter_points *cp)
 {
-	sqlite3 *db = store_db(req->store);
+	struct db *db = store_db(req->store);
 	int64_t id_total = web_counter_name_id(db, "TotalImpressions");
 	int64_t id_mono = web_counter_name_id(db, "MonochromeImpressions");
 	int64_t id_color = web_counter_name_id(db, "ColorImpressions");
 	char since_utc[SK_UTC_SIZE];
 	sk_time_format_utc(since, since_utc);
 	/* From the last snapshot before the range on, for the first difference. */
-	sqlite3_stmt *st = web_prepare(
+	struct db_stmt *st = web_prepare(
 	    req, resp,
 	    "SELECT s.taken_utc, c.name_id, c.value, s.id FROM snapshots s"
 	    " LEFT JOIN counters c ON c.snapshot_id = s.id AND c.name_id IN (?2, ?3, ?4)"
@@ -193,11 +193,11 @@ load_counters(struct web_request *req, struct web_response *resp, int64_t device
 	    " ORDER BY s.taken_utc");
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_int64(st, 1, device_id);
-	sqlite3_bind_int64(st, 2, id_total);
-	sqlite3_bind_int64(st, 3, id_mono);
-	sqlite3_bind_int64(st, 4, id_color);
-	sqlite3_bind_text(st, 5, since_utc, -1, SQLITE_TRANSIENT);
+	db_bind_int64(st, 1, device_id);
+	db_bind_int64(st, 2, id_total);
+	db_bind_int64(st, 3, id_mono);
+	db_bind_int64(st, 4, id_color);
+	db_bind_text(st, 5, since_utc, -1, DB_TRANSIENT);
 	cp->t = g_array_new(FALSE, FALSE, sizeof(int64_t));
 	cp->total = g_array_new(FALSE, FALSE, sizeof(double));
 	cp->mono = g_array_new(FALSE, FALSE, sizeof(double));
@@ -206,8 +206,8 @@ load_counters(struct web_request *req, struct web_response *resp, int64_t device
 	int rc;
 	int64_t last_t = INT64_MIN;
 	double nan = NAN;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t t = web_utc_unix((const char *)sqlite3_column_text(st, 0));
+	while ((rc = db_step(st)) == DB_ROW) {
+		int64_t t = web_utc_unix((const char *)db_column_text(st, 0));
 		if (t != last_t) {
 			g_array_append_val(cp->t, t);
 			g_array_append_val(cp->total, nan);
@@ -215,14 +215,14 @@ load_counters(struct web_request *req, struct web_response *resp, int64_t device
 			g_array_append_val(cp->color, nan);
 			last_t = t;
 			int64_t *key = g_new(int64_t, 1), *val = g_new(int64_t, 1);
-			*key = sqlite3_column_int64(st, 3);
+			*key = db_column_int64(st, 3);
 			*val = t;
 			g_hash_table_insert(cp->time_of, key, val);
 		}
-		if (sqlite3_column_type(st, 1) == SQLITE_NULL)
+		if (db_column_type(st, 1) == DB_NULL)
 			continue;
-		int64_t name = sqlite3_column_int64(st, 1);
-		double v = (double)sqlite3_column_int64(st, 2);
+		int64_t name = db_column_int64(st, 1);
+		double v = (double)db_column_int64(st, 2);
 		guint i = cp->t->len - 1;
 		if (name == id_total)
 			g_array_index(cp->total, double, i) = v;
@@ -232,7 +232,7 @@ load_counters(struct web_request *req, struct web_response *resp, int64_t device
 			g_array_index(cp->color, double, i) = v;
 	}
 	web_stmt_done(st);
-	if (rc != SQLITE_DONE) {
+	if (rc != DB_DONE) {
 		web_respond_db_error(req, resp, db, "counters");
 		return -1;
 	}
@@ -421,16 +421,16 @@ chart_supplies(GString *b, struct web_request *req, struct web_response *resp, i
 	    g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, supply_unit_free);
 	struct svg_chart c;
 	int rc;
-	sqlite3_stmt *st = web_prepare(
+	struct db_stmt *st = web_prepare(
 	    req, resp,
 	    "SELECT id, supply_key, color, type, supply_serial, installed_date FROM supplies"
 	    " WHERE device_id = ?");
 	if (st == NULL)
 		goto fail;
-	sqlite3_bind_int64(st, 1, device_id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	db_bind_int64(st, 1, device_id);
+	while ((rc = db_step(st)) == DB_ROW) {
 		struct supply_unit *u = g_new0(struct supply_unit, 1);
-		u->id = sqlite3_column_int64(st, 0);
+		u->id = db_column_int64(st, 0);
 		u->key = web_col_text(st, 1);
 		u->color = web_col_text(st, 2);
 		u->type = web_col_text(st, 3);
@@ -441,7 +441,7 @@ chart_supplies(GString *b, struct web_request *req, struct web_response *resp, i
 		g_hash_table_insert(units, &u->id, u);
 	}
 	web_stmt_done(st);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		goto db_fail;
 	st = web_prepare(req, resp,
 			 "SELECT supply_id, snapshot_id, level_percent FROM supply_levels"
@@ -449,19 +449,19 @@ chart_supplies(GString *b, struct web_request *req, struct web_response *resp, i
 			 " AND level_percent IS NOT NULL");
 	if (st == NULL)
 		goto fail;
-	sqlite3_bind_int64(st, 1, device_id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t sid = sqlite3_column_int64(st, 0), snap = sqlite3_column_int64(st, 1);
+	db_bind_int64(st, 1, device_id);
+	while ((rc = db_step(st)) == DB_ROW) {
+		int64_t sid = db_column_int64(st, 0), snap = db_column_int64(st, 1);
 		struct supply_unit *u = g_hash_table_lookup(units, &sid);
 		const int64_t *t = g_hash_table_lookup(cp->time_of, &snap);
 		if (u == NULL || t == NULL || *t < since)
 			continue;
-		double v = (double)sqlite3_column_int64(st, 2);
+		double v = (double)db_column_int64(st, 2);
 		g_array_append_val(u->t, *t);
 		g_array_append_val(u->v, v);
 	}
 	web_stmt_done(st);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		goto db_fail;
 
 	GPtrArray *list = g_ptr_array_new();
@@ -529,15 +529,15 @@ static int
 render_events(GString *b, struct web_request *req, struct web_response *resp,
 	      const struct device_info *d, unsigned page)
 {
-	sqlite3 *db = store_db(req->store);
-	sqlite3_stmt *st =
+	struct db *db = store_db(req->store);
+	struct db_stmt *st =
 	    web_prepare(req, resp, "SELECT count(*) FROM events WHERE device_id = ?");
 	int64_t total = 0;
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_int64(st, 1, d->id);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		total = sqlite3_column_int64(st, 0);
+	db_bind_int64(st, 1, d->id);
+	if (db_step(st) == DB_ROW)
+		total = db_column_int64(st, 0);
 	web_stmt_done(st);
 
 	st = web_prepare(req, resp,
@@ -546,9 +546,9 @@ render_events(GString *b, struct web_request *req, struct web_response *resp,
 			 " LIMIT ?2 OFFSET ?3");
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, d->serial, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int(st, 2, DEVICE_EVENTS_PAGE);
-	sqlite3_bind_int64(st, 3, (int64_t)(page - 1) * DEVICE_EVENTS_PAGE);
+	db_bind_text(st, 1, d->serial, -1, DB_TRANSIENT);
+	db_bind_int(st, 2, DEVICE_EVENTS_PAGE);
+	db_bind_int64(st, 3, (int64_t)(page - 1) * DEVICE_EVENTS_PAGE);
 	html(b, "<section class=\"card events\" id=\"events\"><h2>Event log</h2>");
 	html(b, "<div class=\"table-wrap\"><table "
 		"class=\"data\"><thead><tr><th>Time</th><th>Log</th><th>Code</th>"
@@ -556,13 +556,13 @@ render_events(GString *b, struct web_request *req, struct web_response *resp,
 		"class=\"num\">Seq.</th></tr></thead><tbody>");
 	int rc;
 	unsigned n = 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		bool is_new = sqlite3_column_int(st, 6) != 0;
-		const char *log = (const char *)sqlite3_column_text(st, 0);
+	while ((rc = db_step(st)) == DB_ROW) {
+		bool is_new = db_column_int(st, 6) != 0;
+		const char *log = (const char *)db_column_text(st, 0);
 		n++;
 		html(b, "<tr class=\"%R%R\"><td>", is_new ? "new" : "",
 		     log != NULL && strcmp(log, "info") != 0 ? " err" : "");
-		html_time(b, req, (const char *)sqlite3_column_text(st, 3));
+		html_time(b, req, (const char *)db_column_text(st, 3));
 		if (is_new)
 			html(b, " <span class=\"badge new\" title=\"first reported in the latest "
 				"snapshot\">new</span>");
@@ -570,12 +570,12 @@ render_events(GString *b, struct web_request *req, struct web_response *resp,
 		     "</td><td><span class=\"log\">%s</span></td><td "
 		     "class=\"code\">%s</td><td>%s</td>"
 		     "<td class=\"num\">%N</td><td class=\"num muted\">%N</td></tr>",
-		     log, (const char *)sqlite3_column_text(st, 2),
-		     (const char *)sqlite3_column_text(st, 4), web_col_int(st, 5),
+		     log, (const char *)db_column_text(st, 2),
+		     (const char *)db_column_text(st, 4), web_col_int(st, 5),
 		     web_col_int(st, 1));
 	}
 	web_stmt_done(st);
-	if (rc != SQLITE_DONE) {
+	if (rc != DB_DONE) {
 		web_respond_db_error(req, resp, db, "events");
 		return -1;
 	}
@@ -593,16 +593,16 @@ static int
 render_snapshots(GString *b, struct web_request *req, struct web_response *resp,
 		 const struct device_info *d, unsigned page)
 {
-	sqlite3_stmt *st = web_prepare(
+	struct db_stmt *st = web_prepare(
 	    req, resp,
 	    "SELECT snapshot_id, taken_utc, taken_source, received_utc, clock_skew_s, firmware,"
 	    " hostname, ip_address FROM snapshot_list WHERE serial = ?1"
 	    " ORDER BY taken_utc DESC LIMIT ?2 OFFSET ?3");
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, d->serial, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int(st, 2, DEVICE_SNAPSHOTS_PAGE);
-	sqlite3_bind_int64(st, 3, (int64_t)(page - 1) * DEVICE_SNAPSHOTS_PAGE);
+	db_bind_text(st, 1, d->serial, -1, DB_TRANSIENT);
+	db_bind_int(st, 2, DEVICE_SNAPSHOTS_PAGE);
+	db_bind_int64(st, 3, (int64_t)(page - 1) * DEVICE_SNAPSHOTS_PAGE);
 	html(b, "<section class=\"card snapshots\" id=\"snapshots\"><h2>Snapshots received</h2>"
 		"<div class=\"table-wrap\"><table "
 		"class=\"data\"><thead><tr><th>Taken</th><th>Received</th>"
@@ -610,24 +610,24 @@ render_snapshots(GString *b, struct web_request *req, struct web_response *resp,
 		"from</th><th>Firmware</th><th>Host</th><th>IP address</th>"
 		"</tr></thead><tbody>");
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t skew = sqlite3_column_int64(st, 4);
-		html(b, "<tr><td><a href=\"/snapshots/%L\">", sqlite3_column_int64(st, 0));
-		html_time(b, req, (const char *)sqlite3_column_text(st, 1));
+	while ((rc = db_step(st)) == DB_ROW) {
+		int64_t skew = db_column_int64(st, 4);
+		html(b, "<tr><td><a href=\"/snapshots/%L\">", db_column_int64(st, 0));
+		html_time(b, req, (const char *)db_column_text(st, 1));
 		html(b, "</a></td><td>");
-		html_time(b, req, (const char *)sqlite3_column_text(st, 3));
+		html_time(b, req, (const char *)db_column_text(st, 3));
 		html(b, "</td><td class=\"num%R\">", llabs(skew) > 600 ? " warn" : " muted");
 		if (skew < 0)
 			html(b, "\xe2\x88\x92");
 		html_age(b, llabs(skew));
 		html(b, "</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>",
-		     (const char *)sqlite3_column_text(st, 2),
-		     (const char *)sqlite3_column_text(st, 5),
-		     (const char *)sqlite3_column_text(st, 6),
-		     (const char *)sqlite3_column_text(st, 7));
+		     (const char *)db_column_text(st, 2),
+		     (const char *)db_column_text(st, 5),
+		     (const char *)db_column_text(st, 6),
+		     (const char *)db_column_text(st, 7));
 	}
 	web_stmt_done(st);
-	if (rc != SQLITE_DONE) {
+	if (rc != DB_DONE) {
 		web_respond_db_error(req, resp, store_db(req->store), "snapshots");
 		return -1;
 	}
@@ -644,16 +644,16 @@ static int
 render_regressions(GString *b, struct web_request *req, struct web_response *resp,
 		   const struct device_info *d)
 {
-	sqlite3_stmt *st = web_prepare(
+	struct db_stmt *st = web_prepare(
 	    req, resp,
 	    "SELECT counter, previous_taken_utc, previous_value, taken_utc, value, snapshot_id"
 	    " FROM counter_regressions WHERE serial = ? ORDER BY taken_utc DESC LIMIT 20");
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, d->serial, -1, SQLITE_TRANSIENT);
+	db_bind_text(st, 1, d->serial, -1, DB_TRANSIENT);
 	int rc;
 	unsigned n = 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = db_step(st)) == DB_ROW) {
 		if (n++ == 0)
 			html(b,
 			     "<section class=\"card warnbox\"><h2>Counters that went backwards</h2>"
@@ -661,15 +661,15 @@ render_regressions(GString *b, struct web_request *req, struct web_response *res
 			     "compact\"><thead><tr><th>Counter</th><th>Before</th>"
 			     "<th class=\"num\">Value</th><th>After</th><th "
 			     "class=\"num\">Value</th></tr></thead><tbody>");
-		html(b, "<tr><td>%s</td><td>", (const char *)sqlite3_column_text(st, 0));
-		html_time(b, req, (const char *)sqlite3_column_text(st, 1));
+		html(b, "<tr><td>%s</td><td>", (const char *)db_column_text(st, 0));
+		html_time(b, req, (const char *)db_column_text(st, 1));
 		html(b, "</td><td class=\"num\">%N</td><td><a href=\"/snapshots/%L\">",
-		     web_col_int(st, 2), sqlite3_column_int64(st, 5));
-		html_time(b, req, (const char *)sqlite3_column_text(st, 3));
+		     web_col_int(st, 2), db_column_int64(st, 5));
+		html_time(b, req, (const char *)db_column_text(st, 3));
 		html(b, "</a></td><td class=\"num bad\">%N</td></tr>", web_col_int(st, 4));
 	}
 	web_stmt_done(st);
-	if (rc != SQLITE_DONE) {
+	if (rc != DB_DONE) {
 		web_respond_db_error(req, resp, store_db(req->store), "regressions");
 		return -1;
 	}
@@ -699,11 +699,11 @@ web_page_device(struct web_request *req, struct web_response *resp)
 		return;
 	if (web_request_store(req, resp) == NULL)
 		return;
-	sqlite3 *db = store_db(req->store);
+	struct db *db = store_db(req->store);
 	if (device_load(req, resp, req->seg[1], &d) <= 0)
 		return;
 	/* One read transaction: the page shows one state of the database. */
-	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+	db_exec(db, "BEGIN", NULL);
 
 	int64_t last = web_utc_unix(d.last_snapshot);
 	int64_t first = web_utc_unix(d.first_seen);
@@ -855,7 +855,7 @@ web_page_device(struct web_request *req, struct web_response *resp)
 out_path:
 	g_free(path);
 out:
-	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	db_exec(db, "COMMIT", NULL);
 	if (b != NULL)
 		g_string_free(b, TRUE);
 	counter_points_clear(&cp);

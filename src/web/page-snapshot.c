@@ -219,14 +219,14 @@ web_page_snapshot(struct web_request *req, struct web_response *resp)
 	}
 	if (web_request_store(req, resp) == NULL)
 		return;
-	sqlite3_stmt *st = web_prepare(
+	struct db_stmt *st = web_prepare(
 	    req, resp,
 	    "SELECT serial, taken_utc, taken_offset_min, taken_source, received_utc, clock_skew_s,"
 	    " message_id, hostname FROM snapshot_list WHERE snapshot_id = ?");
 	if (st == NULL)
 		return;
-	sqlite3_bind_int64(st, 1, (int64_t)id);
-	if (sqlite3_step(st) != SQLITE_ROW) {
+	db_bind_int64(st, 1, (int64_t)id);
+	if (db_step(st) != DB_ROW) {
 		web_stmt_done(st);
 		web_respond_error(req, resp, 404, "no snapshot #%" G_GUINT64_FORMAT, id);
 		return;
@@ -234,7 +234,7 @@ web_page_snapshot(struct web_request *req, struct web_response *resp)
 	char *serial = web_col_text(st, 0), *taken = web_col_text(st, 1),
 	     *source = web_col_text(st, 3), *received = web_col_text(st, 4),
 	     *hostname = web_col_text(st, 7);
-	int64_t skew = sqlite3_column_int64(st, 5), message_id = sqlite3_column_int64(st, 6);
+	int64_t skew = db_column_int64(st, 5), message_id = db_column_int64(st, 6);
 	web_stmt_done(st);
 
 	GString *b = g_string_sized_new(128 * 1024);
@@ -261,11 +261,11 @@ web_page_snapshot(struct web_request *req, struct web_response *resp)
 		st = web_prepare(req, resp, nav_sql[k]);
 		if (st == NULL)
 			goto out;
-		sqlite3_bind_text(st, 1, serial, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 2, taken, -1, SQLITE_TRANSIENT);
-		if (sqlite3_step(st) == SQLITE_ROW)
+		db_bind_text(st, 1, serial, -1, DB_TRANSIENT);
+		db_bind_text(st, 2, taken, -1, DB_TRANSIENT);
+		if (db_step(st) == DB_ROW)
 			html(b, "<a href=\"/snapshots/%L\" rel=\"%R\">%R</a>",
-			     sqlite3_column_int64(st, 0), k == 0 ? "prev" : "next",
+			     db_column_int64(st, 0), k == 0 ? "prev" : "next",
 			     k == 0 ? "\xe2\x80\xb9 Previous" : "Next \xe2\x80\xba");
 		web_stmt_done(st);
 	}
@@ -283,28 +283,28 @@ web_page_snapshot(struct web_request *req, struct web_response *resp)
 			 " FROM intake_log WHERE message_id = ? ORDER BY id LIMIT 20");
 	if (st == NULL)
 		goto out;
-	sqlite3_bind_int64(st, 1, message_id);
+	db_bind_int64(st, 1, message_id);
 	unsigned arrivals = 0;
 	GString *arr = g_string_new(NULL);
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	while (db_step(st) == DB_ROW) {
 		if (arrivals++ == 0)
 			html(b,
 			     "<dt>Message</dt><dd>#%L \xc2\xb7 %N bytes<small "
 			     "class=\"hash\">SHA-256 %s</small></dd>",
 			     message_id, web_col_int(st, 9),
-			     (const char *)sqlite3_column_text(st, 8));
+			     (const char *)db_column_text(st, 8));
 		html(arr, "<li>");
-		html_time(arr, req, (const char *)sqlite3_column_text(st, 1));
-		html(arr, " via %s", (const char *)sqlite3_column_text(st, 2));
-		if (sqlite3_column_text(st, 4) != NULL)
-			html(arr, " from %s", (const char *)sqlite3_column_text(st, 4));
-		if (sqlite3_column_text(st, 5) != NULL)
-			html(arr, " \xc2\xb7 %s", (const char *)sqlite3_column_text(st, 5));
-		if (sqlite3_column_text(st, 3) != NULL)
-			html(arr, " <small>%s</small>", (const char *)sqlite3_column_text(st, 3));
+		html_time(arr, req, (const char *)db_column_text(st, 1));
+		html(arr, " via %s", (const char *)db_column_text(st, 2));
+		if (db_column_text(st, 4) != NULL)
+			html(arr, " from %s", (const char *)db_column_text(st, 4));
+		if (db_column_text(st, 5) != NULL)
+			html(arr, " \xc2\xb7 %s", (const char *)db_column_text(st, 5));
+		if (db_column_text(st, 3) != NULL)
+			html(arr, " <small>%s</small>", (const char *)db_column_text(st, 3));
 		html(arr, " <span class=\"badge o-%s\">%s</span></li>",
-		     (const char *)sqlite3_column_text(st, 7),
-		     (const char *)sqlite3_column_text(st, 7));
+		     (const char *)db_column_text(st, 7),
+		     (const char *)db_column_text(st, 7));
 	}
 	web_stmt_done(st);
 	html(b, "<dt>Arrivals</dt><dd><ul class=\"plain\">%R</ul></dd></dl>", arr->str);

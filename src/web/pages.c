@@ -230,14 +230,14 @@ struct attention_query {
 	const char *columns;           /* the header cells after Serial and Host */
 	const char *empty;             /* the sentence when there is nothing */
 	const char *sql;
-	void (*row)(GString *rows, struct web_request *req, sqlite3_stmt *st);
+	void (*row)(GString *rows, struct web_request *req, struct db_stmt *st);
 };
 
 static int
 attention_section(struct web_request *req, struct web_response *resp, GString *b,
 		  const struct attention_query *q, const char *param, const char *blurb)
 {
-	sqlite3_stmt *st = web_prepare(req, resp, q->sql);
+	struct db_stmt *st = web_prepare(req, resp, q->sql);
 	GString *rows = NULL;
 	unsigned n = 0;
 	int rc, limit_index = 1;
@@ -245,21 +245,21 @@ attention_section(struct web_request *req, struct web_response *resp, GString *b
 	if (st == NULL)
 		return -1;
 	if (param != NULL)
-		sqlite3_bind_text(st, limit_index++, param, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int(st, limit_index, ATTENTION_ROWS_MAX + 1);
+		db_bind_text(st, limit_index++, param, -1, DB_TRANSIENT);
+	db_bind_int(st, limit_index, ATTENTION_ROWS_MAX + 1);
 	rows = g_string_new(NULL);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = db_step(st)) == DB_ROW) {
 		if (++n > ATTENTION_ROWS_MAX)
 			break;
 		html(rows, "<tr>");
-		device_cells(rows, (const char *)sqlite3_column_text(st, 0),
-			     (const char *)sqlite3_column_text(st, 1),
-			     (const char *)sqlite3_column_text(st, 2));
+		device_cells(rows, (const char *)db_column_text(st, 0),
+			     (const char *)db_column_text(st, 1),
+			     (const char *)db_column_text(st, 2));
 		q->row(rows, req, st);
 		html(rows, "</tr>");
 	}
 	web_stmt_done(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+	if (rc != DB_ROW && rc != DB_DONE) {
 		g_string_free(rows, TRUE);
 		web_respond_db_error(req, resp, store_db(req->store), q->what);
 		return -1;
@@ -280,24 +280,24 @@ attention_section(struct web_request *req, struct web_response *resp, GString *b
 }
 
 static void
-supply_row(GString *rows, struct web_request *req, sqlite3_stmt *st)
+supply_row(GString *rows, struct web_request *req, struct db_stmt *st)
 {
 	int64_t level = web_col_int(st, 5);
-	const char *state = (const char *)sqlite3_column_text(st, 6);
+	const char *state = (const char *)db_column_text(st, 6);
 	html(rows, "<td>");
-	html_supply_swatch(rows, (const char *)sqlite3_column_text(st, 4));
-	char *name = web_supply_name((const char *)sqlite3_column_text(st, 3),
-				     (const char *)sqlite3_column_text(st, 4), NULL,
-				     (const char *)sqlite3_column_text(st, 10), false);
+	html_supply_swatch(rows, (const char *)db_column_text(st, 4));
+	char *name = web_supply_name((const char *)db_column_text(st, 3),
+				     (const char *)db_column_text(st, 4), NULL,
+				     (const char *)db_column_text(st, 10), false);
 	html(rows, "%s <small>%s</small></td><td class=\"supply %R\">", name,
-	     (const char *)sqlite3_column_text(st, 9), html_level_class(level, state, web_col_int(st, 7)));
+	     (const char *)db_column_text(st, 9), html_level_class(level, state, web_col_int(st, 7)));
 	g_free(name);
 	html_level_bar(rows, level, state, NULL);
 	html(rows, "<span class=\"lvl\">");
 	if (level != SNAPSHOT_ABSENT)
 		html(rows, "%L%%", level);
 	html(rows, "</span></td><td>%s</td><td>", state != NULL ? state : "\xe2\x80\x93");
-	html_time(rows, req, (const char *)sqlite3_column_text(st, 8));
+	html_time(rows, req, (const char *)db_column_text(st, 8));
 	html(rows, "</td>");
 }
 
@@ -388,15 +388,15 @@ attention_overdue(struct web_request *req, struct web_response *resp, GString *b
 }
 
 static void
-event_row(GString *rows, struct web_request *req, sqlite3_stmt *st)
+event_row(GString *rows, struct web_request *req, struct db_stmt *st)
 {
 	html(rows, "<td>");
-	html_time(rows, req, (const char *)sqlite3_column_text(st, 6));
+	html_time(rows, req, (const char *)db_column_text(st, 6));
 	html(rows,
 	     "</td><td><span class=\"log\">%s</span></td><td class=\"code\">%s</td><td>%s</td>"
 	     "<td class=\"num\">%N</td>",
-	     (const char *)sqlite3_column_text(st, 3), (const char *)sqlite3_column_text(st, 4),
-	     (const char *)sqlite3_column_text(st, 5), web_col_int(st, 7));
+	     (const char *)db_column_text(st, 3), (const char *)db_column_text(st, 4),
+	     (const char *)db_column_text(st, 5), web_col_int(st, 7));
 }
 
 static int
@@ -428,13 +428,13 @@ attention_events(struct web_request *req, struct web_response *resp, GString *b)
 }
 
 static void
-regression_row(GString *rows, struct web_request *req, sqlite3_stmt *st)
+regression_row(GString *rows, struct web_request *req, struct db_stmt *st)
 {
-	html(rows, "<td>%s</td><td>", (const char *)sqlite3_column_text(st, 3));
-	html_time(rows, req, (const char *)sqlite3_column_text(st, 4));
+	html(rows, "<td>%s</td><td>", (const char *)db_column_text(st, 3));
+	html_time(rows, req, (const char *)db_column_text(st, 4));
 	html(rows, "</td><td class=\"num\">%N</td><td><a href=\"/snapshots/%L\">", web_col_int(st, 5),
-	     sqlite3_column_int64(st, 8));
-	html_time(rows, req, (const char *)sqlite3_column_text(st, 6));
+	     db_column_int64(st, 8));
+	html_time(rows, req, (const char *)db_column_text(st, 6));
 	html(rows, "</a></td><td class=\"num\">%N</td><td class=\"num bad\">%N</td>",
 	     web_col_int(st, 7), web_col_int(st, 7) - web_col_int(st, 5));
 }
@@ -462,12 +462,12 @@ attention_regressions(struct web_request *req, struct web_response *resp, GStrin
 }
 
 static void
-new_device_row(GString *rows, struct web_request *req, sqlite3_stmt *st)
+new_device_row(GString *rows, struct web_request *req, struct db_stmt *st)
 {
-	html(rows, "<td>%s</td><td>", (const char *)sqlite3_column_text(st, 5));
-	html_time(rows, req, (const char *)sqlite3_column_text(st, 3));
+	html(rows, "<td>%s</td><td>", (const char *)db_column_text(st, 5));
+	html_time(rows, req, (const char *)db_column_text(st, 3));
 	html(rows, "</td><td>");
-	html_time(rows, req, (const char *)sqlite3_column_text(st, 4));
+	html_time(rows, req, (const char *)db_column_text(st, 4));
 	html(rows, "</td>");
 }
 
@@ -519,37 +519,35 @@ web_page_attention(struct web_request *req, struct web_response *resp)
 /* ---- intake ---- */
 
 static int64_t
-count_outcome(sqlite3 *db, const char *outcome)
+count_outcome(struct db *db, const char *outcome)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int64_t n = -1;
-	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM intake_log WHERE outcome = ?", -1, &st,
-			       NULL) != SQLITE_OK)
+	if (db_prepare(db, "SELECT count(*) FROM intake_log WHERE outcome = ?", &st) != DB_OK)
 		return -1;
-	sqlite3_bind_text(st, 1, outcome, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	db_bind_text(st, 1, outcome, -1, DB_STATIC);
+	if (db_step(st) == DB_ROW)
+		n = db_column_int64(st, 0);
+	db_finalize(st);
 	return n;
 }
 
 /* The mailbox pollers ([poll.NAME]), as they recorded themselves in the
  * poll_status view: nothing when the daemon polls no mailbox. */
 static void
-intake_pollers(GString *b, struct web_request *req, sqlite3 *db)
+intake_pollers(GString *b, struct web_request *req, struct db *db)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	unsigned n = 0;
 
-	if (sqlite3_prepare_v2(db,
+	if (db_prepare(db,
 			       "SELECT poller, mailbox, last_success_utc, last_error_utc, last_error,"
 			       " taken, duplicates, failed, passes FROM poll_status"
-			       " ORDER BY poller, mailbox",
-			       -1, &st, NULL) != SQLITE_OK)
+			       " ORDER BY poller, mailbox", &st) != DB_OK)
 		return;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		const char *last_ok = (const char *)sqlite3_column_text(st, 2);
-		const char *last_err = (const char *)sqlite3_column_text(st, 3);
+	while (db_step(st) == DB_ROW) {
+		const char *last_ok = (const char *)db_column_text(st, 2);
+		const char *last_err = (const char *)db_column_text(st, 3);
 		/* Failing now: the last error is newer than the last success. */
 		bool failing = last_err != NULL && (last_ok == NULL || strcmp(last_err, last_ok) > 0);
 		if (n++ == 0)
@@ -559,8 +557,8 @@ intake_pollers(GString *b, struct web_request *req, sqlite3 *db)
 				"Duplicates</th><th class=\"num\">Failed</th><th class=\"num\">Passes"
 				"</th></tr></thead><tbody>");
 		html(b, "<tr class=\"%R\"><td>%s</td><td><code>%s</code></td><td>",
-		     failing ? "o-failed" : "", (const char *)sqlite3_column_text(st, 0),
-		     (const char *)sqlite3_column_text(st, 1));
+		     failing ? "o-failed" : "", (const char *)db_column_text(st, 0),
+		     (const char *)db_column_text(st, 1));
 		if (last_ok != NULL)
 			html_time(b, req, last_ok);
 		else
@@ -569,13 +567,13 @@ intake_pollers(GString *b, struct web_request *req, sqlite3 *db)
 		if (last_err != NULL) {
 			html_time(b, req, last_err);
 			html(b, "<small class=\"detail\">%s</small>",
-			     (const char *)sqlite3_column_text(st, 4));
+			     (const char *)db_column_text(st, 4));
 		}
 		html(b, "</td><td class=\"num\">%N</td><td class=\"num\">%N</td>"
 			"<td class=\"num\">%N</td><td class=\"num\">%N</td></tr>",
 		     web_col_int(st, 5), web_col_int(st, 6), web_col_int(st, 7), web_col_int(st, 8));
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	if (n > 0)
 		html(b, "</tbody></table></div>");
 }
@@ -601,7 +599,7 @@ web_page_intake(struct web_request *req, struct web_response *resp)
 	}
 	if (web_request_store(req, resp) == NULL)
 		return;
-	sqlite3 *db = store_db(req->store);
+	struct db *db = store_db(req->store);
 	/* Only the conditions in use, so that SQLite walks the index that fits
 	 * (outcome, id) or the rowid backwards; values are bound, never pasted. */
 	GString *sql = g_string_new(
@@ -616,17 +614,17 @@ web_page_intake(struct web_request *req, struct web_response *resp)
 	if (before > 0)
 		g_string_append(sql, " AND i.id < ?3");
 	g_string_append(sql, " ORDER BY i.id DESC LIMIT ?4");
-	sqlite3_stmt *st = web_prepare(req, resp, sql->str);
+	struct db_stmt *st = web_prepare(req, resp, sql->str);
 	g_string_free(sql, TRUE);
 	if (st == NULL)
 		return;
 	if (outcome > 0)
-		sqlite3_bind_text(st, 1, outcomes[outcome], -1, SQLITE_STATIC);
+		db_bind_text(st, 1, outcomes[outcome], -1, DB_STATIC);
 	if (source != NULL)
-		sqlite3_bind_text(st, 2, source, -1, SQLITE_TRANSIENT);
+		db_bind_text(st, 2, source, -1, DB_TRANSIENT);
 	if (before > 0)
-		sqlite3_bind_int64(st, 3, before);
-	sqlite3_bind_int(st, 4, INTAKE_PAGE_ROWS);
+		db_bind_int64(st, 3, before);
+	db_bind_int(st, 4, INTAKE_PAGE_ROWS);
 
 	bool can_reprocess = web_server_intake(req->server) != NULL;
 	size_t slen;
@@ -683,39 +681,39 @@ web_page_intake(struct web_request *req, struct web_response *resp)
 	int rc;
 	unsigned n = 0;
 	int64_t last_id = 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
-		const char *oc = (const char *)sqlite3_column_text(st, 8);
-		const char *serial = (const char *)sqlite3_column_text(st, 10);
-		int64_t message_id = sqlite3_column_int64(st, 11);
-		const char *sender = (const char *)sqlite3_column_text(st, 6);
+	while ((rc = db_step(st)) == DB_ROW) {
+		int64_t id = db_column_int64(st, 0);
+		const char *oc = (const char *)db_column_text(st, 8);
+		const char *serial = (const char *)db_column_text(st, 10);
+		int64_t message_id = db_column_int64(st, 11);
+		const char *sender = (const char *)db_column_text(st, 6);
 		if (sender == NULL)
-			sender = (const char *)sqlite3_column_text(st, 14);
+			sender = (const char *)db_column_text(st, 14);
 		n++;
 		last_id = id;
 		html(b, "<tr class=\"o-%s\"><td class=\"num muted\">%L</td><td>", oc, id);
-		html_time(b, req, (const char *)sqlite3_column_text(st, 1));
+		html_time(b, req, (const char *)db_column_text(st, 1));
 		html(b, "</td><td>%s<small>%s%s%s</small></td>",
-		     (const char *)sqlite3_column_text(st, 2),
-		     (const char *)sqlite3_column_text(st, 4),
-		     sqlite3_column_text(st, 4) != NULL && sqlite3_column_text(st, 3) != NULL ? " "
+		     (const char *)db_column_text(st, 2),
+		     (const char *)db_column_text(st, 4),
+		     db_column_text(st, 4) != NULL && db_column_text(st, 3) != NULL ? " "
 											      : "",
-		     (const char *)sqlite3_column_text(st, 3));
+		     (const char *)db_column_text(st, 3));
 		html(b, "<td class=\"sender\">%s</td><td class=\"subject\">%s</td>", sender,
-		     (const char *)sqlite3_column_text(st, 7));
+		     (const char *)db_column_text(st, 7));
 		html(b, "<td><span class=\"badge o-%s\">%s</span>", oc, oc);
-		if (sqlite3_column_text(st, 9) != NULL)
+		if (db_column_text(st, 9) != NULL)
 			html(b, "<small class=\"detail\">%s</small>",
-			     (const char *)sqlite3_column_text(st, 9));
+			     (const char *)db_column_text(st, 9));
 		html(b, "</td><td>");
 		if (serial != NULL) {
 			char *path = web_device_path(serial);
 			html(b, "<a href=\"%s\">%s</a>", path, serial);
 			g_free(path);
 		}
-		if (sqlite3_column_type(st, 12) != SQLITE_NULL)
+		if (db_column_type(st, 12) != DB_NULL)
 			html(b, "<small><a href=\"/snapshots/%L\">snapshot</a></small>",
-			     sqlite3_column_int64(st, 12));
+			     db_column_int64(st, 12));
 		html(b,
 		     "</td><td class=\"actions\"><a href=\"/messages/%L/raw\" title=\"%N "
 		     "bytes\">raw</a>",
@@ -733,7 +731,7 @@ web_page_intake(struct web_request *req, struct web_response *resp)
 	}
 	web_stmt_done(st);
 	g_free(token);
-	if (rc != SQLITE_DONE) {
+	if (rc != DB_DONE) {
 		g_string_free(b, TRUE);
 		web_respond_db_error(req, resp, db, "the intake log");
 		return;
@@ -828,14 +826,14 @@ web_post_reprocess(struct web_request *req, struct web_response *resp)
 	}
 	if (web_request_store(req, resp) == NULL)
 		goto out;
-	sqlite3_stmt *st =
+	struct db_stmt *st =
 	    web_prepare(req, resp, "SELECT 1 FROM intake_log WHERE message_id = ? LIMIT 1");
 	if (st == NULL)
 		goto out;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
-	int rc = sqlite3_step(st);
+	db_bind_int64(st, 1, (int64_t)id);
+	int rc = db_step(st);
 	web_stmt_done(st);
-	if (rc != SQLITE_ROW) {
+	if (rc != DB_ROW) {
 		web_respond_error(req, resp, 404, "no message #%" G_GUINT64_FORMAT, id);
 		goto out;
 	}

@@ -134,18 +134,17 @@ web_respond_error(struct web_request *req, struct web_response *resp, unsigned s
 
 /* Statements are compiled once per connection and kept (the set of SQL
  * texts is the code's, so bounded); web_stmt_done resets one for reuse. */
-sqlite3_stmt *
+struct db_stmt *
 web_prepare(struct web_request *req, struct web_response *resp, const char *sql)
 {
-	sqlite3_stmt *st = req->stmts != NULL ? g_hash_table_lookup(req->stmts, sql) : NULL;
+	struct db_stmt *st = req->stmts != NULL ? g_hash_table_lookup(req->stmts, sql) : NULL;
 	if (st != NULL) {
 		/* Whatever an earlier user left: unbound parameters are NULL. */
-		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
+		db_reset(st);
+		db_clear_bindings(st);
 		return st;
 	}
-	if (sqlite3_prepare_v3(store_db(req->store), sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
-			       NULL) != SQLITE_OK) {
+	if (db_prepare(store_db(req->store), sql, &st) != DB_OK) {
 		web_respond_db_error(req, resp, store_db(req->store), "prepare");
 		return NULL;
 	}
@@ -155,22 +154,22 @@ web_prepare(struct web_request *req, struct web_response *resp, const char *sql)
 }
 
 void
-web_stmt_done(sqlite3_stmt *st)
+web_stmt_done(struct db_stmt *st)
 {
 	if (st == NULL)
 		return;
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
+	db_reset(st);
+	db_clear_bindings(st);
 }
 
 void
-web_respond_db_error(struct web_request *req, struct web_response *resp, sqlite3 *db,
+web_respond_db_error(struct web_request *req, struct web_response *resp, struct db *db,
 		     const char *what)
 {
 	log_warnx("web: event=db-error what=%s error=\"%s\"", what,
-		  db != NULL ? sqlite3_errmsg(db) : "no connection");
+		  db != NULL ? db_errmsg(db) : "no connection");
 	if (db != NULL &&
-	    (sqlite3_errcode(db) == SQLITE_BUSY || sqlite3_errcode(db) == SQLITE_LOCKED))
+	    (db_errcode(db) == DB_BUSY || db_errcode(db) == DB_LOCKED))
 		web_respond_error(req, resp, 503, "the database is busy, try again");
 	else
 		web_respond_error(req, resp, 500, "database error while reading %s", what);
@@ -184,7 +183,7 @@ struct web_pool {
 	GPtrArray *idle;
 	unsigned open, max;
 	char *db_path;
-	GHashTable *caches; /* struct store * -> GHashTable (SQL text -> sqlite3_stmt *) */
+	GHashTable *caches; /* struct store * -> GHashTable (SQL text -> struct db_stmt *) */
 	int64_t cache_kib, mmap_size;
 };
 
@@ -241,7 +240,8 @@ web_pool_get(struct web_pool *p, char **error_r)
 	    g_strdup_printf("PRAGMA query_only = 1; PRAGMA cache_size = -%" G_GINT64_FORMAT
 			    "; PRAGMA mmap_size = %" G_GINT64_FORMAT,
 			    p->cache_kib, p->mmap_size);
-	sqlite3_exec(store_db(s), pragmas, NULL, NULL, NULL);
+	if (db_engine(store_db(s)) == DB_ENGINE_SQLITE)
+		db_exec(store_db(s), pragmas, NULL);
 	g_free(pragmas);
 	g_mutex_lock(&p->lock);
 	g_hash_table_insert(p->caches, s,
@@ -266,12 +266,9 @@ web_pool_put(struct web_pool *p, struct store *s)
 		return;
 	/* No statement may keep a read transaction (it would pin the WAL):
 	 * reset any a handler left running. */
-	for (sqlite3_stmt *st = sqlite3_next_stmt(store_db(s), NULL); st != NULL;
-	     st = sqlite3_next_stmt(store_db(s), st))
-		if (sqlite3_stmt_busy(st))
-			sqlite3_reset(st);
-	if (!sqlite3_get_autocommit(store_db(s)))
-		sqlite3_exec(store_db(s), "ROLLBACK", NULL, NULL, NULL);
+	db_reset_all(store_db(s));
+	if (!db_get_autocommit(store_db(s)))
+		db_exec(store_db(s), "ROLLBACK", NULL);
 	g_mutex_lock(&p->lock);
 	g_ptr_array_add(p->idle, s);
 	g_cond_signal(&p->cond);
@@ -294,7 +291,7 @@ web_pool_free(struct web_pool **poolp)
 			gpointer st;
 			g_hash_table_iter_init(&it, cache);
 			while (g_hash_table_iter_next(&it, NULL, &st))
-				sqlite3_finalize(st);
+				db_finalize(st);
 		}
 		g_hash_table_remove(p->caches, s);
 		store_free(&s);

@@ -711,13 +711,13 @@ remove_dir(const char *dir)
 static gint64
 query_int(struct store *store, const char *sql)
 {
-	sqlite3_stmt *stmt = NULL;
+	struct db_stmt *stmt = NULL;
 	gint64 v;
 
-	g_assert_cmpint(sqlite3_prepare_v2(store_db(store), sql, -1, &stmt, NULL), ==, SQLITE_OK);
-	g_assert_cmpint(sqlite3_step(stmt), ==, SQLITE_ROW);
-	v = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
+	g_assert_cmpint(db_prepare(store_db(store), sql, &stmt), ==, DB_OK);
+	g_assert_cmpint(db_step(stmt), ==, DB_ROW);
+	v = db_column_int64(stmt, 0);
+	db_finalize(stmt);
 	return v;
 }
 

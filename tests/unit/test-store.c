@@ -75,16 +75,16 @@ fixture_teardown(struct fixture *f, gconstpointer data)
 static int64_t
 query_int(struct store *store, const char *sql, const char *param)
 {
-	sqlite3_stmt *stmt = NULL;
+	struct db_stmt *stmt = NULL;
 	int64_t v;
 
-	if (sqlite3_prepare_v2(store_db(store), sql, -1, &stmt, NULL) != SQLITE_OK)
-		g_error("prepare %s: %s", sql, sqlite3_errmsg(store_db(store)));
+	if (db_prepare(store_db(store), sql, &stmt) != DB_OK)
+		g_error("prepare %s: %s", sql, db_errmsg(store_db(store)));
 	if (param != NULL)
-		sqlite3_bind_text(stmt, 1, param, -1, SQLITE_TRANSIENT);
-	g_assert_cmpint(sqlite3_step(stmt), ==, SQLITE_ROW);
-	v = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
+		db_bind_text(stmt, 1, param, -1, DB_TRANSIENT);
+	g_assert_cmpint(db_step(stmt), ==, DB_ROW);
+	v = db_column_int64(stmt, 0);
+	db_finalize(stmt);
 	return v;
 }
 
@@ -92,16 +92,16 @@ query_int(struct store *store, const char *sql, const char *param)
 static char *
 query_text(struct store *store, const char *sql, const char *param)
 {
-	sqlite3_stmt *stmt = NULL;
+	struct db_stmt *stmt = NULL;
 	char *v;
 
-	if (sqlite3_prepare_v2(store_db(store), sql, -1, &stmt, NULL) != SQLITE_OK)
-		g_error("prepare %s: %s", sql, sqlite3_errmsg(store_db(store)));
+	if (db_prepare(store_db(store), sql, &stmt) != DB_OK)
+		g_error("prepare %s: %s", sql, db_errmsg(store_db(store)));
 	if (param != NULL)
-		sqlite3_bind_text(stmt, 1, param, -1, SQLITE_TRANSIENT);
-	g_assert_cmpint(sqlite3_step(stmt), ==, SQLITE_ROW);
-	v = g_strdup((const char *)sqlite3_column_text(stmt, 0));
-	sqlite3_finalize(stmt);
+		db_bind_text(stmt, 1, param, -1, DB_TRANSIENT);
+	g_assert_cmpint(db_step(stmt), ==, DB_ROW);
+	v = g_strdup((const char *)db_column_text(stmt, 0));
+	db_finalize(stmt);
 	return v;
 }
 
@@ -210,8 +210,8 @@ test_version_checks(struct fixture *f, gconstpointer data)
 	g_free(missing);
 
 	/* Read-only on an older schema fails clearly and does not migrate. */
-	g_assert_cmpint(sqlite3_exec(store_db(f->store), "PRAGMA user_version = 1", NULL, NULL, NULL), ==,
-			SQLITE_OK);
+	g_assert_cmpint(db_exec(store_db(f->store), "PRAGMA user_version = 1", NULL), ==,
+			DB_OK);
 	s.path = f->path;
 	g_assert_cmpint(store_open(&s, &other, &error), ==, -1);
 	g_assert_nonnull(strstr(error, "older"));
@@ -220,7 +220,7 @@ test_version_checks(struct fixture *f, gconstpointer data)
 
 	/* A newer schema than the program knows: writers refuse. */
 	char *pragma = g_strdup_printf("PRAGMA user_version = %d", version + 1);
-	g_assert_cmpint(sqlite3_exec(store_db(f->store), pragma, NULL, NULL, NULL), ==, SQLITE_OK);
+	g_assert_cmpint(db_exec(store_db(f->store), pragma, NULL), ==, DB_OK);
 	g_free(pragma);
 	s.readonly = false;
 	g_assert_cmpint(store_open(&s, &other, &error), ==, -1);
@@ -264,15 +264,15 @@ test_view_columns(struct fixture *f, gconstpointer data)
 
 	for (unsigned i = 0; i < G_N_ELEMENTS(views); i++) {
 		char *sql = g_strdup_printf("SELECT * FROM %s", views[i].view);
-		sqlite3_stmt *stmt = NULL;
+		struct db_stmt *stmt = NULL;
 		GString *cols = g_string_new(NULL);
 		char **want = g_strsplit(views[i].columns, ",", -1);
 
-		g_assert_cmpint(sqlite3_prepare_v2(store_db(f->store), sql, -1, &stmt, NULL), ==, SQLITE_OK);
-		g_assert_cmpint(sqlite3_column_count(stmt), >=, (int)g_strv_length(want));
+		g_assert_cmpint(db_prepare(store_db(f->store), sql, &stmt), ==, DB_OK);
+		g_assert_cmpint(db_column_count(stmt), >=, (int)g_strv_length(want));
 		for (int c = 0; c < (int)g_strv_length(want); c++)
-			g_assert_cmpstr(sqlite3_column_name(stmt, c), ==, want[c]);
-		sqlite3_finalize(stmt);
+			g_assert_cmpstr(db_column_name(stmt, c), ==, want[c]);
+		db_finalize(stmt);
 		g_strfreev(want);
 		g_string_free(cols, TRUE);
 		g_free(sql);
@@ -322,15 +322,15 @@ test_round_trip(struct fixture *f, gconstpointer data)
 	g_clear_pointer(&error, g_free);
 
 	/* A damaged blob is an error, never wrong bytes. */
-	sqlite3_stmt *stmt = NULL;
-	g_assert_cmpint(sqlite3_prepare_v2(store_db(f->store),
-					   "UPDATE messages SET sha256 = ?1 WHERE id = ?2", -1, &stmt, NULL),
-			==, SQLITE_OK);
-	sqlite3_bind_text(stmt, 1, "0000000000000000000000000000000000000000000000000000000000000000", -1,
-			  SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 2, id3);
-	g_assert_cmpint(sqlite3_step(stmt), ==, SQLITE_DONE);
-	sqlite3_finalize(stmt);
+	struct db_stmt *stmt = NULL;
+	g_assert_cmpint(db_prepare(store_db(f->store),
+					   "UPDATE messages SET sha256 = ?1 WHERE id = ?2", &stmt),
+			==, DB_OK);
+	db_bind_text(stmt, 1, "0000000000000000000000000000000000000000000000000000000000000000", -1,
+			  DB_STATIC);
+	db_bind_int64(stmt, 2, id3);
+	g_assert_cmpint(db_step(stmt), ==, DB_DONE);
+	db_finalize(stmt);
 	g_assert_cmpint(store_message_get(f->store, id3, &none, &error), ==, -1);
 	g_assert_nonnull(strstr(error, "SHA-256"));
 	g_clear_pointer(&error, g_free);
@@ -409,20 +409,18 @@ test_foreign_keys(struct fixture *f, gconstpointer data)
 	char *msg = NULL;
 
 	/* An intake row for a message that does not exist is refused. */
-	int rc = sqlite3_exec(store_db(f->store),
+	int rc = db_exec(store_db(f->store),
 			      "INSERT INTO intake (received_utc, received_us, source, message_id)"
-			      " VALUES ('2025-01-01T00:00:00Z', 0, 'file', 4242)",
-			      NULL, NULL, &msg);
+			      " VALUES ('2025-01-01T00:00:00Z', 0, 'file', 4242)", &msg);
 	g_assert_cmpint(rc & 0xff, ==, SQLITE_CONSTRAINT);
-	sqlite3_free(msg);
+	g_free(msg);
 	msg = NULL;
-	rc = sqlite3_exec(store_db(f->store),
+	rc = db_exec(store_db(f->store),
 			  "INSERT INTO snapshots (device_id, message_id, taken_utc, taken_unix, taken_source,"
 			  " received_utc, clock_skew_s) VALUES (77, 88, '2025-01-01T00:00:00Z', 0, 'xml',"
-			  " '2025-01-01T00:00:00Z', 0)",
-			  NULL, NULL, &msg);
+			  " '2025-01-01T00:00:00Z', 0)", &msg);
 	g_assert_cmpint(rc & 0xff, ==, SQLITE_CONSTRAINT);
-	sqlite3_free(msg);
+	g_free(msg);
 }
 
 /* --- parse results ---------------------------------------------------------- */
@@ -545,19 +543,19 @@ dump_tables_but(struct store *store, const char *skip)
 	GString *out = g_string_new(NULL);
 
 	for (unsigned i = 0; i < G_N_ELEMENTS(queries); i++) {
-		sqlite3_stmt *stmt = NULL;
+		struct db_stmt *stmt = NULL;
 		if (skip != NULL && g_str_has_prefix(queries[i], skip))
 			continue;
-		g_assert_cmpint(sqlite3_prepare_v2(store_db(store), queries[i], -1, &stmt, NULL), ==, SQLITE_OK);
+		g_assert_cmpint(db_prepare(store_db(store), queries[i], &stmt), ==, DB_OK);
 		g_string_append_printf(out, "%s\n", queries[i]);
-		while (sqlite3_step(stmt) == SQLITE_ROW) {
-			for (int c = 0; c < sqlite3_column_count(stmt); c++) {
-				const char *v = (const char *)sqlite3_column_text(stmt, c);
+		while (db_step(stmt) == DB_ROW) {
+			for (int c = 0; c < db_column_count(stmt); c++) {
+				const char *v = (const char *)db_column_text(stmt, c);
 				g_string_append_printf(out, "%s|", v != NULL ? v : "NULL");
 			}
 			g_string_append_c(out, '\n');
 		}
-		sqlite3_finalize(stmt);
+		db_finalize(stmt);
 	}
 	return g_string_free(out, FALSE);
 }
@@ -1149,7 +1147,7 @@ test_repack_prepared(struct fixture *f, gconstpointer data)
 	g_assert_true(store_repack_prepare(f->store, id5, g_bytes_ref(m5), STORE_OUTCOME_STORED, snap5, &hints));
 	int64_t base = g_array_index(ids, int64_t, 4);
 	char *sql = g_strdup_printf("UPDATE messages SET chain_depth = chain_depth + 1 WHERE id = %" G_GINT64_FORMAT, base);
-	g_assert_cmpint(sqlite3_exec(store_db(f->store), sql, NULL, NULL, NULL), ==, SQLITE_OK);
+	g_assert_cmpint(db_exec(store_db(f->store), sql, NULL), ==, DB_OK);
 	g_free(sql);
 	g_assert_cmpint(commit(f->store, id5, STORE_OUTCOME_STORED, NULL, snap5), ==, STORE_OUTCOME_STORED);
 	g_assert_true(msg_is(f->store, id5, "zstd"));
@@ -1446,7 +1444,7 @@ test_prune_keeps_needed_base(struct fixture *f, gconstpointer data)
 	/* Day 4 (keyframe, candidate) damaged: day 5 cannot be rebuilt. */
 	char *sql = g_strdup_printf("UPDATE messages SET blob = zeroblob(length(blob)) WHERE id = %" G_GINT64_FORMAT,
 				    SERIES_ID(&sr, 4));
-	g_assert_cmpint(sqlite3_exec(store_db(f->store), sql, NULL, NULL, NULL), ==, SQLITE_OK);
+	g_assert_cmpint(db_exec(store_db(f->store), sql, NULL), ==, DB_OK);
 	g_free(sql);
 	store_free(&f->store);
 	f->store = open_store_retention(f->path, 30, 60);   /* no cached container */
@@ -1475,7 +1473,7 @@ test_migrate_retention(struct fixture *f, gconstpointer data)
 	const char *srcdir = g_getenv("SK_TOP_SRCDIR");
 	char *dir, *path, *error = NULL;
 	GError *gerr = NULL;
-	sqlite3 *db = NULL;
+	struct db *db = NULL;
 	static const char raw[] = "Subject: Device Snapshot\r\n\r\nold\r\n";
 	char sha[ARCHIVE_SHA256_HEX_LEN + 1];
 	GBytes *frame = NULL;
@@ -1484,7 +1482,8 @@ test_migrate_retention(struct fixture *f, gconstpointer data)
 		g_error("SK_TOP_SRCDIR is not set (run under make check)");
 	dir = g_build_filename(srcdir, "schema", NULL);
 	path = g_build_filename(f->dir, "old.db", NULL);
-	g_assert_cmpint(sqlite3_open(path, &db), ==, SQLITE_OK);
+	struct db_open_settings dbs = { .target = path, .create = true };
+	g_assert_cmpint(db_open(&dbs, &db, &error), ==, 0);
 	for (int v = 1; v <= 5; v++) {
 		GDir *d = g_dir_open(dir, 0, &gerr);
 		const char *name;
@@ -1495,7 +1494,7 @@ test_migrate_retention(struct fixture *f, gconstpointer data)
 			if (g_str_has_prefix(name, prefix) && g_str_has_suffix(name, ".sql")) {
 				char *file = g_build_filename(dir, name, NULL), *sql = NULL;
 				g_assert_true(g_file_get_contents(file, &sql, NULL, NULL));
-				g_assert_cmpint(sqlite3_exec(db, sql, NULL, NULL, NULL), ==, SQLITE_OK);
+				g_assert_cmpint(db_exec(db, sql, NULL), ==, DB_OK);
 				g_free(sql);
 				g_free(file);
 				found = true;
@@ -1507,21 +1506,20 @@ test_migrate_retention(struct fixture *f, gconstpointer data)
 	}
 	archive_sha256_hex(raw, sizeof(raw) - 1, sha);
 	g_assert_cmpint(archive_compress(raw, sizeof(raw) - 1, NULL, 0, 3, &frame, &error), ==, 0);
-	sqlite3_stmt *stmt;
-	g_assert_cmpint(sqlite3_prepare_v2(db, "INSERT INTO messages (sha256, raw_size, method, stored_size,"
+	struct db_stmt *stmt;
+	g_assert_cmpint(db_prepare(db, "INSERT INTO messages (sha256, raw_size, method, stored_size,"
 					       " first_received_utc, first_received_us, blob)"
-					       " VALUES (?1, ?2, 'zstd', ?3, '2025-01-01T00:00:00Z', 1, ?4)",
-					   -1, &stmt, NULL), ==, SQLITE_OK);
-	sqlite3_bind_text(stmt, 1, sha, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 2, sizeof(raw) - 1);
-	sqlite3_bind_int64(stmt, 3, (sqlite3_int64)g_bytes_get_size(frame));
-	sqlite3_bind_blob(stmt, 4, g_bytes_get_data(frame, NULL), (int)g_bytes_get_size(frame), SQLITE_STATIC);
-	g_assert_cmpint(sqlite3_step(stmt), ==, SQLITE_DONE);
-	sqlite3_finalize(stmt);
-	g_assert_cmpint(sqlite3_exec(db, "INSERT INTO intake (received_utc, received_us, source, message_id)"
+					       " VALUES (?1, ?2, 'zstd', ?3, '2025-01-01T00:00:00Z', 1, ?4)", &stmt), ==, DB_OK);
+	db_bind_text(stmt, 1, sha, -1, DB_STATIC);
+	db_bind_int64(stmt, 2, sizeof(raw) - 1);
+	db_bind_int64(stmt, 3, (int64_t)g_bytes_get_size(frame));
+	db_bind_blob64(stmt, 4, g_bytes_get_data(frame, NULL), g_bytes_get_size(frame), DB_STATIC);
+	g_assert_cmpint(db_step(stmt), ==, DB_DONE);
+	db_finalize(stmt);
+	g_assert_cmpint(db_exec(db, "INSERT INTO intake (received_utc, received_us, source, message_id)"
 					 " VALUES ('2025-01-01T00:00:00Z', 1, 'file', 1);"
-					 "PRAGMA user_version = 5;", NULL, NULL, NULL), ==, SQLITE_OK);
-	sqlite3_close(db);
+					 "PRAGMA user_version = 5;", NULL), ==, DB_OK);
+	db_close(&db);
 	g_bytes_unref(frame);
 
 	struct store *store = open_store(path, false);
@@ -1533,13 +1531,12 @@ test_migrate_retention(struct fixture *f, gconstpointer data)
 	g_assert_cmpint(query_int(store, "SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
 					 " AND tbl_name = 'messages' AND name NOT LIKE 'sqlite_%'", NULL), ==, 4);
 	/* 'pruned' goes with a NULL blob only. */
-	g_assert_cmpint(sqlite3_exec(store_db(store), "UPDATE messages SET method = 'pruned' WHERE id = 1",
-				     NULL, NULL, NULL), ==, SQLITE_CONSTRAINT_CHECK);
-	g_assert_cmpint(sqlite3_exec(store_db(store), "UPDATE messages SET method = 'pruned', blob = NULL,"
-				     " stored_size = 0 WHERE id = 1", NULL, NULL, NULL), ==, SQLITE_OK);
+	g_assert_cmpint(db_exec(store_db(store), "UPDATE messages SET method = 'pruned' WHERE id = 1", NULL), ==, DB_CONSTRAINT);
+	g_assert_cmpint(db_exec(store_db(store), "UPDATE messages SET method = 'pruned', blob = NULL,"
+				     " stored_size = 0 WHERE id = 1", NULL), ==, DB_OK);
 	/* Foreign keys are on again after the migration. */
-	g_assert_cmpint(sqlite3_exec(store_db(store), "DELETE FROM messages WHERE id = 1", NULL, NULL, NULL), ==,
-			SQLITE_CONSTRAINT_FOREIGNKEY);
+	g_assert_cmpint(db_exec(store_db(store), "DELETE FROM messages WHERE id = 1", NULL), ==,
+			DB_CONSTRAINT);
 	store_free(&store);
 	g_unlink(path);
 	char *side = g_strconcat(path, "-wal", NULL);
