@@ -2,15 +2,31 @@
 
 Tests run under automake's TAP driver with /usr/bin/python3; they find the
 built programs through SK_TOP_BUILDDIR and test data through SK_TESTDATA.
+
+Stores: a test asks new_store() for a fresh store and gets a string that is
+both what `snapkeep --db` takes and what db_rows()/db_exec() read: the path
+of a SQLite file (not yet created), or, when SK_TEST_BACKEND=postgresql, the
+URL of a new database on the private PostgreSQL server whose admin URL is in
+SK_TEST_PG_URL (tests/integ/with-postgresql starts it and sets both).
+store_config() gives a daemon's [store] lines for it.  PgServer is that
+server: PostgreSQL 15 from Debian (postgresql-15), initdb in a temporary
+directory, trust authentication on 127.0.0.1 only, a free port, stopped
+with a fast shutdown.  PostgreSQL is read with /usr/bin/python3's psycopg2
+(python3-psycopg2), imported only when a PostgreSQL store is used.
 """
+import itertools
 import json
 import os
+import pwd
+import re
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 
 TOP_BUILDDIR = os.environ.get("SK_TOP_BUILDDIR", os.getcwd())
 TOP_SRCDIR = os.environ.get("SK_TOP_SRCDIR", os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -69,6 +85,13 @@ class Tap:
         """ok(got == want); a failure shows both, then detail if given."""
         more = "" if detail is None else "\n%s" % detail
         return self.ok(got == want, name, "got:  %r\nwant: %r%s" % (got, want, more))
+
+    def skip(self, name, reason):
+        """One result that did not run here: "ok N - name # SKIP reason"
+        (the TAP driver counts it as SKIP, not PASS)."""
+        self.n += 1
+        print("ok %d - %s # SKIP %s" % (self.n, name, reason))
+        sys.stdout.flush()
 
     def diag(self, text):
         for line in str(text).splitlines():
@@ -130,15 +153,6 @@ def cleanup(d):
     shutil.rmtree(d, ignore_errors=True)
 
 
-def db_rows(db, sql, args=()):
-    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
-    con.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in con.execute(sql, args)]
-    finally:
-        con.close()
-
-
 def examples():
     """[(name, eml_path, expected_dict)] for the example mails."""
     d = os.path.join(TESTDATA, "examples")
@@ -149,3 +163,302 @@ def examples():
             with open(os.path.join(d, base + ".expected.json")) as fh:
                 out.append((base, os.path.join(d, f), json.load(fh)))
     return out
+
+
+# ---- stores: a SQLite file or a database on a private PostgreSQL --------------------
+
+BACKEND = os.environ.get("SK_TEST_BACKEND") or "sqlite"
+if BACKEND not in ("sqlite", "postgresql"):
+    bail("SK_TEST_BACKEND is %r: sqlite or postgresql" % BACKEND)
+
+PG_BIN = "/usr/lib/postgresql/15/bin"
+PG_PACKAGE = "postgresql-15"
+PG_USER = "snapkeep"  # the superuser initdb makes; every test database is its own
+
+try:
+    import psycopg2
+    DB_ERRORS = (sqlite3.Error, psycopg2.Error)
+except ImportError:
+    psycopg2 = None
+    DB_ERRORS = (sqlite3.Error,)
+# What reading a store that is not there yet raises (the tables are made by
+# the first program that opens it): a missing SQLite file, or a PostgreSQL
+# database without its tables.
+DB_NOT_READY = (sqlite3.OperationalError,) + ((psycopg2.Error,) if psycopg2 else ())
+
+_store_seq = itertools.count(1)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def is_pg(db):
+    return db.startswith(("postgresql://", "postgres://"))
+
+
+def _pg():
+    if psycopg2 is None:
+        bail("psycopg2 is missing: apt-get install python3-psycopg2")
+    return psycopg2
+
+
+def pg_admin_url():
+    url = os.environ.get("SK_TEST_PG_URL")
+    if not url:
+        bail("SK_TEST_BACKEND=postgresql needs SK_TEST_PG_URL, the admin URL of a running "
+             "server: run the test through tests/integ/with-postgresql")
+    return url
+
+
+def pg_url(admin_url, dbname):
+    """admin_url with its database replaced by dbname."""
+    import urllib.parse
+    return urllib.parse.urlsplit(admin_url)._replace(path="/" + dbname).geturl()
+
+
+def pg_create_database(admin_url, dbname):
+    """CREATE DATABASE dbname (psql, as the server's superuser); returns its URL."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", dbname):
+        raise ValueError("not a plain database name: %r" % dbname)
+    r = subprocess.run([os.path.join(PG_BIN, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                        "-d", admin_url, "-c", "CREATE DATABASE %s" % dbname],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError("CREATE DATABASE %s failed: %s" % (dbname, (r.stdout + r.stderr).strip()))
+    return pg_url(admin_url, dbname)
+
+
+def _pg_name(kind, name):
+    tag = re.sub(r"[^a-z0-9_]", "_", name.lower())
+    return ("sk_%s%d_%d_%s" % (kind, os.getpid(), next(_store_seq), tag))[:63]
+
+
+def new_store(directory, name="snapkeep"):
+    """A fresh store for one daemon or test: the path DIRECTORY/NAME.db of a
+    SQLite file (made by the first program that opens it), or, with
+    SK_TEST_BACKEND=postgresql, the URL of a new empty database on the test
+    server.  Either is what `snapkeep --db` takes and db_rows() reads."""
+    if BACKEND == "sqlite":
+        return os.path.join(directory, name + ".db")
+    try:
+        return pg_create_database(pg_admin_url(), _pg_name("", name))
+    except (OSError, RuntimeError, subprocess.TimeoutExpired) as e:
+        bail("cannot create a PostgreSQL database for the test: %s" % e)
+
+
+def missing_store(directory):
+    """A store that was never made: a SQLite path with no file, or a
+    database the PostgreSQL server does not have."""
+    if BACKEND == "sqlite":
+        return os.path.join(directory, "missing.db")
+    return pg_url(pg_admin_url(), _pg_name("missing_", "db"))
+
+
+def unavailable_store():
+    """A store that cannot be reached: a SQLite file in a directory that
+    does not exist, or a PostgreSQL URL on a port where nothing listens."""
+    if BACKEND == "sqlite":
+        return "/nonexistent-dir/x.db"
+    return "postgresql://%s@127.0.0.1:%d/unavailable" % (PG_USER, free_port())
+
+
+def store_settings(db):
+    """The [store] settings of a daemon using db, as a dict."""
+    if is_pg(db):
+        return {"backend": "postgresql", "url": db}
+    return {"db": db}
+
+
+def store_config(db):
+    """The [store] lines of a daemon's configuration for db (no header):
+    "db = FILE" or "backend = postgresql" and "url = URL"."""
+    return "".join("%s = %s\n" % kv for kv in store_settings(db).items())
+
+
+def pg_sql(sql):
+    """SQLite's ? placeholders as psycopg2's %s, and every literal % doubled
+    (psycopg2 formats the whole text); ? inside '...' or "..." is kept."""
+    out = []
+    quote = None
+    for c in sql:
+        if quote:
+            if c == quote:
+                quote = None
+        elif c in "'\"":
+            quote = c
+        elif c == "?":
+            out.append("%s")
+            continue
+        out.append("%%" if c == "%" else c)
+    return "".join(out)
+
+
+def _pg_connect(db, readonly):
+    con = _pg().connect(db, connect_timeout=30)
+    con.set_session(readonly=readonly, autocommit=True)
+    return con
+
+
+def db_query(db, sql, args=()):
+    """One query, read-only: (column names, rows as tuples); sql uses ?
+    placeholders on either backend."""
+    if is_pg(db):
+        con = _pg_connect(db, True)
+        try:
+            cur = con.cursor()
+            cur.execute(pg_sql(sql), tuple(args))
+            return [c.name for c in cur.description], cur.fetchall()
+        finally:
+            con.close()
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=30)
+    try:
+        cur = con.execute(sql, args)
+        return [c[0] for c in cur.description], cur.fetchall()
+    finally:
+        con.close()
+
+
+def db_rows(db, sql, args=()):
+    """The rows of one query as dicts by column name (see db_query)."""
+    names, rows = db_query(db, sql, args)
+    return [dict(zip(names, row)) for row in rows]
+
+
+def db_exec(db, sql, args=()):
+    """One statement that changes the store (committed); returns the number
+    of rows it changed."""
+    if is_pg(db):
+        con = _pg_connect(db, False)
+        try:
+            cur = con.cursor()
+            cur.execute(pg_sql(sql), tuple(args))
+            return cur.rowcount
+        finally:
+            con.close()
+    con = sqlite3.connect(db, timeout=30)
+    try:
+        n = con.execute(sql, args).rowcount
+        con.commit()
+        return n
+    finally:
+        con.close()
+
+
+class PgError(Exception):
+    pass
+
+
+class PgServer:
+    """A private PostgreSQL 15 server for the tests: initdb into a new
+    temporary directory (owned by the system user postgres when run as
+    root: PostgreSQL refuses to run as root), superuser snapkeep, trust
+    authentication, listening on 127.0.0.1 at a free port and a socket in
+    its directory only, fsync off (the data is thrown away).  stop() shuts
+    it down fast (SIGINT to the postmaster) and removes the directory."""
+
+    def __init__(self):
+        self.dir = None
+        self.proc = None
+        self.port = None
+        self.exit_status = None
+
+    def _tool(self, name):
+        path = os.path.join(PG_BIN, name)
+        if not os.access(path, os.X_OK):
+            raise PgError("%s is missing: apt-get install %s" % (path, PG_PACKAGE))
+        return path
+
+    def log_text(self):
+        try:
+            with open(os.path.join(self.dir, "postgres.log"), errors="replace") as f:
+                return f.read()
+        except (OSError, TypeError):
+            return ""
+
+    def postmaster_pid(self):
+        try:
+            with open(os.path.join(self.dir, "postmaster.pid")) as f:
+                return int(f.readline())
+        except (OSError, ValueError, TypeError):
+            return None
+
+    @property
+    def admin_url(self):
+        return "postgresql://%s@127.0.0.1:%d/postgres" % (PG_USER, self.port)
+
+    def create_database(self, name):
+        return pg_create_database(self.admin_url, name)
+
+    def start(self, timeout=60):
+        initdb, postgres, isready = (self._tool(n) for n in ("initdb", "postgres", "pg_isready"))
+        self._tool("psql")
+        self.dir = tempfile.mkdtemp(prefix="sk-pg-")
+        as_pg = []
+        if os.geteuid() == 0:
+            try:
+                pw = pwd.getpwnam("postgres")
+            except KeyError:
+                self.stop()
+                raise PgError("no system user postgres (made by Debian's postgresql-common: "
+                              "apt-get install %s)" % PG_PACKAGE)
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+            as_pg = ["runuser", "-u", "postgres", "--"]
+        r = subprocess.run(as_pg + [initdb, "-D", self.dir, "-U", PG_USER, "--auth=trust",
+                                    "-E", "UTF8", "--no-locale"],
+                           capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            self.stop()
+            raise PgError("initdb failed (exit %d): %s" % (r.returncode, (r.stdout + r.stderr)[-3000:]))
+        for attempt in range(3):
+            self.port = free_port()
+            with open(os.path.join(self.dir, "postgres.log"), "ab") as log:
+                self.proc = subprocess.Popen(
+                    as_pg + [postgres, "-D", self.dir, "-k", self.dir, "-h", "127.0.0.1",
+                             "-p", str(self.port), "-c", "fsync=off", "-c", "full_page_writes=off",
+                             "-c", "max_connections=200"],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                if subprocess.run([isready, "-q", "-h", "127.0.0.1", "-p", str(self.port), "-t", "1"]
+                                  ).returncode == 0:
+                    return self
+                time.sleep(0.1)
+            if self.proc.poll() is not None and "could not bind" in self.log_text() and attempt < 2:
+                continue  # the free port was taken meanwhile: another one
+            break
+        why = "exited (%s)" % self.proc.returncode if self.proc.poll() is not None else \
+            "does not accept connections after %d s" % timeout
+        text = self.log_text()[-3000:]
+        self.stop()
+        raise PgError("postgres %s:\n%s" % (why, text))
+
+    def stop(self, timeout=60):
+        """Fast shutdown (SIGINT to the postmaster), a kill after timeout
+        seconds; then the directory goes.  Safe to call twice."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                pid = self.postmaster_pid()
+                try:
+                    os.kill(pid, signal.SIGINT) if pid else self.proc.send_signal(signal.SIGINT)
+                except ProcessLookupError:
+                    pass
+                try:
+                    self.proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    for p in (pid, self.proc.pid):
+                        try:
+                            if p:
+                                os.kill(p, signal.SIGKILL)
+                        except ProcessLookupError:
+                            pass
+                    self.proc.wait()
+            self.exit_status = self.proc.returncode
+            self.proc = None
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
