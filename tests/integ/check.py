@@ -5,20 +5,20 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sklib import Tap, cleanup, examples, program, run, tempdir  # noqa: E402
+from sklib import Tap, cleanup, examples, missing_store, new_store, program, run, tempdir  # noqa: E402
 
 t = Tap()
 snapkeep = program("snapkeep")
 d = tempdir()
-db = os.path.join(d, "snapkeep.db")
+db = new_store(d)
 NOW = "2025-03-09T12:00:00Z"  # just after the examples' snapshots
 
-r = run([snapkeep, "check", "--db", db])
+r = run([snapkeep, "check", "--db", missing_store(d)])
 t.eq(r.returncode, 3, "missing database: UNKNOWN (3)")
 t.ok(r.stdout.startswith(b"SNAPKEEP UNKNOWN"), "UNKNOWN status line", r.stdout)
 
 r = run([snapkeep, "import", "-q", "--db", db] + [e[1] for e in examples()])
-t.eq(r.returncode, 0, "examples imported")
+t.eq(r.returncode, 0, "examples imported", r.stderr)
 
 
 def check(*args):

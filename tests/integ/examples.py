@@ -4,17 +4,17 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sklib import Tap, cleanup, db_rows, examples, program, run, tempdir  # noqa: E402
+from sklib import Tap, cleanup, db_rows, examples, new_store, program, run, tempdir  # noqa: E402
 
 t = Tap()
 snapkeep = program("snapkeep")
 d = tempdir()
-db = os.path.join(d, "snapkeep.db")
+db = new_store(d)
 ex = examples()
 t.eq(len(ex), 3, "three example mails with expected values")
 
 r = run([snapkeep, "import", "--db", db] + [e[1] for e in ex])
-t.eq(r.returncode, 0, "snapkeep import exits 0")
+t.eq(r.returncode, 0, "snapkeep import exits 0", r.stderr)
 t.ok(b"3 stored" in r.stdout, "summary line says 3 stored", r.stdout + r.stderr)
 
 for name, path, want in ex:

@@ -8,13 +8,13 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sklib import Tap, cleanup, db_rows, examples, program, run, tempdir  # noqa: E402
+from sklib import Tap, cleanup, db_rows, examples, new_store, program, run, tempdir, unavailable_store  # noqa: E402
 import mails  # noqa: E402
 
 t = Tap()
 snapkeep = program("snapkeep")
 d = tempdir()
-db = os.path.join(d, "snapkeep.db")
+db = new_store(d)
 
 
 def count(sql, args=()):
@@ -31,7 +31,7 @@ def write(name, data):
 ex = examples()
 paths = [e[1] for e in ex]
 r = run([snapkeep, "import", "--db", db] + paths)
-t.eq(r.returncode, 0, "first import exits 0")
+t.eq(r.returncode, 0, "first import exits 0", r.stderr)
 r = run([snapkeep, "import", "--db", db] + paths)
 t.eq(r.returncode, 0, "second import of the same files exits 0")
 t.ok(b"3 duplicate" in r.stdout, "second import reports 3 duplicates", r.stdout)
@@ -145,7 +145,7 @@ t.eq(db_rows(db, "SELECT source FROM intake_log ORDER BY id DESC LIMIT 1")[0]["s
      "stdin arrival recorded with source stdin")
 r = run([snapkeep, "import", "--db", db, "-"], stdin=mails.alert_mail())
 t.eq(r.returncode, 0, "import - of a non-snapshot exits 0 (deliberately ignored, kept)")
-r = run([snapkeep, "import", "--db", "/nonexistent-dir/x.db", "-"], stdin=mails.alert_mail())
+r = run([snapkeep, "import", "--db", unavailable_store(), "-"], stdin=mails.alert_mail())
 t.eq(r.returncode, 75, "import - with the store unavailable exits 75 (EX_TEMPFAIL)")
 r = run([snapkeep, "import", "--db", db, os.path.join(d, "no-such-file.eml")])
 t.eq(r.returncode, 66, "import of a missing path exits 66")

@@ -3,46 +3,34 @@ messages older than that are pruned while the rows parsed from them stay,
 and the archive still verifies."""
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sklib import Tap, cleanup, db_rows, examples, program, run, tempdir  # noqa: E402
-import sqlite3  # noqa: E402
+from sklib import (Tap, cleanup, db_exec, db_rows, examples, free_port, new_store, program, run,  # noqa: E402
+                   store_config, tempdir)
 
 t = Tap()
 snapkeep = program("snapkeep")
 snapkeepd = program("snapkeepd")
 d = tempdir()
-db = os.path.join(d, "snapkeep.db")
+db = new_store(d)
 
 r = run([snapkeep, "import", "-q", "--db", db] + [e[1] for e in examples()])
-t.eq(r.returncode, 0, "examples imported")
+t.eq(r.returncode, 0, "examples imported", r.stderr)
 before = db_rows(db, "SELECT * FROM counter_history ORDER BY 1, 2, 3")
 
 # Two of the three messages arrived 10 days ago.
-con = sqlite3.connect(db)
-con.execute("UPDATE messages SET first_received_us = first_received_us - 10 * 86400 * 1000000"
-            " WHERE id IN (SELECT id FROM messages ORDER BY id LIMIT 2)")
-con.commit()
-con.close()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
+t.eq(db_exec(db, "UPDATE messages SET first_received_us = first_received_us - ?"
+             " WHERE id IN (SELECT id FROM messages ORDER BY id LIMIT 2)", (10 * 86400 * 1000000,)),
+     2, "two messages made 10 days older")
 
 conf = os.path.join(d, "snapkeep.conf")
 with open(conf, "w") as fh:
-    fh.write("[daemon]\nuser =\nstate_dir = %s\n[store]\ndb = %s\nretention_days = 5\n"
+    fh.write("[daemon]\nuser =\nstate_dir = %s\n[store]\n%sretention_days = 5\n"
              "maintenance_interval = 1s\n[smtp]\nlisten = 127.0.0.1:%d\n[web]\nenabled = false\n"
-             % (d, db, free_port()))
+             % (d, store_config(db), free_port()))
 log = open(os.path.join(d, "snapkeepd.log"), "w+b")
 p = subprocess.Popen([snapkeepd, "--config", conf, "--foreground"], stderr=log)
 deadline = time.monotonic() + 30

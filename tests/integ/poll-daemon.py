@@ -14,7 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sklib import Tap, cleanup, program, run, tempdir  # noqa: E402
+from sklib import Tap, cleanup, new_store, program, run, store_config, tempdir  # noqa: E402
 
 spec = importlib.util.spec_from_file_location("poll_lib", os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                                         "poll-lib.py"))
@@ -31,7 +31,7 @@ pw = pl.write_password(d)
 snaps = pl.sim_mails(os.path.join(d, "sim"), devices=40, days=14)
 N = len(snaps)
 conf = os.path.join(d, "snapkeep.conf")
-db = os.path.join(d, "snapkeep.db")
+db = new_store(d)
 
 
 def section(name, user, extra=""):
@@ -41,8 +41,8 @@ def section(name, user, extra=""):
 
 def write_conf(sections):
     with open(conf, "w") as f:
-        f.write("[daemon]\nuser =\nstate_dir = %s\nlog_level = debug\n[store]\ndb = %s\n"
-                "[smtp]\nlisten = 127.0.0.1:0\n\n" % (d, db))
+        f.write("[daemon]\nuser =\nstate_dir = %s\nlog_level = debug\n[store]\n%s"
+                "[smtp]\nlisten = 127.0.0.1:0\n\n" % (d, store_config(db)))
         f.write("".join(sections))
 
 
@@ -66,11 +66,11 @@ class Daemon:
 
 
 def messages():
-    return pl.count(db, "SELECT count(*) n FROM messages") if os.path.exists(db) else 0
+    return pl.count(db, "SELECT count(*) n FROM messages")
 
 
 def arrivals():
-    return pl.count(db, "SELECT count(*) n FROM intake_log") if os.path.exists(db) else 0
+    return pl.count(db, "SELECT count(*) n FROM intake_log")
 
 
 daemon = None

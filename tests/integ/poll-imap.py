@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sklib import Tap, cleanup, program, run, tempdir  # noqa: E402
+from sklib import Tap, cleanup, new_store, program, run, tempdir  # noqa: E402
 
 spec = importlib.util.spec_from_file_location("poll_lib", os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                                         "poll-lib.py"))
@@ -55,7 +55,7 @@ try:
         dc.deliver(u, snaps + others)
 
     # --- after = move (the default) -------------------------------------------------------
-    db = os.path.join(d, "move.db")
+    db = new_store(d, "move")
     r = imp(db, "move")
     t.eq(r.returncode, 0, "move: import exits 0")
     t.ok(b"to snapkeep/failed" in r.stdout, "move: summary names the failed folder", r.stdout + r.stderr)
@@ -73,7 +73,7 @@ try:
     t.eq((st["taken"], st["failed"], st["last_error"]), (N + K, K, None), "move: poll_status counts")
 
     # --- after = flag ----------------------------------------------------------------------
-    db = os.path.join(d, "flag.db")
+    db = new_store(d, "flag")
     r = imp(db, "flag", "--after", "flag")
     t.eq(r.returncode, 0, "flag: import exits 0")
     t.eq(db_counts(db), (N + K, N + K, N, K), "flag: every mail stored once")
@@ -87,7 +87,7 @@ try:
     t.eq(dc.folder_state("flag"), (N + 1, N + 1, 0), "flag: and flagged")
 
     # --- after = delete --------------------------------------------------------------------
-    db = os.path.join(d, "delete.db")
+    db = new_store(d, "delete")
     r = imp(db, "delete", "--after", "delete")
     t.eq(r.returncode, 0, "delete: import exits 0")
     t.eq(db_counts(db), (N + K, N + K, N, K), "delete: every mail stored once")
@@ -96,7 +96,7 @@ try:
     t.eq(dc.count("delete", "snapkeep/processed"), None, "delete: no processed folder")
 
     # --- after = keep ----------------------------------------------------------------------
-    db = os.path.join(d, "keep.db")
+    db = new_store(d, "keep")
     r = imp(db, "keep", "--after", "keep")
     t.eq(r.returncode, 0, "keep: import exits 0")
     t.eq(db_counts(db), (N + K, N + K, N, K), "keep: every mail stored once")
@@ -105,7 +105,7 @@ try:
     t.eq(db_counts(db)[1], N + K, "keep: second run fetches nothing")
 
     # --- an older server: COPY + STORE \Deleted + EXPUNGE, '.' separator ----------------
-    db = os.path.join(d, "plain.db")
+    db = new_store(d, "plain")
     r = imp(db, "plain", "--move-to", "done/snapshots")
     t.ok(r.returncode == 0, "no MOVE/UIDPLUS: import exits 0", r.stderr)
     t.eq(db_counts(db), (N + K, N + K, N, K), "no MOVE/UIDPLUS: every mail stored once")
@@ -122,12 +122,11 @@ try:
         big += [b"X-Round: %d\r\n" % rnd + m for m in snaps]
     dc.deliver("big", big)
     total = len(big)
-    db = os.path.join(d, "big.db")
+    db = new_store(d, "big")
     args = [snapkeep, "import", "--db", db, "--password-file", pw, "--no-progress", "--batch-size", "20",
             dc.url("imap", "big")]
     p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    got = pl.wait_for(lambda: os.path.exists(db) and
-                      pl.count(db, "SELECT count(*) n FROM messages") >= total // 3, timeout=60)
+    got = pl.wait_for(lambda: pl.count(db, "SELECT count(*) n FROM messages") >= total // 3, timeout=60)
     p.send_signal(signal.SIGKILL)
     p.wait()
     stored = pl.count(db, "SELECT count(*) n FROM messages")
@@ -143,7 +142,7 @@ try:
     t.ok(0 <= again <= 20 + 8, "at most a batch fetched again (%d)" % again)
 
     # --- errors: clear messages, exit 75, no crash -------------------------------------------
-    db = os.path.join(d, "errors.db")
+    db = new_store(d, "errors")
     bad = pl.write_password(d, "wrong")
     r = run([snapkeep, "import", "--db", db, "--password-file", bad, "--no-progress", dc.url("imap", "errors")])
     t.eq(r.returncode, 75, "wrong password: exit 75")

@@ -19,7 +19,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sklib import TOP_BUILDDIR, bail, db_rows  # noqa: E402
+from sklib import DB_NOT_READY, TOP_BUILDDIR, bail, db_rows  # noqa: E402
 
 DOVECOT = "/usr/sbin/dovecot"
 PASSWORD = "secret-pw"
@@ -289,11 +289,10 @@ def write_password(d, pw=PASSWORD):
 
 
 def count(db, sql, args=()):
-    """A count from the database; 0 while it is still being created."""
-    import sqlite3
+    """A count from the store; 0 while it is still being created."""
     try:
         return db_rows(db, sql, args)[0]["n"]
-    except sqlite3.OperationalError:
+    except DB_NOT_READY:
         return 0
 
 

@@ -14,7 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sklib import Tap, cleanup, program, run, tempdir  # noqa: E402
+from sklib import Tap, cleanup, new_store, program, run, store_config, tempdir  # noqa: E402
 
 spec = importlib.util.spec_from_file_location("poll_lib", os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                                         "poll-lib.py"))
@@ -65,7 +65,7 @@ try:
     md, N = make_maildir("flag")
     t.diag("%d simulator mails, %d other mails" % (N, K))
     t.ok(N >= 100, "the simulator delivered into the Maildir", N)
-    db = os.path.join(d, "flag.db")
+    db = new_store(d, "flag")
     r = imp(db, md)
     t.ok(r.returncode == 0, "flag: import exits 0", r.stderr)
     t.eq(db_counts(db), (N + K, N + K, K), "flag: every mail stored once")
@@ -78,7 +78,7 @@ try:
 
     # --- move to a folder, and to an absolute path ----------------------------------------------
     md, N = make_maildir("move")
-    db = os.path.join(d, "move.db")
+    db = new_store(d, "move")
     r = imp(db, md, "--after", "move")
     t.ok(r.returncode == 0, "move: import exits 0", r.stderr)
     t.eq(db_counts(db), (N + K, N + K, K), "move: every mail stored once")
@@ -94,7 +94,7 @@ try:
 
     # --- delete ---------------------------------------------------------------------------------
     md, N = make_maildir("delete")
-    db = os.path.join(d, "delete.db")
+    db = new_store(d, "delete")
     r = imp(db, md, "--after", "delete")
     t.ok(r.returncode == 0, "delete: import exits 0", r.stderr)
     t.eq(db_counts(db), (N + K, N + K, K), "delete: every mail stored once")
@@ -103,7 +103,7 @@ try:
 
     # --- keep -----------------------------------------------------------------------------------
     md, N = make_maildir("keep")
-    db = os.path.join(d, "keep.db")
+    db = new_store(d, "keep")
     before = ls(md, "new")
     r = imp(db, md, "--after", "keep")
     t.ok(r.returncode == 0, "keep: import exits 0", r.stderr)
@@ -119,7 +119,7 @@ try:
     os.chmod(secret, 0)
     os.mkfifo(os.path.join(md, "new", "1.fifo.test"))
     os.symlink("/etc/passwd", os.path.join(md, "new", "2.link.test"))
-    db = os.path.join(d, "unreadable.db")
+    db = new_store(d, "unreadable")
     # As an unprivileged user (root reads anything): the user snapkeep runs as.
     for root, dirs, files in os.walk(d):
         for x in dirs + files:
@@ -151,11 +151,11 @@ try:
     md = os.path.join(d, "live")
     for sub in ("cur", "new", "tmp"):
         os.makedirs(os.path.join(md, sub))
-    db = os.path.join(d, "live.db")
+    db = new_store(d, "live")
     conf = os.path.join(d, "live.conf")
     with open(conf, "w") as f:
-        f.write("[daemon]\nuser =\nstate_dir = %s\n[store]\ndb = %s\n[smtp]\nlisten = 127.0.0.1:0\n"
-                "[poll.live]\nurl = maildir:%s\ninterval = 300\n" % (d, db, md))
+        f.write("[daemon]\nuser =\nstate_dir = %s\n[store]\n%s[smtp]\nlisten = 127.0.0.1:0\n"
+                "[poll.live]\nurl = maildir:%s\ninterval = 300\n" % (d, store_config(db), md))
     log = open(os.path.join(d, "live.log"), "wb")
     daemon = subprocess.Popen([snapkeepd, "-f", "-c", conf], stdout=log, stderr=log)
     pl.wait_for(lambda: "event=ready" in open(os.path.join(d, "live.log"), errors="replace").read(), timeout=15)

@@ -13,7 +13,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sklib import Tap, cleanup, program, run, tempdir  # noqa: E402
+from sklib import Tap, cleanup, new_store, program, run, tempdir  # noqa: E402
 
 spec = importlib.util.spec_from_file_location("poll_lib", os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                                         "poll-lib.py"))
@@ -51,7 +51,7 @@ try:
         dc.deliver(u, snaps + others)
 
     # --- after = delete (the default for POP3) ----------------------------------------------
-    db = os.path.join(d, "del.db")
+    db = new_store(d, "del")
     r = imp(db, "pdel")
     t.ok(r.returncode == 0, "delete: import exits 0", r.stderr)
     t.eq(db_counts(db), (N + K, N + K, N, K), "delete: every mail stored once")
@@ -62,7 +62,7 @@ try:
     t.eq((r.returncode, db_counts(db)[1]), (0, N + K), "delete: second run takes nothing")
 
     # --- after = keep -------------------------------------------------------------------------
-    db = os.path.join(d, "keep.db")
+    db = new_store(d, "keep")
     r = imp(db, "pkeep", "--after", "keep")
     t.ok(r.returncode == 0, "keep: import exits 0", r.stderr)
     t.eq(db_counts(db), (N + K, N + K, N, K), "keep: every mail stored once")
@@ -94,12 +94,11 @@ try:
     for rnd in range(3):
         big += [b"X-Round: %d\r\n" % rnd + m for m in snaps]
     dc.deliver("pbig", big)
-    db = os.path.join(d, "big.db")
+    db = new_store(d, "big")
     args = [snapkeep, "import", "--db", db, "--password-file", pw, "--no-progress", "--batch-size", "20",
             dc.url("pop3", "pbig")]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    got = pl.wait_for(lambda: os.path.exists(db) and
-                      pl.count(db, "SELECT count(*) n FROM messages") >= len(big) // 3, timeout=60)
+    got = pl.wait_for(lambda: pl.count(db, "SELECT count(*) n FROM messages") >= len(big) // 3, timeout=60)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     stored = pl.count(db, "SELECT count(*) n FROM messages")
@@ -111,7 +110,7 @@ try:
     t.eq(dc.pop3_count("pbig"), 0, "every message deleted")
 
     # --- errors --------------------------------------------------------------------------------
-    db = os.path.join(d, "err.db")
+    db = new_store(d, "err")
     bad = pl.write_password(d, "wrong")
     r = run([snapkeep, "import", "--db", db, "--password-file", bad, "--no-progress", dc.url("pop3", "perr")])
     t.eq(r.returncode, 75, "wrong password: exit 75")

@@ -1,35 +1,36 @@
 #!/usr/bin/python3
 # sim-snapkeepd.py: snapkeep-sim sends to the real snapkeepd (127.0.0.1,
-# ephemeral port, temporary database) with faults; the database is then
-# compared with the manifest: every mail the simulator saw accepted is
-# archived once (by SHA-256) with the outcome the manifest expects, the mail
-# dropped in DATA is not there, and the snapshots table holds one row per
-# distinct (serial, snapshot time) with the manifest's counters.  TAP output.
+# ephemeral port, a new store: SQLite or PostgreSQL, see sklib) with faults;
+# the store is then compared with the manifest: every mail the simulator
+# saw accepted is archived once (by SHA-256) with the outcome the manifest
+# expects, the mail dropped in DATA is not there, and the snapshots table
+# holds one row per distinct (serial, snapshot time) with the manifest's
+# counters.  TAP output.
 import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sklib import Tap, check_sanitizer_output, cleanup, program, run, tempdir  # noqa: E402
+from sklib import (DB_ERRORS, Tap, check_sanitizer_output, cleanup, db_rows, new_store, program, run,  # noqa: E402
+                   store_config, tempdir)
 
 t = Tap()
 sim, daemon = program("snapkeep-sim"), program("snapkeepd")
 
 tmp = tempdir(prefix="sim-snapkeepd-")
-db = os.path.join(tmp, "snapkeep.db")
+db = new_store(tmp)
 conf = os.path.join(tmp, "snapkeep.conf")
-open(conf, "w").write("[daemon]\nuser=\n")
+open(conf, "w").write("[daemon]\nuser=\n[store]\n" + store_config(db))
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
 port = s.getsockname()[1]
 s.close()
 
-d = subprocess.Popen([daemon, "-f", "-c", conf, "--db", db, "--smtp-listen", "127.0.0.1:%d" % port],
+d = subprocess.Popen([daemon, "-f", "-c", conf, "--smtp-listen", "127.0.0.1:%d" % port],
                      stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "daemon.log"), "w"))
 for _ in range(100):
     try:
@@ -56,14 +57,11 @@ lines = [json.loads(l) for l in open(manifest)]
 sent = [l for l in lines if l["delivery"]["status"] == "sent"]
 
 # Wait for the parse workers to finish.
-con = None
 for _ in range(300):
     try:
-        con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=10)
-        pending = con.execute("SELECT count(*) FROM messages WHERE outcome = 'pending'").fetchone()[0]
-        if pending == 0:
+        if db_rows(db, "SELECT count(*) n FROM messages WHERE outcome = 'pending'")[0]["n"] == 0:
             break
-    except sqlite3.Error:
+    except DB_ERRORS:
         pass
     time.sleep(0.1)
 d.send_signal(signal.SIGTERM)
@@ -75,8 +73,8 @@ with open(os.path.join(tmp, "daemon.log"), "rb") as fh:
     check_sanitizer_output([daemon], fh.read())
 t.ok(d.returncode == 0, "snapkeepd stopped cleanly (%s)" % d.returncode)
 
-outcome = {sha: out for sha, out in con.execute("SELECT sha256, outcome FROM messages")}
-arrivals = con.execute("SELECT count(*) FROM intake_log").fetchone()[0]
+outcome = {r["sha256"]: r["outcome"] for r in db_rows(db, "SELECT sha256, outcome FROM messages")}
+arrivals = db_rows(db, "SELECT count(*) n FROM intake_log")[0]["n"]
 t.ok(arrivals == len(sent), "one intake_log row per accepted mail (%d = %d)" % (arrivals, len(sent)))
 want = {"stored": ("stored",), "not_snapshot": ("not-snapshot",), "failed": ("failed",),
         "duplicate": ("stored",), "duplicate_snapshot": ("stored", "duplicate")}
@@ -115,8 +113,8 @@ expect = {}
 for l in sent:
     if l["expect"] in ("stored", "duplicate", "duplicate_snapshot") and l.get("kind") == "snapshot":
         expect[(l["serial"], l["taken_utc"])] = l
-rows = con.execute("SELECT d.serial, s.taken_utc, s.id FROM snapshots s JOIN devices d ON d.id = s.device_id").fetchall()
-got = {(serial, taken): sid for serial, taken, sid in rows}
+rows = db_rows(db, "SELECT d.serial, s.taken_utc, s.id FROM snapshots s JOIN devices d ON d.id = s.device_id")
+got = {(r["serial"], r["taken_utc"]): r["id"] for r in rows}
 t.ok(set(got) == set(expect), "snapshots = distinct (serial, time) expected (%d vs %d)" % (len(got), len(expect)))
 mismatch = []
 for key, sid in got.items():
@@ -127,14 +125,14 @@ for key, sid in got.items():
         if name not in l["counters"]:
             continue
         try:
-            v = con.execute("SELECT value FROM counter_history WHERE snapshot_id = ? AND counter = ?",
-                            (sid, name)).fetchone()
-        except sqlite3.Error as e:
+            v = db_rows(db, "SELECT value FROM counter_history WHERE snapshot_id = ? AND counter = ?",
+                        (sid, name))
+        except DB_ERRORS as e:
             mismatch.append(str(e))
             break
+        v = (v[0]["value"],) if v else None
         if v is None or v[0] != l["counters"][name]:
             mismatch.append("%s %s %s: %s != %s" % (key[0], key[1], name, v, l["counters"][name]))
 t.ok(not mismatch, "stored counters equal the manifest's %s" % mismatch[:3])
-con.close()
 cleanup(tmp)
 t.done()

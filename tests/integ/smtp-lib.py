@@ -3,16 +3,17 @@
 #
 # Daemon starts the real snapkeepd from the build tree in the foreground, on
 # an ephemeral loopback port (listen 127.0.0.1:0, the port is read from the
-# log), with a temporary state directory and database, and stops it.
+# log), with a temporary state directory and database, and stops it.  The
+# database is state_dir/snapkeep.db, or with SK_TEST_BACKEND=postgresql a new
+# PostgreSQL database (sklib.new_store) named in [store].
 # Tap prints TAP (it is sklib.Tap).  Nothing here fakes a result: every
-# check talks to the running daemon or reads its database with sqlite3.
+# check talks to the running daemon or reads its database (sklib.db_rows).
 import hashlib
 import os
 import re
 import shutil
 import signal
 import socket
-import sqlite3
 import ssl
 import subprocess
 import sys
@@ -76,13 +77,16 @@ class Daemon:
             "smtp": {"listen": "127.0.0.1:0", "hostname": "mx.test"},
             "intake": {"parse_workers": "1"},
         }
+        # SQLite: the daemon's default, snapkeep.db in state_dir.
+        self.db = sklib.new_store(self.dir)
+        if sklib.is_pg(self.db):
+            self.settings["store"] = sklib.store_settings(self.db)
         for section, keys in (settings or {}).items():
             self.settings.setdefault(section, {}).update(keys)
         self.extra_args = list(extra_args)
         self.proc = None
         self.port = None
         self.log_path = os.path.join(self.dir, "snapkeepd.log")
-        self.db = os.path.join(self.dir, "snapkeep.db")
         self.write_config()
 
     def write_config(self):
@@ -139,11 +143,8 @@ class Daemon:
                                  "snapkeepd", sig, timeout)
 
     def query(self, sql, args=()):
-        con = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=30)
-        try:
-            return con.execute(sql, args).fetchall()
-        finally:
-            con.close()
+        """The rows of one query as tuples (? placeholders, either backend)."""
+        return sklib.db_query(self.db, sql, args)[1]
 
     def cleanup(self):
         self.stop()

@@ -14,7 +14,6 @@
 import importlib.util
 import os
 import shutil
-import sqlite3
 import subprocess
 import tempfile
 
@@ -58,7 +57,7 @@ except OSError:
     os.makedirs(artifacts, exist_ok=True)
 
 work = tempfile.mkdtemp(prefix="sk-web-browser-")
-db = os.path.join(work, "snapkeep.db")
+db = w.sklib.new_store(work)
 mails = os.path.join(work, "mails")
 d = None
 try:
@@ -73,9 +72,7 @@ try:
                        capture_output=True, text=True, timeout=900)
     tap.ok(r.returncode == 0, "the simulator's mails are imported", r.stderr[-2000:])
     n = len(os.listdir(mails))
-    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
-    stored = con.execute("SELECT count(*) FROM snapshots").fetchone()[0]
-    con.close()
+    stored = w.sklib.db_rows(db, "SELECT count(*) n FROM snapshots")[0]["n"]
     tap.ok(stored == n, "every mail became a snapshot (%d of %d)" % (stored, n))
 
     d = w.WebDaemon(tap, workdir=work, db=db).start()

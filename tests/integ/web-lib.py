@@ -2,9 +2,10 @@
 
 WebDaemon starts the real snapkeepd from the build tree in the foreground,
 with SMTP and the web view on ephemeral loopback ports read back from its
-log; get()/post() are urllib requests that never follow redirects and
-return (status, headers, body) for any status.  Mails are built from the
-test data (the hostile one carries markup in its host name and model).
+log, on a new store (SQLite or PostgreSQL: sklib.new_store); get()/post()
+are urllib requests that never follow redirects and return (status,
+headers, body) for any status.  Mails are built from the test data (the
+hostile one carries markup in its host name and model).
 """
 import base64
 import crypt
@@ -12,7 +13,6 @@ import os
 import re
 import signal
 import smtplib
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -126,10 +126,10 @@ class WebDaemon:
     def __init__(self, tap, settings=None, workdir=None, db=None):
         self.tap = tap
         self.dir = workdir or tempfile.mkdtemp(prefix="sk-web-")
-        self.db = db or os.path.join(self.dir, "snapkeep.db")
+        self.db = db or sklib.new_store(self.dir)
         self.settings = {
             "daemon": {"user": "", "state_dir": self.dir, "log_level": "info"},
-            "store": {"db": self.db},
+            "store": sklib.store_settings(self.db),
             "smtp": {"listen": "127.0.0.1:0", "hostname": "mx.test"},
             "intake": {"parse_workers": "1"},
             "web": {"listen": "127.0.0.1:0", "display_timezone": "UTC"},
@@ -203,25 +203,20 @@ class WebDaemon:
     def wait_parsed(self, count, timeout=60):
         deadline = time.time() + timeout
         while time.time() < deadline:
-            con = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True)
             try:
-                n, pending = con.execute(
-                    "SELECT count(*), coalesce(sum(outcome = 'pending'), 0) FROM intake").fetchone()
-            except sqlite3.Error:
+                n, pending = self.query(
+                    "SELECT count(*), coalesce(sum(CASE WHEN outcome = 'pending' THEN 1 ELSE 0 END), 0)"
+                    " FROM intake")[0]
+            except sklib.DB_ERRORS:
                 n, pending = 0, 1
-            finally:
-                con.close()
             if n >= count and pending == 0:
                 return
             time.sleep(0.1)
         self.tap.bail("messages not parsed in time")
 
     def query(self, sql, args=()):
-        con = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True)
-        try:
-            return con.execute(sql, args).fetchall()
-        finally:
-            con.close()
+        """The rows of one query as tuples (? placeholders, either backend)."""
+        return sklib.db_query(self.db, sql, args)[1]
 
     def url(self, path):
         return "%s://127.0.0.1:%d%s" % ("https" if self.tls else "http", self.web_port, path)
