@@ -23,6 +23,8 @@ EXTRA_DIST += \
 	tests/integ/sklib.py tests/integ/mails.py \
 	tests/integ/examples.py tests/integ/funnel.py tests/integ/check.py tests/integ/maintenance.py tests/integ/poll-metrics.py \
 	tests/data/examples
+# The same intake and view tests against PostgreSQL (the .pg variants).
+include %reldir%/integ/local.mk
 
 # libFuzzer builds of every target (clang): make fuzz; run e.g.
 #   ./fuzz/fuzz-extract tests/fuzz/corpus/extract
