@@ -140,7 +140,7 @@ cli_check(int argc, char **argv)
 	}
 	c.details = g_string_new(NULL);
 
-	if (check_prepare(store, "SELECT count(*) FROM device_status WHERE ?1 IS NULL OR serial = ?1", &stmt) < 0)
+	if (check_prepare(store, "SELECT count(*) FROM device_status WHERE CAST(?1 AS TEXT) IS NULL OR serial = ?1", &stmt) < 0)
 		goto unknown;
 	db_bind_text(stmt, 1, serial, -1, DB_TRANSIENT);
 	if (db_step(stmt) == DB_ROW)
@@ -154,7 +154,7 @@ cli_check(int argc, char **argv)
 	if (!no_supplies) {
 		if (check_prepare(store,
 				  "SELECT serial, supply, type, color, level_percent, state FROM supply_status"
-				  " WHERE (?1 IS NULL OR serial = ?1)"
+				  " WHERE (CAST(?1 AS TEXT) IS NULL OR serial = ?1)"
 				  " AND (level_percent <= ?2 OR state IN ('low', 'out', 'empty'))"
 				  " ORDER BY level_percent, serial, supply", &stmt) < 0)
 			goto unknown;
@@ -184,7 +184,7 @@ cli_check(int argc, char **argv)
 				  "SELECT d.serial, d.last_snapshot_utc, d.last_received_utc,"
 				  " (SELECT (max(s.taken_unix) - min(s.taken_unix)) / NULLIF(count(*) - 1, 0)"
 				  "  FROM snapshots s WHERE s.device_id = d.device_id) AS interval_s"
-				  " FROM device_status d WHERE ?1 IS NULL OR d.serial = ?1 ORDER BY d.serial",
+				  " FROM device_status d WHERE CAST(?1 AS TEXT) IS NULL OR d.serial = ?1 ORDER BY d.serial",
 				  &stmt) < 0)
 			goto unknown;
 		db_bind_text(stmt, 1, serial, -1, DB_TRANSIENT);
@@ -218,7 +218,7 @@ cli_check(int argc, char **argv)
 		sk_time_format_utc(now - (int64_t)errors_hours * 3600, since);
 		if (check_prepare(store,
 				  "SELECT serial, code, occurred_utc, description FROM event_log"
-				  " WHERE (?1 IS NULL OR serial = ?1) AND log IN ('error', 'system')"
+				  " WHERE (CAST(?1 AS TEXT) IS NULL OR serial = ?1) AND log IN ('error', 'system')"
 				  " AND occurred_utc >= ?2 ORDER BY occurred_utc DESC", &stmt) < 0)
 			goto unknown;
 		db_bind_text(stmt, 1, serial, -1, DB_TRANSIENT);

@@ -82,7 +82,7 @@ cli_verify(int argc, char **argv)
 	 * base: a few entries, but room for the largest containers. */
 	ss.archive_cache_entries = 4;
 	ss.archive_cache_bytes = 256u << 20;
-	if (!g_file_test(ss.path, G_FILE_TEST_EXISTS)) {
+	if (!db_target_is_postgresql(ss.path) && !g_file_test(ss.path, G_FILE_TEST_EXISTS)) {
 		fprintf(stderr, "snapkeep verify: %s: no such database\n", ss.path);
 		g_ptr_array_unref(problems);
 		return CLI_EX_NOINPUT;

@@ -26,8 +26,9 @@ smtp_settings_from_config(const struct config *config, struct smtp_settings_hold
 	h->networks = config_get_list(config, "smtp", "allowed_networks");
 	/* The free space of the SQLite file's file system (PostgreSQL's is
 	 * the server's business: only the spool's is checked then). */
-	if (strcmp(config_get(config, "store", "backend"), "sqlite") == 0)
-		h->db_dir = g_path_get_dirname(config_get(config, "store", "db"));
+	h->db_dir = strcmp(config_get(config, "store", "backend"), "sqlite") == 0
+			    ? g_path_get_dirname(config_get(config, "store", "db"))
+			    : NULL;
 	s->listen = h->listen;
 	s->session.hostname = hostname[0] != '\0' ? hostname : NULL;
 	s->session.recipients = h->recipients[0] != NULL ? h->recipients : NULL;

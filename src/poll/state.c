@@ -236,8 +236,8 @@ poll_state_pass_done(struct store *store, int64_t mailbox_id, const struct poll_
 	    prepare(store,
 		    "UPDATE poll_mailboxes SET taken = taken + ?2, duplicates = duplicates + ?3, "
 		    "failed = failed + ?4, passes = passes + 1, updated_utc = ?5, "
-		    "last_success_utc = CASE WHEN ?6 IS NULL THEN ?5 ELSE last_success_utc END, "
-		    "last_error_utc = CASE WHEN ?6 IS NULL THEN last_error_utc ELSE ?5 END, "
+		    "last_success_utc = CASE WHEN CAST(?6 AS TEXT) IS NULL THEN ?5 ELSE last_success_utc END, "
+		    "last_error_utc = CASE WHEN CAST(?6 AS TEXT) IS NULL THEN last_error_utc ELSE ?5 END, "
 		    "last_error = ?6 WHERE id = ?1",
 		    error_r);
 	int ret = 0;

@@ -11,6 +11,7 @@
 /* PostgreSQL type oids (catalog/pg_type_d.h, stable across releases). */
 #define PG_BOOLOID 16
 #define PG_BYTEAOID 17
+#define PG_TEXTOID 25
 #define PG_INT8OID 20
 #define PG_INT2OID 21
 #define PG_INT4OID 23
@@ -48,6 +49,7 @@ struct db_stmt {
 	char *sql;                    /* with $NNN parameters */
 	int nparams;
 	struct pg_param *params;
+	bool *unused;                 /* numbers the SQL skips (?1 and ?3 only: 2) */
 	PGresult *res;
 	int row, nrows;
 	bool busy;
@@ -118,7 +120,7 @@ pg_check(struct db *db, PGresult *res)
  * quoted identifiers and comments are copied as they are.  A bare ? takes
  * the largest number so far plus one, as in SQLite. */
 static char *
-pg_translate(const char *sql, int *nparams_r)
+pg_translate(const char *sql, int *nparams_r, GArray *used)
 {
 	GString *out = g_string_sized_new(strlen(sql) + 16);
 	int max = 0;
@@ -157,6 +159,11 @@ pg_translate(const char *sql, int *nparams_r)
 			}
 			if (n > max)
 				max = n;
+			if (used != NULL && n > 0) {
+				if ((guint)n > used->len)
+					g_array_set_size(used, (guint)n);
+				g_array_index(used, gboolean, n - 1) = TRUE;
+			}
 			g_string_append_printf(out, "$%d", n);
 		} else {
 			g_string_append_c(out, *p++);
@@ -227,7 +234,10 @@ pg_execute(struct db_stmt *st)
 		values[i] = st->params[i].value;
 		lengths[i] = st->params[i].len;
 		formats[i] = st->params[i].format;
-		types[i] = st->params[i].type;
+		/* PostgreSQL must know the type of every parameter, even of
+		 * one the SQL never mentions. */
+		types[i] = st->params[i].type == 0 && st->unused[i] ? PG_TEXTOID : st->params[i].type;
+		st->params[i].type = types[i];
 	}
 	char *key = pg_prepared_key(st);
 	name = g_hash_table_lookup(db->prepared, key);
@@ -478,7 +488,7 @@ db_exec(struct db *db, const char *sql, char **errmsg_r)
 		return rc == SQLITE_OK ? DB_OK : (rc & 0xff);
 	}
 	int nparams = 0;
-	char *text = pg_translate(sql, &nparams);
+	char *text = pg_translate(sql, &nparams, NULL);
 	PGresult *res = PQexec(db->pg, text);
 	int rc = pg_check(db, res);
 	if (rc == DB_OK && PQresultStatus(res) == PGRES_COMMAND_OK && PQcmdTuples(res)[0] != '\0') {
@@ -510,8 +520,13 @@ db_prepare(struct db *db, const char *sql, struct db_stmt **stmt_r)
 			return rc & 0xff;
 		}
 	} else {
-		st->sql = pg_translate(sql, &st->nparams);
+		GArray *used = g_array_new(FALSE, TRUE, sizeof(gboolean));
+		st->sql = pg_translate(sql, &st->nparams, used);
 		st->params = g_new0(struct pg_param, st->nparams + 1);
+		st->unused = g_new0(bool, st->nparams + 1);
+		for (int i = 0; i < st->nparams; i++)
+			st->unused[i] = (guint)i >= used->len || !g_array_index(used, gboolean, i);
+		g_array_free(used, TRUE);
 	}
 	db->stmts = g_list_prepend(db->stmts, st);
 	st->link = db->stmts;
@@ -531,6 +546,7 @@ db_finalize(struct db_stmt *st)
 	for (int i = 0; i < st->nparams; i++)
 		pg_param_clear(&st->params[i]);
 	g_free(st->params);
+	g_free(st->unused);
 	g_free(st->sql);
 	g_free(st);
 	return DB_OK;

@@ -55,7 +55,7 @@ GResource *store_schema_get_resource(void);
 #define SCHEMA_RESOURCE_DIR_PG "/org/snapkeep/schema/postgresql"
 /* The advisory lock key under which PostgreSQL migrations run, so that
  * nodes starting together migrate one after the other. */
-#define PG_MIGRATE_LOCK_KEY 0x736b6d67
+#define PG_MIGRATE_LOCK_KEY -1
 /* Links followed when reading a chain; a sane chain has at most
  * archive_keyframe_interval, this only stops a damaged database. */
 #define ARCHIVE_CHAIN_MAX 4096
@@ -252,7 +252,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
 			      "  FROM supplies s JOIN supply_levels l ON l.supply_id = s.id"
 			      "  JOIN snapshots sn ON sn.id = l.snapshot_id"
 			      "  WHERE s.device_id = ?1 AND s.supply_key NOT IN"
-			      "   (SELECT supply_key FROM supply_current WHERE device_id = ?1))"
+			      "   (SELECT supply_key FROM supply_current WHERE device_id = ?1)) AS latest"
 			      " WHERE rn = 1 ON CONFLICT DO NOTHING",
 	[STMT_SUPPLY_ORPHANS] = "DELETE FROM supplies WHERE device_id = ?1"
 				" AND NOT EXISTS (SELECT 1 FROM supply_levels l WHERE l.supply_id = supplies.id)"

@@ -380,7 +380,7 @@ web_api_counters(struct web_request *req, struct web_response *resp)
 	    "SELECT s.id, s.taken_utc, n.name, c.value, c.value_real FROM snapshots s"
 	    " JOIN counters c ON c.snapshot_id = s.id JOIN counter_names n ON n.id = c.name_id"
 	    " WHERE s.device_id = ?1 AND s.taken_utc >= ?2 AND s.taken_utc < ?3"
-	    "  AND (?4 IS NULL OR n.name = ?4)"
+	    "  AND (CAST(?4 AS TEXT) IS NULL OR n.name = ?4)"
 	    " ORDER BY s.taken_utc, n.name");
 	if (st == NULL)
 		return;
@@ -573,7 +573,7 @@ web_api_events(struct web_request *req, struct web_response *resp)
 		return;
 	static const char *const where =
 	    " FROM event_log WHERE serial = ?1 AND COALESCE(occurred_utc, first_reported_utc) >= ?2"
-	    " AND COALESCE(occurred_utc, first_reported_utc) < ?3 AND (?4 IS NULL OR log = ?4)"
+	    " AND COALESCE(occurred_utc, first_reported_utc) < ?3 AND (CAST(?4 AS TEXT) IS NULL OR log = ?4)"
 	    " AND (?5 = 0 OR is_new = 1)";
 	char *count_sql = g_strconcat("SELECT count(*)", where, NULL);
 	char *rows_sql =

@@ -201,31 +201,36 @@ cmp_model(gconstpointer a, gconstpointer b)
  * or one device (the incremental update). */
 enum fleet_query { FQ_DEVICES, FQ_SUPPLIES, FQ_PPD, FQ_ERRORS, FQ_N };
 
-static const char *const fleet_sql[FQ_N] = {
-    "SELECT device_id, serial, model, product_number, hostname, ip_address, firmware,"
-    " last_snapshot_utc, first_seen_utc, snapshot_count, total_impressions,"
-    " last_snapshot_id FROM device_status",
-    /* The lowest current supply of each device. */
-    "SELECT device_id, supply, color, level_percent, state, low_threshold, type"
-    " FROM supply_status",
-    /* Pages per day over the recent window. */
-    "SELECT d.id, s.taken_utc, c.value FROM devices d"
-    " JOIN snapshots s ON s.id = COALESCE("
-    "  (SELECT s2.id FROM snapshots s2 WHERE s2.device_id = d.id"
-    "    AND s2.taken_utc <= strftime('%Y-%m-%dT%H:%M:%SZ', d.last_snapshot_utc, ?1)"
-    "    ORDER BY s2.taken_utc DESC LIMIT 1),"
-    "  (SELECT s3.id FROM snapshots s3 WHERE s3.device_id = d.id"
-    "    ORDER BY s3.taken_utc LIMIT 1))"
-    " JOIN counters c ON c.snapshot_id = s.id AND c.name_id ="
-    "  (SELECT id FROM counter_names WHERE name = 'TotalImpressions')",
-    /* Recent error events, and the latest one. */
-    "SELECT d.id, (SELECT count(*) FROM events e WHERE e.device_id = d.id"
-    "   AND e.occurred_utc >= strftime('%Y-%m-%dT%H:%M:%SZ', d.last_snapshot_utc, ?1)"
-    "   AND COALESCE(e.log, '') <> 'info') AS n,"
-    " (SELECT e.id FROM events e WHERE e.device_id = d.id"
-    "   AND e.occurred_utc >= strftime('%Y-%m-%dT%H:%M:%SZ', d.last_snapshot_utc, ?1)"
-    "   AND COALESCE(e.log, '') <> 'info' ORDER BY e.occurred_utc DESC LIMIT 1) AS last"
-    " FROM devices d",
+#define FLEET_SQL(SHIFT) { \
+    "SELECT device_id, serial, model, product_number, hostname, ip_address, firmware," \
+    " last_snapshot_utc, first_seen_utc, snapshot_count, total_impressions," \
+    " last_snapshot_id FROM device_status", \
+    /* The lowest current supply of each device. */ \
+    "SELECT device_id, supply, color, level_percent, state, low_threshold, type" \
+    " FROM supply_status", \
+    /* Pages per day over the recent window. */ \
+    "SELECT d.id, s.taken_utc, c.value FROM devices d" \
+    " JOIN snapshots s ON s.id = COALESCE(" \
+    "  (SELECT s2.id FROM snapshots s2 WHERE s2.device_id = d.id" \
+    "    AND s2.taken_utc <= " SHIFT("d.last_snapshot_utc", "?1") \
+    "    ORDER BY s2.taken_utc DESC LIMIT 1)," \
+    "  (SELECT s3.id FROM snapshots s3 WHERE s3.device_id = d.id" \
+    "    ORDER BY s3.taken_utc LIMIT 1))" \
+    " JOIN counters c ON c.snapshot_id = s.id AND c.name_id =" \
+    "  (SELECT id FROM counter_names WHERE name = 'TotalImpressions')", \
+    /* Recent error events, and the latest one. */ \
+    "SELECT d.id, (SELECT count(*) FROM events e WHERE e.device_id = d.id" \
+    "   AND e.occurred_utc >= " SHIFT("d.last_snapshot_utc", "?1") \
+    "   AND COALESCE(e.log, '') <> 'info') AS n," \
+    " (SELECT e.id FROM events e WHERE e.device_id = d.id" \
+    "   AND e.occurred_utc >= " SHIFT("d.last_snapshot_utc", "?1") \
+    "   AND COALESCE(e.log, '') <> 'info' ORDER BY e.occurred_utc DESC LIMIT 1) AS last" \
+    " FROM devices d", \
+}
+/* By db_engine. */
+static const char *const fleet_sql[2][FQ_N] = {
+	[DB_ENGINE_SQLITE] = FLEET_SQL(WEB_SQL_SHIFT_SQLITE),
+	[DB_ENGINE_POSTGRESQL] = FLEET_SQL(WEB_SQL_SHIFT_PG),
 };
 /* Appended for one device. */
 static const char *const fleet_where[FQ_N] = {
@@ -334,7 +339,7 @@ fleet_load(struct db *db, unsigned recent_days, GArray *ids, GPtrArray *out, cha
 
 	g_snprintf(window, sizeof(window), "-%u days", recent_days);
 	for (int q = 0; q < FQ_N; q++) {
-		char *sql = g_strconcat(fleet_sql[q], ids != NULL ? fleet_where[q] : "", NULL);
+		char *sql = g_strconcat(fleet_sql[db_engine(db)][q], ids != NULL ? fleet_where[q] : "", NULL);
 		int r = prepare(db, sql, &st[q], error_r);
 		g_free(sql);
 		if (r < 0)
@@ -1009,14 +1014,14 @@ web_meter_reads(struct db *db, int64_t start, int64_t end, const char *counter, 
 		"             AND s.taken_utc < ?2 ORDER BY s.taken_utc LIMIT 1)) AS s0,"
 		"  (SELECT s.id FROM snapshots s WHERE s.device_id = d.id"
 		"    AND s.taken_utc < ?2 ORDER BY s.taken_utc DESC LIMIT 1) AS s1"
-		"  FROM devices d WHERE ?4 IS NULL OR d.serial = ?4)"
+		"  FROM devices d WHERE CAST(?4 AS TEXT) IS NULL OR d.serial = ?4)"
 		" SELECT p.serial, p.model, p.hostname, n.name, a.taken_utc, c0.value, b.taken_utc,"
 		"  c1.value, p.s0, p.s1"
 		" FROM p JOIN snapshots a ON a.id = p.s0 JOIN snapshots b ON b.id = p.s1"
 		" JOIN counters c1 ON c1.snapshot_id = p.s1"
 		" JOIN counter_names n ON n.id = c1.name_id"
 		" LEFT JOIN counters c0 ON c0.snapshot_id = p.s0 AND c0.name_id = c1.name_id"
-		" WHERE ?3 IS NULL OR n.name = ?3"
+		" WHERE CAST(?3 AS TEXT) IS NULL OR n.name = ?3"
 		" ORDER BY p.serial, n.name",
 		&st, error_r) < 0)
 		return -1;
@@ -1051,19 +1056,22 @@ web_device_ppd(struct db *db, int64_t device_id, unsigned recent_days)
 	double ppd = NAN;
 
 	g_snprintf(window, sizeof(window), "-%u days", recent_days);
-	if (db_prepare(
-		db,
-		"SELECT d.last_snapshot_utc, d.total_impressions, s.taken_utc, c.value FROM "
-		"devices d"
-		" JOIN snapshots s ON s.id = COALESCE("
-		"  (SELECT s2.id FROM snapshots s2 WHERE s2.device_id = d.id"
-		"    AND s2.taken_utc <= strftime('%Y-%m-%dT%H:%M:%SZ', d.last_snapshot_utc, ?1)"
-		"    ORDER BY s2.taken_utc DESC LIMIT 1),"
-		"  (SELECT s3.id FROM snapshots s3 WHERE s3.device_id = d.id"
-		"    ORDER BY s3.taken_utc LIMIT 1))"
-		" JOIN counters c ON c.snapshot_id = s.id AND c.name_id ="
-		"  (SELECT id FROM counter_names WHERE name = 'TotalImpressions')"
-		" WHERE d.id = ?2", &st) != DB_OK)
+#define PPD_SQL(SHIFT) \
+	"SELECT d.last_snapshot_utc, d.total_impressions, s.taken_utc, c.value FROM devices d" \
+	" JOIN snapshots s ON s.id = COALESCE(" \
+	"  (SELECT s2.id FROM snapshots s2 WHERE s2.device_id = d.id" \
+	"    AND s2.taken_utc <= " SHIFT("d.last_snapshot_utc", "?1") \
+	"    ORDER BY s2.taken_utc DESC LIMIT 1)," \
+	"  (SELECT s3.id FROM snapshots s3 WHERE s3.device_id = d.id" \
+	"    ORDER BY s3.taken_utc LIMIT 1))" \
+	" JOIN counters c ON c.snapshot_id = s.id AND c.name_id =" \
+	"  (SELECT id FROM counter_names WHERE name = 'TotalImpressions')" \
+	" WHERE d.id = ?2"
+	static const char *const sql[2] = {
+		[DB_ENGINE_SQLITE] = PPD_SQL(WEB_SQL_SHIFT_SQLITE),
+		[DB_ENGINE_POSTGRESQL] = PPD_SQL(WEB_SQL_SHIFT_PG),
+	};
+	if (db_prepare(db, sql[db_engine(db)], &st) != DB_OK)
 		return NAN;
 	db_bind_text(st, 1, window, -1, DB_TRANSIENT);
 	db_bind_int64(st, 2, device_id);

@@ -415,4 +415,13 @@ void web_meter_read_free(gpointer p);
 int web_meter_reads(struct db *db, int64_t start, int64_t end, const char *counter,
 		    const char *serial, GPtrArray *out, char **error_r);
 
+/* A UTC time column shifted by a bound modifier ("-14 days"), as UTC text
+ * again, in each engine's SQL: queries that need it are written once as a
+ * macro of SHIFT and instantiated for both (indexed by db_engine). */
+/* One text for both engines, where the SQL is the same. */
+#define WEB_SQL_BOTH(sql) { [DB_ENGINE_SQLITE] = sql, [DB_ENGINE_POSTGRESQL] = sql }
+#define WEB_SQL_SHIFT_SQLITE(ts, mod) "strftime('%Y-%m-%dT%H:%M:%SZ', " ts ", " mod ")"
+#define WEB_SQL_SHIFT_PG(ts, mod) \
+	"to_char(CAST(" ts " AS timestamp) + CAST(" mod " AS interval), 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
 #endif

@@ -366,7 +366,7 @@ web_healthz(struct web_request *req, struct web_response *resp)
 	struct db_stmt *st = NULL;
 	struct db *db = store_db(req->store);
 	int rc = DB_ERROR;
-	if (db_prepare(db, "SELECT count(*) FROM (SELECT 1 FROM device_status LIMIT 1)", &st) == DB_OK)
+	if (db_prepare(db, "SELECT count(*) FROM (SELECT 1 FROM device_status LIMIT 1) AS any_device", &st) == DB_OK)
 		rc = db_step(st);
 	db_finalize(st);
 	if (rc != DB_ROW) {

@@ -229,7 +229,7 @@ struct attention_query {
 	const char *id, *title, *what; /* section id, heading, name in errors */
 	const char *columns;           /* the header cells after Serial and Host */
 	const char *empty;             /* the sentence when there is nothing */
-	const char *sql;
+	const char *sql[2];            /* by db_engine */
 	void (*row)(GString *rows, struct web_request *req, struct db_stmt *st);
 };
 
@@ -237,7 +237,7 @@ static int
 attention_section(struct web_request *req, struct web_response *resp, GString *b,
 		  const struct attention_query *q, const char *param, const char *blurb)
 {
-	struct db_stmt *st = web_prepare(req, resp, q->sql);
+	struct db_stmt *st = web_prepare(req, resp, q->sql[db_engine(store_db(req->store))]);
 	GString *rows = NULL;
 	unsigned n = 0;
 	int rc, limit_index = 1;
@@ -310,13 +310,13 @@ attention_supplies(struct web_request *req, struct web_response *resp, GString *
 		.what = "supplies",
 		.columns = "<th>Supply</th><th>Level</th><th>State</th><th>Reported</th>",
 		.empty = "All supplies are above their thresholds.",
-		.sql = "SELECT s.serial, d.hostname, d.model, s.supply, s.color, s.level_percent,"
+		.sql = WEB_SQL_BOTH("SELECT s.serial, d.hostname, d.model, s.supply, s.color, s.level_percent,"
 		       " s.state, s.low_threshold, s.reported_utc, s.product_number, s.type"
 		       " FROM supply_status s JOIN device_status d ON d.device_id = s.device_id"
 		       " WHERE s.state IN ('low', 'out', 'empty')"
 		       "  OR s.level_percent <= COALESCE(s.low_threshold, 10)"
 		       " ORDER BY CASE WHEN s.state IN ('out', 'empty') OR s.level_percent <= 0"
-		       " THEN 0 ELSE 1 END, s.level_percent, s.serial LIMIT ?",
+		       " THEN 0 ELSE 1 END, s.level_percent, s.serial LIMIT ?"),
 		.row = supply_row,
 	};
 	return attention_section(req, resp, b, &q, NULL,
@@ -409,12 +409,15 @@ attention_events(struct web_request *req, struct web_response *resp, GString *b)
 		.columns = "<th>Time</th><th>Log</th><th>Code</th><th>Description</th>"
 			   "<th class=\"num\">Pages</th>",
 		.empty = "No new error events.",
-		.sql = "SELECT d.serial, d.hostname, d.model, e.log, e.code, e.description,"
-		       " e.occurred_utc, e.page_count"
-		       " FROM devices d JOIN events e ON e.first_snapshot_id = d.last_snapshot_id"
-		       " WHERE COALESCE(e.log, '') <> 'info'"
-		       "  AND e.occurred_utc >= strftime('%Y-%m-%dT%H:%M:%SZ', d.last_snapshot_utc, ?1)"
-		       " ORDER BY e.occurred_utc DESC LIMIT ?2",
+#define NEW_EVENTS_SQL(SHIFT) \
+	"SELECT d.serial, d.hostname, d.model, e.log, e.code, e.description," \
+	" e.occurred_utc, e.page_count" \
+	" FROM devices d JOIN events e ON e.first_snapshot_id = d.last_snapshot_id" \
+	" WHERE COALESCE(e.log, '') <> 'info'" \
+	"  AND e.occurred_utc >= " SHIFT("d.last_snapshot_utc", "?1") \
+	" ORDER BY e.occurred_utc DESC LIMIT ?2"
+		.sql = { [DB_ENGINE_SQLITE] = NEW_EVENTS_SQL(WEB_SQL_SHIFT_SQLITE),
+			 [DB_ENGINE_POSTGRESQL] = NEW_EVENTS_SQL(WEB_SQL_SHIFT_PG) },
 		.row = event_row,
 	};
 	char window[32];
@@ -449,10 +452,10 @@ attention_regressions(struct web_request *req, struct web_response *resp, GStrin
 		.columns = "<th>Counter</th><th>Before</th><th class=\"num\">Value</th><th>After</th>"
 			   "<th class=\"num\">Value</th><th class=\"num\">Change</th>",
 		.empty = "No counter ever went backwards.",
-		.sql = "SELECT r.serial, d.hostname, d.model, r.counter, r.previous_taken_utc,"
+		.sql = WEB_SQL_BOTH("SELECT r.serial, d.hostname, d.model, r.counter, r.previous_taken_utc,"
 		       " r.previous_value, r.taken_utc, r.value, r.snapshot_id"
 		       " FROM counter_regressions r JOIN device_status d ON d.serial = r.serial"
-		       " ORDER BY r.taken_utc DESC LIMIT ?",
+		       " ORDER BY r.taken_utc DESC LIMIT ?"),
 		.row = regression_row,
 	};
 	return attention_section(req, resp, b, &q, NULL,
@@ -480,9 +483,9 @@ attention_new_devices(struct web_request *req, struct web_response *resp, GStrin
 		.what = "new devices",
 		.columns = "<th>IP address</th><th>First received</th><th>First snapshot</th>",
 		.empty = "No new devices.",
-		.sql = "SELECT serial, hostname, model, first_received_utc, first_seen_utc, ip_address"
+		.sql = WEB_SQL_BOTH("SELECT serial, hostname, model, first_received_utc, first_seen_utc, ip_address"
 		       " FROM device_status WHERE first_received_utc >= ?"
-		       " ORDER BY first_received_utc DESC LIMIT ?",
+		       " ORDER BY first_received_utc DESC LIMIT ?"),
 		.row = new_device_row,
 	};
 	char since[SK_UTC_SIZE];
@@ -606,7 +609,7 @@ web_page_intake(struct web_request *req, struct web_response *resp)
 	    "SELECT i.id, i.received_utc, i.source, i.source_name, i.peer, i.helo, i.mail_from,"
 	    " COALESCE(i.subject, m.hint_subject), i.outcome, i.detail, i.serial, i.message_id,"
 	    " i.snapshot_id, i.raw_size, m.hint_from"
-	    " FROM intake_log i LEFT JOIN messages m ON m.id = i.message_id WHERE 1");
+	    " FROM intake_log i LEFT JOIN messages m ON m.id = i.message_id WHERE TRUE");
 	if (outcome > 0)
 		g_string_append(sql, " AND i.outcome = ?1");
 	if (source != NULL)
