@@ -62,6 +62,17 @@ env_run_pass(struct pass_env *env, struct poll_pass_stats *stats_r, char **error
 	char *db_error = NULL;
 	int r = -1;
 
+	/* Nodes sharing one PostgreSQL store take turns on a mailbox: a pass
+	 * while another node's is under way is skipped (nothing is taken twice,
+	 * and no two nodes move or flag the same message). */
+	int claimed = store_mailbox_claim(env->store, env->mailbox_id, error_r);
+	if (claimed <= 0) {
+		memset(stats_r, 0, sizeof(*stats_r));
+		if (claimed == 0)
+			log_info("poll: event=pass-skipped name=%s mailbox=%s reason=\"another node is polling it\"",
+				 s->name, s->key);
+		return claimed;
+	}
 	poll_pass_init(&pass, s, env->intake, env->store, env->mailbox_id, env->stop);
 	pass.warned = env->warned;
 	pass.progress = env->progress;
@@ -95,6 +106,7 @@ env_run_pass(struct pass_env *env, struct poll_pass_stats *stats_r, char **error
 		log_warnx("poll: event=state-not-saved name=%s error=\"%s\"", s->name, db_error);
 		g_free(db_error);
 	}
+	store_mailbox_release(env->store, env->mailbox_id);
 	return r;
 }
 
