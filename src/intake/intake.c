@@ -474,7 +474,7 @@ intake_parser_main(gpointer data)
 /* Queues every pending message (store: a connection of the calling
  * thread's own). */
 static int
-intake_recover(struct intake *in, struct store *store, char **error_r)
+intake_recover(struct intake *in, struct store *store, const char *event, char **error_r)
 {
 	GArray *ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
 	int64_t after = 0;
@@ -499,7 +499,7 @@ intake_recover(struct intake *in, struct store *store, char **error_r)
 	}
 	g_array_free(ids, TRUE);
 	if (total > 0)
-		log_info("intake: event=recovered pending=%u", total);
+		log_info("intake: event=%s pending=%u", event, total);
 	return 0;
 }
 
@@ -517,7 +517,7 @@ intake_sweeper_main(gpointer data)
 			break;
 		g_mutex_unlock(&in->lock);
 		char *error = NULL;
-		if (intake_recover(in, in->sweep_store, &error) < 0)
+		if (intake_recover(in, in->sweep_store, "swept", &error) < 0)
 			log_warnx("intake: event=sweep-failed error=\"%s\"", error);
 		g_free(error);
 		g_mutex_lock(&in->lock);
@@ -582,7 +582,7 @@ intake_open(const struct intake_settings *settings, struct intake **intake_r, ch
 			.xml_max_string_len = settings->xml.max_string_len,
 			.xml_max_events = settings->xml.max_events,
 		};
-		if (intake_recover(in, in->accept_store, error_r) < 0)
+		if (intake_recover(in, in->accept_store, "recovered", error_r) < 0)
 			goto fail;
 		for (unsigned i = 0; i < in->settings.parse_workers; i++) {
 			struct intake_parser *p = g_new0(struct intake_parser, 1);

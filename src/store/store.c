@@ -54,7 +54,8 @@ GResource *store_schema_get_resource(void);
 /* PostgreSQL's migrations, numbered alike (schema/postgresql/). */
 #define SCHEMA_RESOURCE_DIR_PG "/org/snapkeep/schema/postgresql"
 /* The advisory lock key under which PostgreSQL migrations run, so that
- * nodes starting together migrate one after the other. */
+ * nodes starting together migrate one after the other (message ids, the
+ * keys of parse claims, are positive; see PG_LOCK_MAILBOX_BASE). */
 #define PG_MIGRATE_LOCK_KEY -1
 /* Links followed when reading a chain; a sane chain has at most
  * archive_keyframe_interval, this only stops a damaged database. */
