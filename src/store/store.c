@@ -122,6 +122,7 @@ enum stmt_id {
 	STMT_PRUNE_DEPTHS,
 	STMT_PRUNE_BATCH_CLEAR,
 	STMT_PRUNE_BATCH_ADD,
+	STMT_PRUNE_BATCH_LOCK,
 	STMT_PRUNE_BATCH_KEEP,
 	STMT_PRUNE_BATCH_SUM,
 	STMT_PRUNE_APPLY,
@@ -288,6 +289,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
 	[STMT_PRUNE_BATCH_CLEAR] = "DELETE FROM prune_batch",
 	[STMT_PRUNE_BATCH_ADD] = "INSERT INTO prune_batch (id) SELECT id FROM messages"
 				 " WHERE id = ?3 AND " PRUNE_CRITERIA " ON CONFLICT DO NOTHING",
+	[STMT_PRUNE_BATCH_LOCK] = "SELECT count(*) FROM messages WHERE id IN (SELECT id FROM prune_batch)",
 	/* Never prune a base that a message staying in the archive still needs. */
 	[STMT_PRUNE_BATCH_KEEP] = "DELETE FROM prune_batch WHERE id IN (SELECT m.base_id FROM messages m"
 				  " WHERE m.base_id IN (SELECT id FROM prune_batch) AND m.method = 'skc1'"
@@ -307,6 +309,15 @@ static const char *const stmt_sql_pg[STMT_COUNT] = {
 	 * they derive from the device's other snapshots (latest, previous,
 	 * first reported) is then read after the other's commit. */
 	[STMT_DEV_LOCK] = "SELECT id FROM devices WHERE id = ?1 FOR UPDATE",
+	/* A repack and a prune on two nodes: the repack holds its base (FOR
+	 * SHARE) until it commits, and the prune locks its batch (FOR UPDATE)
+	 * before it looks for dependants, so that either the prune sees the
+	 * new delta and keeps its base, or the repack sees the base pruned and
+	 * leaves the message plain. */
+	[STMT_ARCH_BASE_CHECK] = "SELECT 1 FROM messages WHERE id = ?1 AND method = 'skc1' AND sha256 = ?2"
+				 " AND chain_depth = ?3 FOR SHARE",
+	[STMT_PRUNE_BATCH_LOCK] = "SELECT count(*) FROM (SELECT id FROM messages"
+				  " WHERE id IN (SELECT id FROM prune_batch) FOR UPDATE) AS locked",
 	[STMT_DEV_SEEN] = "UPDATE devices SET snapshot_count = snapshot_count + 1,"
 			  " first_seen_utc = LEAST(first_seen_utc, ?2),"
 			  " first_received_utc = LEAST(first_received_utc, ?3),"
@@ -2800,6 +2811,12 @@ prune_batch(struct store *store, const int64_t *ids, guint n, int64_t cut_ok_us,
 		if (stmt_exec(store, stmt, "pruning", error_r) < 0)
 			goto out;
 		added += db_changes(store->db);
+	}
+	if (db_engine(store->db) == DB_ENGINE_POSTGRESQL) {
+		stmt = stmt_get(store, STMT_PRUNE_BATCH_LOCK, error_r);
+		if (stmt == NULL || stmt_row(store, stmt, "locking the prune batch", error_r) <= 0)
+			goto out;
+		db_reset(stmt);
 	}
 	/* Until nothing changes: a base kept may be the dependant of another
 	 * message of the batch, which must then be kept too. */
