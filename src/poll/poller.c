@@ -44,6 +44,7 @@ struct pass_env {
 	char *mailbox_wire; /* IMAP: learnt by the last pass */
 	void (*progress)(void *ctx, const struct poll_pass_stats *stats, unsigned total);
 	void *progress_ctx;
+	bool skipped_busy;  /* the last pass was skipped: another node held the mailbox */
 };
 
 static void
@@ -66,6 +67,7 @@ env_run_pass(struct pass_env *env, struct poll_pass_stats *stats_r, char **error
 	 * while another node's is under way is skipped (nothing is taken twice,
 	 * and no two nodes move or flag the same message). */
 	int claimed = store_mailbox_claim(env->store, env->mailbox_id, error_r);
+	env->skipped_busy = claimed == 0;
 	if (claimed <= 0) {
 		memset(stats_r, 0, sizeof(*stats_r));
 		if (claimed == 0)
@@ -182,6 +184,10 @@ poll_run_once(struct intake *intake, const char *db_path, const struct poll_sett
 	r = env_run_pass(&env, stats_r, error_r);
 	if (progress)
 		poll_progress_end(&bar);
+	if (env.skipped_busy) /* said once, to whoever ran the command */
+		log_warnx("poll: event=pass-skipped name=%s mailbox=%s reason=\"another process is polling it"
+			  " through the same store; nothing taken\"",
+			  settings->name, settings->key);
 	log_pass(settings, stats_r, started, r < 0 ? *error_r : NULL);
 	env_close(&env);
 	return r;
