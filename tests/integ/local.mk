@@ -30,3 +30,8 @@ EXTRA_DIST += %reldir%/with-postgresql %reldir%/pg-fixture.py $(SK_PG_TESTS)
 check-postgresql:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(SK_PG_TESTS)'
 .PHONY: check-postgresql
+
+# Two snapkeepd nodes on one PostgreSQL, one killed with SIGKILL under load
+# (the test starts a PostgreSQL of its own, so it runs in plain make check).
+TESTS += %reldir%/multinode.py
+EXTRA_DIST += %reldir%/multinode.py
