@@ -25,6 +25,7 @@ int cli_prune(int argc, char **argv);
 int cli_verify(int argc, char **argv);
 int cli_backup(int argc, char **argv);
 int cli_stats(int argc, char **argv);
+int cli_migrate(int argc, char **argv);
 
 /* The database path: --db, else $SNAPKEEP_DB, else snapkeep.db. */
 const char *cli_default_db(void);

@@ -26,6 +26,7 @@ static const struct cli_command cli_commands[] = {
 	{ "verify", cli_verify, "check every archived message (hash, chains) and the database file" },
 	{ "backup", cli_backup, "an online, consistent copy of the database: backup FILE" },
 	{ "stats", cli_stats, "database size, rows per table, archive bytes and compression" },
+	{ "migrate", cli_migrate, "copy a SQLite installation into an empty PostgreSQL: --from FILE --to URL" },
 };
 
 static void
