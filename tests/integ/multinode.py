@@ -8,14 +8,18 @@ state directory, SMTP and web ports (127.0.0.1, port 0, read from the log)
 and [intake] sweep_interval = 2s.  They start together (the schema is made
 once, under the migration lock).  Load, all at once:
   - snapkeep-sim seed 21 to A, and the same run (same seed: the same mails,
-    byte for byte) to B: every mail reaches both nodes, the second insert of
-    the same SHA-256 meets the first (ON CONFLICT);
-  - snapkeep-sim seed 22 to B only (a fleet of its own);
-  - this script's smtplib clients, in lock step: the same bytes to A and B at
-    the same moment, then two new mails of one snapshot (other Message-IDs)
-    to A and B at the same moment (the unique (device, taken_utc) decides).
-Node A gets SIGKILL once it has acknowledged a share of its mails, while
-its simulator is still sending.  Then, with A dead:
+    byte for byte, paced at the same moments) to B: every mail reaches both
+    nodes, the second insert of the same SHA-256 meets the first (ON
+    CONFLICT); faults: resent bytes, alert mails, truncated XML, a snapshot
+    in a second mail, a connection dropped in DATA;
+  - snapkeep-sim seed 22 to B only (a fleet of its own, unpaced);
+  - this script's smtplib clients, in lock step, one round per mail of a
+    third fleet: the same bytes to A and B at the same moment, or two new
+    mails of one snapshot (other Message-IDs) to A and B at the same moment
+    (the unique (device, taken_utc) decides which is stored).
+Node A gets SIGKILL once it has acknowledged KILL_AFTER mails, while its
+simulator is still sending and as the smtplib clients resume from halfway.
+Then, with A dead:
   - every mail acknowledged with 250 (the simulators' manifests, the
     smtplib clients' records) is archived once, under the SHA-256 of the
     bytes sent (messages.sha256 unique), with an intake row per arrival;
@@ -28,7 +32,10 @@ its simulator is still sending.  Then, with A dead:
   - A's parse workers do not outlive it; `snapkeep verify` reads every
     message back;
   - node B's web view and /api/devices list every device.
-Node A is started again: both nodes' /api/devices answer the same."""
+Node A is started again: both nodes' /api/devices answer the same.
+Everything listens on 127.0.0.1 only; every wait has a deadline (about 10 s
+in all, 60 s at most per step); a failed run keeps its logs in
+/tmp/sk-multinode-*.failed."""
 import hashlib
 import json
 import os
@@ -260,7 +267,7 @@ def manifest(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
-def main(tmp, server, nodes):
+def main(tmp, server, nodes, procs):
     t0 = time.monotonic()
     db = server.create_database("sk_multinode")
     a = Node("A", tmp, db, A_WORKERS)
@@ -294,6 +301,7 @@ def main(tmp, server, nodes):
         p = subprocess.Popen([SIM, "--smtp", "smtp://127.0.0.1:%d" % node.smtp_port, "-n", "6",
                               "--seed", str(seed), "--days", str(days), "--manifest", m]
                              + SIM_COMMON + more, stdout=subprocess.DEVNULL, stderr=err)
+        procs.append(p)
         sims[name] = (p, m, err)
     pairs = Pairs(pair_mails, [a, b])
     pairs.start()
@@ -529,25 +537,26 @@ def main(tmp, server, nodes):
     t.eq(a.stop(), 0, "node A stops cleanly")
     t.eq(b.stop(), 0, "node B stops cleanly")
     t.diag("wall time %.1f s" % (time.monotonic() - t0))
+    return True
 
 
 def run():
     server = sklib.PgServer()
     tmp = sklib.tempdir("sk-multinode-")
-    nodes = []
+    nodes, procs, finished = [], [], False
     try:
         try:
             server.start()
         except sklib.PgError as e:
             t.bail("PostgreSQL for the test: %s" % e)
-        main(tmp, server, nodes)
+        finished = main(tmp, server, nodes, procs)
     finally:
-        for n in nodes:
-            if n.proc is not None and n.proc.poll() is None:
-                n.proc.kill()
-                n.proc.wait()
+        for p in procs + [n.proc for n in nodes if n.proc is not None]:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
         server.stop()
-        if t.failed:
+        if t.failed or not finished:
             keep = tmp + ".failed"
             shutil.rmtree(keep, ignore_errors=True)
             shutil.move(tmp, keep)
