@@ -17,7 +17,9 @@
  *     target's foreign keys (pg_constraint), each row with its ids as they
  *     are: SELECT every column by name, INSERT with db_bind_* of the value's
  *     type (converted only where the target's column type asks: an integral
- *     REAL into a bigint, a number into a text column as SQLite prints it).
+ *     REAL into a bigint, a number into a text column as SQLite prints it;
+ *     text that is not UTF-8, which SQLite keeps and PostgreSQL refuses,
+ *     goes in with U+FFFD for the bad bytes and is reported).
  *     Blobs stay the compressed bytes they are: the archive format does
  *     not depend on the engine.  Tables with an integer id are read in
  *     pages (WHERE id > ? ORDER BY id LIMIT batch); the others (WITHOUT
@@ -123,6 +125,7 @@ struct migrate {
 	gint64 last_progress;
 	int64_t total_rows, done_rows;
 	uint64_t bytes;               /* text and blob bytes copied */
+	uint64_t repaired;            /* text values that were not UTF-8 */
 	/* verification */
 	int64_t messages, verified, pruned;
 	uint64_t raw_bytes;
@@ -486,10 +489,25 @@ migrate_count(struct migrate *m, struct db *db, bool source, char **error_r)
 
 /* --- the copy ------------------------------------------------------------------------ */
 
+/* Binds len bytes as text.  PostgreSQL refuses text that is not UTF-8
+ * (or holds a NUL), which SQLite keeps as it was given (an SMTP client's
+ * HELO, a file name): such a value goes in with U+FFFD in place of each
+ * bad byte, and *repaired_r is set. */
+static int
+migrate_bind_text(struct db_stmt *ins, int p, const char *text, int len, bool *repaired_r)
+{
+	if (text == NULL)
+		return db_bind_text(ins, p, "", 0, DB_STATIC);
+	if (g_utf8_validate_len(text, (gsize)len, NULL))
+		return db_bind_text(ins, p, text, len, DB_TRANSIENT);
+	*repaired_r = true;
+	return db_bind_text(ins, p, g_utf8_make_valid(text, len), -1, g_free);
+}
+
 /* Binds column i of the source row to parameter p of the insert. */
 static int
 migrate_bind(struct db_stmt *sel, struct db_stmt *ins, int i, int p, const struct migrate_column *c,
-	     uint64_t *bytes, char **why_r)
+	     uint64_t *bytes, bool *repaired_r, char **why_r)
 {
 	switch (db_column_type(sel, i)) {
 	case DB_NULL:
@@ -525,8 +543,7 @@ migrate_bind(struct db_stmt *sel, struct db_stmt *ins, int i, int p, const struc
 		*bytes += (uint64_t)len;
 		if (c->kind == MIGRATE_KIND_BLOB)
 			return db_bind_blob64(ins, p, data != NULL ? data : "", (uint64_t)len, DB_TRANSIENT);
-		/* Bytes in a text column: PostgreSQL checks their encoding. */
-		return db_bind_text(ins, p, data != NULL ? data : "", len, DB_TRANSIENT);
+		return migrate_bind_text(ins, p, data, len, repaired_r);
 	}
 	default:
 		break;
@@ -536,7 +553,7 @@ migrate_bind(struct db_stmt *sel, struct db_stmt *ins, int i, int p, const struc
 	*bytes += (uint64_t)len;
 	if (c->kind == MIGRATE_KIND_BLOB)
 		return db_bind_blob64(ins, p, text != NULL ? text : "", (uint64_t)len, DB_TRANSIENT);
-	return db_bind_text(ins, p, text != NULL ? text : "", len, DB_TRANSIENT);
+	return migrate_bind_text(ins, p, text, len, repaired_r);
 }
 
 /* Sets the references to rows that came later (migrate_copy_table). */
@@ -726,7 +743,13 @@ migrate_copy_table(struct migrate *m, struct migrate_table *t, char **error_r)
 					g_array_append_val(forward, f);
 					brc = db_bind_null(ins, p);
 				} else {
-					brc = migrate_bind(cur.sel, ins, (int)i, p, c, &bytes, &why);
+					bool repaired = false;
+					brc = migrate_bind(cur.sel, ins, (int)i, p, c, &bytes, &repaired, &why);
+					if (repaired && m->repaired++ < MIGRATE_PROBLEMS_LISTED)
+						fprintf(stderr, "%ssnapkeep migrate: table %s, row %s%" G_GINT64_FORMAT
+							", column %s: not valid UTF-8, copied with U+FFFD for the"
+							" bad bytes\n", m->progress ? "\n" : "", t->name,
+							cur.keyset ? "id " : "", cur.keyset ? id : row_no, c->name);
 				}
 				if (brc != DB_OK) {
 					if (why == NULL)
@@ -1210,6 +1233,9 @@ cli_migrate(int argc, char **argv)
 		       ret == 0 ? "ok" : "FAILED", ntables, m.done_rows, m.bytes / 1e6, copy_s,
 		       copy_s > 0 ? m.done_rows / copy_s : 0.0, copy_s > 0 ? m.bytes / 1e6 / copy_s : 0.0,
 		       m.verified, m.raw_bytes / 1e6, m.pruned, verify_s, m.problem_count);
+		if (m.repaired > 0)
+			printf("migrate: %" G_GUINT64_FORMAT " text values were not valid UTF-8: copied with"
+			       " U+FFFD for the bad bytes\n", m.repaired);
 	}
 	goto out;
 fail:

@@ -230,7 +230,29 @@ try:
     t.ok(re.search(r"^migrate: FAILED: .* [1-9]\d* problems$", out, re.M) is not None,
          "... and its summary says FAILED with the number of problems", out)
 
-    # 7. Life goes on in PostgreSQL: an import continues every id.
+    # 7. Text SQLite kept as it came (an SMTP client's HELO in Latin-1, a
+    # NUL) but PostgreSQL refuses: copied with U+FFFD, each one reported.
+    odd = os.path.join(d, "latin1.db")
+    con, dst = sqlite3.connect(src), sqlite3.connect(odd)
+    con.backup(dst)
+    con.close()
+    odd_id = dst.execute("SELECT max(id) FROM intake").fetchone()[0]
+    dst.execute("UPDATE intake SET helo = CAST(? AS TEXT), peer = CAST(? AS TEXT) WHERE id = ?",
+                (b"drucker-k\xfcche.example", b"a\x00b", odd_id))
+    dst.commit()
+    dst.close()
+    odd_url = new_pg("sk_latin1")
+    r = migrate(odd, odd_url)
+    t.eq(r.returncode, 0, "a source with text that is not UTF-8 migrates (exit 0)",
+         r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace"))
+    for col in ("helo", "peer"):
+        t.ok(("table intake, row id %d, column %s: not valid UTF-8" % (odd_id, col)).encode() in r.stderr,
+             "... naming the row and column %s" % col, r.stderr)
+    t.ok(b"2 text values were not valid UTF-8" in r.stdout, "... and counting them in the summary", r.stdout)
+    t.eq(db_query(odd_url, "SELECT helo, peer FROM intake WHERE id = ?", (odd_id,))[1],
+         [("drucker-k\ufffdche.example", "a\ufffdb")], "... with U+FFFD for the bad bytes")
+
+    # 8. Life goes on in PostgreSQL: an import continues every id.
     maxima = {n: db_query(url, "SELECT coalesce(max(id), 0) FROM %s" % n)[1][0][0]
               for n in ("messages", "intake", "snapshots", "devices", "events", "supplies")}
     more = os.path.join(d, "more")
