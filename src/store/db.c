@@ -32,6 +32,8 @@ struct db {
 	int64_t changes, total_changes;
 	GHashTable *prepared;         /* "types\nsql" -> statement name */
 	unsigned prepared_serial;
+	char *setup_sql;              /* the session's settings, again after a reconnect */
+	unsigned reconnects;
 };
 
 struct pg_param {
@@ -218,6 +220,41 @@ pg_prepared_key(struct db_stmt *st)
 	return g_string_free(key, FALSE);
 }
 
+/* A connection the server dropped (a restart, a failover to the standby,
+ * an idle timeout) is opened again before the next statement: the
+ * statement that found it broken failed (and with it the transaction it
+ * was in, which the caller rolls back); session state goes with the old
+ * connection (prepared statements, advisory locks: claims end, as they
+ * should when their holder's session is gone). */
+static int
+pg_ensure(struct db *db)
+{
+	if (PQstatus(db->pg) == CONNECTION_OK)
+		return 0;
+	PQreset(db->pg);
+	if (PQstatus(db->pg) != CONNECTION_OK) {
+		pg_set_error(db, DB_ERROR, PQerrorMessage(db->pg));
+		return -1;
+	}
+	g_hash_table_remove_all(db->prepared);
+	db->reconnects++;
+	PGresult *res = PQexec(db->pg, db->setup_sql);
+	int rc = pg_check(db, res);
+	PQclear(res);
+	return rc == DB_OK ? 0 : -1;
+}
+
+/* Whether a statement may run again after its connection dropped: a
+ * BEGIN or a query (a write outside a transaction may have committed just
+ * before the drop, and is not repeated). */
+static bool
+pg_retryable(const char *sql)
+{
+	while (g_ascii_isspace(*sql))
+		sql++;
+	return g_ascii_strncasecmp(sql, "BEGIN", 5) == 0 || g_ascii_strncasecmp(sql, "SELECT", 6) == 0;
+}
+
 static int
 pg_execute(struct db_stmt *st)
 {
@@ -229,7 +266,14 @@ pg_execute(struct db_stmt *st)
 	const char *name = NULL;
 	PGresult *res;
 	int rc;
+	bool retried = false;
 
+retry:
+	if (pg_ensure(db) < 0)
+		return db->errcode;
+	/* Outside a transaction a statement that finds the connection dropped
+	 * runs again, once, on a new one. */
+	bool idle = PQtransactionStatus(db->pg) == PQTRANS_IDLE && pg_retryable(st->sql);
 	for (int i = 0; i < st->nparams; i++) {
 		values[i] = st->params[i].value;
 		lengths[i] = st->params[i].len;
@@ -248,6 +292,10 @@ pg_execute(struct db_stmt *st)
 			PQclear(res);
 			g_free(new_name);
 			g_free(key);
+			if (idle && !retried && PQstatus(db->pg) == CONNECTION_BAD) {
+				retried = true;
+				goto retry;
+			}
 			return db->errcode;
 		}
 		PQclear(res);
@@ -263,6 +311,10 @@ pg_execute(struct db_stmt *st)
 	rc = pg_check(db, res);
 	if (rc != DB_OK) {
 		PQclear(res);
+		if (idle && !retried && PQstatus(db->pg) == CONNECTION_BAD) {
+			retried = true;
+			goto retry;
+		}
 		return rc;
 	}
 	st->res = res;
@@ -371,7 +423,7 @@ pg_open(struct db *db, const struct db_open_settings *s, char **error_r)
 	if (s->readonly)
 		g_string_append(setup, " SET default_transaction_read_only = on;");
 	PGresult *res = PQexec(db->pg, setup->str);
-	g_string_free(setup, TRUE);
+	db->setup_sql = g_string_free(setup, FALSE);
 	if (pg_check(db, res) != DB_OK) {
 		*error_r = g_strdup(db->errmsg);
 		PQclear(res);
@@ -428,6 +480,7 @@ db_close(struct db **dbp)
 	if (db->prepared != NULL)
 		g_hash_table_destroy(db->prepared);
 	g_free(db->errmsg);
+	g_free(db->setup_sql);
 	g_free(db->display_name);
 	g_free(db);
 }
@@ -487,10 +540,22 @@ db_exec(struct db *db, const char *sql, char **errmsg_r)
 		sqlite3_free(msg);
 		return rc == SQLITE_OK ? DB_OK : (rc & 0xff);
 	}
+	if (pg_ensure(db) < 0) {
+		if (errmsg_r != NULL)
+			*errmsg_r = g_strdup(db->errmsg);
+		return db->errcode;
+	}
 	int nparams = 0;
 	char *text = pg_translate(sql, &nparams, NULL);
+	bool idle = PQtransactionStatus(db->pg) == PQTRANS_IDLE && pg_retryable(text);
 	PGresult *res = PQexec(db->pg, text);
 	int rc = pg_check(db, res);
+	if (rc != DB_OK && idle && PQstatus(db->pg) == CONNECTION_BAD && pg_ensure(db) == 0) {
+		/* Outside a transaction: once more on a new connection. */
+		PQclear(res);
+		res = PQexec(db->pg, text);
+		rc = pg_check(db, res);
+	}
 	if (rc == DB_OK && PQresultStatus(res) == PGRES_COMMAND_OK && PQcmdTuples(res)[0] != '\0') {
 		db->changes = g_ascii_strtoll(PQcmdTuples(res), NULL, 10);
 		db->total_changes += db->changes;
