@@ -728,8 +728,28 @@ db_bind_text(struct db_stmt *st, int i, const char *text, int len, void (*destro
 		return SQLITE_RANGE;
 	if (text != NULL) {
 		size_t n = len < 0 ? strlen(text) : (size_t)len;
-		p->value = g_strndup(text, n);
-		p->len = (int)n;
+		if (g_utf8_validate(text, (gssize)n, NULL)) {
+			p->value = g_strndup(text, n);
+		} else {
+			/* PostgreSQL's text is UTF-8 without NUL (SQLite keeps any
+			 * bytes): what is not, a HELO or header in some 8-bit
+			 * charset, is stored with U+FFFD in its place rather than
+			 * refused; the raw message keeps the original bytes. */
+			GString *fixed = g_string_sized_new(n + 8);
+			const char *p_in = text, *end = text + n;
+			while (p_in < end) {
+				const char *bad = NULL;
+				g_utf8_validate(p_in, end - p_in, &bad);
+				g_string_append_len(fixed, p_in, bad - p_in);
+				if (bad < end) {
+					g_string_append(fixed, "\xef\xbf\xbd");
+					bad++;
+				}
+				p_in = bad;
+			}
+			p->value = g_string_free(fixed, FALSE);
+		}
+		p->len = (int)strlen(p->value);
 	}
 	if (destroy != DB_STATIC && destroy != DB_TRANSIENT && destroy != NULL)
 		destroy((void *)text);

@@ -156,6 +156,34 @@ tap.eq(len(rows), len(sent), "no other arrivals were recorded")
 auth_lines = [l for l in d.log_text().splitlines() if "event=auth " in l]
 tap.ok(len(auth_lines) >= 3 and all("s3cret" not in l for l in d.log_text().splitlines()),
        "AUTH is logged with the user, never the password")
+
+# A client speaking 8-bit: HELO and a header in Latin-1, a NUL in the body.
+# SQLite keeps text as bytes, PostgreSQL's text must be UTF-8: either way
+# the mail is acknowledged and stored byte-exact (the envelope text on
+# PostgreSQL with U+FFFD for what is not UTF-8).
+import socket  # noqa: E402
+raw = (b"Subject: Device Snapshot caf\xe9\r\nFrom: printer@fleet.test\r\n"
+       b"Message-ID: <latin1@fleet.test>\r\n\r\nbody \xff with a \x00 NUL\r\n")
+with socket.create_connection(("127.0.0.1", d.port), timeout=20) as c:
+    f = c.makefile("rb")
+
+    def reply():
+        line = f.readline()
+        while line[3:4] == b"-":
+            line = f.readline()
+        return line
+
+    replies = [reply()]
+    for cmd in (b"EHLO caf\xe9.fleet.test\r\n", b"MAIL FROM:<printer@fleet.test>\r\n",
+                b"RCPT TO:<snap@fleet.test>\r\n", b"DATA\r\n"):
+        c.sendall(cmd)
+        replies.append(reply())
+    c.sendall(raw + b".\r\n")
+    replies.append(reply())
+    c.sendall(b"QUIT\r\n")
+tap.ok(replies[-1].startswith(b"250 2.0.0"), "8-bit HELO and headers: acknowledged with 250", replies)
+tap.eq(d.query("SELECT count(*) FROM intake_log WHERE sha256 = ?", (sk.sha256(raw),)), [(1,)],
+       "8-bit HELO and headers: stored once, byte-exact (SHA-256)")
 tap.eq(d.stop(), 0, "snapkeepd exits 0 on SIGTERM")
 d.cleanup()
 tap.done()
