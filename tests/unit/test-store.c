@@ -1,22 +1,38 @@
-/* test-store.c: the SQLite store against real database files in a
- * temporary directory: migrations, the public views' columns, the archive's
- * exact round trip, duplicate arrivals, idempotent result commits, events
- * stored once, counters that go backwards, read-only access while a writer
- * holds a transaction (WAL), and foreign keys. */
+/* test-store.c: the store against real databases: migrations, the public
+ * views' columns, the archive's exact round trip, duplicate arrivals,
+ * idempotent result commits, events stored once, counters that go
+ * backwards, read-only access while a writer holds a transaction, foreign
+ * keys, the delta repack, retention, verification and statistics.
+ *
+ * By default each test case gets a SQLite file in a temporary directory.
+ * With SK_TEST_BACKEND=postgresql (tests/integ/with-postgresql sets it, with
+ * SK_TEST_PG_URL the admin URL of its private server) each test case gets a
+ * new database on that server instead (CREATE DATABASE through libpq, a
+ * name unique to the process and the case, dropped after the case), and
+ * its postgresql:// URL is the store's path.  The cases about SQLite files
+ * themselves check PostgreSQL's equivalent there (the snapkeep_schema row
+ * instead of PRAGMA user_version, synchronous_commit instead of PRAGMA
+ * synchronous, a database built from schema/postgresql's migrations 1-5);
+ * the rest run unchanged, with the few test queries that differ in dialect
+ * written for each engine (sql_of). */
 #include "config.h"
 
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <libpq-fe.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "devxml/snapshot.h"
 #include "store/archive.h"
 #include "store/store.h"
 
 struct fixture {
-	char *dir;
-	char *path;
+	char *dir;          /* temporary directory (files of SQLite cases) */
+	char *path;         /* the store: a file in dir, or a database's URL */
 	struct store *store;
+	bool pg;            /* SK_TEST_BACKEND=postgresql */
+	GPtrArray *pg_dbs;  /* databases this case created, dropped in teardown */
 };
 
 static struct store *
@@ -35,6 +51,129 @@ open_store(const char *path, bool readonly)
 	return store;
 }
 
+/* --- PostgreSQL: one database per test case -------------------------------- */
+
+static bool
+backend_is_pg(void)
+{
+	const char *b = g_getenv("SK_TEST_BACKEND");
+
+	if (b == NULL || b[0] == '\0' || strcmp(b, "sqlite") == 0)
+		return false;
+	if (strcmp(b, "postgresql") != 0)
+		g_error("SK_TEST_BACKEND=%s: expected sqlite or postgresql", b);
+	return true;
+}
+
+static const char *
+pg_admin_url(void)
+{
+	const char *url = g_getenv("SK_TEST_PG_URL");
+
+	if (url == NULL || url[0] == '\0')
+		g_error("SK_TEST_BACKEND=postgresql needs SK_TEST_PG_URL, the admin URL of a running"
+			" server (tests/integ/with-postgresql sets both)");
+	return url;
+}
+
+/* Runs one statement on the admin database (its own connection, not the
+ * store's code under test). */
+static void
+pg_admin_exec(const char *sql)
+{
+	PGconn *conn = PQconnectdb(pg_admin_url());
+	PGresult *res;
+
+	if (PQstatus(conn) != CONNECTION_OK)
+		g_error("PostgreSQL at %s: %s", pg_admin_url(), PQerrorMessage(conn));
+	res = PQexec(conn, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+		g_error("%s: %s", sql, PQresultErrorMessage(res));
+	PQclear(res);
+	PQfinish(conn);
+}
+
+/* One integer from a query on the admin database. */
+static int64_t
+pg_admin_int(const char *sql)
+{
+	PGconn *conn = PQconnectdb(pg_admin_url());
+	PGresult *res;
+	int64_t v;
+
+	if (PQstatus(conn) != CONNECTION_OK)
+		g_error("PostgreSQL at %s: %s", pg_admin_url(), PQerrorMessage(conn));
+	res = PQexec(conn, sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+		g_error("%s: %s", sql, PQresultErrorMessage(res));
+	v = g_ascii_strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	PQfinish(conn);
+	return v;
+}
+
+/* The admin URL with its database replaced by dbname. */
+static char *
+pg_url(const char *dbname)
+{
+	GError *gerr = NULL;
+	GUri *admin = g_uri_parse(pg_admin_url(), G_URI_FLAGS_ENCODED, &gerr);
+	char *path = g_strconcat("/", dbname, NULL);
+
+	if (admin == NULL)
+		g_error("SK_TEST_PG_URL: %s", gerr->message);
+	GUri *uri = g_uri_build(G_URI_FLAGS_ENCODED, g_uri_get_scheme(admin), g_uri_get_userinfo(admin),
+				g_uri_get_host(admin), g_uri_get_port(admin), path, g_uri_get_query(admin), NULL);
+	char *url = g_uri_to_string(uri);
+	g_uri_unref(uri);
+	g_uri_unref(admin);
+	g_free(path);
+	return url;
+}
+
+/* A database name unique to this process and case: sk_unit_PID_N. */
+static char *
+pg_name_new(void)
+{
+	static unsigned n;
+
+	return g_strdup_printf("sk_unit_%ld_%u", (long)getpid(), ++n);
+}
+
+/* Creates a new, empty database for this case; returns its URL.  Dropped
+ * in teardown. */
+static char *
+pg_database_new(struct fixture *f)
+{
+	char *name = pg_name_new();
+	char *sql = g_strdup_printf("CREATE DATABASE %s", name);
+
+	pg_admin_exec(sql);
+	g_free(sql);
+	g_ptr_array_add(f->pg_dbs, name);
+	return pg_url(name);
+}
+
+static bool
+pg_database_exists(const char *name)
+{
+	char *sql = g_strdup_printf("SELECT count(*) FROM pg_database WHERE datname = '%s'", name);
+	int64_t n = pg_admin_int(sql);
+
+	g_free(sql);
+	return n != 0;
+}
+
+/* The SQL of a test query in the store's engine (the same text for both
+ * where none is given for PostgreSQL). */
+static const char *
+sql_of(struct store *store, const char *sqlite, const char *pg)
+{
+	return db_engine(store_db(store)) == DB_ENGINE_POSTGRESQL && pg != NULL ? pg : sqlite;
+}
+
+/* --- fixture -------------------------------------------------------------- */
+
 static void
 fixture_setup(struct fixture *f, gconstpointer data)
 {
@@ -42,7 +181,12 @@ fixture_setup(struct fixture *f, gconstpointer data)
 
 	f->dir = g_dir_make_tmp("test-store-XXXXXX", &gerr);
 	g_assert_no_error(gerr);
-	f->path = g_build_filename(f->dir, "snapkeep.db", NULL);
+	f->pg = backend_is_pg();
+	f->pg_dbs = g_ptr_array_new_with_free_func(g_free);
+	if (f->pg)
+		f->path = pg_database_new(f);
+	else
+		f->path = g_build_filename(f->dir, "snapkeep.db", NULL);
 	f->store = open_store(f->path, false);
 }
 
@@ -66,6 +210,14 @@ static void
 fixture_teardown(struct fixture *f, gconstpointer data)
 {
 	store_free(&f->store);
+	/* Every connection of the case is closed by now: DROP DATABASE
+	 * refuses a database still in use. */
+	for (guint i = 0; i < f->pg_dbs->len; i++) {
+		char *sql = g_strdup_printf("DROP DATABASE %s", (const char *)g_ptr_array_index(f->pg_dbs, i));
+		pg_admin_exec(sql);
+		g_free(sql);
+	}
+	g_ptr_array_unref(f->pg_dbs);
 	remove_dir(f->dir);
 	g_free(f->path);
 	g_free(f->dir);
@@ -154,19 +306,39 @@ read_example(const char *name, size_t *len_r)
 
 /* --- migrations and views ------------------------------------------------ */
 
+/* The schema's version as the engine keeps it: SQLite's PRAGMA
+ * user_version, PostgreSQL's row of snapkeep_schema. */
+static int64_t
+schema_version_stored(struct store *store)
+{
+	if (db_engine(store_db(store)) == DB_ENGINE_POSTGRESQL) {
+		g_assert_cmpint(query_int(store, "SELECT count(*) FROM snapkeep_schema", NULL), ==, 1);
+		return query_int(store, "SELECT version FROM snapkeep_schema", NULL);
+	}
+	return query_int(store, "PRAGMA user_version", NULL);
+}
+
 static void
 test_migrations(struct fixture *f, gconstpointer data)
 {
 	int version = store_schema_version(f->store);
 
 	g_assert_cmpint(version, >=, 2);
-	g_assert_cmpint(query_int(f->store, "PRAGMA user_version", NULL), ==, version);
-	g_assert_cmpint(query_int(f->store, "PRAGMA foreign_keys", NULL), ==, 1);
-	char *mode = query_text(f->store, "PRAGMA journal_mode", NULL);
-	g_assert_cmpstr(mode, ==, "wal");
-	g_free(mode);
-	/* NORMAL (1) without durable. */
-	g_assert_cmpint(query_int(f->store, "PRAGMA synchronous", NULL), ==, 1);
+	g_assert_cmpint(schema_version_stored(f->store), ==, version);
+	if (!f->pg) {
+		g_assert_cmpint(query_int(f->store, "PRAGMA foreign_keys", NULL), ==, 1);
+		char *mode = query_text(f->store, "PRAGMA journal_mode", NULL);
+		g_assert_cmpstr(mode, ==, "wal");
+		g_free(mode);
+		/* NORMAL (1) without durable. */
+		g_assert_cmpint(query_int(f->store, "PRAGMA synchronous", NULL), ==, 1);
+	} else {
+		/* PostgreSQL: commits without durable do not wait for the WAL
+		 * flush (foreign keys are always on; test_foreign_keys). */
+		char *sync = query_text(f->store, "SELECT current_setting('synchronous_commit')", NULL);
+		g_assert_cmpstr(sync, ==, "off");
+		g_free(sync);
+	}
 
 	/* Re-open: nothing to apply, same version, data kept. */
 	static const char raw[] = "Subject: x\r\n\r\nhello\r\n";
@@ -174,9 +346,11 @@ test_migrations(struct fixture *f, gconstpointer data)
 	store_free(&f->store);
 	f->store = open_store(f->path, false);
 	g_assert_cmpint(store_schema_version(f->store), ==, version);
+	g_assert_cmpint(schema_version_stored(f->store), ==, version);
 	assert_get_equals(f->store, id, raw, sizeof(raw) - 1);
 
-	/* A durable connection runs synchronous=FULL (2). */
+	/* A durable connection runs synchronous=FULL (2); on PostgreSQL
+	 * synchronous_commit on. */
 	struct store_settings s;
 	struct store *durable = NULL;
 	char *error = NULL;
@@ -184,9 +358,81 @@ test_migrations(struct fixture *f, gconstpointer data)
 	s.path = f->path;
 	s.durable = true;
 	g_assert_cmpint(store_open(&s, &durable, &error), ==, 0);
-	g_assert_cmpint(query_int(durable, "PRAGMA synchronous", NULL), ==, 2);
+	if (!f->pg) {
+		g_assert_cmpint(query_int(durable, "PRAGMA synchronous", NULL), ==, 2);
+	} else {
+		char *sync = query_text(durable, "SELECT current_setting('synchronous_commit')", NULL);
+		g_assert_cmpstr(sync, ==, "on");
+		g_free(sync);
+	}
 	store_free(&durable);
 	store_free(&durable); /* NULL is fine */
+}
+
+/* The version checks on PostgreSQL: a database that does not exist or has
+ * no schema, the snapkeep_schema row older or newer than the program. */
+static void
+version_checks_pg(struct fixture *f)
+{
+	struct store_settings s;
+	struct store *other = NULL;
+	char *error = NULL;
+	int version = store_schema_version(f->store);
+
+	/* Read-only on a database that does not exist fails and creates
+	 * nothing. */
+	char *name = pg_name_new();
+	char *missing = pg_url(name);
+	store_settings_default(&s);
+	s.path = missing;
+	s.readonly = true;
+	g_assert_cmpint(store_open(&s, &other, &error), ==, -1);
+	g_assert_nonnull(error);
+	g_assert_null(other);
+	g_assert_false(pg_database_exists(name));
+	g_clear_pointer(&error, g_free);
+	g_free(missing);
+	g_free(name);
+
+	/* Read-only on an empty database fails and creates no table. */
+	char *empty = pg_database_new(f);
+	s.path = empty;
+	g_assert_cmpint(store_open(&s, &other, &error), ==, -1);
+	g_assert_nonnull(strstr(error, "no snapkeep schema"));
+	g_assert_null(other);
+	g_clear_pointer(&error, g_free);
+	struct db *db = NULL;
+	struct db_open_settings dbs = { .target = empty };
+	g_assert_cmpint(db_open(&dbs, &db, &error), ==, 0);
+	struct db_stmt *stmt = NULL;
+	g_assert_cmpint(db_prepare(db, "SELECT count(*) FROM information_schema.tables"
+				       " WHERE table_schema = current_schema()", &stmt), ==, DB_OK);
+	g_assert_cmpint(db_step(stmt), ==, DB_ROW);
+	g_assert_cmpint(db_column_int64(stmt, 0), ==, 0);
+	db_finalize(stmt);
+	db_close(&db);
+	g_free(empty);
+
+	/* Read-only on an older schema fails clearly and does not migrate. */
+	g_assert_cmpint(db_exec(store_db(f->store), "UPDATE snapkeep_schema SET version = 1", NULL), ==, DB_OK);
+	s.path = f->path;
+	g_assert_cmpint(store_open(&s, &other, &error), ==, -1);
+	g_assert_nonnull(strstr(error, "older"));
+	g_clear_pointer(&error, g_free);
+	g_assert_cmpint(schema_version_stored(f->store), ==, 1);
+
+	/* A newer schema than the program knows: writers refuse. */
+	char *sql = g_strdup_printf("UPDATE snapkeep_schema SET version = %d", version + 1);
+	g_assert_cmpint(db_exec(store_db(f->store), sql, NULL), ==, DB_OK);
+	g_free(sql);
+	s.readonly = false;
+	g_assert_cmpint(store_open(&s, &other, &error), ==, -1);
+	g_assert_nonnull(strstr(error, "newer"));
+	g_clear_pointer(&error, g_free);
+	g_assert_cmpint(schema_version_stored(f->store), ==, version + 1);
+	/* (SQLite's "a file that is not a database" has no PostgreSQL
+	 * counterpart: a URL names a database or fails to connect, as the
+	 * missing database above.) */
 }
 
 static void
@@ -196,6 +442,11 @@ test_version_checks(struct fixture *f, gconstpointer data)
 	struct store *other = NULL;
 	char *error = NULL;
 	int version = store_schema_version(f->store);
+
+	if (f->pg) {
+		version_checks_pg(f);
+		return;
+	}
 
 	/* Read-only on a missing file fails and creates nothing. */
 	char *missing = g_build_filename(f->dir, "missing.db", NULL);
@@ -525,10 +776,15 @@ commit(struct store *store, int64_t message_id, enum store_outcome outcome, cons
 static char *
 dump_tables_but(struct store *store, const char *skip)
 {
-	static const char *const queries[] = {
-		"SELECT * FROM devices ORDER BY id",
+	/* The blob as hex: SQLite's hex(), PostgreSQL's encode(). */
+	const char *messages = sql_of(store,
 		"SELECT id, sha256, raw_size, method, base_id, chain_depth, stored_size, device_id, outcome,"
 		" detail, hex(blob) FROM messages ORDER BY id",
+		"SELECT id, sha256, raw_size, method, base_id, chain_depth, stored_size, device_id, outcome,"
+		" detail, encode(blob, 'hex') FROM messages ORDER BY id");
+	const char *const queries[] = {
+		"SELECT * FROM devices ORDER BY id",
+		messages,
 		"SELECT * FROM intake ORDER BY id",
 		"SELECT * FROM snapshots ORDER BY id",
 		"SELECT * FROM counter_names ORDER BY id",
@@ -926,8 +1182,9 @@ test_result_failures(struct fixture *f, gconstpointer data)
 			STORE_OUTCOME_NOT_SNAPSHOT);
 	g_assert_cmpint(commit(f->store, broken, STORE_OUTCOME_FAILED, "xml: truncated", NULL), ==,
 			STORE_OUTCOME_FAILED);
-	s = query_text(f->store, "SELECT group_concat(outcome, ',') FROM (SELECT outcome FROM intake_log"
-				 " ORDER BY id)", NULL);
+	s = query_text(f->store, sql_of(f->store, "SELECT group_concat(outcome, ',') FROM (SELECT outcome"
+						  " FROM intake_log ORDER BY id)",
+					"SELECT string_agg(outcome, ',' ORDER BY id) FROM intake_log"), NULL);
 	g_assert_cmpstr(s, ==, "not-snapshot,duplicate,failed");
 	g_free(s);
 	s = query_text(f->store, "SELECT detail || ' ' || serial FROM intake_log WHERE outcome = 'failed'", NULL);
@@ -1001,8 +1258,11 @@ test_result_time_fallback(struct fixture *f, gconstpointer data)
 	int64_t id2 = add_unique_message(f->store, "2");
 	g_assert_cmpint(store_result_commit(f->store, id2, STORE_OUTCOME_STORED, NULL, snap, &hints, &rec, &error),
 			==, 0);
-	s = query_text(f->store, "SELECT group_concat(taken_utc || ' ' || taken_source || ' '"
-				 " || coalesce(taken_offset_min, 'none'), ',') FROM snapshot_list", NULL);
+	s = query_text(f->store, sql_of(f->store, "SELECT group_concat(taken_utc || ' ' || taken_source || ' '"
+						  " || coalesce(taken_offset_min, 'none'), ',') FROM snapshot_list",
+					"SELECT string_agg(taken_utc || ' ' || taken_source || ' '"
+					" || coalesce(CAST(taken_offset_min AS text), 'none'), ',' ORDER BY taken_utc)"
+					" FROM snapshot_list"), NULL);
 	g_assert_cmpstr(s, ==, "2025-03-09T06:00:05Z subject none,2025-03-09T06:00:07Z date none");
 	g_free(s);
 	snapshot_free(&snap);
@@ -1442,8 +1702,10 @@ test_prune_keeps_needed_base(struct fixture *f, gconstpointer data)
 	f->store = open_store_retention(f->path, 30, 60);
 	series_add(f->store, &sr, 7);
 	/* Day 4 (keyframe, candidate) damaged: day 5 cannot be rebuilt. */
-	char *sql = g_strdup_printf("UPDATE messages SET blob = zeroblob(length(blob)) WHERE id = %" G_GINT64_FORMAT,
-				    SERIES_ID(&sr, 4));
+	char *sql = f->pg ? g_strdup_printf("UPDATE messages SET blob = decode(repeat('00', length(blob)), 'hex')"
+					    " WHERE id = %" G_GINT64_FORMAT, SERIES_ID(&sr, 4))
+			  : g_strdup_printf("UPDATE messages SET blob = zeroblob(length(blob)) WHERE id = %" G_GINT64_FORMAT,
+					    SERIES_ID(&sr, 4));
 	g_assert_cmpint(db_exec(store_db(f->store), sql, NULL), ==, DB_OK);
 	g_free(sql);
 	store_free(&f->store);
@@ -1465,8 +1727,84 @@ test_prune_keeps_needed_base(struct fixture *f, gconstpointer data)
 	series_free(&sr);
 }
 
+static int64_t
+stats_table_rows(const struct store_stats *st, const char *name)
+{
+	for (guint i = 0; i < st->tables->len; i++) {
+		const struct store_table_rows *t = &g_array_index(st->tables, struct store_table_rows, i);
+		if (strcmp(t->name, name) == 0)
+			return t->rows;
+	}
+	g_error("store_stats_get lists no table %s", name);
+	return -1;
+}
+
+/* The store's figures against what the test put in: 12 daily messages of
+ * one device, the 5 oldest pruned. */
+static void
+test_stats(struct fixture *f, gconstpointer data)
+{
+	struct series sr;
+	struct store_prune_stats ps;
+	struct store_stats st;
+	char *error = NULL;
+	int64_t kept_raw = 0, pruned_raw = 0;
+
+	store_free(&f->store);
+	f->store = open_store_retention(f->path, 30, 60);
+	series_add(f->store, &sr, 12);
+	g_assert_cmpint(store_prune(f->store, T0 + 35 * DAY_S - 60, false, &ps, &error), ==, 0);
+	g_assert_cmpuint(ps.pruned, ==, 5);
+	for (int d = 0; d < 12; d++) {
+		gsize size = g_bytes_get_size(g_ptr_array_index(sr.mails, d));
+		if (d < 5)
+			pruned_raw += (int64_t)size;
+		else
+			kept_raw += (int64_t)size;
+	}
+
+	g_assert_cmpint(store_stats_get(f->store, &st, &error), ==, 0);
+	g_assert_cmpint(st.messages, ==, 12);
+	g_assert_cmpint(st.messages_pruned, ==, 5);
+	g_assert_cmpint(st.messages_delta, ==, 7);   /* every kept one repacked */
+	g_assert_cmpint(st.messages_plain, ==, 0);
+	g_assert_cmpint(st.raw_bytes, ==, kept_raw);
+	g_assert_cmpint(st.pruned_raw_bytes, ==, pruned_raw);
+	g_assert_cmpint(st.stored_bytes, ==, query_int(f->store, "SELECT sum(stored_size) FROM messages", NULL));
+	g_assert_cmpint(st.stored_bytes, >, 0);
+	g_assert_cmpint(st.stored_bytes, <, st.raw_bytes);
+	g_assert_cmpstr(st.oldest_snapshot_utc, ==, "2025-03-01T06:00:00Z");
+	g_assert_cmpstr(st.newest_snapshot_utc, ==, "2025-03-12T06:00:00Z");
+	g_assert_cmpstr(st.oldest_received_utc, ==, "2025-01-01T00:00:00Z");
+	g_assert_cmpstr(st.newest_received_utc, ==, "2025-01-12T00:00:00Z");
+	g_assert_cmpint(stats_table_rows(&st, "messages"), ==, 12);
+	g_assert_cmpint(stats_table_rows(&st, "intake"), ==, 12);
+	g_assert_cmpint(stats_table_rows(&st, "snapshots"), ==, 12);
+	g_assert_cmpint(stats_table_rows(&st, "counters"), ==, 12 * 5);
+	g_assert_cmpint(stats_table_rows(&st, "devices"), ==, 1);
+	g_assert_cmpint(st.page_size, >, 0);
+	g_assert_cmpint(st.file_bytes, >=, st.page_size);
+	store_stats_clear(&st);
+
+	/* An empty store: zeros and no times. */
+	store_free(&f->store);
+	char *empty = f->pg ? pg_database_new(f) : g_build_filename(f->dir, "empty.db", NULL);
+	f->store = open_store(empty, false);
+	g_assert_cmpint(store_stats_get(f->store, &st, &error), ==, 0);
+	g_assert_cmpint(st.messages, ==, 0);
+	g_assert_cmpint(st.raw_bytes, ==, 0);
+	g_assert_null(st.oldest_snapshot_utc);
+	g_assert_null(st.newest_received_utc);
+	g_assert_cmpint(stats_table_rows(&st, "messages"), ==, 0);
+	store_stats_clear(&st);
+	g_free(empty);
+	series_free(&sr);
+}
+
 /* A database at schema 5 (before retention) migrates: messages rebuilt with
- * 'pruned' allowed, rows, foreign keys and views kept. */
+ * 'pruned' allowed, rows, foreign keys and views kept.  On PostgreSQL the
+ * same from schema/postgresql's migrations 1-5 (the table altered in
+ * place): rows and foreign keys kept, the indexes those of a new store. */
 static void
 test_migrate_retention(struct fixture *f, gconstpointer data)
 {
@@ -1480,8 +1818,13 @@ test_migrate_retention(struct fixture *f, gconstpointer data)
 
 	if (srcdir == NULL)
 		g_error("SK_TOP_SRCDIR is not set (run under make check)");
-	dir = g_build_filename(srcdir, "schema", NULL);
-	path = g_build_filename(f->dir, "old.db", NULL);
+	if (f->pg) {
+		dir = g_build_filename(srcdir, "schema", "postgresql", NULL);
+		path = pg_database_new(f);
+	} else {
+		dir = g_build_filename(srcdir, "schema", NULL);
+		path = g_build_filename(f->dir, "old.db", NULL);
+	}
 	struct db_open_settings dbs = { .target = path, .create = true };
 	g_assert_cmpint(db_open(&dbs, &db, &error), ==, 0);
 	for (int v = 1; v <= 5; v++) {
@@ -1517,8 +1860,11 @@ test_migrate_retention(struct fixture *f, gconstpointer data)
 	g_assert_cmpint(db_step(stmt), ==, DB_DONE);
 	db_finalize(stmt);
 	g_assert_cmpint(db_exec(db, "INSERT INTO intake (received_utc, received_us, source, message_id)"
-					 " VALUES ('2025-01-01T00:00:00Z', 1, 'file', 1);"
-					 "PRAGMA user_version = 5;", NULL), ==, DB_OK);
+					 " VALUES ('2025-01-01T00:00:00Z', 1, 'file', 1)", NULL), ==, DB_OK);
+	/* The version as store_open keeps it on each engine. */
+	g_assert_cmpint(db_exec(db, f->pg ? "CREATE TABLE snapkeep_schema (version integer NOT NULL);"
+					    " INSERT INTO snapkeep_schema (version) VALUES (5)"
+					  : "PRAGMA user_version = 5;", NULL), ==, DB_OK);
 	db_close(&db);
 	g_bytes_unref(frame);
 
@@ -1526,10 +1872,32 @@ test_migrate_retention(struct fixture *f, gconstpointer data)
 	g_assert_cmpint(store_schema_version(store), >=, 6);
 	assert_get_equals(store, 1, raw, sizeof(raw) - 1);
 	g_assert_cmpint(query_int(store, "SELECT count(*) FROM intake_log WHERE sha256 = ?1", sha), ==, 1);
-	g_assert_cmpint(query_int(store, "PRAGMA foreign_keys", NULL), ==, 1);
-	g_assert_cmpint(query_int(store, "SELECT count(*) FROM pragma_foreign_key_check", NULL), ==, 0);
-	g_assert_cmpint(query_int(store, "SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
-					 " AND tbl_name = 'messages' AND name NOT LIKE 'sqlite_%'", NULL), ==, 4);
+	if (!f->pg) {
+		g_assert_cmpint(query_int(store, "PRAGMA foreign_keys", NULL), ==, 1);
+		g_assert_cmpint(query_int(store, "SELECT count(*) FROM pragma_foreign_key_check", NULL), ==, 0);
+		g_assert_cmpint(query_int(store, "SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
+						 " AND tbl_name = 'messages' AND name NOT LIKE 'sqlite_%'", NULL), ==, 4);
+	} else {
+		/* The migrated table has the indexes and constraints of the
+		 * fixture's new store, by name and definition. */
+		static const char indexes[] =
+		    "SELECT string_agg(indexdef, ';' ORDER BY indexname) FROM pg_indexes"
+		    " WHERE schemaname = current_schema() AND tablename = 'messages'";
+		static const char checks[] =
+		    "SELECT string_agg(conname || ' ' || pg_get_constraintdef(oid), ';' ORDER BY conname)"
+		    " FROM pg_constraint WHERE conrelid = CAST('messages' AS regclass)";
+		char *got = query_text(store, indexes, NULL), *want = query_text(f->store, indexes, NULL);
+		g_assert_cmpstr(got, ==, want);
+		g_assert_nonnull(strstr(got, "messages_age"));
+		g_free(got);
+		g_free(want);
+		got = query_text(store, checks, NULL);
+		want = query_text(f->store, checks, NULL);
+		g_assert_cmpstr(got, ==, want);
+		g_assert_nonnull(strstr(got, "'pruned'"));
+		g_free(got);
+		g_free(want);
+	}
 	/* 'pruned' goes with a NULL blob only. */
 	g_assert_cmpint(db_exec(store_db(store), "UPDATE messages SET method = 'pruned' WHERE id = 1", NULL), ==, DB_CONSTRAINT);
 	g_assert_cmpint(db_exec(store_db(store), "UPDATE messages SET method = 'pruned', blob = NULL,"
@@ -1538,13 +1906,15 @@ test_migrate_retention(struct fixture *f, gconstpointer data)
 	g_assert_cmpint(db_exec(store_db(store), "DELETE FROM messages WHERE id = 1", NULL), ==,
 			DB_CONSTRAINT);
 	store_free(&store);
-	g_unlink(path);
-	char *side = g_strconcat(path, "-wal", NULL);
-	g_unlink(side);
-	g_free(side);
-	side = g_strconcat(path, "-shm", NULL);
-	g_unlink(side);
-	g_free(side);
+	if (!f->pg) {
+		g_unlink(path);
+		char *side = g_strconcat(path, "-wal", NULL);
+		g_unlink(side);
+		g_free(side);
+		side = g_strconcat(path, "-shm", NULL);
+		g_unlink(side);
+		g_free(side);
+	}
 	g_free(path);
 	g_free(dir);
 }
@@ -1575,6 +1945,7 @@ main(int argc, char **argv)
 	ADD("prune", test_prune);
 	ADD("prune-failed-forever", test_prune_failed_forever);
 	ADD("prune-keeps-needed-base", test_prune_keeps_needed_base);
+	ADD("stats", test_stats);
 	ADD("migrate-retention", test_migrate_retention);
 #undef ADD
 	return g_test_run();
