@@ -5,6 +5,9 @@
 # own and SK_TEST_BACKEND=postgresql, so every store the script asks sklib
 # for is a new database there instead of a SQLite file.  The .py tests run
 # on SQLite as before; these run the same scripts on PostgreSQL.
+# A .pg file may instead name a test program by its path in the build tree
+# (tests/unit/pg/test-store.pg: tests/unit/test-store, which then gives each
+# test case a new database on the server); the wrapper runs it with --tap.
 #   make check TESTS=tests/integ/pg/funnel.pg     one of them
 #   make check-postgresql                         all of them
 # pg-fixture.py checks the server fixture and the wrapper themselves.
@@ -23,7 +26,8 @@ SK_PG_TESTS = \
 	%reldir%/pg/poll-maildir.pg \
 	%reldir%/pg/poll-daemon.pg \
 	%reldir%/pg/web-daemon.pg \
-	%reldir%/pg/web-browser.pg
+	%reldir%/pg/web-browser.pg \
+	tests/unit/pg/test-store.pg
 TESTS += %reldir%/pg-fixture.py $(SK_PG_TESTS)
 EXTRA_DIST += %reldir%/with-postgresql %reldir%/pg-fixture.py $(SK_PG_TESTS)
 
