@@ -359,9 +359,13 @@ class PgServer:
     root: PostgreSQL refuses to run as root), superuser snapkeep, trust
     authentication, listening on 127.0.0.1 at a free port and a socket in
     its directory only, fsync off (the data is thrown away).  stop() shuts
-    it down fast (SIGINT to the postmaster) and removes the directory."""
+    it down fast (SIGINT to the postmaster) and removes the directory.
+    PgServer(durable=True) sets fsync, full_page_writes and
+    synchronous_commit on instead (PostgreSQL's defaults: a commit is on
+    disk when it returns), for benchmarks that compare durable commits."""
 
-    def __init__(self):
+    def __init__(self, durable=False):
+        self.durable = durable
         self.dir = None
         self.proc = None
         self.port = None
@@ -419,8 +423,9 @@ class PgServer:
             with open(os.path.join(self.dir, "postgres.log"), "ab") as log:
                 self.proc = subprocess.Popen(
                     as_pg + [postgres, "-D", self.dir, "-k", self.dir, "-h", "127.0.0.1",
-                             "-p", str(self.port), "-c", "fsync=off", "-c", "full_page_writes=off",
-                             "-c", "max_connections=200"],
+                             "-p", str(self.port), "-c", "max_connections=200"] +
+                    (["-c", "fsync=on", "-c", "full_page_writes=on", "-c", "synchronous_commit=on"]
+                     if self.durable else ["-c", "fsync=off", "-c", "full_page_writes=off"]),
                     stdin=subprocess.DEVNULL, stdout=log, stderr=log)
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and self.proc.poll() is None:
