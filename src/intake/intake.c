@@ -53,10 +53,14 @@ struct intake {
 
 	GMutex lock;
 	GCond cond;          /* signalled on every state change */
-	/* Held across every write transaction of this process, so the
+	/* SQLite: held across every write transaction of this process, so the
 	 * committer and the parse threads queue here instead of meeting
-	 * DB_BUSY, whose retry sleeps (up to 100 ms) would idle the disk. */
+	 * DB_BUSY, whose retry sleeps (up to 100 ms) would idle the disk.
+	 * PostgreSQL has no single writer (its row locks order what must be
+	 * ordered): there the lock is not taken, and the acknowledgements do
+	 * not wait for parse commits. */
 	GMutex write_lock;
+	bool serialize_writes;
 	GQueue accept_queue; /* struct intake_request * */
 	size_t accept_bytes;
 	GQueue parse_queue;  /* struct intake_queued *, whose ids key parse_set */
@@ -96,6 +100,23 @@ intake_settings_default(struct intake_settings *s)
 	devxml_limits_default(&s->xml);
 }
 
+/* Tries of a parse commit that PostgreSQL ended as a deadlock's loser. */
+#define INTAKE_COMMIT_TRIES 3
+
+static void
+write_lock(struct intake *in)
+{
+	if (in->serialize_writes)
+		g_mutex_lock(&in->write_lock);
+}
+
+static void
+write_unlock(struct intake *in)
+{
+	if (in->serialize_writes)
+		g_mutex_unlock(&in->write_lock);
+}
+
 struct intake_queued {
 	int64_t id; /* first: the parse_set key points here */
 	int64_t queued_us; /* monotonic */
@@ -133,7 +154,7 @@ static int
 intake_commit_one(struct intake *in, struct intake_request *req)
 {
 	char *error = NULL;
-	g_mutex_lock(&in->write_lock);
+	write_lock(in);
 	if (store_begin(in->accept_store, &error) < 0)
 		goto fail;
 	if (store_message_add_prepared(in->accept_store, req->arrival, req->prepared, &req->receipt,
@@ -143,11 +164,11 @@ intake_commit_one(struct intake *in, struct intake_request *req)
 	}
 	if (store_commit(in->accept_store, &error) < 0)
 		goto fail;
-	g_mutex_unlock(&in->write_lock);
+	write_unlock(in);
 	req->result = 0;
 	return 0;
 fail:
-	g_mutex_unlock(&in->write_lock);
+	write_unlock(in);
 	req->result = -1;
 	req->error = error != NULL ? error : g_strdup("store: unknown error");
 	return -1;
@@ -163,7 +184,7 @@ intake_commit_batch(struct intake *in, GPtrArray *batch)
 		intake_commit_one(in, g_ptr_array_index(batch, 0));
 		return;
 	}
-	g_mutex_lock(&in->write_lock);
+	write_lock(in);
 	if (store_begin(in->accept_store, &error) < 0)
 		goto one_by_one;
 	for (i = 0; i < batch->len; i++) {
@@ -176,12 +197,12 @@ intake_commit_batch(struct intake *in, GPtrArray *batch)
 	}
 	if (store_commit(in->accept_store, &error) < 0)
 		goto one_by_one;
-	g_mutex_unlock(&in->write_lock);
+	write_unlock(in);
 	for (i = 0; i < batch->len; i++)
 		((struct intake_request *)g_ptr_array_index(batch, i))->result = 0;
 	return;
 one_by_one:
-	g_mutex_unlock(&in->write_lock);
+	write_unlock(in);
 	log_warnx("intake: event=batch-failed size=%u error=\"%s\" action=retry-singly", batch->len,
 		  error ? error : "?");
 	g_free(error);
@@ -357,21 +378,28 @@ intake_parse_one(struct intake *in, struct store *store, struct worker *worker, 
 	/* The answer's text is parsed: free it before the repack needs memory. */
 	g_clear_pointer(&res.snapshot_json, g_free);
 	(void)store_repack_prepare(store, id, g_steal_pointer(&raw), res.outcome, snap, &hints);
-	g_mutex_lock(&in->write_lock);
-	if (store_begin(store, &error) < 0) {
-		g_mutex_unlock(&in->write_lock);
-		goto db_error;
+	/* PostgreSQL may end one of two transactions that wait for each other
+	 * (a deadlock: DB_BUSY); the loser runs again, at most
+	 * INTAKE_COMMIT_TRIES times, before the message is left pending. */
+	for (unsigned attempt = 1;; attempt++) {
+		write_lock(in);
+		int committed = store_begin(store, &error) == 0 &&
+				store_result_commit(store, id, res.outcome, res.detail, snap, &hints, &final,
+						    &error) == 0 &&
+				store_commit(store, &error) == 0;
+		int code = committed ? DB_OK : db_errcode(store_db(store)); /* before the rollback's */
+		if (!committed)
+			store_rollback(store);
+		write_unlock(in);
+		if (committed)
+			break;
+		if (attempt >= INTAKE_COMMIT_TRIES || code != DB_BUSY)
+			goto db_error;
+		log_info("intake: event=commit-retry message=%lld attempt=%u error=\"%s\"", (long long)id,
+			 attempt, error);
+		g_clear_pointer(&error, g_free);
+		final = STORE_OUTCOME_PENDING;
 	}
-	if (store_result_commit(store, id, res.outcome, res.detail, snap, &hints, &final, &error) <
-	    0) {
-		store_rollback(store);
-		g_mutex_unlock(&in->write_lock);
-		goto db_error;
-	}
-	int committed = store_commit(store, &error);
-	g_mutex_unlock(&in->write_lock);
-	if (committed < 0)
-		goto db_error;
 	ret = 0;
 	if (final == STORE_OUTCOME_FAILED)
 		log_warnx("intake: event=parsed message=%lld outcome=failed reason=\"%s\"",
@@ -558,6 +586,7 @@ intake_open(const struct intake_settings *settings, struct intake **intake_r, ch
 	ss.durable = true;
 	if (store_open(&ss, &in->accept_store, error_r) < 0)
 		goto fail;
+	in->serialize_writes = db_engine(store_db(in->accept_store)) == DB_ENGINE_SQLITE;
 
 	if (in->settings.parse) {
 		in->worker_path = settings->worker_path != NULL ? g_strdup(settings->worker_path)
