@@ -39,3 +39,10 @@ check-postgresql:
 # (the test starts a PostgreSQL of its own, so it runs in plain make check).
 TESTS += %reldir%/multinode.py
 EXTRA_DIST += %reldir%/multinode.py
+
+# PostgreSQL restarted under an idle and a busy snapkeepd: no 451 after an
+# idle restart, a restart inside a group commit, every acknowledged mail
+# stored once, the web view back
+# (starts a PostgreSQL of its own, so it runs in plain make check).
+TESTS += %reldir%/pg-restart.py
+EXTRA_DIST += %reldir%/pg-restart.py

@@ -362,7 +362,9 @@ class PgServer:
     it down fast (SIGINT to the postmaster) and removes the directory.
     PgServer(durable=True) sets fsync, full_page_writes and
     synchronous_commit on instead (PostgreSQL's defaults: a commit is on
-    disk when it returns), for benchmarks that compare durable commits."""
+    disk when it returns), for benchmarks that compare durable commits.
+    restart() shuts it down fast and starts it again on the same data
+    directory and port (a PostgreSQL restart, as its clients see one)."""
 
     def __init__(self, durable=False):
         self.durable = durable
@@ -370,6 +372,8 @@ class PgServer:
         self.proc = None
         self.port = None
         self.exit_status = None
+        self._as_pg = []
+        self.restarts = 0
 
     def _tool(self, name):
         path = os.path.join(PG_BIN, name)
@@ -412,6 +416,7 @@ class PgServer:
                               "apt-get install %s)" % PG_PACKAGE)
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
             as_pg = ["runuser", "-u", "postgres", "--"]
+        self._as_pg = as_pg
         r = subprocess.run(as_pg + [initdb, "-D", self.dir, "-U", PG_USER, "--auth=trust",
                                     "-E", "UTF8", "--no-locale"],
                            capture_output=True, text=True, timeout=300)
@@ -420,31 +425,65 @@ class PgServer:
             raise PgError("initdb failed (exit %d): %s" % (r.returncode, (r.stdout + r.stderr)[-3000:]))
         for attempt in range(3):
             self.port = free_port()
-            with open(os.path.join(self.dir, "postgres.log"), "ab") as log:
-                self.proc = subprocess.Popen(
-                    as_pg + [postgres, "-D", self.dir, "-k", self.dir, "-h", "127.0.0.1",
-                             "-p", str(self.port), "-c", "max_connections=200"] +
-                    (["-c", "fsync=on", "-c", "full_page_writes=on", "-c", "synchronous_commit=on"]
-                     if self.durable else ["-c", "fsync=off", "-c", "full_page_writes=off"]),
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                if subprocess.run([isready, "-q", "-h", "127.0.0.1", "-p", str(self.port), "-t", "1"]
-                                  ).returncode == 0:
-                    return self
-                time.sleep(0.1)
+            if self._launch(postgres, isready, timeout):
+                return self
             if self.proc.poll() is not None and "could not bind" in self.log_text() and attempt < 2:
                 continue  # the free port was taken meanwhile: another one
             break
-        why = "exited (%s)" % self.proc.returncode if self.proc.poll() is not None else \
-            "does not accept connections after %d s" % timeout
+        why = self._why_not_up(timeout)
         text = self.log_text()[-3000:]
         self.stop()
         raise PgError("postgres %s:\n%s" % (why, text))
 
-    def stop(self, timeout=60):
+    def _launch(self, postgres, isready, timeout):
+        """Starts the postmaster on self.dir and self.port (its output
+        appended to postgres.log); True once it accepts connections, False
+        if it exited or did not within timeout seconds."""
+        with open(os.path.join(self.dir, "postgres.log"), "ab") as log:
+            self.proc = subprocess.Popen(
+                self._as_pg + [postgres, "-D", self.dir, "-k", self.dir, "-h", "127.0.0.1",
+                               "-p", str(self.port), "-c", "max_connections=200"] +
+                (["-c", "fsync=on", "-c", "full_page_writes=on", "-c", "synchronous_commit=on"]
+                 if self.durable else ["-c", "fsync=off", "-c", "full_page_writes=off"]),
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            if subprocess.run([isready, "-q", "-h", "127.0.0.1", "-p", str(self.port), "-t", "1"]
+                              ).returncode == 0:
+                return True
+            time.sleep(0.1)
+        return False
+
+    def _why_not_up(self, timeout):
+        return "exited (%s)" % self.proc.returncode if self.proc.poll() is not None else \
+            "does not accept connections after %d s" % timeout
+
+    def restart(self, timeout=60, while_down=None):
+        """A restart of the running server: fast shutdown (as stop(): its
+        clients' sessions are terminated), then the postmaster again on the
+        same data directory, port and settings.  while_down(), if given,
+        runs between the two (the server is down meanwhile).  Returns
+        (seconds down: from the shutdown signal to accepting connections
+        again, while_down's result).  Raises PgError if it does not come
+        back; stop() still cleans up."""
+        if self.proc is None or self.dir is None:
+            raise PgError("restart: the server is not running")
+        postgres, isready = self._tool("postgres"), self._tool("pg_isready")
+        t0 = time.monotonic()
+        self._shutdown(timeout)
+        if self.exit_status != 0:
+            raise PgError("restart: the fast shutdown ended with status %s:\n%s"
+                          % (self.exit_status, self.log_text()[-3000:]))
+        got = while_down() if while_down is not None else None
+        if not self._launch(postgres, isready, timeout):
+            raise PgError("restart: postgres %s on port %d:\n%s"
+                          % (self._why_not_up(timeout), self.port, self.log_text()[-3000:]))
+        self.restarts += 1
+        return time.monotonic() - t0, got
+
+    def _shutdown(self, timeout):
         """Fast shutdown (SIGINT to the postmaster), a kill after timeout
-        seconds; then the directory goes.  Safe to call twice."""
+        seconds; the directory stays."""
         if self.proc is not None:
             if self.proc.poll() is None:
                 pid = self.postmaster_pid()
@@ -464,6 +503,11 @@ class PgServer:
                     self.proc.wait()
             self.exit_status = self.proc.returncode
             self.proc = None
+
+    def stop(self, timeout=60):
+        """Fast shutdown (SIGINT to the postmaster), a kill after timeout
+        seconds; then the directory goes.  Safe to call twice."""
+        self._shutdown(timeout)
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
