@@ -569,7 +569,8 @@ exec_sql(struct store *store, const char *sql, char **error_r)
 	char *msg = NULL;
 
 	if (db_exec(store->db, sql, &msg) != DB_OK) {
-		*error_r = g_strdup_printf("store: %s: %s", sql, msg != NULL ? msg : "error");
+		if (*error_r == NULL) /* the first error tells why */
+			*error_r = g_strdup_printf("store: %s: %s", sql, msg != NULL ? msg : "error");
 		g_free(msg);
 		return -1;
 	}
@@ -604,8 +605,10 @@ tx_leave(struct store *store, struct tx *tx, bool ok, char **error_r)
 		if (!ok || ret < 0)
 			(void)exec_sql(store, "ROLLBACK", &ignored);
 	} else {
-		if (!ok)
+		if (!ok) {
 			(void)exec_sql(store, "ROLLBACK TO store_op", &ignored);
+			g_clear_pointer(&ignored, g_free); /* (both fail on a lost connection) */
+		}
 		ret = exec_sql(store, "RELEASE store_op", ok ? error_r : &ignored);
 	}
 	g_free(ignored);

@@ -182,22 +182,38 @@ load_counters(struct web_request *req, struct web_response *resp, int64_t device
 	int64_t id_color = web_counter_name_id(db, "ColorImpressions");
 	char since_utc[SK_UTC_SIZE];
 	sk_time_format_utc(since, since_utc);
-	/* From the last snapshot before the range on, for the first difference. */
+	/* From the last snapshot before the range on, for the first difference.
+	 * That start is looked up first and bound as a value: as a subquery
+	 * PostgreSQL's planner cannot tell how many snapshots follow it, and
+	 * with statistics it read every device's counters. */
 	struct db_stmt *st = web_prepare(
 	    req, resp,
-	    "SELECT s.taken_utc, c.name_id, c.value, s.id FROM snapshots s"
-	    " LEFT JOIN counters c ON c.snapshot_id = s.id AND c.name_id IN (?2, ?3, ?4)"
-	    " WHERE s.device_id = ?1 AND s.taken_utc >= COALESCE((SELECT max(taken_utc) FROM "
-	    "snapshots"
-	    "  WHERE device_id = ?1 AND taken_utc < ?5), ?5)"
-	    " ORDER BY s.taken_utc");
+	    "SELECT COALESCE((SELECT max(taken_utc) FROM snapshots WHERE device_id = ?1 AND taken_utc < ?2),"
+	    " ?2)");
 	if (st == NULL)
 		return -1;
+	db_bind_int64(st, 1, device_id);
+	db_bind_text(st, 2, since_utc, -1, DB_TRANSIENT);
+	char *start = db_step(st) == DB_ROW ? g_strdup((const char *)db_column_text(st, 0)) : NULL;
+	web_stmt_done(st);
+	if (start == NULL) {
+		web_respond_db_error(req, resp, db, "counters");
+		return -1;
+	}
+	st = web_prepare(req, resp,
+			 "SELECT s.taken_utc, c.name_id, c.value, s.id FROM snapshots s"
+			 " LEFT JOIN counters c ON c.snapshot_id = s.id AND c.name_id IN (?2, ?3, ?4)"
+			 " WHERE s.device_id = ?1 AND s.taken_utc >= ?5 ORDER BY s.taken_utc");
+	if (st == NULL) {
+		g_free(start);
+		return -1;
+	}
 	db_bind_int64(st, 1, device_id);
 	db_bind_int64(st, 2, id_total);
 	db_bind_int64(st, 3, id_mono);
 	db_bind_int64(st, 4, id_color);
-	db_bind_text(st, 5, since_utc, -1, DB_TRANSIENT);
+	db_bind_text(st, 5, start, -1, DB_TRANSIENT);
+	g_free(start);
 	cp->t = g_array_new(FALSE, FALSE, sizeof(int64_t));
 	cp->total = g_array_new(FALSE, FALSE, sizeof(double));
 	cp->mono = g_array_new(FALSE, FALSE, sizeof(double));
