@@ -89,9 +89,15 @@ stats_print_text(const char *path, const struct store_stats *st)
 	g_autofree char *stored = g_format_size((guint64)st->stored_bytes);
 	g_autofree char *pruned = g_format_size((guint64)st->pruned_raw_bytes);
 
-	printf("database   %s: %s (%" G_GINT64_FORMAT " pages of %" G_GINT64_FORMAT
-	       " bytes, %s free), WAL %s\n",
-	       path, file, st->page_count, st->page_size, free_bytes, wal);
+	if (db_target_is_postgresql(path))
+		/* The server's own figure (pg_database_size); free space and
+		 * the WAL are the server's business. */
+		printf("database   %s: %s (%" G_GINT64_FORMAT " blocks of %" G_GINT64_FORMAT " bytes)\n",
+		       path, file, st->page_count, st->page_size);
+	else
+		printf("database   %s: %s (%" G_GINT64_FORMAT " pages of %" G_GINT64_FORMAT
+		       " bytes, %s free), WAL %s\n",
+		       path, file, st->page_count, st->page_size, free_bytes, wal);
 	printf("archive    %" G_GINT64_FORMAT " messages: %" G_GINT64_FORMAT
 	       " delta, %" G_GINT64_FORMAT " plain, %" G_GINT64_FORMAT " pruned (%s raw)\n",
 	       st->messages, st->messages_delta, st->messages_plain, st->messages_pruned, pruned);
@@ -151,6 +157,8 @@ cli_stats(int argc, char **argv)
 		store_free(&store);
 		return CLI_EX_SOFTWARE;
 	}
+	/* The URL as shown: without a password given in it. */
+	path = db_display_name(store_db(store));
 	if (json)
 		stats_print_json(path, &st);
 	else

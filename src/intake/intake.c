@@ -382,12 +382,13 @@ intake_parse_one(struct intake *in, struct store *store, struct worker *worker, 
 	 * (a deadlock: DB_BUSY); the loser runs again, at most
 	 * INTAKE_COMMIT_TRIES times, before the message is left pending. */
 	for (unsigned attempt = 1;; attempt++) {
+		(void)db_take_failure(store_db(store));
 		write_lock(in);
 		int committed = store_begin(store, &error) == 0 &&
 				store_result_commit(store, id, res.outcome, res.detail, snap, &hints, &final,
 						    &error) == 0 &&
 				store_commit(store, &error) == 0;
-		int code = committed ? DB_OK : db_errcode(store_db(store)); /* before the rollback's */
+		int code = committed ? DB_OK : db_take_failure(store_db(store));
 		if (!committed)
 			store_rollback(store);
 		write_unlock(in);

@@ -33,6 +33,7 @@ struct db {
 	GHashTable *prepared;         /* "types\nsql" -> statement name */
 	unsigned prepared_serial;
 	char *setup_sql;              /* the session's settings, again after a reconnect */
+	int failure;                  /* the last failed statement's code (db_take_failure) */
 	unsigned reconnects;
 };
 
@@ -527,8 +528,8 @@ db_errcode(struct db *db)
 	return db->errcode;
 }
 
-int
-db_exec(struct db *db, const char *sql, char **errmsg_r)
+static int
+exec_inner(struct db *db, const char *sql, char **errmsg_r)
 {
 	if (errmsg_r != NULL)
 		*errmsg_r = NULL;
@@ -637,8 +638,8 @@ db_clear_bindings(struct db_stmt *st)
 	return DB_OK;
 }
 
-int
-db_step(struct db_stmt *st)
+static int
+step_inner(struct db_stmt *st)
 {
 	if (st->lite != NULL) {
 		int rc = sqlite3_step(st->lite);
@@ -655,6 +656,35 @@ db_step(struct db_stmt *st)
 		st->row++;
 	st->busy = st->row < st->nrows;
 	return st->row < st->nrows ? DB_ROW : DB_DONE;
+}
+
+int
+db_step(struct db_stmt *st)
+{
+	int rc = step_inner(st);
+
+	if (rc != DB_ROW && rc != DB_DONE)
+		st->db->failure = rc;
+	return rc;
+}
+
+int
+db_exec(struct db *db, const char *sql, char **errmsg_r)
+{
+	int rc = exec_inner(db, sql, errmsg_r);
+
+	if (rc != DB_OK)
+		db->failure = rc;
+	return rc;
+}
+
+int
+db_take_failure(struct db *db)
+{
+	int rc = db->failure;
+
+	db->failure = DB_OK;
+	return rc;
 }
 
 struct db *

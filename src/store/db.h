@@ -96,6 +96,10 @@ struct pg_conn *db_pg(struct db *db);
 
 const char *db_errmsg(struct db *db);
 int db_errcode(struct db *db);
+/* The code of the last statement that failed (step or exec) since the
+ * previous call, then DB_OK: what a caller decides a retry on, after its
+ * ROLLBACK has succeeded (and set db_errcode back to DB_OK). */
+int db_take_failure(struct db *db);
 
 /* Runs one or more statements without parameters or results.  errmsg_r
  * (may be NULL) receives the error, g_free'd by the caller. */

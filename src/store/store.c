@@ -2051,44 +2051,88 @@ bind_counter_value(struct db_stmt *stmt, int i, const struct snapshot_counter *c
 }
 
 static int
+cmp_str(gconstpointer a, gconstpointer b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The ids of the counter names the snapshot uses, looked up or added in
+ * name order: on PostgreSQL two commits adding the same new names then
+ * wait for each other in one order, never both ways (a deadlock). */
+static GHashTable *
+counter_name_ids(struct store *store, const struct snapshot *snap, char **error_r)
+{
+	GHashTable *ids = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
+	GPtrArray *names = g_ptr_array_new();
+	GPtrArray *lists[2] = { snap->counters, snap->media_counters };
+
+	for (int l = 0; l < 2; l++)
+		for (guint i = 0; lists[l] != NULL && i < lists[l]->len; i++) {
+			const struct snapshot_counter *c = g_ptr_array_index(lists[l], i);
+			/* (as insert_counters takes them: totals, then per media size) */
+			if (c != NULL && c->name != NULL && c->value != SNAPSHOT_ABSENT &&
+			    (c->media_size == NULL) == (l == 0) && !g_hash_table_contains(ids, c->name)) {
+				g_hash_table_insert(ids, c->name, NULL);
+				g_ptr_array_add(names, c->name);
+			}
+		}
+	g_ptr_array_sort(names, cmp_str);
+	for (guint i = 0; i < names->len; i++) {
+		int64_t id;
+		if (counter_name_id(store, g_ptr_array_index(names, i), &id, error_r) < 0) {
+			g_hash_table_destroy(ids);
+			ids = NULL;
+			break;
+		}
+		int64_t *copy = g_new(int64_t, 1);
+		*copy = id;
+		g_hash_table_insert(ids, g_ptr_array_index(names, i), copy);
+	}
+	g_ptr_array_free(names, TRUE);
+	return ids;
+}
+
+static int
 insert_counters(struct store *store, int64_t snapshot_id, const struct snapshot *snap, char **error_r)
 {
+	GHashTable *ids = counter_name_ids(store, snap, error_r);
+	int ret = -1;
+
+	if (ids == NULL)
+		return -1;
 	for (guint i = 0; snap->counters != NULL && i < snap->counters->len; i++) {
 		const struct snapshot_counter *c = g_ptr_array_index(snap->counters, i);
-		int64_t name_id;
 		struct db_stmt *stmt;
 		if (c == NULL || c->name == NULL || c->media_size != NULL || c->value == SNAPSHOT_ABSENT)
 			continue;
-		if (counter_name_id(store, c->name, &name_id, error_r) < 0)
-			return -1;
 		stmt = stmt_get(store, STMT_COUNTER_INSERT, error_r);
 		if (stmt == NULL)
-			return -1;
+			goto out;
 		db_bind_int64(stmt, 1, snapshot_id);
-		db_bind_int64(stmt, 2, name_id);
+		db_bind_int64(stmt, 2, *(const int64_t *)g_hash_table_lookup(ids, c->name));
 		bind_counter_value(stmt, 3, c);
 		if (stmt_exec(store, stmt, "storing a counter", error_r) < 0)
-			return -1;
+			goto out;
 	}
 	for (guint i = 0; snap->media_counters != NULL && i < snap->media_counters->len; i++) {
 		const struct snapshot_counter *c = g_ptr_array_index(snap->media_counters, i);
-		int64_t name_id;
 		struct db_stmt *stmt;
 		if (c == NULL || c->name == NULL || c->media_size == NULL || c->value == SNAPSHOT_ABSENT)
 			continue;
-		if (counter_name_id(store, c->name, &name_id, error_r) < 0)
-			return -1;
 		stmt = stmt_get(store, STMT_MEDIA_INSERT, error_r);
 		if (stmt == NULL)
-			return -1;
+			goto out;
 		db_bind_int64(stmt, 1, snapshot_id);
 		bind_text(stmt, 2, c->media_size);
-		db_bind_int64(stmt, 3, name_id);
+		db_bind_int64(stmt, 3, *(const int64_t *)g_hash_table_lookup(ids, c->name));
 		bind_counter_value(stmt, 4, c);
 		if (stmt_exec(store, stmt, "storing a media counter", error_r) < 0)
-			return -1;
+			goto out;
 	}
-	return 0;
+	ret = 0;
+out:
+	g_hash_table_destroy(ids);
+	return ret;
 }
 
 /* Flags the device totals of later_id that are lower than in earlier_id. */
