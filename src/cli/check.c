@@ -156,7 +156,7 @@ cli_check(int argc, char **argv)
 				  "SELECT serial, supply, type, color, level_percent, state FROM supply_status"
 				  " WHERE (CAST(?1 AS TEXT) IS NULL OR serial = ?1)"
 				  " AND (level_percent <= ?2 OR state IN ('low', 'out', 'empty'))"
-				  " ORDER BY level_percent, serial, supply", &stmt) < 0)
+				  " ORDER BY level_percent NULLS FIRST, serial, supply", &stmt) < 0)
 			goto unknown;
 		db_bind_text(stmt, 1, serial, -1, DB_TRANSIENT);
 		db_bind_int(stmt, 2, warn_level);
@@ -219,7 +219,7 @@ cli_check(int argc, char **argv)
 		if (check_prepare(store,
 				  "SELECT serial, code, occurred_utc, description FROM event_log"
 				  " WHERE (CAST(?1 AS TEXT) IS NULL OR serial = ?1) AND log IN ('error', 'system')"
-				  " AND occurred_utc >= ?2 ORDER BY occurred_utc DESC", &stmt) < 0)
+				  " AND occurred_utc >= ?2 ORDER BY occurred_utc DESC NULLS LAST", &stmt) < 0)
 			goto unknown;
 		db_bind_text(stmt, 1, serial, -1, DB_TRANSIENT);
 		db_bind_text(stmt, 2, since, -1, DB_TRANSIENT);

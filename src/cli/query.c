@@ -96,7 +96,8 @@ cli_show(int argc, char **argv)
 		  " installed_date, reported_utc FROM supply_status WHERE serial = ?1 ORDER BY supply" },
 		{ "Event log (newest first)", "events",
 		  "SELECT log, sequence, code, occurred_utc, page_count, description FROM event_log"
-		  " WHERE serial = ?1 ORDER BY occurred_utc DESC, sequence DESC LIMIT ?2" },
+		  " WHERE serial = ?1"
+		  " ORDER BY occurred_utc DESC NULLS LAST, sequence DESC NULLS LAST, event_id DESC LIMIT ?2" },
 	};
 	struct store *store = NULL;
 	int ret = CLI_EX_OK;

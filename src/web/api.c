@@ -578,7 +578,8 @@ web_api_events(struct web_request *req, struct web_response *resp)
 	char *count_sql = g_strconcat("SELECT count(*)", where, NULL);
 	char *rows_sql =
 	    g_strconcat("SELECT *", where,
-			" ORDER BY occurred_utc DESC, sequence DESC LIMIT ?6 OFFSET ?7", NULL);
+			" ORDER BY occurred_utc DESC NULLS LAST, sequence DESC NULLS LAST, event_id DESC"
+			" LIMIT ?6 OFFSET ?7", NULL);
 	struct db_stmt *cs = web_prepare(req, resp, count_sql);
 	struct db_stmt *st = cs != NULL ? web_prepare(req, resp, rows_sql) : NULL;
 	g_free(count_sql);

@@ -224,7 +224,7 @@ enum fleet_query { FQ_DEVICES, FQ_SUPPLIES, FQ_PPD, FQ_ERRORS, FQ_N };
     "   AND COALESCE(e.log, '') <> 'info') AS n," \
     " (SELECT e.id FROM events e WHERE e.device_id = d.id" \
     "   AND e.occurred_utc >= " SHIFT("d.last_snapshot_utc", "?1") \
-    "   AND COALESCE(e.log, '') <> 'info' ORDER BY e.occurred_utc DESC LIMIT 1) AS last" \
+    "   AND COALESCE(e.log, '') <> 'info' ORDER BY e.occurred_utc DESC NULLS LAST LIMIT 1) AS last" \
     " FROM devices d", \
 }
 /* By db_engine. */

@@ -558,7 +558,8 @@ render_events(GString *b, struct web_request *req, struct web_response *resp,
 
 	st = web_prepare(req, resp,
 			 "SELECT log, sequence, code, occurred_utc, description, page_count, is_new"
-			 " FROM event_log WHERE serial = ?1 ORDER BY occurred_utc DESC"
+			 " FROM event_log WHERE serial = ?1"
+			 " ORDER BY occurred_utc DESC NULLS LAST, sequence DESC NULLS LAST, event_id DESC"
 			 " LIMIT ?2 OFFSET ?3");
 	if (st == NULL)
 		return -1;

@@ -415,7 +415,7 @@ attention_events(struct web_request *req, struct web_response *resp, GString *b)
 	" FROM devices d JOIN events e ON e.first_snapshot_id = d.last_snapshot_id" \
 	" WHERE COALESCE(e.log, '') <> 'info'" \
 	"  AND e.occurred_utc >= " SHIFT("d.last_snapshot_utc", "?1") \
-	" ORDER BY e.occurred_utc DESC LIMIT ?2"
+	" ORDER BY e.occurred_utc DESC NULLS LAST LIMIT ?2"
 		.sql = { [DB_ENGINE_SQLITE] = NEW_EVENTS_SQL(WEB_SQL_SHIFT_SQLITE),
 			 [DB_ENGINE_POSTGRESQL] = NEW_EVENTS_SQL(WEB_SQL_SHIFT_PG) },
 		.row = event_row,
@@ -546,7 +546,7 @@ intake_pollers(GString *b, struct web_request *req, struct db *db)
 	if (db_prepare(db,
 			       "SELECT poller, mailbox, last_success_utc, last_error_utc, last_error,"
 			       " taken, duplicates, failed, passes FROM poll_status"
-			       " ORDER BY poller, mailbox", &st) != DB_OK)
+			       " ORDER BY poller NULLS FIRST, mailbox", &st) != DB_OK)
 		return;
 	while (db_step(st) == DB_ROW) {
 		const char *last_ok = (const char *)db_column_text(st, 2);

@@ -160,6 +160,18 @@ try:
     st, j = json_of("/api/devices/PHB6820301/events?log=error&per_page=5")
     tap.ok(st == 200 and j["total"] == 7 and len(j["events"]) == 5 and j["events"][0]["is_new"] == 1,
            "api events: filter, page, is_new")
+    # An entry without a time (unparsable on the device) sorts after the
+    # dated ones, newest first, on either engine (PostgreSQL puts NULLs
+    # first in descending order unless told).
+    ev = d.query("SELECT e.id, e.occurred_utc FROM events e JOIN devices v ON v.id = e.device_id"
+                 " WHERE v.serial = 'PHB6820301' ORDER BY e.id LIMIT 1")[0]
+    w.sklib.db_exec(d.db, "UPDATE events SET occurred_utc = NULL WHERE id = ?", (ev[0],))
+    st, j = json_of("/api/devices/PHB6820301/events?per_page=1000")
+    times = [e["occurred_utc"] for e in j.get("events", [])]
+    tap.ok(st == 200 and len(times) == j["total"] and times[-1] is None and None not in times[:-1] and
+           times[:-1] == sorted(times[:-1], reverse=True),
+           "api events: newest first, the entry without a time last", times[:3] + times[-3:])
+    w.sklib.db_exec(d.db, "UPDATE events SET occurred_utc = ? WHERE id = ?", (ev[1], ev[0]))
     st, j = json_of("/api/devices/PHB6820301/snapshots")
     tap.ok(st == 200 and j["total"] == 1, "api snapshots")
     st, h, body = get("/api/snapshots/%d/xml" % snap_id)
