@@ -201,6 +201,19 @@ cmp_model(gconstpointer a, gconstpointer b)
  * or one device (the incremental update). */
 enum fleet_query { FQ_DEVICES, FQ_SUPPLIES, FQ_PPD, FQ_ERRORS, FQ_N };
 
+/* The device's snapshot at the start of the recent window (?1 back from its
+ * latest; its first if it has none that old) and that snapshot's
+ * TotalImpressions: the fleet's and a device's pages per day. */
+#define PPD_JOIN(SHIFT) \
+    " JOIN snapshots s ON s.id = COALESCE(" \
+    "  (SELECT s2.id FROM snapshots s2 WHERE s2.device_id = d.id" \
+    "    AND s2.taken_utc <= " SHIFT("d.last_snapshot_utc", "?1") \
+    "    ORDER BY s2.taken_utc DESC LIMIT 1)," \
+    "  (SELECT s3.id FROM snapshots s3 WHERE s3.device_id = d.id" \
+    "    ORDER BY s3.taken_utc LIMIT 1))" \
+    " JOIN counters c ON c.snapshot_id = s.id AND c.name_id =" \
+    "  (SELECT id FROM counter_names WHERE name = 'TotalImpressions')"
+
 #define FLEET_SQL(SHIFT) { \
     "SELECT device_id, serial, model, product_number, hostname, ip_address, firmware," \
     " last_snapshot_utc, first_seen_utc, snapshot_count, total_impressions," \
@@ -209,15 +222,7 @@ enum fleet_query { FQ_DEVICES, FQ_SUPPLIES, FQ_PPD, FQ_ERRORS, FQ_N };
     "SELECT device_id, supply, color, level_percent, state, low_threshold, type" \
     " FROM supply_status", \
     /* Pages per day over the recent window. */ \
-    "SELECT d.id, s.taken_utc, c.value FROM devices d" \
-    " JOIN snapshots s ON s.id = COALESCE(" \
-    "  (SELECT s2.id FROM snapshots s2 WHERE s2.device_id = d.id" \
-    "    AND s2.taken_utc <= " SHIFT("d.last_snapshot_utc", "?1") \
-    "    ORDER BY s2.taken_utc DESC LIMIT 1)," \
-    "  (SELECT s3.id FROM snapshots s3 WHERE s3.device_id = d.id" \
-    "    ORDER BY s3.taken_utc LIMIT 1))" \
-    " JOIN counters c ON c.snapshot_id = s.id AND c.name_id =" \
-    "  (SELECT id FROM counter_names WHERE name = 'TotalImpressions')", \
+    "SELECT d.id, s.taken_utc, c.value FROM devices d" PPD_JOIN(SHIFT), \
     /* Recent error events, and the latest one. */ \
     "SELECT d.id, (SELECT count(*) FROM events e WHERE e.device_id = d.id" \
     "   AND e.occurred_utc >= " SHIFT("d.last_snapshot_utc", "?1") \
@@ -1058,15 +1063,7 @@ web_device_ppd(struct db *db, int64_t device_id, unsigned recent_days)
 	g_snprintf(window, sizeof(window), "-%u days", recent_days);
 #define PPD_SQL(SHIFT) \
 	"SELECT d.last_snapshot_utc, d.total_impressions, s.taken_utc, c.value FROM devices d" \
-	" JOIN snapshots s ON s.id = COALESCE(" \
-	"  (SELECT s2.id FROM snapshots s2 WHERE s2.device_id = d.id" \
-	"    AND s2.taken_utc <= " SHIFT("d.last_snapshot_utc", "?1") \
-	"    ORDER BY s2.taken_utc DESC LIMIT 1)," \
-	"  (SELECT s3.id FROM snapshots s3 WHERE s3.device_id = d.id" \
-	"    ORDER BY s3.taken_utc LIMIT 1))" \
-	" JOIN counters c ON c.snapshot_id = s.id AND c.name_id =" \
-	"  (SELECT id FROM counter_names WHERE name = 'TotalImpressions')" \
-	" WHERE d.id = ?2"
+	PPD_JOIN(SHIFT) " WHERE d.id = ?2"
 	static const char *const sql[2] = {
 		[DB_ENGINE_SQLITE] = PPD_SQL(WEB_SQL_SHIFT_SQLITE),
 		[DB_ENGINE_POSTGRESQL] = PPD_SQL(WEB_SQL_SHIFT_PG),
