@@ -315,8 +315,9 @@ daemon_on_reload(gpointer data)
 	config_free(&d->config);
 	d->config = config;
 	log_info("daemon: event=reloaded config=%s", d->config_path != NULL ? d->config_path : "-");
-	daemon_notify("READY=1", "Running (reloaded): database %s",
-		      config_store_target(d->config));
+	char *shown = db_target_display(config_store_target(d->config));
+	daemon_notify("READY=1", "Running (reloaded): database %s", shown);
+	g_free(shown);
 	return G_SOURCE_CONTINUE;
 }
 
@@ -496,10 +497,13 @@ main(int argc, char **argv)
 		}
 		g_free(pid);
 	}
-	log_info("daemon: event=ready pid=%ld db=%s config=%s", (long)getpid(),
-		 config_store_target(d.config), d.config_path != NULL ? d.config_path : "-");
+	/* (a password in [store] url stays out of logs and the unit's status) */
+	char *shown = db_target_display(config_store_target(d.config));
+	log_info("daemon: event=ready pid=%ld db=%s config=%s", (long)getpid(), shown,
+		 d.config_path != NULL ? d.config_path : "-");
 	daemon_report_ready(&d, true);
-	daemon_notify("READY=1", "Running: database %s", config_store_target(d.config));
+	daemon_notify("READY=1", "Running: database %s", shown);
+	g_free(shown);
 
 	g_main_loop_run(d.loop);
 

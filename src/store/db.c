@@ -358,18 +358,14 @@ pg_in_row(struct db_stmt *st, int i)
 
 /* --- connections ---------------------------------------------------------------------- */
 
-static int
-pg_open(struct db *db, const struct db_open_settings *s, char **error_r)
+char *
+db_target_display(const char *target)
 {
-	char *password = NULL;
-	GError *gerr = NULL;
-	PQconninfoOption *opts = PQconninfoParse(s->target, NULL);
-
-	if (opts == NULL) {
-		*error_r = g_strdup("not a valid postgresql:// URL");
-		return -1;
-	}
-	/* The display name: the URL without its password. */
+	if (!db_target_is_postgresql(target))
+		return g_strdup(target != NULL ? target : "");
+	PQconninfoOption *opts = PQconninfoParse(target, NULL);
+	if (opts == NULL)
+		return g_strdup("postgresql://(not a valid URL)");
 	GString *shown = g_string_new("postgresql://");
 	const char *user = NULL, *host = NULL, *port = NULL, *dbname = NULL;
 	for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
@@ -390,8 +386,23 @@ pg_open(struct db *db, const struct db_open_settings *s, char **error_r)
 	if (port != NULL)
 		g_string_append_printf(shown, ":%s", port);
 	g_string_append_printf(shown, "/%s", dbname != NULL ? dbname : "");
-	db->display_name = g_string_free(shown, FALSE);
 	PQconninfoFree(opts);
+	return g_string_free(shown, FALSE);
+}
+
+static int
+pg_open(struct db *db, const struct db_open_settings *s, char **error_r)
+{
+	char *password = NULL;
+	GError *gerr = NULL;
+	PQconninfoOption *opts = PQconninfoParse(s->target, NULL);
+
+	if (opts == NULL) {
+		*error_r = g_strdup("not a valid postgresql:// URL");
+		return -1;
+	}
+	PQconninfoFree(opts);
+	db->display_name = db_target_display(s->target);
 
 	if (s->password_file != NULL && s->password_file[0] != '\0') {
 		if (!g_file_get_contents(s->password_file, &password, NULL, &gerr)) {

@@ -67,6 +67,9 @@ struct db_stmt;
 /* A store location: a PostgreSQL URL (postgresql:// or postgres://, the
  * libpq connection URI) or else a SQLite file path. */
 bool db_target_is_postgresql(const char *target);
+/* The target as logs and messages show it: a URL without its password
+ * (and other options); a file path as it is.  g_free. */
+char *db_target_display(const char *target);
 
 struct db_open_settings {
 	const char *target;          /* file path or postgresql:// URL */

@@ -1920,10 +1920,30 @@ test_migrate_retention(struct fixture *f, gconstpointer data)
 }
 
 
+/* What logs and messages show of a store: a URL without its password. */
+static void
+test_target_display(void)
+{
+	static const struct {
+		const char *target, *shown;
+	} cases[] = {
+		{ "postgresql://snap:s3cret@db.example.net:5433/fleet?sslmode=verify-full",
+		  "postgresql://snap@db.example.net:5433/fleet" },
+		{ "postgres://db.example.net/fleet", "postgresql://db.example.net/fleet" },
+		{ "/var/lib/snapkeep/snapkeep.db", "/var/lib/snapkeep/snapkeep.db" },
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		char *shown = db_target_display(cases[i].target);
+		g_assert_cmpstr(shown, ==, cases[i].shown);
+		g_free(shown);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/store/target-display", test_target_display);
 #define ADD(name, fn) g_test_add("/store/" name, struct fixture, NULL, fixture_setup, fn, fixture_teardown)
 	ADD("migrations", test_migrations);
 	ADD("version-checks", test_version_checks);
