@@ -73,14 +73,6 @@ def program(name):
     return path
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def stuff(data):
     """CRLF lines, dot-stuffed, as sent in DATA (without the final dot)."""
     data = re.sub(rb"\r?\n", b"\r\n", data)
@@ -145,8 +137,8 @@ class Node:
     def __init__(self, work, name, store, web=False, parse_workers=None):
         self.dir = os.path.join(work, name)
         os.makedirs(self.dir)
-        self.smtp = free_port()
-        self.http = free_port() if web else None
+        self.smtp = sklib.free_port()
+        self.http = sklib.free_port() if web else None
         conf = os.path.join(self.dir, "snapkeep.conf")
         with open(conf, "w") as f:
             f.write("[daemon]\nuser =\nstate_dir = %s\nlog_level = warning\n" % self.dir)
