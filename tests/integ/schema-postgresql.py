@@ -1,6 +1,6 @@
 """The PostgreSQL migrations (schema/postgresql/) against the SQLite ones
 (schema/): a real PostgreSQL 15 started by the test in a temporary directory
-on a loopback port, every migration applied in order with psql (each file in
+on a loopback port (sklib.PgServer), every migration applied in order with psql (each file in
 one transaction, as the store's runner does), then:
 
 * the same migration file names in both folders;
@@ -18,31 +18,27 @@ one transaction, as the store's runner does), then:
   table, the events_key expression index with the store's ON CONFLICT, and
   identity columns continue after setval as `snapkeep migrate` leaves them.
 
-PostgreSQL's server refuses to run as root: as root the test runs initdb and
-postgres as the user postgres (runuser) in a world-traversable temporary
-directory.  The binaries come from SK_PG_BINDIR, else
-/usr/lib/postgresql/15/bin (Debian package postgresql-15)."""
+The server is sklib.PgServer (PostgreSQL 15 from Debian, postgresql-15:
+initdb as the user postgres when run as root, trust authentication on
+127.0.0.1 at a free port); the test database is made on it with an ICU
+locale (PgServer.create_database(icu_locale=...))."""
 import json
 import os
-import pwd
 import re
-import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sklib  # noqa: E402
 from sklib import TOP_SRCDIR, Tap, cleanup, tempdir  # noqa: E402
 
 t = Tap(sanitizer_check=False)
 
-PG_BINDIR = os.environ.get("SK_PG_BINDIR", "/usr/lib/postgresql/15/bin")
-START_TIMEOUT_S = 60
 SQLITE_DIR = os.path.join(TOP_SRCDIR, "schema")
 PG_DIR = os.path.join(TOP_SRCDIR, "schema", "postgresql")
 MIGRATION = re.compile(r"^[0-9]{3}-[a-z0-9-]+\.sql$")
+PSQL = os.path.join(sklib.PG_BIN, "psql")
 
 # SQLite declared type -> PostgreSQL type of the same kind.
 KIND = {"INTEGER": "bigint", "TEXT": "text", "REAL": "double precision", "BLOB": "bytea"}
@@ -53,24 +49,7 @@ EXPRESSION_KIND = {
     ("event_log", "is_new"): "integer",              # CASE ... THEN 1 ELSE 0 END
 }
 
-for tool in ("initdb", "postgres", "pg_ctl"):
-    if not os.access(os.path.join(PG_BINDIR, tool), os.X_OK):
-        t.bail("PostgreSQL server binaries missing: no %s in %s (install the Debian package "
-               "postgresql-15, or set SK_PG_BINDIR)" % (tool, PG_BINDIR))
-PSQL = os.path.join(PG_BINDIR, "psql") if os.access(os.path.join(PG_BINDIR, "psql"), os.X_OK) \
-    else shutil.which("psql")
-if PSQL is None:
-    t.bail("psql is missing (Debian package postgresql-client-15)")
-
-as_user = []
-if os.geteuid() == 0:
-    try:
-        pg_user = pwd.getpwnam("postgres")
-    except KeyError:
-        t.bail("running as root, but there is no user postgres to run the PostgreSQL server as")
-    as_user = ["runuser", "-u", "postgres", "--"]
-
-# psql and the server get no PG* variables from the caller's environment.
+# psql gets no PG* variables from the caller's environment.
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
 ENV["PGCONNECT_TIMEOUT"] = "5"
 
@@ -79,74 +58,19 @@ def migrations(folder):
     return sorted(f for f in os.listdir(folder) if MIGRATION.match(f))
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class Postgres:
-    def __init__(self, base):
-        self.base = base
-        self.data = os.path.join(base, "data")
-        self.log_path = os.path.join(base, "postgres.log")
-        self.proc = None
-        self.port = None
+    """The test database on a running sklib.PgServer, through psql."""
 
-    def initdb(self):
-        os.mkdir(self.data, 0o700)
-        if as_user:
-            os.chown(self.data, pg_user.pw_uid, pg_user.pw_gid)
-        r = subprocess.run(as_user + [os.path.join(PG_BINDIR, "initdb"), "-D", self.data, "-U", "snapkeep",
-                                      "--auth=trust", "-E", "UTF8", "--no-locale"],
-                           capture_output=True, text=True, timeout=120, env=ENV)
-        return r
+    def __init__(self, server):
+        self.server = server
+        self.url = None
 
-    def start(self):
-        """Starts the server on a free loopback port (another try on a
-        port taken meanwhile); returns None or the reason it did not start."""
-        why = None
-        for _ in range(3):
-            self.port = free_port()
-            log = open(self.log_path, "ab")
-            self.proc = subprocess.Popen(as_user + [os.path.join(PG_BINDIR, "postgres"), "-D", self.data,
-                                                    "-k", self.data, "-h", "127.0.0.1", "-p", str(self.port)],
-                                         stdout=log, stderr=subprocess.STDOUT, env=ENV)
-            log.close()
-            deadline = time.monotonic() + START_TIMEOUT_S
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                if self.psql("SELECT 1", db="postgres").returncode == 0:
-                    return None
-                time.sleep(0.2)
-            why = "postgres did not accept connections within %d s:\n%s" % (START_TIMEOUT_S, self.log_tail())
-            self.stop()
-        return why
+    @property
+    def port(self):
+        return self.server.port
 
-    def stop(self):
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            subprocess.run(as_user + [os.path.join(PG_BINDIR, "pg_ctl"), "stop", "-D", self.data, "-m", "fast",
-                                      "-w", "-t", "30"], capture_output=True, timeout=60, env=ENV)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def log_tail(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return "".join(f.readlines()[-20:])
-        except OSError:
-            return ""
-
-    def psql(self, sql=None, db="snapkeep_test", file=None):
-        args = [PSQL, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(self.port),
-                "-U", "snapkeep", "-d", db]
+    def psql(self, sql=None, file=None):
+        args = [PSQL, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", self.url]
         args += ["-1", "-f", file] if file else ["-c", sql]
         return subprocess.run(args, capture_output=True, text=True, timeout=120, env=ENV)
 
@@ -172,30 +96,33 @@ t.ok(len(sqlite_files) >= 7, "schema/ has the SQLite migrations", sqlite_files)
 t.eq(pg_files, sqlite_files, "schema/postgresql/ has the same migrations, numbered alike")
 
 d = tempdir("sk-pgschema-")
-os.chmod(d, 0o755)  # the server's user must reach its data directory inside
 lite = sqlite3.connect(os.path.join(d, "snapkeep.db"))
 for f in sqlite_files:
     with open(os.path.join(SQLITE_DIR, f)) as fh:
         lite.executescript("BEGIN;\n" + fh.read() + "\nCOMMIT;")
 lite.execute("PRAGMA foreign_keys = ON")
 
-pg = Postgres(d)
+server = sklib.PgServer()
+pg = Postgres(server)
+pg_dir = None
 try:
-    r = pg.initdb()
-    if r.returncode != 0:
-        t.bail("initdb failed:\n%s%s" % (r.stdout, r.stderr))
-    why = pg.start()
-    if why:
-        t.bail(why)
+    try:
+        server.start()
+    except sklib.PgError as e:
+        t.bail("PostgreSQL for the test: %s" % e)
+    pg_dir = server.dir
     t.ok(True, "PostgreSQL started on 127.0.0.1:%d" % pg.port)
-    r = pg.psql("CREATE DATABASE snapkeep_test TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu"
-                " ICU_LOCALE 'en-US' LOCALE 'C.utf8'", db="postgres")
-    icu = r.returncode == 0
-    if not icu:
+    try:
+        pg.url = server.create_database("snapkeep_test", icu_locale="en-US")
+    except RuntimeError as e:
         t.diag("no ICU database (%s): the default locale C is used; the collation is then checked by name"
-               % r.stderr.strip())
-        r = pg.psql("CREATE DATABASE snapkeep_test", db="postgres")
-        t.eq(r.returncode, 0, "database created", r.stderr)
+               % str(e).strip())
+        try:
+            pg.url = server.create_database("snapkeep_test")
+            why = ""
+        except RuntimeError as e2:
+            why = str(e2)
+        t.eq(pg.url is not None, True, "database created", why)
     else:
         r = pg.psql("SELECT string_agg(x, ' ' ORDER BY x) FROM (VALUES ('a1'), ('B1')) v(x)")
         t.eq(r.stdout.strip(), "a1 B1", "the test database sorts by a locale (not bytes) by default", r.stderr)
@@ -371,8 +298,9 @@ try:
     t.eq((r.returncode, r.stdout.split()[-2:]), (0, ["9", "43"]),
          "after setval, identity ids continue after the copied ones", r.stderr)
 finally:
-    pg.stop()
+    server.stop()
     lite.close()
     cleanup(d)
-t.ok(not os.path.exists(d), "PostgreSQL stopped and its directory removed")
+t.ok(server.proc is None and not os.path.exists(d) and not (pg_dir and os.path.exists(pg_dir)),
+     "PostgreSQL stopped and its directory removed")
 t.done()

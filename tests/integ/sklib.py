@@ -221,12 +221,21 @@ def pg_url(admin_url, dbname):
     return urllib.parse.urlsplit(admin_url)._replace(path="/" + dbname).geturl()
 
 
-def pg_create_database(admin_url, dbname):
-    """CREATE DATABASE dbname (psql, as the server's superuser); returns its URL."""
+def pg_create_database(admin_url, dbname, icu_locale=None):
+    """CREATE DATABASE dbname (psql, as the server's superuser); returns its URL.
+    icu_locale (e.g. "en-US"): the database sorts text by that ICU locale
+    by default (from template0, UTF8, LC_CTYPE C.utf8); None: the server's
+    default (no locale: bytes)."""
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", dbname):
         raise ValueError("not a plain database name: %r" % dbname)
+    if icu_locale is not None and not re.fullmatch(r"[A-Za-z0-9_@=-]{1,64}", icu_locale):
+        raise ValueError("not a plain ICU locale name: %r" % icu_locale)
+    sql = "CREATE DATABASE %s" % dbname
+    if icu_locale is not None:
+        sql += (" TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE '%s' LOCALE 'C.utf8'"
+                % icu_locale)
     r = subprocess.run([os.path.join(PG_BIN, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
-                        "-d", admin_url, "-c", "CREATE DATABASE %s" % dbname],
+                        "-d", admin_url, "-c", sql],
                        capture_output=True, text=True, timeout=60)
     if r.returncode != 0:
         raise RuntimeError("CREATE DATABASE %s failed: %s" % (dbname, (r.stdout + r.stderr).strip()))
@@ -399,8 +408,9 @@ class PgServer:
     def admin_url(self):
         return "postgresql://%s@127.0.0.1:%d/postgres" % (PG_USER, self.port)
 
-    def create_database(self, name):
-        return pg_create_database(self.admin_url, name)
+    def create_database(self, name, icu_locale=None):
+        """A new database on this server (see pg_create_database); its URL."""
+        return pg_create_database(self.admin_url, name, icu_locale)
 
     def start(self, timeout=60):
         initdb, postgres, isready = (self._tool(n) for n in ("initdb", "postgres", "pg_isready"))
