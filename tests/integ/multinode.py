@@ -36,22 +36,25 @@ Node A is started again: both nodes' /api/devices answer the same.
 Everything listens on 127.0.0.1 only; every wait has a deadline (about 10 s
 in all, 60 s at most per step); a failed run keeps its logs in
 /tmp/sk-multinode-*.failed."""
-import hashlib
+import importlib.util
 import json
 import os
 import re
 import shutil
 import signal
-import smtplib
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sklib  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location(
+    "smtplib_sk", os.path.join(os.path.dirname(os.path.abspath(__file__)), "smtp-lib.py"))
+smtp_lib = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(smtp_lib)
+sha256, crlf = smtp_lib.sha256, smtp_lib.crlf
 
 t = sklib.Tap(detail_lines=60)
 if sklib.psycopg2 is None:
@@ -69,14 +72,6 @@ SIM_FAULTS = ["--faults", "duplicate_resend,alert_mail,truncated_xml,same_snapsh
 PARSED_RE = re.compile(r"intake: event=parsed message=(\d+) outcome=(\S+)")
 
 
-def sha256(data):
-    return hashlib.sha256(data).hexdigest()
-
-
-def crlf(data):
-    return re.sub(rb"\r?\n", b"\r\n", data)
-
-
 class Node:
     """One snapkeepd in the foreground; its log file is kept across restarts."""
 
@@ -87,11 +82,7 @@ class Node:
         self.log_path = os.path.join(self.dir, "snapkeepd.log")
         self.conf = os.path.join(self.dir, "snapkeep.conf")
         with open(self.conf, "w") as f:
-            f.write("[daemon]\nuser =\nstate_dir = %s\nlog_level = info\n" % self.dir)
-            f.write("[store]\n" + sklib.store_config(db))
-            f.write("[intake]\nparse_workers = %d\nsweep_interval = %ds\n" % (workers, SWEEP_S))
-            f.write("[smtp]\nlisten = 127.0.0.1:0\nhostname = node-%s.test\n" % name.lower())
-            f.write("[web]\nlisten = 127.0.0.1:0\ndisplay_timezone = UTC\n")
+            f.write(sklib.daemon_config(self.dir, db, workers, SWEEP_S, "node-%s.test" % name.lower()))
         self.proc = None
         self.log = None
         self.offset = 0
@@ -109,19 +100,8 @@ class Node:
             return f.read().decode("utf-8", "replace")
 
     def wait_ready(self, deadline):
-        while time.monotonic() < deadline:
-            text = self.text()
-            if "daemon: event=ready" in text:
-                smtp = re.findall(r"smtp: event=listening address=127\.0\.0\.1:(\d+)", text)
-                web = re.findall(r"web: event=listen address=\S+ port=(\d+)", text)
-                if not smtp or not web:
-                    t.bail("node %s: no SMTP or web port in its log:\n%s" % (self.name, text[-3000:]))
-                self.smtp_port, self.web_port = int(smtp[-1]), int(web[-1])
-                return
-            if self.proc.poll() is not None:
-                t.bail("node %s exited (%s) at start:\n%s" % (self.name, self.proc.returncode, text[-3000:]))
-            time.sleep(0.05)
-        t.bail("node %s not ready in time:\n%s" % (self.name, self.text()[-3000:]))
+        self.smtp_port, self.web_port = sklib.wait_daemon_ready(self.proc, self.text, "node " + self.name,
+                                                                deadline)
 
     def children(self):
         """Pids of the daemon's child processes (its parse workers)."""
@@ -148,14 +128,7 @@ class Node:
         return sklib.stop_daemon(proc, self.log, self.text, "snapkeepd " + self.name)
 
     def get(self, path, timeout=20):
-        url = "http://127.0.0.1:%d%s" % (self.web_port, path)
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as r:
-                return r.status, r.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read()
-        except OSError as e:
-            return None, str(e).encode()
+        return sklib.http_get(self.web_port, path, timeout)
 
     def api_devices(self):
         st, body = self.get("/api/devices?per_page=1000&sort=serial&order=asc")
@@ -212,20 +185,12 @@ class Pairs:
                 pass
             with self.lock:
                 self.attempts += 1
-            try:
-                s = smtplib.SMTP("127.0.0.1", node.smtp_port, timeout=20)
-                try:
-                    s.sendmail("mfp@fleet.example", ["fleet-intake@fleet.example"], raw)
-                finally:
-                    try:
-                        s.quit()
-                    except (smtplib.SMTPException, OSError):
-                        pass
-                with self.lock:
+            code, text = smtp_lib.send_mail(node.smtp_port, raw, 20)
+            with self.lock:
+                if code == 250:
                     self.acks.append((node.name, sha256(raw), kind, i))
-            except (smtplib.SMTPException, OSError) as e:
-                with self.lock:
-                    self.refused.append((node.name, sha256(raw), repr(e)))
+                else:
+                    self.refused.append((node.name, sha256(raw), "%s %s" % (code, text)))
 
     def start(self):
         for th in self.threads:
@@ -243,23 +208,6 @@ def alive(pid):
             return f.read().split(") ")[-1][:1] != "Z"
     except OSError:
         return False
-
-
-def wait_until(cond, timeout, step=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(step)
-
-
-def pending(db):
-    try:
-        return sklib.db_rows(db, "SELECT (SELECT count(*) FROM messages WHERE outcome = 'pending') m,"
-                                 " (SELECT count(*) FROM intake WHERE outcome = 'pending') i")[0]
-    except sklib.DB_ERRORS as e:
-        return {"m": -1, "i": -1, "error": str(e)}
 
 
 def manifest(path):
@@ -312,7 +260,7 @@ def main(tmp, server, nodes, procs):
     for _ in pairs.threads:
         if not pairs.held.acquire(timeout=60):
             t.bail("the smtplib clients did not reach halfway")
-    wait_until(lambda: len(accepted_re.findall(a.text())) >= KILL_AFTER or sims["A"][0].poll() is not None,
+    sklib.wait_until(lambda: len(accepted_re.findall(a.text())) >= KILL_AFTER or sims["A"][0].poll() is not None,
                60, 0.02)
     sim_a_running = sims["A"][0].poll() is None
     a_children = a.children()
@@ -326,7 +274,7 @@ def main(tmp, server, nodes, procs):
          "still sending" % (killed_at, len(accepted_re.findall(a_text_1))))
     t.diag("at the kill: %d messages pending, %d of them archived first by A, A's workers %s"
            % (len(pending_at_kill), len(pending_at_kill & a_inserted), sorted(a_children)))
-    t.ok(a_children and wait_until(lambda: not any(alive(p) for p in a_children), 10),
+    t.ok(a_children and sklib.wait_until(lambda: not any(alive(p) for p in a_children), 10),
          "node A's parse workers exit after it died", sorted(p for p in a_children if alive(p)))
 
     # The load ends: A's simulator gives up on what A cannot take any more.
@@ -365,9 +313,9 @@ def main(tmp, server, nodes, procs):
          [r for r in pairs.refused if r[0] == "B"][:5])
 
     # Node B's sweep parses what A left: nothing stays pending.
-    done = wait_until(lambda: pending(db) == {"m": 0, "i": 0}, 30, 0.2)
+    done = sklib.wait_until(lambda: sklib.pending_counts(db) == {"m": 0, "i": 0}, 30, 0.2)
     t.ok(done, "no message or arrival pending after node B's sweeps (%.1f s)" % (time.monotonic() - t0),
-         pending(db))
+         sklib.pending_counts(db))
 
     msgs = {r["sha256"]: r for r in sklib.db_rows(db, "SELECT id, sha256, outcome FROM messages")}
     by_id = {r["id"]: r for r in msgs.values()}
@@ -529,7 +477,7 @@ def main(tmp, server, nodes, procs):
     t.ok(st == 200 and st_b == 200 and ja == jb and len(ja.get("devices", [])) == len(serials),
          "node A restarted: both nodes' /api/devices agree (%d devices)" % len(serials),
          json.dumps(ja)[:1500] + "\n" + json.dumps(jb)[:1500])
-    t.eq(pending(db), {"m": 0, "i": 0}, "still nothing pending")
+    t.eq(sklib.pending_counts(db), {"m": 0, "i": 0}, "still nothing pending")
     a_text_2 = a.text()
     again = [m for m, _ in PARSED_RE.findall(a_text_2)]
     t.eq(again, [], "restarted node A parses nothing again")

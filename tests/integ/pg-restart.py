@@ -40,7 +40,7 @@ log (the check of sklib.Tap.done).  Every wait has a deadline; about 5 s
 in all (ASan: 7 s); a failed run keeps its files in
 /tmp/sk-pgrestart-*.failed."""
 import concurrent.futures
-import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -50,11 +50,15 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sklib  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location(
+    "smtplib_sk", os.path.join(os.path.dirname(os.path.abspath(__file__)), "smtp-lib.py"))
+smtp_lib = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(smtp_lib)
+sha256, crlf, reply_of = smtp_lib.sha256, smtp_lib.crlf, smtp_lib.mail_reply
 
 t = sklib.Tap(detail_lines=60)
 if sklib.psycopg2 is None:
@@ -79,23 +83,6 @@ STORE_ERROR_RE = re.compile(r"(smtp: event=commit-failed|intake: event=(accept-f
 SMTP_FAILED_RE = re.compile(r"smtp: event=commit-failed [^\n]*")
 
 
-def sha256(data):
-    return hashlib.sha256(data).hexdigest()
-
-
-def crlf(data):
-    return re.sub(rb"\r?\n", b"\r\n", data)
-
-
-def wait_until(cond, timeout, step=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(step)
-
-
 class Daemon:
     """snapkeepd in the foreground, its log in its state directory."""
 
@@ -105,11 +92,7 @@ class Daemon:
         self.log_path = os.path.join(self.dir, "snapkeepd.log")
         self.conf = os.path.join(self.dir, "snapkeep.conf")
         with open(self.conf, "w") as f:
-            f.write("[daemon]\nuser =\nstate_dir = %s\nlog_level = info\n" % self.dir)
-            f.write("[store]\n" + sklib.store_config(db))
-            f.write("[intake]\nparse_workers = 2\nsweep_interval = %ds\n" % SWEEP_S)
-            f.write("[smtp]\nlisten = 127.0.0.1:0\nhostname = pg-restart.test\n")
-            f.write("[web]\nlisten = 127.0.0.1:0\ndisplay_timezone = UTC\n")
+            f.write(sklib.daemon_config(self.dir, db, 2, SWEEP_S, "pg-restart.test"))
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([DAEMON, "--config", self.conf, "--foreground"],
                                      stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
@@ -124,32 +107,14 @@ class Daemon:
         return os.path.getsize(self.log_path)
 
     def wait_ready(self, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self.text()
-            if "daemon: event=ready" in text:
-                smtp = re.findall(r"smtp: event=listening address=127\.0\.0\.1:(\d+)", text)
-                web = re.findall(r"web: event=listen address=\S+ port=(\d+)", text)
-                if not smtp or not web:
-                    t.bail("no SMTP or web port in snapkeepd's log:\n%s" % text[-3000:])
-                self.smtp_port, self.web_port = int(smtp[-1]), int(web[-1])
-                return
-            if self.proc.poll() is not None:
-                t.bail("snapkeepd exited (%s) at start:\n%s" % (self.proc.returncode, text[-3000:]))
-            time.sleep(0.05)
-        t.bail("snapkeepd not ready in %d s:\n%s" % (timeout, self.text()[-3000:]))
+        self.smtp_port, self.web_port = sklib.wait_daemon_ready(self.proc, self.text, "snapkeepd",
+                                                                time.monotonic() + timeout)
 
     def get(self, path, timeout=HANG_S):
         """(status or None, body, seconds)."""
         t0 = time.monotonic()
-        url = "http://127.0.0.1:%d%s" % (self.web_port, path)
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as r:
-                return r.status, r.read(), time.monotonic() - t0
-        except urllib.error.HTTPError as e:
-            return e.code, e.read(), time.monotonic() - t0
-        except OSError as e:
-            return None, str(e).encode(), time.monotonic() - t0
+        st, body = sklib.http_get(self.web_port, path, timeout)
+        return st, body, time.monotonic() - t0
 
     def get_many(self, path, n=WEB_CLIENTS):
         """n concurrent GETs (so the web view uses several of its pooled
@@ -165,30 +130,7 @@ class Daemon:
 def send_one(port, raw):
     """One mail on a new connection: (code, text); code None for anything
     but an SMTP reply (a dropped connection, a timeout)."""
-    try:
-        s = smtplib.SMTP("127.0.0.1", port, timeout=HANG_S + 2)
-    except (smtplib.SMTPException, OSError) as e:
-        return None, repr(e)
-    try:
-        return reply_of(s, raw)
-    finally:
-        try:
-            s.quit()
-        except (smtplib.SMTPException, OSError):
-            s.close()
-
-
-def reply_of(s, raw):
-    try:
-        s.sendmail("mfp@fleet.example", ["fleet-intake@fleet.example"], raw)
-        return 250, "ok"
-    except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as e:
-        return e.smtp_code, e.smtp_error.decode(errors="replace")
-    except smtplib.SMTPRecipientsRefused as e:
-        code, text = next(iter(e.recipients.values()))
-        return code, text.decode(errors="replace")
-    except (smtplib.SMTPException, OSError) as e:
-        return None, repr(e)
+    return smtp_lib.send_mail(port, raw, HANG_S + 2)
 
 
 class Stream:
@@ -249,14 +191,6 @@ class Stream:
         for th in self.threads:
             th.join(max(0.1, deadline - time.monotonic()))
         return not any(th.is_alive() for th in self.threads)
-
-
-def pending(db):
-    try:
-        return sklib.db_rows(db, "SELECT (SELECT count(*) FROM messages WHERE outcome = 'pending') m,"
-                                 " (SELECT count(*) FROM intake WHERE outcome = 'pending') i")[0]
-    except sklib.DB_ERRORS as e:
-        return {"m": -1, "i": -1, "error": str(e)}
 
 
 def outcomes(db, shas):
@@ -371,13 +305,13 @@ def group_commit_restart(d, db, server, mails):
     try:
         s1.cursor().execute("LOCK TABLE intake IN EXCLUSIVE MODE")
         threads[0].start()
-        if not wait_until(lambda: waiting(db, "intake", "INSERT INTO intake"), 20, 0.02):
+        if not sklib.wait_until(lambda: waiting(db, "intake", "INSERT INTO intake"), 20, 0.02):
             t.bail("step 3: mail A's commit does not wait for the lock on intake")
         for th in threads[1:]:
             th.start()
         # The group's bodies are written and read by snapkeepd (it queues
         # them for the commit as it reads their final dot).
-        if not wait_until(lambda: all("sent" in i for i in infos[1:]) and
+        if not sklib.wait_until(lambda: all("sent" in i for i in infos[1:]) and
                           unread_by_server(d.smtp_port, [i["port"] for i in infos[1:]]) == 0, 20, 0.01):
             t.bail("step 3: the group's mails were not sent or not read by snapkeepd: %s" % infos[1:])
         s2pid = s2.get_backend_pid()
@@ -389,10 +323,10 @@ def group_commit_restart(d, db, server, mails):
                 pass  # ended by the restart
         locker = threading.Thread(target=lock_messages, daemon=True)
         locker.start()
-        if not wait_until(lambda: waiting(db, "messages", "LOCK TABLE messages"), 20, 0.02):
+        if not sklib.wait_until(lambda: waiting(db, "messages", "LOCK TABLE messages"), 20, 0.02):
             t.bail("step 3: session 2 does not wait for the lock on messages")
         s1.commit()
-        if not wait_until(lambda: waiting(db, "messages", "INSERT INTO messages", s2pid), 20, 0.02):
+        if not sklib.wait_until(lambda: waiting(db, "messages", "INSERT INTO messages", s2pid), 20, 0.02):
             t.bail("step 3: the group commit after A does not wait for the lock on messages:\n%s"
                    % d.text(mark)[-2000:])
         try:
@@ -443,7 +377,7 @@ def main(tmp, server, daemons):
     t.eq([c for c, _ in replies], [250] * PHASE1_N, "%d mails acknowledged before the restart" % PHASE1_N,
          replies)
     shas1 = {sha256(m) for m in first}
-    got = wait_until(lambda: outcomes(db, shas1) == {s: ["stored"] for s in shas1}, 30)
+    got = sklib.wait_until(lambda: outcomes(db, shas1) == {s: ["stored"] for s in shas1}, 30)
     t.ok(got, "... and parsed (stored)", outcomes(db, shas1))
     check_web(d, db, "before the restarts")
 
@@ -461,7 +395,7 @@ def main(tmp, server, daemons):
          "after an idle restart: the next %d mails are acknowledged with 250 at the first try" % PHASE1_N,
          replies)
     shas2 = {sha256(m) for m in second}
-    got = wait_until(lambda: outcomes(db, shas2) == {s: ["stored"] for s in shas2}, 30)
+    got = sklib.wait_until(lambda: outcomes(db, shas2) == {s: ["stored"] for s in shas2}, 30)
     t.ok(got, "... stored once each and parsed", outcomes(db, shas2))
     check_web(d, db, "after the idle restart")
     errors = STORE_ERROR_RE.findall(d.text(mark1))
@@ -472,7 +406,7 @@ def main(tmp, server, daemons):
     mark2 = d.mark()
     stream = Stream(d.smtp_port, mails)
     stream.start()
-    if not wait_until(lambda: stream.count(lambda r: r["code"] == 250) >= BEFORE_N, 60, 0.02):
+    if not sklib.wait_until(lambda: stream.count(lambda r: r["code"] == 250) >= BEFORE_N, 60, 0.02):
         stream.stop(HANG_S + 5)
         t.bail("the stream did not get %d acknowledgements before the restart: %s"
                % (BEFORE_N, [(r["code"], r["text"]) for r in stream.replies][:10]))
@@ -481,7 +415,7 @@ def main(tmp, server, daemons):
     def while_down():
         window["down"] = time.monotonic()
         # Mails reach snapkeepd while nothing listens on PostgreSQL's port.
-        got = wait_until(lambda: stream.count(lambda r: r["t0"] >= window["down"] and r["code"] != 250), 10, 0.02)
+        got = sklib.wait_until(lambda: stream.count(lambda r: r["t0"] >= window["down"] and r["code"] != 250), 10, 0.02)
         window["healthz"] = d.get("/healthz")
         window["up"] = time.monotonic()
         return got
@@ -499,7 +433,7 @@ def main(tmp, server, daemons):
          (st, body[:300]))
     t.ok(down_4xx, "while PostgreSQL is down: mails are refused (%d replies)" % (down_4xx or 0))
 
-    after = wait_until(lambda: stream.count(lambda r: r["t0"] >= t_back and r["code"] == 250) >= AFTER_N,
+    after = sklib.wait_until(lambda: stream.count(lambda r: r["t0"] >= t_back and r["code"] == 250) >= AFTER_N,
                        60, 0.05)
     ended = stream.stop(HANG_S + 5)
     t.ok(ended, "the stream's clients finished")
@@ -535,9 +469,9 @@ def main(tmp, server, daemons):
     # Every acknowledgement: the message once, an arrival per acknowledgement.
     acks = [r["sha"] for r in reps if r["code"] == 250] + [s for (c, _), s in retried if c == 250]
     acked = set(acks)
-    done = wait_until(lambda: pending(db) == {"m": 0, "i": 0}, 30, 0.2)
+    done = sklib.wait_until(lambda: sklib.pending_counts(db) == {"m": 0, "i": 0}, 30, 0.2)
     t.ok(done, "nothing pending %.1f s after PostgreSQL was back (sweep_interval %d s)"
-         % (time.monotonic() - t_back, SWEEP_S), pending(db))
+         % (time.monotonic() - t_back, SWEEP_S), sklib.pending_counts(db))
     outs = outcomes(db, acked)
     missing = sorted(s for s in acked if s not in outs)
     t.eq(missing, [], "all %d acknowledged mails of the stream are in messages" % len(acked))
@@ -612,10 +546,10 @@ def main(tmp, server, daemons):
     t.eq(len(failed3), len(refused3), "group commit: one smtp commit-failed line per 4xx reply",
          "\n".join(failed3[:10]))
     shas3 = {sha256(raw) for raw, _ in sent3}
-    done = wait_until(lambda: pending(db) == {"m": 0, "i": 0} and outcomes(db, shas3) ==
+    done = sklib.wait_until(lambda: sklib.pending_counts(db) == {"m": 0, "i": 0} and outcomes(db, shas3) ==
                       {s: ["stored"] for s in shas3}, 30, 0.2)
     t.ok(done, "group commit: all %d mails stored once each and parsed, nothing pending" % len(shas3),
-         (pending(db), outcomes(db, shas3)))
+         (sklib.pending_counts(db), outcomes(db, shas3)))
     check_web(d, db, "after the restart inside a group commit")
 
     # One snapkeepd throughout; each message parsed once.

@@ -144,6 +144,62 @@ def stop_daemon(proc, log, log_text, name, sig=signal.SIGTERM, timeout=60):
     return rc
 
 
+def wait_until(cond, timeout, step=0.1):
+    """cond() every step seconds until it is true or timeout seconds have
+    passed; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(step)
+
+
+def daemon_config(state_dir, db, workers, sweep_s, hostname):
+    """A snapkeepd configuration: state_dir, log_level info, the store db,
+    workers parse workers and sweep_s seconds between sweeps, SMTP and web
+    on 127.0.0.1 port 0 (read from its log: wait_daemon_ready)."""
+    return ("[daemon]\nuser =\nstate_dir = %s\nlog_level = info\n" % state_dir +
+            "[store]\n" + store_config(db) +
+            "[intake]\nparse_workers = %d\nsweep_interval = %ds\n" % (workers, sweep_s) +
+            "[smtp]\nlisten = 127.0.0.1:0\nhostname = %s\n" % hostname +
+            "[web]\nlisten = 127.0.0.1:0\ndisplay_timezone = UTC\n")
+
+
+def wait_daemon_ready(proc, text, name, deadline):
+    """Waits (until time.monotonic() deadline) for snapkeepd proc's
+    "daemon: event=ready" in text() (its log); returns (SMTP port, web
+    port) from its listening lines.  Bails if it exits first, is not ready
+    in time, or logs no port."""
+    while time.monotonic() < deadline:
+        log = text()
+        if "daemon: event=ready" in log:
+            smtp = re.findall(r"smtp: event=listening address=127\.0\.0\.1:(\d+)", log)
+            web = re.findall(r"web: event=listen address=\S+ port=(\d+)", log)
+            if not smtp or not web:
+                bail("%s: no SMTP or web port in its log:\n%s" % (name, log[-3000:]))
+            return int(smtp[-1]), int(web[-1])
+        if proc.poll() is not None:
+            bail("%s exited (%s) at start:\n%s" % (name, proc.returncode, log[-3000:]))
+        time.sleep(0.05)
+    bail("%s not ready in time:\n%s" % (name, text()[-3000:]))
+
+
+def http_get(port, path, timeout):
+    """GET http://127.0.0.1:port/path: (status or None, body); None with
+    the error as body when no HTTP answer came."""
+    import urllib.error
+    import urllib.request
+    url = "http://127.0.0.1:%d%s" % (port, path)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+    except OSError as e:
+        return None, str(e).encode()
+
+
 def tempdir(prefix="sk-test-"):
     d = tempfile.mkdtemp(prefix=prefix)
     return d
@@ -356,6 +412,16 @@ def db_exec(db, sql, args=()):
         return n
     finally:
         con.close()
+
+
+def pending_counts(db):
+    """{"m": messages pending, "i": intake rows pending} in store db;
+    -1 each (and "error") when it cannot be read."""
+    try:
+        return db_rows(db, "SELECT (SELECT count(*) FROM messages WHERE outcome = 'pending') m,"
+                           " (SELECT count(*) FROM intake WHERE outcome = 'pending') i")[0]
+    except DB_ERRORS as e:
+        return {"m": -1, "i": -1, "error": str(e)}
 
 
 class PgError(Exception):

@@ -60,6 +60,42 @@ def sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
+def mail_reply(s, raw):
+    """Sends raw (CRLF lines) on the open smtplib connection s from
+    mfp@fleet.example to fleet-intake@fleet.example: (code, text) of the
+    reply to it, (250, "ok") when accepted; code None for anything but an
+    SMTP reply (a dropped connection, a timeout)."""
+    import smtplib
+    try:
+        s.sendmail("mfp@fleet.example", ["fleet-intake@fleet.example"], raw)
+        return 250, "ok"
+    except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as e:
+        return e.smtp_code, e.smtp_error.decode(errors="replace")
+    except smtplib.SMTPRecipientsRefused as e:
+        code, text = next(iter(e.recipients.values()))
+        return code, text.decode(errors="replace")
+    except (smtplib.SMTPException, OSError) as e:
+        return None, repr(e)
+
+
+def send_mail(port, raw, timeout):
+    """One mail (mail_reply) on a new smtplib connection to 127.0.0.1:port,
+    closed after it: (code, text); code None for anything but an SMTP
+    reply (no connection, a dropped one, a timeout)."""
+    import smtplib
+    try:
+        s = smtplib.SMTP("127.0.0.1", port, timeout=timeout)
+    except (smtplib.SMTPException, OSError) as e:
+        return None, repr(e)
+    try:
+        return mail_reply(s, raw)
+    finally:
+        try:
+            s.quit()
+        except (smtplib.SMTPException, OSError):
+            s.close()
+
+
 def unique_message(base, tag):
     """base with a unique Message-ID (and so unique bytes), CRLF lines."""
     text = crlf(base)
