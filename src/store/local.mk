@@ -72,3 +72,11 @@ EXTRA_DIST += tests/integ/store-maint.py tests/integ/store-backup.py
 # test starts itself (Debian package postgresql-15).
 TESTS += tests/integ/schema-postgresql.py
 EXTRA_DIST += tests/integ/schema-postgresql.py
+
+# The storage benchmark (run by hand: make bench-backends; needs
+# postgresql-15): durable msg/s on SQLite, one and two nodes on PostgreSQL,
+# and the device page on both; BENCH_BACKENDS_ARGS=--quick for a short one.
+EXTRA_DIST += bench/backends/bench.py bench/backends/README
+bench-backends: snapkeepd snapkeep snapkeep-parse snapkeep-sim
+	SK_TOP_BUILDDIR='$(abs_top_builddir)' /usr/bin/python3 $(top_srcdir)/bench/backends/bench.py $(BENCH_BACKENDS_ARGS)
+.PHONY: bench-backends
