@@ -11,7 +11,10 @@
  *    taken as it is: dialect differences are chosen by the caller with
  *    db_engine() (two-argument MIN/MAX, strftime, ...);
  *  - integers are sent as int8, doubles as float8, blobs as binary bytea;
- *    text and NULL as untyped literals, typed by their context;
+ *    text and NULL as untyped literals, typed by their context (write
+ *    CAST(?1 AS TEXT) IS NULL where nothing else types one), a number the
+ *    SQL skips as text; text that is not UTF-8 (PostgreSQL refuses it, SQLite
+ *    keeps any bytes) goes with U+FFFD in place of the bad bytes;
  *  - a statement's first step runs it and fetches all of its rows (several
  *    statements of one connection may be stepped interleaved, as in
  *    SQLite); a query that could return many large rows must be paged by
@@ -19,9 +22,14 @@
  *  - statements are prepared on the server once per connection and SQL
  *    text (at most DB_PG_PREPARED_MAX of them; the rest run unnamed);
  *  - error classes map to codes: integrity violations DB_CONSTRAINT,
- *    serialization failures and deadlocks DB_BUSY; after an error inside a
- *    transaction PostgreSQL refuses everything until ROLLBACK, so callers
- *    roll back on any error (as snapkeep's do on SQLite too). */
+ *    serialization failures, deadlocks and lock timeouts DB_BUSY; after an
+ *    error inside a transaction PostgreSQL refuses everything until
+ *    ROLLBACK, so callers roll back on any error (as snapkeep's do on
+ *    SQLite too);
+ *  - a connection the server dropped is opened again before the next
+ *    statement (session state, advisory locks included, is gone with it),
+ *    and a BEGIN or query that found it dropped outside a transaction runs
+ *    once more. */
 #ifndef SK_STORE_DB_H
 #define SK_STORE_DB_H
 
