@@ -59,6 +59,8 @@ TOP = os.path.dirname(os.path.dirname(HERE))
 BUILD = os.environ.get("SK_TOP_BUILDDIR", os.getcwd())
 sys.path.insert(0, os.path.join(TOP, "tests", "integ"))
 import sklib  # noqa: E402  (PgServer: a private PostgreSQL server)
+sys.path.insert(0, os.path.join(TOP, "bench"))
+from smtpload import reply, send_mail  # noqa: E402  (bench/smtpload.py)
 
 
 def die(msg):
@@ -202,15 +204,6 @@ class Node:
 
 # ---- the SMTP client --------------------------------------------------------
 
-def reply(f):
-    while True:
-        line = f.readline()
-        if not line:
-            raise ConnectionError("closed")
-        if line[3:4] != b"-":
-            return line
-
-
 def client(port, mails, start, out):
     """One connection: every mail of its share once; puts (sent, time of
     the last 250, error)."""
@@ -230,16 +223,7 @@ def client(port, mails, start, out):
     last = time.time()
     try:
         for body in mails:
-            for cmd in (b"MAIL FROM:<bench@fleet.test>\r\n", b"RCPT TO:<snap@fleet.test>\r\n",
-                        b"DATA\r\n"):
-                sock.sendall(cmd)
-                r = reply(f)
-                if r[:1] not in (b"2", b"3"):
-                    raise ConnectionError("refused: %r" % r)
-            sock.sendall(body + b".\r\n")
-            r = reply(f)
-            if not r.startswith(b"250"):
-                raise ConnectionError("not accepted: %r" % r)
+            send_mail(sock, f, body)
             n += 1
             last = time.time()
         sock.sendall(b"QUIT\r\n")

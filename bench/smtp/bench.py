@@ -36,6 +36,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.environ.get("SK_TOP_BUILDDIR", os.getcwd())
+sys.path.insert(0, os.path.dirname(HERE))
+from smtpload import reply, send_mail  # noqa: E402  (bench/smtpload.py)
 
 
 def die(msg):
@@ -77,15 +79,6 @@ def stuff(data):
 
 # ---- the client -------------------------------------------------------------
 
-def reply(f):
-    while True:
-        line = f.readline()
-        if not line:
-            raise ConnectionError("closed")
-        if line[3:4] != b"-":
-            return line
-
-
 def client(port, mails, deadline, count, start, tag, out):
     sock = socket.create_connection(("127.0.0.1", port), timeout=120)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -98,16 +91,7 @@ def client(port, mails, deadline, count, start, tag, out):
     t0 = time.time()
     while (count and n < count) or (not count and time.time() < deadline):
         body = b"X-Bench: %s-%d\r\n" % (tag.encode(), n) + mails[n % len(mails)]
-        for cmd in (b"MAIL FROM:<bench@fleet.test>\r\n", b"RCPT TO:<snap@fleet.test>\r\n",
-                    b"DATA\r\n"):
-            sock.sendall(cmd)
-            r = reply(f)
-            if r[:1] not in (b"2", b"3"):
-                raise ConnectionError("refused: %r" % r)
-        sock.sendall(body + b".\r\n")
-        r = reply(f)
-        if not r.startswith(b"250"):
-            raise ConnectionError("not accepted: %r" % r)
+        send_mail(sock, f, body)
         n += 1
         nbytes += len(body)
     elapsed = time.time() - t0

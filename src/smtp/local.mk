@@ -37,7 +37,7 @@ EXTRA_DIST += tests/integ/smtp-memory.py
 
 # The SMTP benchmark (run by hand: make bench-smtp; needs postfix for
 # smtp-sink and smtp-source, and python3-aiosmtpd).
-EXTRA_DIST += bench/smtp/bench.py bench/smtp/baseline-aiosmtpd.py bench/smtp/README
+EXTRA_DIST += bench/smtp/bench.py bench/smtp/baseline-aiosmtpd.py bench/smtp/README bench/smtpload.py
 bench-smtp: snapkeepd snapkeep-parse snapkeep-sim
 	SK_TOP_BUILDDIR='$(abs_top_builddir)' /usr/bin/python3 $(top_srcdir)/bench/smtp/bench.py
 .PHONY: bench-smtp
