@@ -19,7 +19,7 @@ build=${BUILD_DIR:-$top/_build}
 PACKAGES="build-essential autoconf automake pkg-config
   libglib2.0-dev libgmime-3.0-dev libxml2-dev libsqlite3-dev sqlite3 libpq-dev libzstd-dev
   libjson-glib-dev libcurl4-gnutls-dev libgnutls28-dev libmicrohttpd-dev libcrypt-dev
-  python3 python3-aiosmtpd python3-prometheus-client swaks curl gnutls-bin openssl
+  python3 python3-aiosmtpd python3-prometheus-client swaks libnet-ssleay-perl curl gnutls-bin openssl
   dovecot-imapd dovecot-pop3d chromium valgrind clang libclang-rt-14-dev
   libxml2-utils ca-certificates
   postfix systemd python3-yaml util-linux
