@@ -1,6 +1,6 @@
 /* main.c: snapkeepd, the one long-running process of snapkeep.
  *
- *   snapkeepd [--config FILE] [--db FILE] [--smtp-listen ADDR:PORT]... [--foreground]
+ *   snapkeepd [--config FILE] [--db FILE|URL] [--smtp-listen ADDR:PORT]... [--foreground]
  *   snapkeepd -n [--config FILE] ...      check the configuration and exit
  *
  * Start-up order (each step's errors reach the caller's terminal and the
@@ -380,7 +380,7 @@ main(int argc, char **argv)
 	    {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
 	     "Configuration file (default " SK_SYSCONFDIR "/snapkeep/snapkeep.conf if it exists)",
 	     "FILE"},
-	    {"db", 0, 0, G_OPTION_ARG_FILENAME, &db, "Database file ([store] db)", "FILE"},
+	    {"db", 0, 0, G_OPTION_ARG_FILENAME, &db, "Database file or postgresql:// URL ([store] db, url)", "FILE|URL"},
 	    {"smtp-listen", 0, 0, G_OPTION_ARG_STRING_ARRAY, &listen,
 	     "Accept SMTP on ADDR:PORT ([smtp] listen); repeatable", "ADDR:PORT"},
 	    {"foreground", 'f', 0, G_OPTION_ARG_NONE, &foreground,
@@ -424,8 +424,13 @@ main(int argc, char **argv)
 		else
 			g_free(sys);
 	}
-	if (db != NULL) {
+	/* --db wins over the file's [store], whichever engine either names. */
+	if (db != NULL && db_target_is_postgresql(db)) {
+		daemon_override(&d, "store", "backend", "postgresql");
+		daemon_override(&d, "store", "url", db);
+	} else if (db != NULL) {
 		char *abs = g_canonicalize_filename(db, NULL);
+		daemon_override(&d, "store", "backend", "sqlite");
 		daemon_override(&d, "store", "db", abs);
 		g_free(abs);
 	}

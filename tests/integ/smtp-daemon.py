@@ -70,8 +70,11 @@ tap.eq(r.returncode, 2, "an unknown flag: exit 2")
 
 # --db and --smtp-listen override the file; -n does not bind (the port is
 # in use by the running daemon).
+# On PostgreSQL the file names the daemon's own database (backend and url)
+# and --db another one.
+flag_db = sk.sklib.new_store(work, "from-flag")
 d = sk.Daemon(tap, {"store": {"db": os.path.join(work, "from-file.db")}},
-              extra_args=["--db", os.path.join(work, "from-flag.db"), "--smtp-listen",
+              extra_args=["--db", flag_db, "--smtp-listen",
                           "127.0.0.1:0", "--smtp-listen", "[::1]:0"])
 d.start()
 tap.ok(re.search(r"event=listening address=\[::1\]:\d+", d.log_text()) is not None,
@@ -81,10 +84,40 @@ r = run(["-n", "--config", d.conf, "--smtp-listen", "127.0.0.1:%d" % port])
 tap.ok(r.returncode == 0, "-n on a port in use: OK (nothing is bound)", r)
 out = deliver(port, "flags")
 tap.ok(out.startswith(b"250 2.0.0 Ok"), "delivery", out)
-tap.ok(os.path.exists(os.path.join(work, "from-flag.db")) and
-       not os.path.exists(os.path.join(work, "from-file.db")), "--db wins over [store] db")
+tap.eq(sk.sklib.db_query(flag_db, "SELECT count(*) FROM messages")[1], [(1,)],
+       "--db wins over [store]: the mail is in the --db store")
+tap.ok(not os.path.exists(os.path.join(work, "from-file.db")), "[store] db is not made")
+if sk.sklib.is_pg(d.db):
+    tap.eq(d.query("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"),
+           [(0,)], "[store] url is not touched (no schema made there)")
 tap.eq(d.stop(), 0, "stop")
 d.cleanup()
+
+# The other engine on the command line: a file over [store] backend =
+# postgresql, a postgresql:// URL over [store] db.
+if sk.sklib.is_pg(flag_db):
+    file_db = os.path.join(work, "flag-file.db")
+    d = sk.Daemon(tap, extra_args=["--db", file_db])
+    d.start()
+    out = deliver(d.port, "flag-file")
+    tap.ok(out.startswith(b"250 2.0.0 Ok"), "--db FILE with [store] backend = postgresql: delivery", out)
+    tap.eq(sk.sklib.db_query(file_db, "SELECT count(*) FROM messages")[1], [(1,)],
+           "--db FILE wins over [store] backend = postgresql")
+    tap.eq(d.stop(), 0, "stop")
+    d.cleanup()
+    url_db = sk.sklib.new_store(work, "flag-url")
+    d = sk.Daemon(tap, {"store": {"backend": "sqlite", "db": os.path.join(work, "file-url.db")}},
+                  extra_args=["--db", url_db])
+    d.start()
+    tap.ok(re.search(r"event=ready[^\n]*postgresql://", d.log_text()) is not None,
+           "--db URL: the ready line names the URL", d.log_text()[-2000:])
+    out = deliver(d.port, "flag-url")
+    tap.ok(out.startswith(b"250 2.0.0 Ok"), "--db URL with [store] db: delivery", out)
+    tap.eq(sk.sklib.db_query(url_db, "SELECT count(*) FROM messages")[1], [(1,)],
+           "--db postgresql://... wins over [store] db")
+    tap.ok(not os.path.exists(os.path.join(work, "file-url.db")), "[store] db is not made")
+    tap.eq(d.stop(), 0, "stop")
+    d.cleanup()
 
 # As root: refuse without a user to become; drop to the user after binding
 # a privileged port.  The dropped daemon starts its parse workers from the
@@ -131,8 +164,11 @@ elif os.geteuid() == 0:
     tap.ok("0" not in groups, "root's groups are gone", groups)
     out = deliver(low, "nobody")
     tap.ok(out.startswith(b"250 2.0.0 Ok"), "delivers on privileged port %d" % low, out)
-    db = os.path.join(state, "snapkeep.db")
-    tap.eq(os.stat(db).st_uid, nobody.pw_uid, "the database belongs to nobody")
+    if sk.sklib.is_pg(d.db):
+        tap.eq(d.query("SELECT count(*) FROM messages"), [(1,)], "stored by the daemon running as nobody")
+    else:
+        db = os.path.join(state, "snapkeep.db")
+        tap.eq(os.stat(db).st_uid, nobody.pw_uid, "the database belongs to nobody")
     tap.eq(d.stop(), 0, "stop")
     shutil.rmtree(state, ignore_errors=True)
 
