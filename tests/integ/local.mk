@@ -21,10 +21,17 @@ SK_PG_TESTS = \
 	%reldir%/pg/maintenance.pg \
 	%reldir%/pg/sim-snapkeepd.pg \
 	%reldir%/pg/smtp-clients.pg \
+	%reldir%/pg/smtp-daemon.pg \
+	%reldir%/pg/smtp-refusals.pg \
+	%reldir%/pg/smtp-load.pg \
+	%reldir%/pg/smtp-memory.pg \
+	%reldir%/pg/store-maint.pg \
 	%reldir%/pg/poll-imap.pg \
 	%reldir%/pg/poll-pop3.pg \
 	%reldir%/pg/poll-maildir.pg \
 	%reldir%/pg/poll-daemon.pg \
+	%reldir%/pg/poll-metrics.pg \
+	%reldir%/pg/poll-tls.pg \
 	%reldir%/pg/web-daemon.pg \
 	%reldir%/pg/web-browser.pg \
 	tests/unit/pg/test-store.pg

@@ -414,6 +414,25 @@ def db_exec(db, sql, args=()):
         con.close()
 
 
+class WriteLock:
+    """Holds what a writer of store db waits for until release(): SQLite's
+    write lock (BEGIN IMMEDIATE) or, on PostgreSQL, EXCLUSIVE locks on the
+    tables an arrival writes first (intake, messages), which leave readers
+    alone.  A writer whose busy_timeout (lock_timeout) runs out fails."""
+
+    def __init__(self, db):
+        if is_pg(db):
+            self.con = _pg().connect(db, connect_timeout=30)
+            self.con.cursor().execute("LOCK TABLE intake, messages IN EXCLUSIVE MODE")
+        else:
+            self.con = sqlite3.connect(db, isolation_level=None, timeout=30)
+            self.con.execute("BEGIN IMMEDIATE")
+
+    def release(self):
+        self.con.rollback()
+        self.con.close()
+
+
 def pending_counts(db):
     """{"m": messages pending, "i": intake rows pending} in store db;
     -1 each (and "error") when it cannot be read."""
