@@ -4,7 +4,11 @@ five minutes); a kill -9 of snapkeepd in the middle of a large pass and a
 restart leave every message stored once and moved once; wrong credentials and
 a server that goes away are logged with clear errors and retried with backoff
 until they are fixed, without a crash; SIGHUP starts a new section; `-n`
-rejects a bad section."""
+rejects a bad section.  On PostgreSQL, two snapkeepd nodes sharing the store
+poll one mailbox: they take turns (a pass while the other's is under way is
+skipped and logged), mail arriving while both wait in IDLE is taken once, and
+a kill -9 of the node in the middle of its pass leaves the mailbox to the
+other, which drains it: every message stored once and moved once."""
 import importlib.util
 import os
 import re
@@ -14,7 +18,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sklib import Tap, cleanup, new_store, program, run, store_config, tempdir  # noqa: E402
+from sklib import Tap, cleanup, is_pg, new_store, program, run, store_config, tempdir  # noqa: E402
 
 spec = importlib.util.spec_from_file_location("poll_lib", os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                                         "poll-lib.py"))
@@ -26,7 +30,8 @@ pl.need_tools(t, [pl.DOVECOT])
 snapkeepd = program("snapkeepd")
 program("snapkeep-parse")
 d = tempdir("sk-poll-daemon-")
-dc = pl.Dovecot(os.path.join(d, "dovecot"), {"idle": "", "big": "", "away": "", "bad": "", "late": ""})
+dc = pl.Dovecot(os.path.join(d, "dovecot"), {"idle": "", "big": "", "away": "", "bad": "", "late": "",
+                                                 "shared": ""})
 pw = pl.write_password(d)
 snaps = pl.sim_mails(os.path.join(d, "sim"), devices=40, days=14)
 N = len(snaps)
@@ -34,24 +39,25 @@ conf = os.path.join(d, "snapkeep.conf")
 db = new_store(d)
 
 
-def section(name, user, extra=""):
-    return ("[poll.%s]\nurl = %s\npassword_file = %s\ninterval = 300\nbackoff_min = 1\nbackoff_max = 2\n"
-            "timeout = 5\n%s\n" % (name, dc.url("imap", user), pw, extra))
+def section(name, user, extra="", interval=300):
+    return ("[poll.%s]\nurl = %s\npassword_file = %s\ninterval = %d\nbackoff_min = 1\nbackoff_max = 2\n"
+            "timeout = 5\n%s\n" % (name, dc.url("imap", user), pw, interval, extra))
 
 
-def write_conf(sections):
-    with open(conf, "w") as f:
+def write_conf(sections, path=conf, state_dir=d):
+    with open(path, "w") as f:
         f.write("[daemon]\nuser =\nstate_dir = %s\nlog_level = debug\n[store]\n%s"
-                "[smtp]\nlisten = 127.0.0.1:0\n\n" % (d, store_config(db)))
+                "[smtp]\nlisten = 127.0.0.1:0\n\n" % (state_dir, store_config(db)))
         f.write("".join(sections))
 
 
 class Daemon:
-    def __init__(self):
-        self.log = os.path.join(d, "snapkeepd.log")
+    def __init__(self, path=conf, state_dir=d):
+        self.log = os.path.join(state_dir, "snapkeepd.log")
         self.out = open(self.log, "ab")
-        self.proc = subprocess.Popen([snapkeepd, "-f", "-c", conf], stdout=self.out, stderr=self.out)
-        if not pl.wait_for(lambda: "event=ready" in self.text(), timeout=15):
+        self.mark = self.out.tell()
+        self.proc = subprocess.Popen([snapkeepd, "-f", "-c", path], stdout=self.out, stderr=self.out)
+        if not pl.wait_for(lambda: "event=ready" in self.text()[self.mark:], timeout=15):
             raise RuntimeError("snapkeepd did not start: " + self.text()[-2000:])
 
     def text(self):
@@ -144,9 +150,79 @@ try:
     rc = daemon.kill(signal.SIGTERM)
     daemon = None
     t.eq(rc, 0, "SIGTERM: snapkeepd stops the pollers and exits 0")
+
+    # --- two nodes, one mailbox (PostgreSQL): turns, IDLE, a node killed mid-pass ---------
+    if not is_pg(db):
+        t.skip("two nodes poll one mailbox: each message taken once", "PostgreSQL only (nodes sharing a store)")
+    else:
+        def node(name):
+            nd = os.path.join(d, "node-" + name)
+            os.makedirs(nd, exist_ok=True)
+            path = os.path.join(nd, "snapkeep.conf")
+            write_conf([section("shared", "shared", "batch_size = 20\n", interval=1)], path, nd)
+            return Daemon(path, nd)
+
+        def shared_rows():
+            return pl.db_rows(db, "SELECT count(*) n, count(DISTINCT sha256) u FROM intake_log"
+                                  " WHERE peer LIKE 'imap://shared@%'")[0]
+
+        first = [b"X-Shared: first\r\n" + m for m in snaps[:120]]
+        base = messages()
+        dc.deliver("shared", first)
+        nodes = {"a": node("a"), "b": node("b")}
+        t.ok(pl.wait_for(lambda: dc.count("shared") == 0, timeout=60), "two nodes: the mailbox is drained")
+        t.eq(messages(), base + len(first), "two nodes: every message stored once")
+        t.eq(dc.count("shared", "snapkeep/processed"), len(first), "two nodes: every message moved once")
+        r = shared_rows()
+        t.eq((r["n"], r["u"]), (len(first), len(first)), "two nodes: no message taken by both (one arrival each)")
+        t.ok(pl.wait_for(lambda: all("event=idle name=shared" in n.text() for n in nodes.values()), timeout=15),
+             "two nodes: both wait in IDLE on the mailbox")
+
+        # New mail wakes both nodes at once: one of them takes it.
+        late = [b"X-Shared: late %d\r\n" % i + snaps[i] for i in range(8)]
+        for m in late:
+            dc.append("shared", m)
+            time.sleep(0.2)
+        t.ok(pl.wait_for(lambda: dc.count("shared") == 0, timeout=30), "two nodes in IDLE: new mail is taken")
+        r = shared_rows()
+        t.eq((r["n"], r["u"]), (len(first) + len(late),) * 2, "two nodes in IDLE: each new mail taken once")
+
+        # Node b stops; node a starts a long pass; b comes back and finds
+        # the mailbox taken; a dies in the middle; b drains the rest.
+        t.eq(nodes["b"].kill(signal.SIGTERM), 0, "node b stops")
+        third = [b"X-Shared: third\r\n" + m for m in snaps] + [b"X-Shared: third 2\r\n" + m for m in snaps]
+        base = messages()
+        dc.deliver("shared", third)
+        t.ok(pl.wait_for(lambda: messages() > base, timeout=20), "node a takes new mail alone")
+        nodes["b"] = node("b")
+        b_mark = nodes["b"].mark
+        skipped = pl.wait_for(lambda: re.search(r"event=pass-skipped name=shared [^\n]*another node",
+                                                nodes["b"].text()[b_mark:]), timeout=20)
+        t.ok(skipped, "node b skips the mailbox while node a's pass is under way, and logs it",
+             nodes["b"].text()[-2000:])
+        mid = pl.wait_for(lambda: messages() >= base + len(third) // 3, timeout=60)
+        taken_before_kill = messages() - base
+        t.ok(mid and taken_before_kill < len(third), "node a killed with SIGKILL in the middle of its pass "
+             "(%d of %d taken)" % (taken_before_kill, len(third)))
+        nodes["a"].kill(signal.SIGKILL)
+        del nodes["a"]
+        t.ok(pl.wait_for(lambda: dc.count("shared") == 0, timeout=90), "node b drains the rest of the mailbox")
+        t.eq(messages(), base + len(third), "after the kill: every message stored once")
+        t.eq(dc.count("shared", "snapkeep/processed"), len(first) + len(late) + len(third),
+             "after the kill: every message moved once")
+        r = shared_rows()
+        total = len(first) + len(late) + len(third)
+        t.eq(r["u"], total, "after the kill: every message arrived")
+        t.ok(r["n"] - total <= 20 + 8, "after the kill: at most a batch fetched again (%d)" % (r["n"] - total))
+        t.ok(re.search(r"event=pass name=shared [^\n]*taken=[1-9]", nodes["b"].text()[b_mark:]) is not None,
+             "node b's passes took the mail node a left")
+        t.eq(nodes.pop("b").kill(signal.SIGTERM), 0, "node b stops with 0")
 finally:
     if daemon is not None:
         daemon.kill(signal.SIGKILL)
+    for n in locals().get("nodes", {}).values():
+        if n.proc.poll() is None:
+            n.kill(signal.SIGKILL)
     dc.stop()
     if t.failed:
         t.diag(open(os.path.join(d, "snapkeepd.log"), errors="replace").read()[-4000:]
