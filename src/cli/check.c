@@ -84,7 +84,7 @@ cli_check(int argc, char **argv)
 	gint stale_hours = 192;
 	gboolean no_supplies = FALSE, no_overdue = FALSE, no_errors = FALSE;
 	GOptionEntry entries[] = {
-		{ "db", 'd', 0, G_OPTION_ARG_FILENAME, &db, "database file", "FILE" },
+		{ "db", 'd', 0, G_OPTION_ARG_FILENAME, &db, "database file or postgresql:// URL", "FILE|URL" },
 		{ "serial", 's', 0, G_OPTION_ARG_STRING, &serial, "check one device only", "SERIAL" },
 		{ "warning-level", 'w', 0, G_OPTION_ARG_INT, &warn_level, "supply level for WARNING, percent (default 20)", "PCT" },
 		{ "critical-level", 'c', 0, G_OPTION_ARG_INT, &crit_level, "supply level for CRITICAL, percent (default 5)", "PCT" },

@@ -24,7 +24,7 @@ cli_prune(int argc, char **argv)
 	gint days = -1, failed_days = -1;
 	gboolean dry_run = FALSE, quiet = FALSE;
 	GOptionEntry entries[] = {
-	    {"db", 'd', 0, G_OPTION_ARG_FILENAME, &db, "database file", "FILE"},
+	    {"db", 'd', 0, G_OPTION_ARG_FILENAME, &db, "database file or postgresql:// URL", "FILE|URL"},
 	    {"days", 0, 0, G_OPTION_ARG_INT, &days,
 	     "keep raw messages N days (0: forever, the default)", "N"},
 	    {"failed-days", 0, 0, G_OPTION_ARG_INT, &failed_days,

@@ -44,7 +44,7 @@ cli_devices(int argc, char **argv)
 	g_autofree gchar *db = NULL;
 	gboolean json = FALSE;
 	GOptionEntry entries[] = {
-		{ "db", 'd', 0, G_OPTION_ARG_FILENAME, &db, "database file", "FILE" },
+		{ "db", 'd', 0, G_OPTION_ARG_FILENAME, &db, "database file or postgresql:// URL", "FILE|URL" },
 		{ "json", 0, 0, G_OPTION_ARG_NONE, &json, "JSON instead of a table", NULL },
 		{ NULL, 0, 0, 0, NULL, NULL, NULL },
 	};
@@ -80,7 +80,7 @@ cli_show(int argc, char **argv)
 	gboolean json = FALSE;
 	gint events = 20;
 	GOptionEntry entries[] = {
-		{ "db", 'd', 0, G_OPTION_ARG_FILENAME, &db, "database file", "FILE" },
+		{ "db", 'd', 0, G_OPTION_ARG_FILENAME, &db, "database file or postgresql:// URL", "FILE|URL" },
 		{ "json", 0, 0, G_OPTION_ARG_NONE, &json, "JSON instead of tables", NULL },
 		{ "events", 'e', 0, G_OPTION_ARG_INT, &events, "event log entries shown (default 20)", "N" },
 		{ NULL, 0, 0, 0, NULL, NULL, NULL },

@@ -21,7 +21,7 @@ cli_reparse(int argc, char **argv)
 	gint64 one = 0;
 	gint workers = 0;
 	GOptionEntry entries[] = {
-		{ "db", 'd', 0, G_OPTION_ARG_FILENAME, &db, "database file", "FILE" },
+		{ "db", 'd', 0, G_OPTION_ARG_FILENAME, &db, "database file or postgresql:// URL", "FILE|URL" },
 		{ "all", 'a', 0, G_OPTION_ARG_NONE, &all, "every archived message", NULL },
 		{ "failed", 'f', 0, G_OPTION_ARG_NONE, &failed, "messages that failed to parse (default)", NULL },
 		{ "id", 'i', 0, G_OPTION_ARG_INT64, &one, "one message, by its id", "ID" },

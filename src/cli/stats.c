@@ -124,7 +124,7 @@ cli_stats(int argc, char **argv)
 	g_autofree gchar *db = NULL;
 	gboolean json = FALSE;
 	GOptionEntry entries[] = {
-	    {"db", 'd', 0, G_OPTION_ARG_FILENAME, &db, "database file", "FILE"},
+	    {"db", 'd', 0, G_OPTION_ARG_FILENAME, &db, "database file or postgresql:// URL", "FILE|URL"},
 	    {"json", 0, 0, G_OPTION_ARG_NONE, &json, "JSON instead of text", NULL},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};

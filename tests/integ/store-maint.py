@@ -15,7 +15,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sklib import Tap, cleanup, db_rows, program, run, tempdir  # noqa: E402
+from sklib import Tap, cleanup, db_rows, is_pg, program, run, tempdir  # noqa: E402
 
 t = Tap()
 snapkeep = program("snapkeep")
@@ -103,6 +103,8 @@ t.ok(r.returncode == 0 and b"compression ratio 1/" in r.stdout and b"snapshots  
 r = run([snapkeep, "verify", "--db", db])
 t.eq(r.returncode, 0, "verify: a good archive exits 0", r.stdout + r.stderr)
 t.ok(b"verify: ok: %d messages: %d verified" % (len(names), len(names)) in r.stdout, "verify summary", r.stdout)
+t.ok((b"; database PostgreSQL data_checksums o" if is_pg(db) else b"; database quick_check ok;") in r.stdout,
+     "verify names the database check of its engine", r.stdout)
 
 # --- prune ---------------------------------------------------------------------------------------
 views_before = dump_views()
