@@ -165,7 +165,14 @@ render_supplies(GString *b, struct web_request *req, GPtrArray *supplies)
 }
 
 /* The device's snapshots in the range (and the one before it), from the
- * covering index on (device_id, taken_utc), with their three totals. */
+ * covering index on (device_id, taken_utc), with their three totals: one
+ * row per snapshot, each total a lookup by the key of counters (snapshot_id,
+ * name_id).  Not a join of snapshots and counters: on a small fleet
+ * PostgreSQL's planner hashed such a join over a scan of every device's
+ * counters (seq scan, hash, sort of three rows per snapshot: 4-5 ms for a
+ * year of daily snapshots of 10 devices, 1.3 ms this way); the lookups
+ * leave it no join to choose, and the counter names are resolved once in
+ * the statement, not in three statements before it. */
 struct counter_points {
 	GArray *t;		      /* int64 */
 	GArray *total, *mono, *color; /* double, NAN when absent */
@@ -177,9 +184,6 @@ load_counters(struct web_request *req, struct web_response *resp, int64_t device
 	      struct counter_points *cp)
 {
 	struct db *db = store_db(req->store);
-	int64_t id_total = web_counter_name_id(db, "TotalImpressions");
-	int64_t id_mono = web_counter_name_id(db, "MonochromeImpressions");
-	int64_t id_color = web_counter_name_id(db, "ColorImpressions");
 	char since_utc[SK_UTC_SIZE];
 	sk_time_format_utc(since, since_utc);
 	/* From the last snapshot before the range on, for the first difference.
@@ -200,19 +204,21 @@ load_counters(struct web_request *req, struct web_response *resp, int64_t device
 		web_respond_db_error(req, resp, db, "counters");
 		return -1;
 	}
+#define COUNTER_OF_S(NAME)                                                                         \
+	" (SELECT c.value FROM counters c WHERE c.snapshot_id = s.id AND c.name_id ="              \
+	"   (SELECT id FROM counter_names WHERE name = '" NAME "'))"
 	st = web_prepare(req, resp,
-			 "SELECT s.taken_utc, c.name_id, c.value, s.id FROM snapshots s"
-			 " LEFT JOIN counters c ON c.snapshot_id = s.id AND c.name_id IN (?2, ?3, ?4)"
-			 " WHERE s.device_id = ?1 AND s.taken_utc >= ?5 ORDER BY s.taken_utc");
+			 "SELECT s.taken_utc, s.id," COUNTER_OF_S("TotalImpressions") ","
+			 COUNTER_OF_S("MonochromeImpressions") "," COUNTER_OF_S("ColorImpressions")
+			 " FROM snapshots s WHERE s.device_id = ?1 AND s.taken_utc >= ?2"
+			 " ORDER BY s.taken_utc");
+#undef COUNTER_OF_S
 	if (st == NULL) {
 		g_free(start);
 		return -1;
 	}
 	db_bind_int64(st, 1, device_id);
-	db_bind_int64(st, 2, id_total);
-	db_bind_int64(st, 3, id_mono);
-	db_bind_int64(st, 4, id_color);
-	db_bind_text(st, 5, start, -1, DB_TRANSIENT);
+	db_bind_text(st, 2, start, -1, DB_TRANSIENT);
 	g_free(start);
 	cp->t = g_array_new(FALSE, FALSE, sizeof(int64_t));
 	cp->total = g_array_new(FALSE, FALSE, sizeof(double));
@@ -220,32 +226,21 @@ load_counters(struct web_request *req, struct web_response *resp, int64_t device
 	cp->color = g_array_new(FALSE, FALSE, sizeof(double));
 	cp->time_of = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
 	int rc;
-	int64_t last_t = INT64_MIN;
-	double nan = NAN;
 	while ((rc = db_step(st)) == DB_ROW) {
 		int64_t t = web_utc_unix((const char *)db_column_text(st, 0));
-		if (t != last_t) {
-			g_array_append_val(cp->t, t);
-			g_array_append_val(cp->total, nan);
-			g_array_append_val(cp->mono, nan);
-			g_array_append_val(cp->color, nan);
-			last_t = t;
-			int64_t *key = g_new(int64_t, 1), *val = g_new(int64_t, 1);
-			*key = db_column_int64(st, 3);
-			*val = t;
-			g_hash_table_insert(cp->time_of, key, val);
-		}
-		if (db_column_type(st, 1) == DB_NULL)
-			continue;
-		int64_t name = db_column_int64(st, 1);
-		double v = (double)db_column_int64(st, 2);
-		guint i = cp->t->len - 1;
-		if (name == id_total)
-			g_array_index(cp->total, double, i) = v;
-		else if (name == id_mono)
-			g_array_index(cp->mono, double, i) = v;
-		else if (name == id_color)
-			g_array_index(cp->color, double, i) = v;
+		double v[3];
+		for (int k = 0; k < 3; k++)
+			v[k] = db_column_type(st, 2 + k) == DB_NULL
+				   ? NAN
+				   : (double)db_column_int64(st, 2 + k);
+		g_array_append_val(cp->t, t);
+		g_array_append_val(cp->total, v[0]);
+		g_array_append_val(cp->mono, v[1]);
+		g_array_append_val(cp->color, v[2]);
+		int64_t *key = g_new(int64_t, 1), *val = g_new(int64_t, 1);
+		*key = db_column_int64(st, 1);
+		*val = t;
+		g_hash_table_insert(cp->time_of, key, val);
 	}
 	web_stmt_done(st);
 	if (rc != DB_DONE) {
