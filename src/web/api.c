@@ -355,6 +355,47 @@ range_params(struct web_request *req, struct web_response *resp, char from_r[SK_
 	return 0;
 }
 
+/* One counter of a point of /api/devices/SERIAL/counters. */
+struct api_counter {
+	const char *name; /* in the request's name table */
+	int64_t value;
+	double real;      /* NAN: value is exact */
+};
+
+static gint
+api_counter_cmp(gconstpointer a, gconstpointer b)
+{
+	return strcmp(((const struct api_counter *)a)->name, ((const struct api_counter *)b)->name);
+}
+
+/* Adds the counter names not yet in names (id -> g_strdup'd name; those
+ * in it stay, as do pointers to them): all of counter_names, a few dozen
+ * rows.  0, or -1 if the query failed (nothing sent). */
+static int
+api_counter_names(struct db *db, GHashTable *names)
+{
+	struct db_stmt *st = NULL;
+	int rc;
+	if (db_prepare(db, "SELECT id, name FROM counter_names", &st) != DB_OK)
+		return -1;
+	while ((rc = db_step(st)) == DB_ROW) {
+		int64_t id = db_column_int64(st, 0);
+		if (g_hash_table_contains(names, &id))
+			continue;
+		int64_t *key = g_new(int64_t, 1);
+		*key = id;
+		g_hash_table_insert(names, key, g_strdup((const char *)db_column_text(st, 1)));
+	}
+	db_finalize(st);
+	return rc == DB_DONE ? 0 : -1;
+}
+
+/* The device's counters, by snapshot time; each point's counters in name
+ * order (bytes, as ORDER BY name on both engines).  The names come from
+ * counter_names, read once, not joined: with the name in the join (and
+ * the counter filter on it) PostgreSQL's generic plan for the prepared
+ * statement scanned the device's snapshots once per counter name (7-8 ms
+ * for a year of one device's daily snapshots, 3 ms this way). */
 void
 web_api_counters(struct web_request *req, struct web_response *resp)
 {
@@ -377,11 +418,12 @@ web_api_counters(struct web_request *req, struct web_response *resp)
 		return;
 	struct db_stmt *st = web_prepare(
 	    req, resp,
-	    "SELECT s.id, s.taken_utc, n.name, c.value, c.value_real FROM snapshots s"
-	    " JOIN counters c ON c.snapshot_id = s.id JOIN counter_names n ON n.id = c.name_id"
+	    "SELECT s.id, s.taken_utc, c.name_id, c.value, c.value_real FROM snapshots s"
+	    " JOIN counters c ON c.snapshot_id = s.id"
 	    " WHERE s.device_id = ?1 AND s.taken_utc >= ?2 AND s.taken_utc < ?3"
-	    "  AND (CAST(?4 AS TEXT) IS NULL OR n.name = ?4)"
-	    " ORDER BY s.taken_utc, n.name");
+	    "  AND (CAST(?4 AS TEXT) IS NULL"
+	    "   OR c.name_id = (SELECT n.id FROM counter_names n WHERE n.name = ?4))"
+	    " ORDER BY s.taken_utc");
 	if (st == NULL)
 		return;
 	db_bind_int64(st, 1, id);
@@ -401,46 +443,45 @@ web_api_counters(struct web_request *req, struct web_response *resp)
 	json_builder_set_member_name(b, "points");
 	json_builder_begin_array(b);
 
+	/* Read after the first row, so that every name the rows use is in it
+	 * (a counter's name is committed before or with its first row); read
+	 * again should one be missing all the same. */
+	GHashTable *names = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
 	struct point {
 		int64_t snap, bucket;
 		char *taken;
-		GPtrArray *names;
-		GArray *values;
-		GArray *reals;
+		GArray *counters; /* struct api_counter */
 	} cur = {0};
 	uint64_t points = 0;
-	bool too_many = false;
+	bool too_many = false, names_failed = false;
 	int rc;
 #define FLUSH()                                                                                    \
 	do {                                                                                       \
 		if (cur.taken != NULL) {                                                           \
+			g_array_sort(cur.counters, api_counter_cmp);                               \
 			json_builder_begin_object(b);                                              \
 			member_str(b, "taken_utc", cur.taken);                                     \
 			member_int(b, "snapshot_id", cur.snap);                                    \
 			json_builder_set_member_name(b, "counters");                               \
 			json_builder_begin_object(b);                                              \
-			for (guint k = 0; k < cur.names->len; k++) {                               \
-				double rv = g_array_index(cur.reals, double, k);                   \
-				json_builder_set_member_name(b, cur.names->pdata[k]);              \
-				if (!isnan(rv))                                                    \
-					json_builder_add_double_value(b, rv);                      \
+			for (guint k = 0; k < cur.counters->len; k++) {                            \
+				const struct api_counter *ac =                                     \
+				    &g_array_index(cur.counters, struct api_counter, k);           \
+				json_builder_set_member_name(b, ac->name);                         \
+				if (!isnan(ac->real))                                              \
+					json_builder_add_double_value(b, ac->real);                \
 				else                                                               \
-					json_builder_add_int_value(                                \
-					    b, g_array_index(cur.values, int64_t, k));             \
+					json_builder_add_int_value(b, ac->value);                  \
 			}                                                                          \
 			json_builder_end_object(b);                                                \
 			json_builder_end_object(b);                                                \
 			points++;                                                                  \
 			g_free(cur.taken);                                                         \
 			cur.taken = NULL;                                                          \
-			g_ptr_array_set_size(cur.names, 0);                                        \
-			g_array_set_size(cur.values, 0);                                           \
-			g_array_set_size(cur.reals, 0);                                            \
+			g_array_set_size(cur.counters, 0);                                         \
 		}                                                                                  \
 	} while (0)
-	cur.names = g_ptr_array_new_with_free_func(g_free);
-	cur.values = g_array_new(FALSE, FALSE, sizeof(int64_t));
-	cur.reals = g_array_new(FALSE, FALSE, sizeof(double));
+	cur.counters = g_array_new(FALSE, FALSE, sizeof(struct api_counter));
 	while ((rc = db_step(st)) == DB_ROW) {
 		int64_t snap = db_column_int64(st, 0);
 		const char *taken = (const char *)db_column_text(st, 1);
@@ -458,25 +499,29 @@ web_api_counters(struct web_request *req, struct web_response *resp)
 			cur.taken = g_strdup(taken);
 			cur.snap = snap;
 			cur.bucket = bucket;
-			g_ptr_array_set_size(cur.names, 0);
-			g_array_set_size(cur.values, 0);
-			g_array_set_size(cur.reals, 0);
+			g_array_set_size(cur.counters, 0);
 		}
-		int64_t v = db_column_int64(st, 3);
-		double rv =
-		    db_column_type(st, 4) == DB_NULL ? NAN : db_column_double(st, 4);
-		g_ptr_array_add(cur.names, g_strdup((const char *)db_column_text(st, 2)));
-		g_array_append_val(cur.values, v);
-		g_array_append_val(cur.reals, rv);
+		int64_t name_id = db_column_int64(st, 2);
+		struct api_counter ac = {
+		    g_hash_table_lookup(names, &name_id), db_column_int64(st, 3),
+		    db_column_type(st, 4) == DB_NULL ? NAN : db_column_double(st, 4)};
+		if (ac.name == NULL) {
+			if (api_counter_names(store_db(req->store), names) < 0) {
+				names_failed = true;
+				break;
+			}
+			ac.name = g_hash_table_lookup(names, &name_id);
+		}
+		if (ac.name != NULL)
+			g_array_append_val(cur.counters, ac);
 	}
-	if (!too_many && rc == DB_DONE)
+	if (!too_many && !names_failed && rc == DB_DONE)
 		FLUSH();
 #undef FLUSH
 	web_stmt_done(st);
 	g_free(cur.taken);
-	g_ptr_array_unref(cur.names);
-	g_array_unref(cur.values);
-	g_array_unref(cur.reals);
+	g_array_unref(cur.counters);
+	g_hash_table_destroy(names);
 	g_time_zone_unref(utc);
 	if (too_many) {
 		g_object_unref(b);
@@ -485,7 +530,7 @@ web_api_counters(struct web_request *req, struct web_response *resp)
 				  req->config->s.max_api_points);
 		return;
 	}
-	if (rc != DB_ROW && rc != DB_DONE) {
+	if (names_failed || (rc != DB_ROW && rc != DB_DONE)) {
 		g_object_unref(b);
 		web_respond_db_error(req, resp, store_db(req->store), "counters");
 		return;

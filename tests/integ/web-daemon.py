@@ -152,6 +152,15 @@ try:
     st, j = json_of("/api/devices/PHB6820301/counters?from=2025-03-01&to=2025-03-09&interval=day")
     tap.ok(st == 200 and len(j["points"]) == 1 and j["points"][0]["counters"]["TotalImpressions"]
            == 133275, "api counters with from, to and interval")
+    names = list(j["points"][0]["counters"]) if st == 200 and j["points"] else []
+    tap.ok(len(names) > 1 and names == sorted(names, key=lambda n: n.encode()),
+           "api counters: a point's counters in name order (bytes)", names)
+    st, j = json_of("/api/devices/PHB6820301/counters?counter=TotalImpressions")
+    tap.ok(st == 200 and j["points"]
+           and all(list(p["counters"]) == ["TotalImpressions"] for p in j["points"]),
+           "api counters: counter= keeps that counter only", j)
+    st, j = json_of("/api/devices/PHB6820301/counters?counter=NoSuchCounter")
+    tap.ok(st == 200 and j["points"] == [], "api counters: an unknown counter has no points", j)
     st, j = json_of("/api/devices/PHB6820301/counters?from=2025-13-01")
     tap.ok(st == 400 and "from" in j["error"], "api counters: a bad date is a 400")
     st, j = json_of("/api/devices/PHB6820301/supplies")
