@@ -968,21 +968,6 @@ web_device_lookup(struct db *db, const char *serial, int64_t *device_id_r, char 
 	return ret;
 }
 
-int64_t
-web_counter_name_id(struct db *db, const char *name)
-{
-	struct db_stmt *st = NULL;
-	int64_t id = -1;
-	if (db_prepare(db, "SELECT id FROM counter_names WHERE name = ?", &st) !=
-	    DB_OK)
-		return -1;
-	db_bind_text(st, 1, name, -1, DB_TRANSIENT);
-	if (db_step(st) == DB_ROW)
-		id = db_column_int64(st, 0);
-	db_finalize(st);
-	return id;
-}
-
 /* ---- meter reads ---- */
 
 void

@@ -365,7 +365,6 @@ int64_t web_bucket_next(GTimeZone *tz, enum web_interval interval, int64_t start
 
 /* Looks up a device by serial: 1 found, 0 not, -1 error. */
 int web_device_lookup(struct db *db, const char *serial, int64_t *device_id_r, char **error_r);
-int64_t web_counter_name_id(struct db *db, const char *name);
 /* Pages per day over the recent window for one device (NAN unknown). */
 double web_device_ppd(struct db *db, int64_t device_id, unsigned recent_days);
 /* Column helpers: NULL / SNAPSHOT_ABSENT for SQL NULL. */
