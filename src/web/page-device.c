@@ -605,14 +605,17 @@ static int
 render_snapshots(GString *b, struct web_request *req, struct web_response *resp,
 		 const struct device_info *d, unsigned page)
 {
+	/* snapshot_list's rows, from the table by device id: by serial, through
+	 * the view's join with devices, PostgreSQL sorted all of the device's
+	 * snapshots for the page instead of reading the index backwards. */
 	struct db_stmt *st = web_prepare(
 	    req, resp,
-	    "SELECT snapshot_id, taken_utc, taken_source, received_utc, clock_skew_s, firmware,"
-	    " hostname, ip_address FROM snapshot_list WHERE serial = ?1"
+	    "SELECT id, taken_utc, taken_source, received_utc, clock_skew_s, firmware,"
+	    " hostname, ip_address FROM snapshots WHERE device_id = ?1"
 	    " ORDER BY taken_utc DESC LIMIT ?2 OFFSET ?3");
 	if (st == NULL)
 		return -1;
-	db_bind_text(st, 1, d->serial, -1, DB_TRANSIENT);
+	db_bind_int64(st, 1, d->id);
 	db_bind_int(st, 2, DEVICE_SNAPSHOTS_PAGE);
 	db_bind_int64(st, 3, (int64_t)(page - 1) * DEVICE_SNAPSHOTS_PAGE);
 	html(b, "<section class=\"card snapshots\" id=\"snapshots\"><h2>Snapshots received</h2>"
