@@ -33,7 +33,7 @@
 #
 # Usage: SK_TOP_BUILDDIR=build python3 bench/backends/bench.py [--conns 8]
 #        [--devices 100] [--days 4] [--web-devices 10] [--web-days 365]
-#        [--requests 300] [--quick] [--keep]
+#        [--requests 300] [--quick] [--keep] [--web-only]
 # Needs: snapkeepd, snapkeep and snapkeep-sim built; PostgreSQL 15 from
 # Debian (apt-get install postgresql-15; run as root, the server runs as
 # the system user postgres).  The default run takes 2.5 to 4 minutes on two
@@ -362,6 +362,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="a small run (about a minute)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (mails, SQLite files, logs)")
+    ap.add_argument("--web-only", action="store_true", help="the web view only (part 2), no throughput runs")
     args = ap.parse_args()
     if args.quick:
         args.devices, args.days, args.web_devices, args.web_days, args.requests = 40, 3, 5, 60, 60
@@ -380,8 +381,8 @@ def main():
             die(str(e))
         flags = dict(psql(pg.admin_url, "SELECT name, setting FROM pg_settings WHERE name IN"
                                         " ('fsync', 'synchronous_commit', 'full_page_writes')"))
-        files = simulate(os.path.join(work, "mails"), args.devices, args.days, args.seed,
-                         args.log_capacity, args.log_capacity)
+        files = [] if args.web_only else simulate(os.path.join(work, "mails"), args.devices, args.days,
+                                                  args.seed, args.log_capacity, args.log_capacity)
         mails = [stuff(open(f, "rb").read()) for f in files]
         web_dir = os.path.join(work, "web-mails")
         web_files = simulate(web_dir, args.web_devices, args.web_days, args.seed + 1, 20, 10)
@@ -390,9 +391,10 @@ def main():
               " full_page_writes=%s) and SQLite %s (synchronous=FULL, WAL), same file system"
               % (os.cpu_count(), version, flags["fsync"], flags["synchronous_commit"],
                  flags["full_page_writes"], sqlite3.sqlite_version))
-        print("throughput mails: %d devices x %d days = %d mails averaging %.0f KB; %d connections"
-              % (args.devices, args.days, len(mails), sum(len(m) for m in mails) / len(mails) / 1024,
-                 args.conns))
+        if mails:
+            print("throughput mails: %d devices x %d days = %d mails averaging %.0f KB; %d connections"
+                  % (args.devices, args.days, len(mails), sum(len(m) for m in mails) / len(mails) / 1024,
+                     args.conns))
         print(flush=True)
 
         # 1. Throughput: each configuration with parsing (the default
@@ -400,7 +402,7 @@ def main():
         configs = [("SQLite, 1 node", "sqlite1", 1), ("PostgreSQL, 1 node", "pg1", 1),
                    ("PostgreSQL, 2 nodes", "pg2", 2)]
         rates = {}
-        for parse in (True, False):
+        for parse in (True, False) if mails else ():
             for label, key, nodes in configs:
                 run = key + ("" if parse else "_accept")
                 store = os.path.join(work, run + ".db") if key.startswith("sqlite") \
@@ -448,18 +450,19 @@ def main():
                  len(web_files) / import_s["PostgreSQL"]), flush=True)
         lat = latency(work, stores, serials, args.requests, args.warmup, args.seed)
 
-        # The table.
-        base_a, base_p = rates[("sqlite1", True)]
-        base_o = rates[("sqlite1", False)][0]
-        print()
-        print("Durable throughput, %d mails, %d connections   acknowledged (250)   parsed (none pending)"
-              "   accept only (250)" % (len(mails), args.conns))
-        for label, key, _ in configs:
-            a, p = rates[(key, True)]
-            o = rates[(key, False)][0]
-            print("  %-38s %6.1f msg/s %5.2fx   %6.1f msg/s %5.2fx   %6.1f msg/s %5.2fx"
-                  % (label, a, a / base_a, p, p / base_p, o, o / base_o))
-        print("  (ratios: against SQLite, 1 node; accept only: [intake] parse_workers = 0)")
+        # The tables.
+        if mails:
+            base_a, base_p = rates[("sqlite1", True)]
+            base_o = rates[("sqlite1", False)][0]
+            print()
+            print("Durable throughput, %d mails, %d connections   acknowledged (250)   parsed (none pending)"
+                  "   accept only (250)" % (len(mails), args.conns))
+            for label, key, _ in configs:
+                a, p = rates[(key, True)]
+                o = rates[(key, False)][0]
+                print("  %-38s %6.1f msg/s %5.2fx   %6.1f msg/s %5.2fx   %6.1f msg/s %5.2fx"
+                      % (label, a, a / base_a, p, p / base_p, o, o / base_o))
+            print("  (ratios: against SQLite, 1 node; accept only: [intake] parse_workers = 0)")
         print()
         print("Web view, %d requests per row over %d devices    server median    p99   round trip median    p99"
               "   size" % (args.requests, len(serials)))
