@@ -201,10 +201,12 @@ const struct config_key config_keys[] = {
 	{ "poll.*", "timeout", CONFIG_DURATION, "60s",
 	  "Connecting, and a server that sends nothing for this long, fail the pass." },
 	{ "poll.*", "backoff_min", CONFIG_DURATION, "5s",
-	  "Wait after a failed pass (wrong password, server away, missing mailbox) before the "
-	  "next; doubled after each further failure." },
+	  "Wait after a failed pass (wrong password, server away, missing mailbox), or after "
+	  "an IDLE connection that failed, before the next try; doubled after each further "
+	  "failure." },
 	{ "poll.*", "backoff_max", CONFIG_DURATION, "15m",
-	  "Longest wait between failed passes." },
+	  "Longest wait between failed passes, and between IDLE connections that failed "
+	  "(those never wait longer than interval)." },
 	{ "poll.*", "max_message_size", CONFIG_SIZE, "64M",
 	  "Larger messages are not fetched; they go to failed_to (or stay where they are)." },
 	{ "poll.*", "parse_wait", CONFIG_DURATION, "10s",

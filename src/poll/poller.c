@@ -257,7 +257,7 @@ poller_main(gpointer data)
 	struct poll_idle *idle = NULL;
 	bool idle_unsupported = false;
 	int watch_fd = -1;
-	unsigned backoff = 0;
+	unsigned backoff = 0, idle_backoff = 0;
 	char *error = NULL;
 
 	log_info("poll: event=start name=%s mailbox=%s after=%s interval=%u idle=%s", s->name,
@@ -325,9 +325,18 @@ poller_main(gpointer data)
 		    env.mailbox_wire != NULL) {
 			int ir = poll_idle_open(s, env.mailbox_wire, &p->stop, &idle, &error);
 			if (ir < 0) {
+				/* A server that offers IDLE but could not be reached
+				 * for it (restarting, a connection limit): try again
+				 * with backoff, a pass first, not only after interval
+				 * (new mail would wait that long). */
+				idle_backoff = backoff_next(s, idle_backoff);
+				due = MIN(due, g_get_monotonic_time() +
+						   (gint64)idle_backoff * G_USEC_PER_SEC);
 				log_warnx("poll: event=idle-failed name=%s error=\"%s\" "
-					  "detail=\"polling every %us\"",
-					  s->name, error, s->interval_s);
+					  "retry_s=%u",
+					  s->name, error,
+					  (unsigned)((due - g_get_monotonic_time() + G_USEC_PER_SEC - 1) /
+						     G_USEC_PER_SEC));
 				g_clear_pointer(&error, g_free);
 			} else if (ir > 0) {
 				idle_unsupported = true;
@@ -335,6 +344,7 @@ poller_main(gpointer data)
 					 "IDLE; polling every %us\"",
 					 s->name, s->interval_s);
 			} else {
+				idle_backoff = 0;
 				log_info("poll: event=idle name=%s mailbox=%s", s->name, s->key);
 				continue; /* one more pass: mail may have come before EXAMINE */
 			}
@@ -372,7 +382,7 @@ poller_main(gpointer data)
 			continue;
 		}
 		poll_registry_idle(p->entry, watch_fd >= 0,
-				   sk_time_now_us() + (int64_t)s->interval_s * G_USEC_PER_SEC);
+				   sk_time_now_us() + (due - g_get_monotonic_time()));
 		if (wait_until(p, due, watch_fd) > 0)
 			g_usleep(20000); /* let a burst of deliveries land together */
 		poll_registry_idle(p->entry, false, 0);

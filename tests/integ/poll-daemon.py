@@ -13,8 +13,10 @@ import importlib.util
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -31,7 +33,7 @@ snapkeepd = program("snapkeepd")
 program("snapkeep-parse")
 d = tempdir("sk-poll-daemon-")
 dc = pl.Dovecot(os.path.join(d, "dovecot"), {"idle": "", "big": "", "away": "", "bad": "", "late": "",
-                                                 "shared": ""})
+                                                 "shared": "", "limited": ""})
 pw = pl.write_password(d)
 snaps = pl.sim_mails(os.path.join(d, "sim"), devices=40, days=14)
 N = len(snaps)
@@ -69,6 +71,59 @@ class Daemon:
         rc = self.proc.wait(timeout=30)
         self.out.close()
         return rc
+
+
+class OneConnectionProxy:
+    """A TCP proxy on 127.0.0.1 to the port: forwards its first connection,
+    closes every later one as soon as it is accepted (refused counts them)."""
+
+    def __init__(self, port):
+        self.target = port
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.refused = 0
+        self.open = []
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        first = True
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            if not first:
+                self.refused += 1
+                c.close()
+                continue
+            first = False
+            u = socket.create_connection(("127.0.0.1", self.target))
+            self.open += [c, u]
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self.pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def pipe(a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        self.sock.close()
+        for s in self.open:
+            s.close()
 
 
 def messages():
@@ -150,6 +205,34 @@ try:
     rc = daemon.kill(signal.SIGTERM)
     daemon = None
     t.eq(rc, 0, "SIGTERM: snapkeepd stops the pollers and exits 0")
+
+    # --- an IDLE connection refused: retried with backoff, not left for interval -------------
+    # The poller reaches the server through a proxy that forwards its first
+    # connection only (the one the passes keep) and closes every later one
+    # (each IDLE connection) at once: the poller tries IDLE again after
+    # backoff_min..backoff_max, a pass first each time, so new mail waits
+    # seconds, not the 300 s interval.
+    proxy = OneConnectionProxy(dc.imap_port)
+    lim_dir = os.path.join(d, "node-limited")
+    os.makedirs(lim_dir)
+    lim_conf = os.path.join(lim_dir, "snapkeep.conf")
+    write_conf([section("limited", "limited").replace(":%d/" % dc.imap_port, ":%d/" % proxy.port)],
+               lim_conf, lim_dir)
+    daemon = Daemon(lim_conf, lim_dir)
+    t.ok(pl.wait_for(lambda: re.search(r"event=idle-failed name=limited [^\n]*retry_s=[12]\b", daemon.text()),
+                     timeout=20),
+         "an IDLE connection the server closes is logged with its retry in backoff_min..max",
+         daemon.text()[-3000:])
+    before = arrivals()
+    start = time.time()
+    dc.append("limited", b"X-Test: limited\r\n" + snaps[8])
+    took = pl.wait_for(lambda: arrivals() > before and dc.count("limited") == 0, timeout=20)
+    secs = time.time() - start
+    t.ok(took and secs < 10, "without IDLE, new mail is taken by the retries in %.2f s (interval 300 s)" % secs)
+    t.ok(proxy.refused >= 2, "the proxy refused the IDLE connections (%d)" % proxy.refused)
+    t.eq(daemon.kill(signal.SIGTERM), 0, "snapkeepd stops with 0")
+    daemon = None
+    proxy.close()
 
     # --- two nodes, one mailbox (PostgreSQL): turns, IDLE, a node killed mid-pass ---------
     if not is_pg(db):
