@@ -8,6 +8,7 @@
 # PostgreSQL database (sklib.new_store) named in [store].
 # Tap prints TAP (it is sklib.Tap).  Nothing here fakes a result: every
 # check talks to the running daemon or reads its database (sklib.db_rows).
+import atexit
 import hashlib
 import os
 import re
@@ -124,6 +125,13 @@ class Daemon:
         self.port = None
         self.log_path = os.path.join(self.dir, "snapkeepd.log")
         self.write_config()
+        # A test that dies on an exception leaves no daemon behind.
+        atexit.register(self._kill_left_over)
+
+    def _kill_left_over(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
 
     def write_config(self):
         self.conf = os.path.join(self.dir, "snapkeep.conf")
