@@ -219,8 +219,8 @@ enum fleet_query { FQ_DEVICES, FQ_SUPPLIES, FQ_PPD, FQ_ERRORS, FQ_N };
     " last_snapshot_utc, first_seen_utc, snapshot_count, total_impressions," \
     " last_snapshot_id FROM device_status", \
     /* The lowest current supply of each device. */ \
-    "SELECT device_id, supply, color, level_percent, state, low_threshold, type" \
-    " FROM supply_status", \
+    "SELECT sc.device_id, sc.supply_key, s.color, l.level_percent, l.state, l.low_threshold," \
+    " s.type" WEB_SQL_SUPPLY_CURRENT " WHERE COALESCE(l.supply_id = sc.supply_id, FALSE)", \
     /* Pages per day over the recent window. */ \
     "SELECT d.id, s.taken_utc, c.value FROM devices d" PPD_JOIN(SHIFT), \
     /* Recent error events, and the latest one. */ \
@@ -240,7 +240,7 @@ static const char *const fleet_sql[2][FQ_N] = {
 /* Appended for one device. */
 static const char *const fleet_where[FQ_N] = {
     " WHERE device_id = ?2",
-    " WHERE device_id = ?2",
+    " AND sc.device_id = ?2",
     " WHERE d.id = ?2",
     " WHERE d.id = ?2",
 };

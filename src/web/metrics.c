@@ -271,9 +271,11 @@ db_metrics(struct web_request *req, struct web_metrics *m)
 
 	if (db_prepare(
 		db,
-		"SELECT s.serial, d.model, s.supply, s.color, s.level_percent FROM supply_status s"
-		" JOIN device_status d ON d.device_id = s.device_id"
-		" WHERE s.level_percent IS NOT NULL ORDER BY s.serial, s.supply", &st) != DB_OK)
+		"SELECT d.serial, d.model, sc.supply_key, s.color, l.level_percent"
+		WEB_SQL_SUPPLY_CURRENT " JOIN devices d ON d.id = sc.device_id"
+		" WHERE COALESCE(l.level_percent IS NOT NULL, FALSE)"
+		" ORDER BY d.serial, sc.supply_key",
+		&st) != DB_OK)
 		goto fail;
 	while ((rc = db_step(st)) == DB_ROW) {
 		const char *model = (const char *)db_column_text(st, 1);

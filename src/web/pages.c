@@ -310,13 +310,14 @@ attention_supplies(struct web_request *req, struct web_response *resp, GString *
 		.what = "supplies",
 		.columns = "<th>Supply</th><th>Level</th><th>State</th><th>Reported</th>",
 		.empty = "All supplies are above their thresholds.",
-		.sql = WEB_SQL_BOTH("SELECT s.serial, d.hostname, d.model, s.supply, s.color, s.level_percent,"
-		       " s.state, s.low_threshold, s.reported_utc, s.product_number, s.type"
-		       " FROM supply_status s JOIN device_status d ON d.device_id = s.device_id"
-		       " WHERE s.state IN ('low', 'out', 'empty')"
-		       "  OR s.level_percent <= COALESCE(s.low_threshold, 10)"
-		       " ORDER BY CASE WHEN s.state IN ('out', 'empty') OR s.level_percent <= 0"
-		       " THEN 0 ELSE 1 END, s.level_percent, s.serial LIMIT ?"),
+		.sql = WEB_SQL_BOTH("SELECT d.serial, d.hostname, d.model, sc.supply_key, s.color,"
+		       " l.level_percent, l.state, l.low_threshold, sc.reported_utc,"
+		       " s.product_number, s.type"
+		       WEB_SQL_SUPPLY_CURRENT " JOIN devices d ON d.id = sc.device_id"
+		       " WHERE COALESCE(l.state IN ('low', 'out', 'empty')"
+		       "  OR l.level_percent <= COALESCE(l.low_threshold, 10), FALSE)"
+		       " ORDER BY CASE WHEN l.state IN ('out', 'empty') OR l.level_percent <= 0"
+		       " THEN 0 ELSE 1 END, l.level_percent, d.serial LIMIT ?"),
 		.row = supply_row,
 	};
 	return attention_section(req, resp, b, &q, NULL,
