@@ -999,10 +999,15 @@ web_meter_reads(struct db *db, int64_t start, int64_t end, const char *counter, 
 	sk_time_format_utc(start, s0);
 	sk_time_format_utc(end, s1);
 	/* Start reading: the latest snapshot at or before the start, else the
-	 * first one inside the period.  End reading: the latest before the end. */
+	 * first one inside the period.  End reading: the latest before the end.
+	 * p is MATERIALIZED (SQLite 3.35 and PostgreSQL 12 know the word):
+	 * inlined, PostgreSQL ran its lookups again for every join and row,
+	 * and its custom plan hashed every counter of the fleet to join the
+	 * two readings (150 devices x 365 days: 31 000 buffers, 350 ms; 7 700
+	 * and 20 ms now). */
 	if (prepare(
 		db,
-		"WITH p AS (SELECT d.id AS device_id, d.serial, d.model, d.hostname,"
+		"WITH p AS MATERIALIZED (SELECT d.id AS device_id, d.serial, d.model, d.hostname,"
 		"  COALESCE((SELECT s.id FROM snapshots s WHERE s.device_id = d.id"
 		"             AND s.taken_utc <= ?1 ORDER BY s.taken_utc DESC LIMIT 1),"
 		"           (SELECT s.id FROM snapshots s WHERE s.device_id = d.id"
