@@ -11,7 +11,8 @@ SK_SCHEMA_FILES = \
 	schema/001-tables.sql \
 	schema/002-views.sql \
 	schema/004-new-events.sql \
-	schema/006-retention.sql
+	schema/006-retention.sql \
+	schema/008-supply-status-plan.sql
 SK_SCHEMA_PG_FILES = \
 	schema/postgresql/001-tables.sql \
 	schema/postgresql/002-views.sql \
@@ -19,7 +20,8 @@ SK_SCHEMA_PG_FILES = \
 	schema/postgresql/004-new-events.sql \
 	schema/postgresql/005-web-indexes.sql \
 	schema/postgresql/006-retention.sql \
-	schema/postgresql/007-web-supply-levels.sql
+	schema/postgresql/007-web-supply-levels.sql \
+	schema/postgresql/008-supply-status-plan.sql
 
 src_libsnapkeep_a_SOURCES += \
 	%reldir%/store.h %reldir%/store.c \

@@ -13,6 +13,11 @@ one transaction, as the store's runner does), then:
   view then returns the same rows with the same values on both; the
   database uses an ICU locale where 'a1' sorts before 'B1', so ORDER BY on
   a text column shows that the columns sort in byte order as on SQLite;
+* supply_status over a fleet with history (20 devices x 60 snapshots x 4
+  units): the same rows on both and as 002-views.sql's definition (whole,
+  and filtered on level_percent and state), and PostgreSQL estimates its
+  rows as the fleet's current supplies (002's inner join on supply_levels'
+  two key columns was estimated at a few: see 008-supply-status-plan.sql);
 * the constraints bite: the method and pruned/blob checks of
   006-retention.sql, the foreign key intake.snapshot_id added after its
   table, the events_key expression index with the store's ON CONFLICT, and
@@ -220,7 +225,9 @@ try:
         "INSERT INTO supply_levels (snapshot_id, supply_id, level_percent, low_threshold, pages, state)"
         " VALUES (21, 51, 80, 10, NULL, 'ok'), (22, 51, 75, 10, 1200, 'ok'), (22, 52, 5, 10, NULL, 'low')",
         "INSERT INTO supply_current (device_id, supply_key, supply_id, snapshot_id, reported_utc)"
-        " VALUES (7, 'K', 51, 22, '2025-03-02T08:00:00Z'), (7, 'C', 52, 22, '2025-03-02T08:00:00Z')",
+        " VALUES (7, 'K', 51, 22, '2025-03-02T08:00:00Z'), (7, 'C', 52, 22, '2025-03-02T08:00:00Z'),"
+        # No report of unit 52 in snapshot 21: supply_status has no row for it.
+        " (8, 'C', 52, 21, '2025-03-01T08:00:00Z')",
         "INSERT INTO events (id, device_id, log, sequence, code, occurred_utc, description, page_count,"
         " first_snapshot_id, first_reported_utc, last_snapshot_id, last_reported_utc) VALUES"
         " (61, 7, 'error', 3, '13.B2.D1', '2025-03-01T07:00:00Z', 'jam', 1550, 21, '2025-03-01T08:00:00Z',"
@@ -297,6 +304,69 @@ try:
                 " INSERT INTO counter_names (name) VALUES ('JamEvents') RETURNING id")
     t.eq((r.returncode, r.stdout.split()[-2:]), (0, ["9", "43"]),
          "after setval, identity ids continue after the copied ones", r.stderr)
+    # --- supply_status over a fleet with history -------------------------------------------------
+    # 20 devices x 60 snapshots x 4 supply units, the same rows in both.
+    # PostgreSQL must estimate the view's rows as the fleet's current
+    # supplies: 002-views.sql's inner join on supply_levels' two key columns
+    # was estimated at a few rows (the columns taken as independent) and
+    # planned as nested loops over every report of each unit (on 150 devices
+    # x 365 days: 71 000 buffers); 008-supply-status-plan.sql reads each
+    # report by its key.  And the view keeps the rows of 002's definition.
+    def level(dev, j, k):
+        return (dev * 13 + j * 29 + k * 7) % 100
+
+    fleet = []
+    for dev in range(1001, 1021):
+        last = dev * 100 + 60
+        fleet.append("INSERT INTO devices (id, serial, first_seen_utc, first_received_utc, last_snapshot_id,"
+                     " last_snapshot_utc, snapshot_count) VALUES (%d, 'F%d', '2025-01-01T00:00:00Z',"
+                     " '2025-01-01T00:00:00Z', %d, '2025-03-01T00:00:00Z', 60)" % (dev, dev, last))
+        fleet.append("INSERT INTO snapshots (id, device_id, message_id, taken_utc, taken_unix, taken_source,"
+                     " received_utc, clock_skew_s) VALUES " + ", ".join(
+                         "(%d, %d, 11, '2025-01-%02dT%02d:00:00Z', %d, 'xml', 'x', 0)"
+                         % (dev * 100 + k, dev, 1 + k // 24, k % 24, 1735689600 + k * 3600)
+                         for k in range(1, 61)))
+        fleet.append("INSERT INTO supplies (id, device_id, supply_key, color, first_snapshot_id,"
+                     " first_reported_utc, last_reported_utc) VALUES " + ", ".join(
+                         "(%d, %d, '%s', '%s', %d, 'x', 'x')" % (dev * 10 + j, dev, key, color, dev * 100 + 1)
+                         for j, (key, color) in enumerate((("K", "black"), ("C", "cyan"), ("M", "magenta"),
+                                                           ("Y", "yellow")))))
+        fleet.append("INSERT INTO supply_levels (snapshot_id, supply_id, level_percent, low_threshold, state)"
+                     " VALUES " + ", ".join(
+                         "(%d, %d, %d, 10, '%s')" % (dev * 100 + k, dev * 10 + j, level(dev, j, k),
+                                                    "low" if level(dev, j, k) < 10 else "ok")
+                         for k in range(1, 61) for j in range(4)))
+        fleet.append("INSERT INTO supply_current (device_id, supply_key, supply_id, snapshot_id, reported_utc)"
+                     " VALUES " + ", ".join("(%d, '%s', %d, %d, 'x')" % (dev, key, dev * 10 + j, last)
+                                            for j, key in enumerate("KCMY")))
+    with open(os.path.join(d, "fleet.sql"), "w") as fh:
+        fh.write(";\n".join(fleet) + ";\nANALYZE;\n")
+    r = pg.psql(file=os.path.join(d, "fleet.sql"))
+    t.eq((r.returncode, "ERROR" in r.stderr), (0, False), "a fleet with history goes into PostgreSQL", r.stderr)
+    for sql in fleet:
+        lite.execute(sql)
+    lite.commit()
+    old_def = ("SELECT d.serial, sc.supply_key AS supply, s.type, s.color, l.level_percent, l.state,"
+               " l.low_threshold, NULLIF(s.supply_serial, '') AS supply_serial, s.installed_date,"
+               " sc.reported_utc, s.label, s.description, s.product_number, s.brand, l.pages,"
+               " sc.snapshot_id, s.id AS supply_id, d.id AS device_id"
+               " FROM supply_current sc JOIN devices d ON d.id = sc.device_id"
+               " JOIN supplies s ON s.id = sc.supply_id"
+               " JOIN supply_levels l ON l.snapshot_id = sc.snapshot_id AND l.supply_id = sc.supply_id")
+    for where in ("", " WHERE level_percent <= 10", " WHERE state IN ('low', 'out')"):
+        order = " ORDER BY serial, supply"
+        got = pg.json("SELECT * FROM supply_status" + where + order)
+        want = sqlite_json(lite, "SELECT * FROM supply_status" + where + order)
+        t.eq(got, want, "supply_status%s: the same rows on both engines" % where)
+        old = pg.json("SELECT * FROM (%s) v%s%s" % (old_def, where, order))
+        t.eq(got, old, "supply_status%s: the rows of 002-views.sql's definition" % where)
+        t.ok(len(got) >= (80 if not where else 1), "supply_status%s: the comparison has rows" % where, len(got))
+    r = pg.psql("EXPLAIN (FORMAT JSON) SELECT * FROM supply_status")
+    est = json.loads(r.stdout)[0]["Plan"]["Plan Rows"] if r.returncode == 0 else None
+    rows = len(pg.json("SELECT * FROM supply_status"))
+    t.ok(est is not None and rows / 2 <= est <= rows * 2,
+         "PostgreSQL estimates supply_status at the fleet's current supplies (%s rows for %d)" % (est, rows),
+         r.stderr)
 finally:
     server.stop()
     lite.close()

@@ -1,0 +1,14 @@
+-- 008-supply-status-plan.sql: supply_status reads each current supply's
+-- report by its key, one lookup per supply.
+--
+-- Nothing to change on SQLite: its planner already reads supply_current and
+-- looks each report up by supply_levels' primary key (snapshot_id,
+-- supply_id), for the whole fleet and for one serial alike.  The migration
+-- is here so that the two engines' migrations stay numbered alike.
+--
+-- On PostgreSQL (schema/postgresql/008-supply-status-plan.sql) the view's
+-- inner join on the two key columns was estimated at one row for the whole
+-- fleet (the columns taken as independent) and planned as nested loops
+-- that read every report of each current supply; the view reads the report
+-- in a LATERAL subquery there, which SQLite does not have.  The columns and
+-- rows are the same on both.
