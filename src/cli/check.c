@@ -179,11 +179,22 @@ cli_check(int argc, char **argv)
 	}
 
 	if (!no_overdue) {
-		/* Usual interval: the mean gap between the device's snapshots. */
+		/* Usual interval: the mean gap between the device's snapshots,
+		 * (last - first) / (count - 1).  The first and the last are
+		 * each one step along snapshots' (device_id, taken_utc) index
+		 * and the count is read from that index alone: min() and
+		 * max() of taken_unix read every snapshot row of the fleet,
+		 * and one device's rows lie on as many pages as it has
+		 * snapshots once a fleet's mail interleaves (PostgreSQL, 150
+		 * devices x 365 days: 55 700 buffers a run; 2 100 so). */
 		if (check_prepare(store,
 				  "SELECT d.serial, d.last_snapshot_utc, d.last_received_utc,"
-				  " (SELECT (max(s.taken_unix) - min(s.taken_unix)) / NULLIF(count(*) - 1, 0)"
-				  "  FROM snapshots s WHERE s.device_id = d.device_id) AS interval_s"
+				  " ((SELECT s.taken_unix FROM snapshots s WHERE s.device_id = d.device_id"
+				  "   ORDER BY s.taken_utc DESC LIMIT 1)"
+				  "  - (SELECT s.taken_unix FROM snapshots s WHERE s.device_id = d.device_id"
+				  "   ORDER BY s.taken_utc LIMIT 1))"
+				  " / NULLIF((SELECT count(*) FROM snapshots s WHERE s.device_id = d.device_id) - 1, 0)"
+				  " AS interval_s"
 				  " FROM device_status d WHERE CAST(?1 AS TEXT) IS NULL OR d.serial = ?1 ORDER BY d.serial",
 				  &stmt) < 0)
 			goto unknown;
