@@ -373,11 +373,24 @@ try:
                          "connection_timeout": "4s"}
     d.write_config()
     d.start()
+    def socket_fds():
+        n = 0
+        for fd in os.listdir("/proc/%d/fd" % d.proc.pid):
+            try:
+                n += os.readlink("/proc/%d/fd/%s" % (d.proc.pid, fd)).startswith("socket:")
+            except OSError:
+                pass
+        return n
+    before = socket_fds()
     socks = [socket.create_connection(("127.0.0.1", d.web_port)) for _ in range(2)]
     # The handshake completes in the kernel before the server has taken the
-    # two idle connections in: on a loaded machine a third one may come
-    # first and be rightly served.  A few tries, a moment apart; a limit
-    # that does not hold serves them all.
+    # two idle connections in: on a loaded machine (ASan) a third one may
+    # come first and be rightly served.  Wait until snapkeepd holds two more
+    # sockets (accepted), then a few tries, a moment apart; a limit that
+    # does not hold serves them all.
+    deadline = time.time() + 10
+    while socket_fds() < before + 2 and time.time() < deadline:
+        time.sleep(0.02)
     for attempt in range(3):
         extra = socket.create_connection(("127.0.0.1", d.web_port))
         extra.settimeout(5)
