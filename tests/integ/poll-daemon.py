@@ -134,6 +134,15 @@ def arrivals():
     return pl.count(db, "SELECT count(*) n FROM intake_log")
 
 
+def time_to_take(user, raw):
+    """Appends raw to user's INBOX: (stored and moved within 20 s, seconds)."""
+    before = arrivals()
+    start = time.time()
+    dc.append(user, raw)
+    took = pl.wait_for(lambda: arrivals() > before and dc.count(user) == 0, timeout=20)
+    return took, time.time() - start
+
+
 daemon = None
 try:
     dc.start()
@@ -154,11 +163,7 @@ try:
     daemon = Daemon()
     t.ok(pl.wait_for(lambda: "event=idle name=idle" in daemon.text(), timeout=15), "the idle poller waits in IDLE")
     pl.wait_for(lambda: dc.count("idle") == 0, timeout=15)
-    before = arrivals()
-    start = time.time()
-    dc.append("idle", b"X-Test: idle\r\n" + snaps[7])
-    took = pl.wait_for(lambda: arrivals() > before and dc.count("idle") == 0, timeout=20)
-    secs = time.time() - start
+    took, secs = time_to_take("idle", b"X-Test: idle\r\n" + snaps[7])
     t.ok(took and secs < 5, "a mail arriving during IDLE is stored and moved in %.2f s (interval 300 s)" % secs)
 
     # --- kill -9 in the middle of the big pass ---------------------------------------------
@@ -223,11 +228,7 @@ try:
                      timeout=20),
          "an IDLE connection the server closes is logged with its retry in backoff_min..max",
          daemon.text()[-3000:])
-    before = arrivals()
-    start = time.time()
-    dc.append("limited", b"X-Test: limited\r\n" + snaps[8])
-    took = pl.wait_for(lambda: arrivals() > before and dc.count("limited") == 0, timeout=20)
-    secs = time.time() - start
+    took, secs = time_to_take("limited", b"X-Test: limited\r\n" + snaps[8])
     t.ok(took and secs < 10, "without IDLE, new mail is taken by the retries in %.2f s (interval 300 s)" % secs)
     t.ok(proxy.refused >= 2, "the proxy refused the IDLE connections (%d)" % proxy.refused)
     t.eq(daemon.kill(signal.SIGTERM), 0, "snapkeepd stops with 0")
