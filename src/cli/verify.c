@@ -2,9 +2,10 @@
  * back (delta chains decoded, SHA-256 compared with the hash it was stored
  * under) and runs SQLite's PRAGMA quick_check over the database file, all
  * in one read transaction (safe while snapkeepd writes).  PostgreSQL checks
- * its own pages (data checksums): the summary says whether they are on.  One line per
- * damaged message, a summary line, exit 1 on any damage (0: all good, 66:
- * no database).  Messages pruned by retention are counted, not read. */
+ * its own pages (data checksums): the summary says whether they are on.
+ * One line per damaged message, a summary line, exit 1 on any damage (0:
+ * all good, 66: no database).  Messages pruned by retention are counted,
+ * not read. */
 #include "config.h"
 
 #include "cli/cli.h"
