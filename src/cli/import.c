@@ -285,7 +285,8 @@ cli_import(int argc, char **argv)
 	gboolean quiet = FALSE, no_progress = FALSE;
 	gint64 max_size = 64 * 1024 * 1024;
 	GOptionEntry entries[] = {
-		{ "db", 'd', 0, G_OPTION_ARG_FILENAME, &db, "database file or postgresql:// URL (default snapkeep.db)", "FILE|URL" },
+		{ "db", 'd', 0, G_OPTION_ARG_FILENAME, &db,
+		  "database file or postgresql:// URL (default snapkeep.db)", "FILE|URL" },
 		{ "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs, "messages accepted at once (default 16)", "N" },
 		{ "parse-workers", 0, 0, G_OPTION_ARG_INT, &workers, "parse worker processes (default: CPUs)", "N" },
 		{ "parse-timeout", 0, 0, G_OPTION_ARG_INT, &parse_timeout, "wall-clock limit per message in ms (default 30000)", "MS" },
