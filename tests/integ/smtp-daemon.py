@@ -170,6 +170,7 @@ elif os.geteuid() == 0:
         db = os.path.join(state, "snapkeep.db")
         tap.eq(os.stat(db).st_uid, nobody.pw_uid, "the database belongs to nobody")
     tap.eq(d.stop(), 0, "stop")
+    d.cleanup()
     shutil.rmtree(state, ignore_errors=True)
 
     # No configuration at all, as an ordinary user: ./snapkeep.db and

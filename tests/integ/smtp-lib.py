@@ -112,6 +112,9 @@ class Daemon:
         self.settings = {
             "daemon": {"user": "", "state_dir": self.dir, "log_level": "info"},
             "smtp": {"listen": "127.0.0.1:0", "hostname": "mx.test"},
+            # Not the default 127.0.0.1:8080, which a running snapkeepd or
+            # another test may hold.
+            "web": {"listen": "127.0.0.1:0"},
             "intake": {"parse_workers": "1"},
         }
         # SQLite: the daemon's default, snapkeep.db in state_dir.
