@@ -227,13 +227,19 @@ cli_check(int argc, char **argv)
 	if (!no_errors) {
 		char since[SK_UTC_SIZE];
 		sk_time_format_utc(now - (int64_t)errors_hours * 3600, since);
-		if (check_prepare(store,
-				  "SELECT serial, code, occurred_utc, description FROM event_log"
-				  " WHERE (CAST(?1 AS TEXT) IS NULL OR serial = ?1) AND log IN ('error', 'system')"
-				  " AND occurred_utc >= ?2 ORDER BY occurred_utc DESC NULLS LAST", &stmt) < 0)
+		/* One device's events by (device_id, occurred_utc), the
+		 * fleet's by occurred_utc alone (events_occurred): a
+		 * statement for either case, so that each gets its index. */
+#define CHECK_ERRORS_SQL(WHERE) \
+	"SELECT serial, code, occurred_utc, description FROM event_log WHERE " WHERE \
+	" log IN ('error', 'system') AND occurred_utc >= ?1 ORDER BY occurred_utc DESC NULLS LAST"
+		if (check_prepare(store, serial != NULL ? CHECK_ERRORS_SQL("serial = ?2 AND")
+							: CHECK_ERRORS_SQL(""), &stmt) < 0)
 			goto unknown;
-		db_bind_text(stmt, 1, serial, -1, DB_TRANSIENT);
-		db_bind_text(stmt, 2, since, -1, DB_TRANSIENT);
+#undef CHECK_ERRORS_SQL
+		db_bind_text(stmt, 1, since, -1, DB_TRANSIENT);
+		if (serial != NULL)
+			db_bind_text(stmt, 2, serial, -1, DB_TRANSIENT);
 		while (db_step(stmt) == DB_ROW) {
 			c.new_errors++;
 			check_detail(&c, CHECK_WARNING, "%s error %s at %s: %s", check_text(stmt, 0),

@@ -12,7 +12,8 @@ SK_SCHEMA_FILES = \
 	schema/002-views.sql \
 	schema/004-new-events.sql \
 	schema/006-retention.sql \
-	schema/008-supply-status-plan.sql
+	schema/008-supply-status-plan.sql \
+	schema/009-events-time.sql
 SK_SCHEMA_PG_FILES = \
 	schema/postgresql/001-tables.sql \
 	schema/postgresql/002-views.sql \
@@ -21,7 +22,8 @@ SK_SCHEMA_PG_FILES = \
 	schema/postgresql/005-web-indexes.sql \
 	schema/postgresql/006-retention.sql \
 	schema/postgresql/007-web-supply-levels.sql \
-	schema/postgresql/008-supply-status-plan.sql
+	schema/postgresql/008-supply-status-plan.sql \
+	schema/postgresql/009-events-time.sql
 
 src_libsnapkeep_a_SOURCES += \
 	%reldir%/store.h %reldir%/store.c \

@@ -47,6 +47,16 @@ code, lines = check("--serial", "PHB6820301", "--errors-hours", "24")
 t.eq(code, 1, "an error event in the last 24 hours: WARNING")
 t.ok(any("13.B2.D1" in l for l in lines), "the new error event is listed", lines)
 
+# The fleet's error events (one statement over the fleet by time) are each
+# device's (another statement, per device).
+_, fleet = check("--no-supplies", "--no-overdue", "--errors-hours", "720")
+per_device = []
+for serial in ("PHB6820301", "PHB4165700", "PHB0336102"):
+    per_device += check("--serial", serial, "--no-supplies", "--no-overdue", "--errors-hours", "720")[1][1:]
+t.ok(len(per_device) > 1 and sorted(fleet[1:]) == sorted(per_device),
+     "the fleet's error events are its devices' (%d)" % len(per_device), (fleet, per_device))
+t.ok(re.search(r"new_errors=%d;" % len(per_device), fleet[0]) is not None, "and counted", fleet[0])
+
 r = run([snapkeep, "check", "--db", db, "--now", "2025-04-30T00:00:00Z", "--no-supplies", "--no-errors"])
 t.eq(r.returncode, 1, "devices silent for seven weeks: WARNING")
 t.ok(b"overdue=3" in r.stdout, "three overdue devices", r.stdout)

@@ -339,13 +339,18 @@ try:
         fleet.append("INSERT INTO supply_current (device_id, supply_key, supply_id, snapshot_id, reported_utc)"
                      " VALUES " + ", ".join("(%d, '%s', %d, %d, 'x')" % (dev, key, dev * 10 + j, last)
                                             for j, key in enumerate("KCMY")))
-    with open(os.path.join(d, "fleet.sql"), "w") as fh:
-        fh.write(";\n".join(fleet) + ";\nANALYZE;\n")
-    r = pg.psql(file=os.path.join(d, "fleet.sql"))
-    t.eq((r.returncode, "ERROR" in r.stderr), (0, False), "a fleet with history goes into PostgreSQL", r.stderr)
-    for sql in fleet:
-        lite.execute(sql)
-    lite.commit()
+    def load_both(name, statements, what):
+        """The same statements into both engines (psql from a file: they
+        are longer than an argument may be), then ANALYZE on PostgreSQL."""
+        with open(os.path.join(d, name), "w") as fh:
+            fh.write(";\n".join(statements) + ";\nANALYZE;\n")
+        r = pg.psql(file=os.path.join(d, name))
+        t.eq((r.returncode, "ERROR" in r.stderr), (0, False), what + ": loaded into PostgreSQL", r.stderr)
+        for sql in statements:
+            lite.execute(sql)
+        lite.commit()
+
+    load_both("fleet.sql", fleet, "a fleet with history")
     old_def = ("SELECT d.serial, sc.supply_key AS supply, s.type, s.color, l.level_percent, l.state,"
                " l.low_threshold, NULLIF(s.supply_serial, '') AS supply_serial, s.installed_date,"
                " sc.reported_utc, s.label, s.description, s.product_number, s.brand, l.pages,"
@@ -367,6 +372,42 @@ try:
     t.ok(est is not None and rows / 2 <= est <= rows * 2,
          "PostgreSQL estimates supply_status at the fleet's current supplies (%s rows for %d)" % (est, rows),
          r.stderr)
+    # --- event_log over the fleet by time -------------------------------------------------------
+    # 200 events per device over 200 hours, the same in both.  A fleet-wide
+    # range on occurred_utc (snapkeep check without --serial; alerting
+    # scripts) reads the events in it through 009-events-time.sql's index
+    # on both engines, not every event of the fleet.
+    events = []
+    for dev in range(1001, 1021):
+        events.append("INSERT INTO events (id, device_id, log, sequence, code, occurred_utc, description,"
+                      " first_snapshot_id, first_reported_utc, last_snapshot_id, last_reported_utc) VALUES "
+                      + ", ".join("(%d, %d, '%s', %d, '10.00.%02d', '2025-01-%02dT%02d:%02d:00Z', 'e%d', %d,"
+                                  " 'x', %d, 'x')" % (dev * 1000 + k, dev, ("error", "info", "system")[k % 3],
+                                                     k, k % 100,
+                                                     1 + k // 24, k % 24, dev - 1001, k, dev * 100 + 1,
+                                                     dev * 100 + 1)
+                                  for k in range(200)))
+    load_both("events.sql", events, "the fleet's events")
+    recent = ("SELECT serial, code, occurred_utc, description FROM event_log"
+              " WHERE log IN ('error', 'system') AND occurred_utc >= '2025-01-09T00:00:00Z'"
+              " AND occurred_utc < '2025-01-10T00:00:00Z'"
+              " ORDER BY occurred_utc DESC, serial")
+    got = pg.json(recent)
+    t.eq(got, sqlite_json(lite, recent), "event_log over the fleet by time: the same rows on both engines")
+    t.eq(len(got), 20 * 5, "event_log over the fleet by time: the comparison has the range's rows")
+    r = pg.psql("EXPLAIN (FORMAT JSON) " + recent)
+
+    def plan_nodes(node):
+        yield node
+        for child in node.get("Plans", []):
+            yield from plan_nodes(child)
+
+    nodes = list(plan_nodes(json.loads(r.stdout)[0]["Plan"])) if r.returncode == 0 else []
+    t.ok(any(n.get("Index Name") == "events_occurred" for n in nodes)
+         and not any(n["Node Type"] == "Seq Scan" and n.get("Relation Name") == "events" for n in nodes),
+         "PostgreSQL reads the range through events_occurred, not every event", r.stdout + r.stderr)
+    plan = " / ".join(row[3] for row in lite.execute("EXPLAIN QUERY PLAN " + recent))
+    t.ok("events_occurred" in plan, "SQLite reads the range through events_occurred", plan)
 finally:
     server.stop()
     lite.close()

@@ -1,0 +1,11 @@
+-- 009-events-time.sql: the fleet's events by time, PostgreSQL; the same
+-- index as schema/009-events-time.sql.
+--
+-- events_device_time serves one device's events by time; over the whole
+-- fleet (event_log WHERE occurred_utc >= ..., as `snapkeep check` without
+-- --serial asks on every run and as alerting scripts ask) every event of
+-- every device was read.  With this index such a range reads the events in
+-- it; the cost otherwise grows with the history.  The migration runs in
+-- one transaction, so the index is built without CONCURRENTLY: writers to
+-- events wait while it is built (seconds per million events).
+CREATE INDEX events_occurred ON events(occurred_utc);
