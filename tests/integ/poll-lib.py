@@ -184,7 +184,10 @@ service anvil {{
         return base
 
     def deliver(self, user, mails):
-        """Writes mails (bytes) into user's INBOX new/ (as an MTA would)."""
+        """Writes mails (bytes) into user's INBOX new/ (as an MTA would).
+        A poller may be taking them (and Dovecot moving them) while this
+        runs: each file belongs to the mail user before it appears in new/,
+        and only the directories are walked afterwards."""
         md = self.maildir(user)
         for sub in ("cur", "new", "tmp"):
             os.makedirs(os.path.join(md, sub), exist_ok=True)
@@ -193,11 +196,10 @@ service anvil {{
             tmp = os.path.join(md, "tmp", name)
             with open(tmp, "wb") as f:
                 f.write(raw)
+            os.chown(tmp, MAIL_UID, MAIL_UID)
             os.rename(tmp, os.path.join(md, "new", name))
         for root, dirs, files in os.walk(self.maildir(user)):
             os.chown(root, MAIL_UID, MAIL_UID)
-            for f in files:
-                os.chown(os.path.join(root, f), MAIL_UID, MAIL_UID)
         os.chown(os.path.join(self.d, "mail", user), MAIL_UID, MAIL_UID)
 
     def imap(self, user):
